@@ -1,0 +1,15 @@
+"""The node vocabulary. Importing this package registers every kind."""
+
+from strategies.kinds import (  # noqa: F401  (imported for registration)
+    averages,
+    basic,
+    custom,
+    momentum,
+    rules,
+    trend,
+    volatility,
+    volume,
+)
+from strategies.kinds.registry import NodeKind, all_kinds, get_kind
+
+__all__ = ["NodeKind", "all_kinds", "get_kind"]

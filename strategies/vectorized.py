@@ -1,0 +1,98 @@
+"""The vectorized evaluator: whole candle arrays in, one signal array per strategy out.
+
+Used by backtests and the optimizer. Each distinct node is computed once per call (TA-Lib over
+the whole array, or numpy), however many strategies share it; ``share_nodes=False`` computes
+every strategy on its own (for the benchmark).
+
+Signals follow the package semantics (see :mod:`strategies`): +1 BUY on a rising edge of the
+entry rule, -1 SELL on a rising edge of the exit rule, 0 otherwise, nothing before the warm-up
+and nothing when both fire on the same candle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from strategies.candles import FIELDS, CandleArrays
+from strategies.graph import Node, topological
+from strategies.signals import BUY, reason_text
+from strategies.strategy import Strategy
+
+
+def compute_nodes(roots: Iterable[Node], candles: CandleArrays) -> dict[Node, np.ndarray]:
+    """Computes every node under ``roots`` once, inputs first.
+
+    Returns:
+        node -> float64 array (series) or bool array (rules), all of length ``len(candles)``.
+    """
+    values: dict[Node, np.ndarray] = {}
+    n = len(candles)
+    for node in topological(roots):
+        if node.kind in FIELDS:
+            values[node] = candles.field(node.kind)
+        elif node.kind == "const":
+            values[node] = np.full(n, node.params[0][1], dtype=np.float64)
+        else:
+            inputs = [values[child] for child in node.inputs]
+            out = node.spec.batch(inputs, node.param_dict, node.input_lookback)
+            values[node] = np.asarray(
+                out, dtype=bool if node.output == "rule" else np.float64
+            ).reshape(n)
+    return values
+
+
+def signals_from_rules(entry: np.ndarray, exit_: np.ndarray, warmup: int) -> np.ndarray:
+    """Turns entry/exit truth arrays into the int8 signal array (edges, warm-up, conflicts)."""
+    n = entry.shape[0]
+    buy = np.zeros(n, dtype=bool)
+    sell = np.zeros(n, dtype=bool)
+    buy[1:] = entry[1:] & ~entry[:-1]
+    sell[1:] = exit_[1:] & ~exit_[:-1]
+    out = buy.astype(np.int8) - sell.astype(np.int8)
+    out[: min(warmup, n)] = 0
+    return out
+
+
+def evaluate_vectorized(
+    strategies: Iterable[Strategy], candles: CandleArrays, *, share_nodes: bool = True
+) -> dict[str, np.ndarray]:
+    """Evaluates strategies over one symbol's candles.
+
+    Args:
+        strategies: built strategies (ids must be distinct).
+        candles: the symbol's candle arrays, oldest first.
+        share_nodes: compute shared nodes once (default) or per strategy (benchmarking).
+
+    Returns:
+        strategy_id -> int8 array (+1 BUY, -1 SELL, 0 nothing), one entry per candle.
+    """
+    strategies = list(strategies)
+    out: dict[str, np.ndarray] = {}
+    if share_nodes:
+        values = compute_nodes([r for s in strategies for r in (s.entry, s.exit)], candles)
+    for strategy in strategies:
+        if not share_nodes:
+            values = compute_nodes([strategy.entry, strategy.exit], candles)
+        out[strategy.strategy_id] = signals_from_rules(
+            values[strategy.entry], values[strategy.exit], strategy.warmup
+        )
+    return out
+
+
+def explain_signals(strategy: Strategy, candles: CandleArrays) -> list[tuple[int, str, str]]:
+    """Lists every signal of ``strategy`` with its reason.
+
+    Returns:
+        ``(candle index, "BUY" | "SELL", reason)`` tuples in candle order.
+    """
+    values = compute_nodes([strategy.entry, strategy.exit], candles)
+    signals = signals_from_rules(values[strategy.entry], values[strategy.exit], strategy.warmup)
+    result = []
+    for t in np.flatnonzero(signals):
+        action = int(signals[t])
+        rule = strategy.entry if action == BUY else strategy.exit
+        text = reason_text(action, rule, lambda node, t=t: bool(values[node][t]))
+        result.append((int(t), "BUY" if action == BUY else "SELL", text))
+    return result

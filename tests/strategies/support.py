@@ -1,0 +1,52 @@
+"""Shared builders for the strategies tests: candle series and node runners."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies.candles import FIELDS, CandleArrays
+from strategies.graph import Node, topological
+
+
+def random_candles(seed: int, n: int = 300, *, integer: bool = False, flat: bool = False) -> CandleArrays:
+    """A random-walk candle series; ``integer`` rounds prices (exact ties), ``flat`` inserts
+    stretches of identical candles."""
+    rng = np.random.default_rng(seed)
+    close = 100.0 + np.cumsum(rng.normal(0.0, 1.0, n))
+    if integer:
+        close = np.round(close)
+    if flat:
+        for start in rng.integers(0, max(n - 20, 1), size=max(n // 60, 1)):
+            close[start : start + int(rng.integers(3, 20))] = close[start]
+    open_ = np.concatenate(([close[0]], close[:-1]))
+    spread = np.abs(rng.normal(0.0, 1.0, n))
+    high = np.maximum(open_, close) + (np.round(spread) if integer else spread)
+    low = np.minimum(open_, close) - (np.round(spread[::-1]) if integer else spread[::-1])
+    volume = np.round(rng.uniform(100.0, 1000.0, n)) if integer else rng.uniform(100.0, 1000.0, n)
+    if flat:
+        same = np.concatenate(([False], close[1:] == close[:-1]))
+        high[same] = close[same]
+        low[same] = close[same]
+        open_[same] = close[same]
+    return CandleArrays(open_, high, low, close, volume)
+
+
+def run_incremental(node: Node, candles: CandleArrays) -> np.ndarray:
+    """Runs ``node`` (and its inputs) candle by candle with the incremental recurrences."""
+    impls = {}
+    for child in topological([node]):
+        if child.kind not in FIELDS:
+            impls[child] = child.spec.incremental(child.param_dict, child.input_lookback)
+    out = []
+    for t in range(len(candles)):
+        values = {Node(name): float(candles.field(name)[t]) for name in FIELDS}
+        for child in topological([node]):
+            if child.kind in FIELDS:
+                continue
+            if child.kind == "const":
+                values[child] = impls[child].value
+                continue
+            values[child] = impls[child].step(*[values[c] for c in child.inputs])
+        out.append(values[node])
+    dtype = bool if node.output == "rule" else np.float64
+    return np.asarray(out, dtype=dtype)

@@ -1,0 +1,87 @@
+"""Test support: a real local Kafka broker on free ports, and small client helpers."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from tradestream.local import kafka as local_kafka
+from tradestream.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_port_pair() -> int:
+    """A port p such that p and p+1 are both free (client and controller ports)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no free port pair found")
+
+
+def broker_settings(state_dir: Path, jvm_dir: Path, partitions: int = 3) -> Settings:
+    """Settings for an isolated broker: own state and ports, the shared JVM cache."""
+    return Settings(
+        state_dir=state_dir,
+        jvm_cache_dir=jvm_dir,
+        kafka_port=free_port_pair(),
+        topic_partitions=partitions,
+    )
+
+
+def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
+    """Sends (key, value) records and waits for every acknowledgement."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    count = 0
+    try:
+        for key, value in records:
+            producer.send(topic, key=key, value=value)
+            count += 1
+        producer.flush(timeout=60)
+    finally:
+        producer.close()
+    return count
+
+
+def consume_all(
+    bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0
+) -> list[tuple[bytes | None, bytes]]:
+    """Reads the topic from the beginning until `expected` records or the timeout."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    out: list[tuple[bytes | None, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            for msg in consumer:
+                out.append((msg.key, msg.value))
+                if len(out) >= expected:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+def create_topics(settings: Settings, topics: list[str], partitions: int = 3) -> None:
+    local_kafka.ensure_topics(settings.bootstrap, topics, partitions)

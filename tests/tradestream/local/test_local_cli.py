@@ -1,0 +1,109 @@
+"""`tradestream local up | status | down` against a real broker, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka import free_port_pair
+
+pytestmark = pytest.mark.integration
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tradestream.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, jvm_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        TRADESTREAM_STATE_DIR=str(tmp_path / "state"),
+        TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir),
+        TRADESTREAM_KAFKA_PORT=str(free_port_pair()),
+    )
+    return env
+
+
+def _broker_pid(env: dict[str, str]) -> int:
+    import json
+
+    return json.loads((Path(env["TRADESTREAM_STATE_DIR"]) / "kafka" / "broker.json").read_text())[
+        "pid"
+    ]
+
+
+def test_local_up_status_down_lifecycle(cli_env):
+    try:
+        up = _run(["local", "up"], cli_env)
+        assert up.returncode == 0, up.stderr
+        assert "Kafka is up" in up.stdout
+        pid = _broker_pid(cli_env)
+
+        status = _run(["local", "status"], cli_env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        for topic in ("trades", "signals", "trades-dlq"):
+            assert f"topic {topic}" in status.stdout
+        assert "healthy" in status.stdout
+
+        again = _run(["local", "up"], cli_env)
+        assert again.returncode == 0
+        assert "already running" in again.stdout
+    finally:
+        down = _run(["local", "down"], cli_env)
+    assert down.returncode == 0
+    assert "stopped" in down.stdout
+    assert not Path(f"/proc/{pid}").exists(), "the broker process is still there"
+
+    status = _run(["local", "status"], cli_env)
+    assert status.returncode == 1
+    assert "not running" in status.stdout
+
+
+def test_local_down_when_nothing_runs_says_so(cli_env):
+    result = _run(["local", "down"], cli_env)
+    assert result.returncode == 0
+    assert "not running" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_local_up_port_taken_gives_clear_error(cli_env):
+    port = int(cli_env["TRADESTREAM_KAFKA_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        result = _run(["local", "up"], cli_env)
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_local_up_without_java_gives_clear_error(cli_env, tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # A PATH with the interpreter but no java, and no JAVA_HOME.
+    (bin_dir / "python").symlink_to(sys.executable)
+    env = {k: v for k, v in cli_env.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(bin_dir)
+    result = _run(["local", "up"], env)
+    assert result.returncode == 1
+    assert "Java was not found" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_local_up_invalid_port_flag_is_rejected(cli_env):
+    result = _run(["local", "up", "--port", "70000"], cli_env)
+    assert result.returncode == 2
+    assert "kafka_port" in result.stderr
+    assert "Traceback" not in result.stderr

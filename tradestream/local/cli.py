@@ -1,0 +1,87 @@
+"""`tradestream local ...`: the JVM toolchain cache and the local Kafka broker."""
+
+from __future__ import annotations
+
+import argparse
+
+from tradestream.local import jvm, kafka
+from tradestream.settings import Settings, get_settings
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    local = subparsers.add_parser(
+        "local",
+        help="local runtime: JVM toolchain cache and a single-node KRaft Kafka broker",
+        description=(
+            "Manage the local runtime. State (Kafka data and logs, the JVM jar cache) lives in "
+            "TRADESTREAM_STATE_DIR (default: .local/ of the source checkout)."
+        ),
+    )
+    sub = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+
+    fetch = sub.add_parser(
+        "fetch",
+        help="resolve the Kafka broker and Beam/Flink jars from Maven Central into the cache",
+    )
+    fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
+    fetch.set_defaults(handler=_fetch)
+
+    up = sub.add_parser(
+        "up",
+        help="start Kafka on 127.0.0.1 and create the trades, signals and trades-dlq topics",
+        description=(
+            "Start a single-node KRaft Kafka broker in the background, wait until it accepts "
+            "clients and create the topics. Running it again while the broker is up only makes "
+            "sure the topics exist."
+        ),
+    )
+    up.add_argument("--port", type=int, help="client port (default 9092, TRADESTREAM_KAFKA_PORT)")
+    up.add_argument("--controller-port", type=int, help="KRaft controller port (default port+1)")
+    up.add_argument("--partitions", type=int, help="partitions per created topic (default 3)")
+    up.set_defaults(handler=_up)
+
+    down = sub.add_parser("down", help="stop the local Kafka broker")
+    down.set_defaults(handler=_down)
+
+    status = sub.add_parser(
+        "status", help="report the broker and its topics (exit 0 healthy, 1 otherwise)"
+    )
+    status.set_defaults(handler=_status)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = get_settings()
+    overrides = {}
+    if getattr(args, "port", None):
+        overrides["kafka_port"] = args.port
+    if getattr(args, "controller_port", None):
+        overrides["kafka_controller_port"] = args.controller_port
+    if getattr(args, "partitions", None):
+        overrides["topic_partitions"] = args.partitions
+    if not overrides:
+        return base
+    # Validate the overrides with the same field constraints as the environment.
+    return Settings(**{**{f: getattr(base, f) for f in Settings.model_fields}, **overrides})
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    layout = jvm.fetch(_settings(args), force=args.force)
+    print(f"[local] job server: {layout.job_server_jar}")
+    print(f"[local] expansion service: {layout.expansion_service_jar}")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    kafka.up(_settings(args))
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    kafka.down(_settings(args))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    healthy, report = kafka.status(_settings(args))
+    print(report)
+    return 0 if healthy else 1

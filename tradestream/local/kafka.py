@@ -1,0 +1,362 @@
+"""A single-node Apache Kafka broker in KRaft mode, on 127.0.0.1, for local work and tests.
+
+State lives in `<state_dir>/kafka/`: `data/` (log dirs), `logs/`, `server.properties`,
+`broker.json` (pid and ports of the running broker) and `cluster-id`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from tradestream.local.errors import LocalRuntimeError
+from tradestream.local.jvm import find_java, require
+from tradestream.settings import Settings
+
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class BrokerPaths:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "server.properties"
+
+    @property
+    def log4j(self) -> Path:
+        return self.root / "log4j.properties"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "broker.json"
+
+    @property
+    def cluster_id(self) -> Path:
+        return self.root / "cluster-id"
+
+    @property
+    def stdout(self) -> Path:
+        return self.logs / "stdout.log"
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    pid: int
+    host: str
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def paths(settings: Settings) -> BrokerPaths:
+    return BrokerPaths(settings.state_dir / "kafka")
+
+
+def _alive(pid: int) -> bool:
+    """True when pid runs a Kafka broker (not merely a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"kafka.Kafka" in cmdline
+
+
+def running_broker(settings: Settings) -> BrokerInfo | None:
+    """The broker this state directory started, if it still runs."""
+    pidfile = paths(settings).pidfile
+    try:
+        info = BrokerInfo(**json.loads(pidfile.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if _alive(info.pid):
+        return info
+    pidfile.unlink(missing_ok=True)  # stale: the broker died without `local down`
+    return None
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _server_properties(settings: Settings, p: BrokerPaths) -> str:
+    host, port, cport = settings.kafka_host, settings.kafka_port, settings.controller_port
+    return "\n".join(
+        [
+            "# Written by `tradestream local up`; edits are overwritten at the next start.",
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{cport}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={p.data}",
+            f"num.partitions={settings.topic_partitions}",
+            "default.replication.factor=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=3",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics are created explicitly (local up, tests), so a typo in a topic
+            # flag shows up as an error rather than as a new empty topic.
+            "auto.create.topics.enable=false",
+            "log.retention.hours=168",
+            "log.segment.bytes=268435456",
+            "",
+        ]
+    )
+
+
+_LOG4J = """\
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File={logfile}
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.kafka.controller=WARN
+"""
+
+
+def _cluster_id(p: BrokerPaths) -> str:
+    if p.cluster_id.is_file():
+        return p.cluster_id.read_text().strip()
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    p.cluster_id.write_text(cid + "\n")
+    return cid
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
+    """Starts the broker (if not already running), waits for it, creates the topics.
+
+    Returns:
+        The running broker.
+
+    Raises:
+        LocalRuntimeError: Java missing, a port taken, or the broker failed to start.
+    """
+    existing = running_broker(settings)
+    if existing:
+        print(f"[local] Kafka is already running (pid {existing.pid}) on {existing.bootstrap}")
+        ensure_topics(existing.bootstrap, settings.local_topics, settings.topic_partitions)
+        return existing
+    java = find_java()
+    host, port, cport = settings.kafka_host, settings.kafka_port, settings.controller_port
+    for what, prt in (("client", port), ("controller", cport)):
+        if not _port_free(host, prt):
+            raise LocalRuntimeError(
+                f"port {prt} on {host} (the broker's {what} port) is already in use by another "
+                "process. Stop that process, or choose other ports with TRADESTREAM_KAFKA_PORT / "
+                "`tradestream local up --port N`."
+            )
+    layout = require(settings, "kafka")
+    p = paths(settings)
+    for d in (p.data, p.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    p.config.write_text(_server_properties(settings, p))
+    p.log4j.write_text(_LOG4J.format(logfile=p.logs / "server.log"))
+    classpath = f"{layout.kafka_lib}/*"
+    jvm_flags = [
+        f"-Xmx{settings.kafka_heap}",
+        "-Xms128m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j.configuration=file:{p.log4j}",
+        f"-Dkafka.logs.dir={p.logs}",
+    ]
+    if not (p.data / "meta.properties").is_file():
+        fmt = subprocess.run(
+            [java, *jvm_flags, "-cp", classpath, "kafka.tools.StorageTool", "format",
+             "-t", _cluster_id(p), "-c", str(p.config)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if fmt.returncode != 0:
+            raise LocalRuntimeError(f"formatting Kafka storage failed:\n{fmt.stdout}{fmt.stderr}")
+    with open(p.stdout, "ab") as out:
+        proc = subprocess.Popen(
+            [java, *jvm_flags, "-cp", classpath, "kafka.Kafka", str(p.config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # survives the CLI; `local down` stops it
+        )
+    info = BrokerInfo(pid=proc.pid, host=host, port=port, controller_port=cport)
+    p.pidfile.write_text(json.dumps(info.__dict__))
+    print(f"[local] starting Kafka (pid {proc.pid}) on {info.bootstrap} ...", flush=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        if proc.poll() is not None:
+            p.pidfile.unlink(missing_ok=True)
+            raise LocalRuntimeError(
+                f"Kafka exited with code {proc.returncode} while starting. Last log lines "
+                f"({p.logs / 'server.log'}):\n{_tail(p.logs / 'server.log')}\n{_tail(p.stdout, 5)}"
+            )
+        if broker_reachable(info.bootstrap):
+            break
+        if time.monotonic() > deadline:
+            stop_pid(proc.pid)
+            p.pidfile.unlink(missing_ok=True)
+            raise LocalRuntimeError(
+                f"Kafka did not accept clients within {wait_s:.0f}s; see {p.logs / 'server.log'}"
+            )
+        time.sleep(0.5)
+    ensure_topics(info.bootstrap, settings.local_topics, settings.topic_partitions)
+    print(f"[local] Kafka is up on {info.bootstrap} (data in {p.data})", flush=True)
+    return info
+
+
+def broker_reachable(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when a Kafka client can fetch cluster metadata from `bootstrap`."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            pass
+    except OSError:
+        return False
+    from kafka.admin import KafkaAdminClient
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+        )
+    except Exception:  # noqa: BLE001 - any client failure means "not ready yet"
+        return False
+    try:
+        admin.describe_cluster()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    finally:
+        admin.close()
+
+
+def ensure_topics(bootstrap: str, topics: tuple[str, ...] | list[str], partitions: int) -> None:
+    """Creates the topics that do not exist yet (existing ones are left as they are)."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    try:
+        missing = [t for t in topics if t not in set(admin.list_topics())]
+        if missing:
+            admin.create_topics(
+                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
+                timeout_ms=30000,
+            )
+            admin.wait_for_topics(missing, timeout_ms=30000)
+    finally:
+        admin.close()
+
+
+def describe_topics(bootstrap: str) -> dict[str, int]:
+    """Topic name -> partition count, internal topics excluded."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        described = admin.describe_topics()
+    finally:
+        admin.close()
+    return {
+        (t.get("name") or t.get("topic")): len(t["partitions"])
+        for t in described
+        if not t.get("is_internal") and not (t.get("name") or t.get("topic")).startswith("__")
+    }
+
+
+def stop_pid(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM (a clean, controlled shutdown), then SIGKILL after timeout_s."""
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                # Reap it if it is our child; otherwise just probe it.
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            except ChildProcessError:
+                if not Path(f"/proc/{pid}").exists():
+                    return
+            time.sleep(0.2)
+
+
+def down(settings: Settings) -> bool:
+    """Stops the broker. Returns False when none was running."""
+    info = running_broker(settings)
+    if info is None:
+        print("[local] Kafka is not running; nothing to stop")
+        return False
+    print(f"[local] stopping Kafka (pid {info.pid}) ...", flush=True)
+    stop_pid(info.pid)
+    paths(settings).pidfile.unlink(missing_ok=True)
+    print("[local] Kafka stopped")
+    return True
+
+
+def status(settings: Settings) -> tuple[bool, str]:
+    """(healthy, a readable report) of the local broker and its topics."""
+    info = running_broker(settings)
+    if info is None:
+        return False, "Kafka: not running (start it with `tradestream local up`)"
+    lines = [f"Kafka: running, pid {info.pid}, bootstrap {info.bootstrap}"]
+    if not broker_reachable(info.bootstrap):
+        lines.append("  broker process is up but does not answer clients yet")
+        return False, "\n".join(lines)
+    topics = describe_topics(info.bootstrap)
+    healthy = True
+    for name in settings.local_topics:
+        if name in topics:
+            lines.append(f"  topic {name:<12} {topics[name]} partition(s)")
+        else:
+            healthy = False
+            lines.append(f"  topic {name:<12} MISSING (run `tradestream local up` to create it)")
+    others = sorted(set(topics) - set(settings.local_topics))
+    if others:
+        lines.append(f"  other topics: {', '.join(others)}")
+    lines.append("  status: healthy" if healthy else "  status: degraded")
+    return healthy, "\n".join(lines)
