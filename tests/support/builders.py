@@ -1,0 +1,61 @@
+"""Builders of protobuf test data."""
+
+from __future__ import annotations
+
+import itertools
+
+from tradestream.v1 import candle_pb2, trade_pb2
+
+T0 = 1_700_000_040_000  # a minute boundary (epoch ms)
+MINUTE = 60_000
+_ids = itertools.count(1)
+
+
+def trade(
+    symbol: str = "BTC-USD",
+    time_ms: int = T0,
+    price: float = 100.0,
+    size: float = 1.0,
+    trade_id: str | None = None,
+) -> trade_pb2.Trade:
+    return trade_pb2.Trade(
+        exchange="test",
+        symbol=symbol,
+        trade_id=trade_id if trade_id is not None else str(next(_ids)),
+        price=price,
+        size=size,
+        side=trade_pb2.SIDE_BUY,
+        time_ms=time_ms,
+    )
+
+
+def candle(
+    start_ms: int,
+    close: float,
+    symbol: str = "BTC-USD",
+    interval_ms: int = MINUTE,
+    open_: float | None = None,
+    high: float | None = None,
+    low: float | None = None,
+    volume: float = 1.0,
+    revision: int = 0,
+) -> candle_pb2.Candle:
+    open_ = close if open_ is None else open_
+    return candle_pb2.Candle(
+        symbol=symbol,
+        start_ms=start_ms,
+        interval_ms=interval_ms,
+        open=open_,
+        high=max(open_, close) if high is None else high,
+        low=min(open_, close) if low is None else low,
+        close=close,
+        volume=volume,
+        vwap=close,
+        trade_count=1,
+        revision=revision,
+    )
+
+
+def seconds(ms: int) -> float:
+    """Beam/TestStream timestamps are seconds."""
+    return ms / 1000.0

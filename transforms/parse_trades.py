@@ -1,0 +1,83 @@
+"""ParseTrades: raw Kafka values -> validated protobuf Trades, the rest dead-lettered.
+
+    parsed = records | ParseTrades(allowed_symbols={"BTC-USD"})
+    parsed.trades          # PCollection[tuple[str, Trade]], keyed by symbol, event-time stamped
+    parsed.dead_letters    # PCollection[DeadLetter] with the original bytes and the reason
+
+Every element ends up in exactly one of the two outputs; each rejection reason is counted in
+the Beam metric `ParseTrades/<reason>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import NamedTuple
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.window import TimestampedValue
+from google.protobuf.message import DecodeError
+
+from tradestream.v1 import trade_pb2
+from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
+from transforms.trade_validation import check_trade
+
+
+class ParsedTrades(NamedTuple):
+    trades: beam.PCollection
+    dead_letters: beam.PCollection
+
+
+class ParseTradeFn(beam.DoFn):
+    """bytes | (key, bytes) -> (symbol, Trade) stamped with the trade's own time."""
+
+    def __init__(self, allowed_symbols: Collection[str] | None, source_topic: str) -> None:
+        self._allowed = frozenset(allowed_symbols) if allowed_symbols else None
+        self._source_topic = source_topic
+        self._parsed = Metrics.counter("ParseTrades", "parsed")
+
+    def process(self, element) -> Iterator:
+        payload = element[1] if isinstance(element, tuple) else element
+        if payload is None:
+            payload = b""
+        try:
+            trade = trade_pb2.Trade.FromString(payload)
+        except (DecodeError, TypeError, ValueError) as exc:
+            yield self._reject(payload, "malformed", f"not a protobuf Trade: {exc}", "")
+            return
+        problem = check_trade(trade, self._allowed)
+        if problem is not None:
+            yield self._reject(payload, problem.reason, problem.detail, trade.symbol)
+            return
+        self._parsed.inc()
+        yield TimestampedValue((trade.symbol, trade), trade.time_ms / 1000.0)
+
+    def _reject(self, payload: bytes, reason: str, detail: str, symbol: str):
+        Metrics.counter("ParseTrades", reason).inc()
+        return pvalue.TaggedOutput(
+            DEAD_LETTER_TAG, dead_letter(payload, reason, detail, self._source_topic, symbol)
+        )
+
+
+class ParseTrades(beam.PTransform):
+    """PCollection[bytes | (key, bytes)] -> ParsedTrades(trades, dead_letters).
+
+    Args:
+        allowed_symbols: when given, trades of other symbols are dead-lettered
+            (`unknown_symbol`); when None, any well-formed symbol starts its own candles.
+        source_topic: recorded in each dead letter.
+    """
+
+    def __init__(
+        self, allowed_symbols: Collection[str] | None = None, source_topic: str = ""
+    ) -> None:
+        super().__init__()
+        self._allowed = allowed_symbols
+        self._source_topic = source_topic
+
+    def expand(self, records: beam.PCollection) -> ParsedTrades:
+        outputs = records | "Parse" >> beam.ParDo(
+            ParseTradeFn(self._allowed, self._source_topic)
+        ).with_outputs(DEAD_LETTER_TAG, main="trades")
+        return ParsedTrades(outputs.trades, outputs[DEAD_LETTER_TAG])
