@@ -47,9 +47,7 @@ class Node:
             if len(self.inputs) < 2:
                 raise StrategyError(f"{self.kind}: needs at least 2 inputs, got {len(self.inputs)}")
         elif len(self.inputs) != spec.arity:
-            raise StrategyError(
-                f"{self.kind}: takes {spec.arity} input(s), got {len(self.inputs)}"
-            )
+            raise StrategyError(f"{self.kind}: takes {spec.arity} input(s), got {len(self.inputs)}")
         for i, child in enumerate(self.inputs):
             if not isinstance(child, Node):
                 raise StrategyError(f"{self.kind}: input {i} is not a node: {child!r}")
@@ -90,8 +88,30 @@ class Node:
             raise StrategyError("macd: fast must be < slow")
         if self.kind == "frama" and p["period"] % 2:
             raise StrategyError("frama: period must be even")
-        if self.kind in ("rsi", "cmo", "adx", "plus_di", "minus_di", "aroon_up", "aroon_down",
-                         "linearreg", "linearreg_slope", "mfi", "cci", "atr") and p["period"] < 2:
+        if (
+            self.kind
+            in (
+                "sma",
+                "ema",
+                "sum",
+                "max",
+                "min",
+                "stddev",
+                "rsi",
+                "cmo",
+                "adx",
+                "plus_di",
+                "minus_di",
+                "aroon_up",
+                "aroon_down",
+                "linearreg",
+                "linearreg_slope",
+                "mfi",
+                "cci",
+                "atr",
+            )
+            and p["period"] < 2
+        ):
             raise StrategyError(f"{self.kind}: period must be >= 2")  # fmt: skip
 
     def __hash__(self) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 from strategies.candles import FIELDS
 from strategies.errors import StrategyError
 from strategies.graph import Node, topological
-from strategies.signals import BUY, Emission, reason_text
+from strategies.signals import BUY, SELL, Emission, reason_text
 from strategies.strategy import Strategy
 
 STATE_VERSION = 1
@@ -149,9 +149,12 @@ class IncrementalEvaluator:
         return {
             "version": STATE_VERSION,
             "candles": self._t,
-            "nodes": {key: impl.get_state() for key, impl in zip(self._keys, self._impls)},
+            "nodes": {
+                key: impl.get_state() for key, impl in zip(self._keys, self._impls, strict=False)
+            },
             "previous": {
-                s.strategy_id: list(prev) for s, prev in zip(self.strategies, self._prev)
+                s.strategy_id: list(prev)
+                for s, prev in zip(self.strategies, self._prev, strict=False)
             },
         }
 
@@ -173,10 +176,8 @@ class IncrementalEvaluator:
         previous = state.get("previous", {})
         if set(previous) != {s.strategy_id for s in evaluator.strategies}:
             raise StrategyError("incremental state does not match these strategies")
-        for key, impl in zip(evaluator._keys, evaluator._impls):
+        for key, impl in zip(evaluator._keys, evaluator._impls, strict=False):
             impl.set_state(nodes[key])
-        evaluator._prev = [
-            [bool(v) for v in previous[s.strategy_id]] for s in evaluator.strategies
-        ]
+        evaluator._prev = [[bool(v) for v in previous[s.strategy_id]] for s in evaluator.strategies]
         evaluator._t = int(state["candles"])
         return evaluator

@@ -72,7 +72,8 @@ def cumsum(x: Node) -> Node:
 
 # Averages and windows.
 def sma(x: Node, period: int) -> Node:
-    return node("sma", x, period=period)
+    # A one-candle window is the input itself (TA-Lib rejects period 1).
+    return x if period == 1 else node("sma", x, period=period)
 
 
 def ema(x: Node, period: int) -> Node:
@@ -80,15 +81,18 @@ def ema(x: Node, period: int) -> Node:
 
 
 def rolling_sum(x: Node, period: int) -> Node:
-    return node("sum", x, period=period)
+    # A one-candle window is the input itself (TA-Lib rejects period 1).
+    return x if period == 1 else node("sum", x, period=period)
 
 
 def highest(x: Node, period: int) -> Node:
-    return node("max", x, period=period)
+    # A one-candle window is the input itself (TA-Lib rejects period 1).
+    return x if period == 1 else node("max", x, period=period)
 
 
 def lowest(x: Node, period: int) -> Node:
-    return node("min", x, period=period)
+    # A one-candle window is the input itself (TA-Lib rejects period 1).
+    return x if period == 1 else node("min", x, period=period)
 
 
 def stddev(x: Node, period: int) -> Node:

@@ -2,7 +2,8 @@
 
 TA-Lib keeps a running total that it adds the new value to and subtracts the oldest from, and
 seeds its EMA with the SMA of the first ``period`` values (``k = 2 / (period + 1)``); the
-incremental side performs the same float operations in the same order.
+incremental side performs the same float operations in the same order, including the fused
+multiply-add the compiled library uses for the EMA update.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import deque
 import numpy as np
 import talib
 
-from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, register
+from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, fma, register
 
 
 class RunningSum(Incremental):
@@ -68,7 +69,7 @@ class Ema(Incremental):
                 return NAN
             self.prev = self.total / self.period
             return self.prev
-        self.prev = ((x - self.prev) * self.k) + self.prev
+        self.prev = fma(x - self.prev, self.k, self.prev)
         return self.prev
 
 

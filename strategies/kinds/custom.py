@@ -34,10 +34,7 @@ class _HaOpen(Incremental):
     def step(self, o: float, h: float, low: float, c: float) -> float:
         if _nan_in(o, h, low, c):
             return NAN
-        if self.ha_open is None:
-            value = (o + c) / 2.0
-        else:
-            value = (self.ha_open + self.ha_close) / 2.0
+        value = (o + c) / 2.0 if self.ha_open is None else (self.ha_open + self.ha_close) / 2.0
         self.ha_open = value
         self.ha_close = (o + h + low + c) / 4.0
         return value

@@ -157,11 +157,13 @@ class _Extremes(Incremental):
             return NAN
         highest = max(row[0] for row in window)
         lowest = min(row[1] for row in window)
-        if self.willr:
-            diff = highest - lowest
-            return -100.0 * ((highest - close) / diff) if diff != 0.0 else 0.0
         diff = highest - lowest
-        return 100.0 * ((close - lowest) / diff) if diff != 0.0 else 0.0
+        # TA-Lib's scale-aware zero test: a range within epsilon of the prices is no range.
+        if abs(diff) <= TA_EPSILON * (abs(highest) + abs(lowest)):
+            return 0.0
+        if self.willr:
+            return -100.0 * ((highest - close) / diff)
+        return 100.0 * ((close - lowest) / diff)
 
     def get_state(self) -> list:
         return [list(row) for row in self.window]

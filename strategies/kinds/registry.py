@@ -12,6 +12,7 @@ inputs plus its own, which matches how TA-Lib skips a leading run of NaN inputs.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -142,6 +143,27 @@ def loop_batch(factory: IncrementalFactory) -> BatchFn:
         return np.asarray(out, dtype=np.float64).reshape(n)
 
     return batch
+
+
+_SPLIT = 134217729.0  # 2**27 + 1, Veltkamp's splitting constant for doubles
+
+
+def fma(a: float, b: float, c: float) -> float:
+    """``a * b + c`` rounded once, like the fused multiply-add TA-Lib's compiled C uses.
+
+    The wheel's C library is compiled with floating-point contraction, so e.g. its EMA update
+    ``((x - prev) * k) + prev`` is one FMA. Python 3.11 has no ``math.fma``: the exact product
+    is split (Dekker) into ``p + e`` and ``math.fsum`` rounds ``p + e + c`` exactly once.
+    """
+    p = a * b
+    t = _SPLIT * a
+    a_hi = t - (t - a)
+    a_lo = a - a_hi
+    t = _SPLIT * b
+    b_hi = t - (t - b)
+    b_lo = b - b_hi
+    e = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return math.fsum((p, e, c))
 
 
 def is_nan(value: float) -> bool:

@@ -8,7 +8,9 @@ from strategies.candles import FIELDS, CandleArrays
 from strategies.graph import Node, topological
 
 
-def random_candles(seed: int, n: int = 300, *, integer: bool = False, flat: bool = False) -> CandleArrays:
+def random_candles(
+    seed: int, n: int = 300, *, integer: bool = False, flat: bool = False
+) -> CandleArrays:
     """A random-walk candle series; ``integer`` rounds prices (exact ties), ``flat`` inserts
     stretches of identical candles."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,218 @@
+"""Pipeline flags shared by several pipelines, each defined once as a PipelineOptions class.
+
+Defaults come from `tradestream.settings` (environment), so: flag > environment > default.
+`parse_pipeline_args` validates our flags strictly (a clear error for a bad value or an
+unknown strategy) and hands everything else to Beam (runner and Flink flags).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from strategies.errors import StrategyError
+from strategies.strategy import Strategy
+from tradestream.settings import get_settings
+from transforms.durations import parse_duration_ms
+
+
+def duration_ms(text: str) -> int:
+    try:
+        return parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def duration_or_zero_ms(text: str) -> int:
+    try:
+        return parse_duration_ms(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _strategy_item(text: str) -> tuple[str, str]:
+    return ("strategy", text.strip())
+
+
+def _param_item(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
+    return ("param", text.strip())
+
+
+class KafkaOptions(PipelineOptions):
+    """Where trades come from and where signals and dead letters go."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        s = get_settings()
+        group = parser.add_argument_group("Kafka")
+        group.add_argument(
+            "--bootstrap_servers",
+            default=s.bootstrap,
+            help=f"Kafka bootstrap servers (default {s.bootstrap}; TRADESTREAM_BOOTSTRAP_SERVERS)",
+        )
+        group.add_argument("--trades_topic", default=s.trades_topic, help="topic of Trades")
+        group.add_argument("--signals_topic", default=s.signals_topic, help="topic of Signals")
+        group.add_argument("--dlq_topic", default=s.dlq_topic, help="dead-letter topic")
+
+
+class CandleOptions(PipelineOptions):
+    """How trades become candles."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("candles")
+        group.add_argument(
+            "--candle_interval",
+            type=duration_ms,
+            default=60_000,
+            help="candle length: 250ms, 5s, 1m, 15m, 1h, 1d (default 1m)",
+        )
+        group.add_argument(
+            "--allowed_lateness",
+            type=duration_or_zero_ms,
+            default=0,
+            help=(
+                "how long after a candle's end late trades still correct it (default 0: "
+                "trades behind the watermark are dead-lettered as late)"
+            ),
+        )
+        group.add_argument(
+            "--max_gap",
+            type=non_negative_int,
+            default=60,
+            help="at most this many flat candles fill a silent stretch (default 60)",
+        )
+
+
+class StrategyOptions(PipelineOptions):
+    """Which strategies run: library types with parameters, or a strategy file."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("strategies")
+        group.add_argument(
+            "--strategy",
+            dest="strategy_spec",
+            action="append",
+            type=_strategy_item,
+            help=(
+                "a strategy type from the library (see `tradestream strategies list`); "
+                "repeatable. --param flags that follow apply to it"
+            ),
+        )
+        group.add_argument(
+            "--param",
+            dest="strategy_spec",
+            action="append",
+            type=_param_item,
+            help="NAME=VALUE for the preceding --strategy (repeatable)",
+        )
+        group.add_argument(
+            "--strategies",
+            dest="strategies_file",
+            default=None,
+            help="a YAML/JSON file of strategies (library types or user-defined graphs)",
+        )
+
+
+def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
+    """The strategies chosen by --strategy/--param or --strategies.
+
+    Args:
+        options: parsed pipeline options.
+        default_all: with no selection, every library type with default parameters.
+
+    Raises:
+        ValueError: no selection (and no default), a --param before any --strategy, or an
+            invalid strategy/parameter (the message says which).
+    """
+    from strategies import library
+
+    view = options.view_as(StrategyOptions)
+    spec = view.strategy_spec or []
+    built: list[Strategy] = []
+    current: tuple[str, dict[str, str]] | None = None
+    chosen: list[tuple[str, dict[str, str]]] = []
+    for kind, text in spec:
+        if kind == "strategy":
+            current = (text.upper(), {})
+            chosen.append(current)
+        else:
+            if current is None:
+                raise ValueError(f"--param {text} must follow a --strategy")
+            name, _, value = text.partition("=")
+            current[1][name.strip()] = value.strip()
+    try:
+        for name, params in chosen:
+            built.append(library.build(name, params))
+        if view.strategies_file:
+            from strategies.spec import load_strategy_file
+
+            path = Path(view.strategies_file)
+            if not path.is_file():
+                raise ValueError(f"--strategies {path}: no such file")
+            built.extend(load_strategy_file(path))
+    except StrategyError as exc:
+        raise ValueError(str(exc)) from exc
+    if not built and default_all:
+        built = [library.build(name) for name in library.names()]
+    if not built:
+        raise ValueError(
+            "choose strategies with --strategy NAME [--param k=v ...] or --strategies FILE"
+        )
+    seen: dict[str, Strategy] = {}
+    for strategy in built:
+        seen.setdefault(strategy.strategy_id, strategy)  # the same strategy twice runs once
+    return list(seen.values())
+
+
+def parse_pipeline_args(
+    argv: Sequence[str] | None,
+    prog: str,
+    description: str,
+    option_classes: Sequence[type[PipelineOptions]],
+    epilog: str = "",
+    beam_args: bool = True,
+) -> tuple[argparse.Namespace, list[str]]:
+    """Strictly parses our flags; returns (our values, the remaining args for Beam).
+
+    With beam_args=False any unknown flag is an error (non-Beam commands such as ingest).
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    for cls in option_classes:
+        cls._add_argparse_args(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if beam_args:
+        known, rest = parser.parse_known_args(argv)
+    else:
+        known, rest = parser.parse_args(argv), []
+    return known, rest

@@ -1,0 +1,22 @@
+"""The built-in strategy library.
+
+    from strategies import library
+    library.names()                               # ['ADX_DMI', ..., 'VWAP_MEAN_REVERSION']
+    library.get("SMA_CROSSOVER").params           # ParamSpec tuple (bounds, defaults)
+    library.build("SMA_CROSSOVER", {"fast": 5})   # Strategy, validated
+
+Each family lives in its own module; importing this package registers them all.
+"""
+
+from strategies.library import (  # noqa: F401  (imported for registration)
+    momentum,
+    moving_averages,
+    oscillators,
+    price_action,
+    trend,
+    volatility,
+    volume,
+)
+from strategies.library.registry import build, get, names
+
+__all__ = ["build", "get", "names"]

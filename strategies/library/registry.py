@@ -1,0 +1,66 @@
+"""The registry of built-in strategy types: ``get(name)``, ``names()``, ``build(name, params)``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from strategies.errors import StrategyError
+from strategies.graph import Node
+from strategies.params import ParamSpec
+from strategies.strategy import Constraint, Strategy, StrategyType, less
+
+_TYPES: dict[str, StrategyType] = {}
+
+Rules = Callable[[Mapping], tuple[Node, Node]]
+
+
+def ip(name: str, low: int, high: int, default: int, description: str) -> ParamSpec:
+    """An integer parameter."""
+    return ParamSpec(name, "int", low, high, default, description)
+
+
+def fp(name: str, low: float, high: float, default: float, description: str) -> ParamSpec:
+    """A float parameter."""
+    return ParamSpec(name, "float", float(low), float(high), float(default), description)
+
+
+def strategy_type(
+    name: str,
+    description: str,
+    params: list[ParamSpec],
+    constraints: tuple[Constraint, ...] = (),
+) -> Callable[[Rules], Rules]:
+    """Decorator registering a rules builder as a strategy type."""
+
+    def register(rules: Rules) -> Rules:
+        if name in _TYPES:
+            raise StrategyError(f"strategy type {name!r} registered twice")
+        _TYPES[name] = StrategyType(name, description, tuple(params), rules, constraints)
+        return rules
+
+    return register
+
+
+def get(name: str) -> StrategyType:
+    """Returns the strategy type called ``name``.
+
+    Raises:
+        StrategyError: unknown name (the message lists the known ones).
+    """
+    try:
+        return _TYPES[name]
+    except KeyError:
+        raise StrategyError(f"unknown strategy type {name!r}; see `strategies list`") from None
+
+
+def names() -> list[str]:
+    """Returns every registered type name, sorted."""
+    return sorted(_TYPES)
+
+
+def build(name: str, params: Mapping[str, object] | None = None) -> Strategy:
+    """Builds the strategy type ``name`` with ``params`` over its defaults."""
+    return get(name).build(params)
+
+
+__all__ = ["build", "fp", "get", "ip", "less", "names", "strategy_type"]

@@ -1,0 +1,37 @@
+"""The strategies CLI hooks: list and show."""
+
+import argparse
+import io
+
+from strategies import library
+from strategies.cli import add_parser
+
+
+def _run(argv):
+    parser = argparse.ArgumentParser(prog="tradestream")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    out = io.StringIO()
+    return args.handler(args, out), out.getvalue()
+
+
+def test_list_shows_every_type_with_bounds_and_warmup():
+    code, text = _run(["strategies", "list"])
+    assert code == 0
+    for name in library.names():
+        assert name in text
+    assert "fast=10 [2..100], slow=30 [3..300]" in text
+    assert "63 strategy types" in text
+
+
+def test_show_prints_params_constraints_and_graph():
+    code, text = _run(["strategies", "show", "SMA_CROSSOVER"])
+    assert code == 0
+    assert "Constraints: fast < slow" in text
+    assert "Warm-up at defaults: 31 candles" in text
+    assert "crosses_above" in text and "sma (period=10)" in text
+
+
+def test_show_unknown_name_is_exit_code_2():
+    code, _ = _run(["strategies", "show", "NOPE"])
+    assert code == 2

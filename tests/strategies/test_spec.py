@@ -1,0 +1,86 @@
+"""Strategy files: the library's SMA_CROSSOVER expressed as YAML gives the same strategy and
+signals; malformed files raise clear StrategyErrors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from strategies import library
+from strategies.errors import StrategyError
+from strategies.spec import load_strategy_file
+from strategies.vectorized import evaluate_vectorized
+from tests.strategies.series import random_candles
+
+SMA_CROSSOVER_YAML = """
+strategies:
+  - name: SMA_CROSSOVER
+    description: BUY when SMA(fast) crosses above SMA(slow), SELL when it crosses below.
+    params:
+      fast: {kind: int, low: 2, high: 100, default: 10, description: fast SMA period}
+      slow: {kind: int, low: 3, high: 300, default: 30, description: slow SMA period}
+    constraints: ["fast < slow"]
+    nodes:
+      fast_ma: {kind: sma, inputs: [close], params: {period: $fast}}
+      slow_ma: {kind: sma, inputs: [close], params: {period: $slow}}
+    entry: {kind: crosses_above, inputs: [fast_ma, slow_ma]}
+    exit: {kind: crosses_below, inputs: [fast_ma, slow_ma]}
+    values: {fast: 5, slow: 20}
+"""
+
+
+def test_sma_crossover_yaml_equals_library_strategy(tmp_path):
+    path = tmp_path / "sma.yaml"
+    path.write_text(SMA_CROSSOVER_YAML)
+    [from_file] = load_strategy_file(path)
+    built = library.build("SMA_CROSSOVER", {"fast": 5, "slow": 20})
+    assert from_file.strategy_id == built.strategy_id
+    assert (from_file.entry, from_file.exit) == (built.entry, built.exit)
+    candles = random_candles(11, 300)
+    a = evaluate_vectorized([from_file], candles)[from_file.strategy_id]
+    assert np.array_equal(a, evaluate_vectorized([built], candles)[built.strategy_id])
+
+
+def _write(tmp_path, strategy: dict):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"strategies": [strategy]}))
+    return path
+
+
+BASE = {
+    "name": "X",
+    "params": {"n": {"kind": "int", "low": 2, "high": 50, "default": 10}},
+    "entry": {"kind": "above", "inputs": ["close", {"kind": "sma", "inputs": ["close"],
+                                                    "params": {"period": "$n"}}]},
+    "exit": {"kind": "below", "inputs": ["close", 100]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"entry": {"kind": "frobnicate", "inputs": ["close"]}}, "unknown node kind"),
+        ({"entry": {"kind": "above", "inputs": ["close"]}}, "takes 2 input"),
+        ({"entry": {"kind": "above", "inputs": ["close", {"kind": "sma", "inputs": ["close"]}]}},
+         "missing \\['period'\\]"),
+        ({"entry": {"kind": "above", "inputs": ["close", "nowhere"]}}, "undefined node"),
+        ({"nodes": {"a": {"kind": "sma", "inputs": ["b"], "params": {"period": 3}},
+                    "b": {"kind": "sma", "inputs": ["a"], "params": {"period": 3}}},
+          "entry": {"kind": "above", "inputs": ["close", "a"]}}, "reference cycle"),
+        ({"values": {"n": 500}}, "outside its bounds"),
+        ({"entry": {"kind": "above", "inputs": ["close", {"kind": "sma", "inputs": ["close"],
+                                                         "params": {"period": "$m"}}]}},
+         "unknown parameter reference"),
+    ],
+)  # fmt: skip
+def test_invalid_strategy_files_raise_clear_errors(tmp_path, change, message):
+    with pytest.raises(StrategyError, match=message):
+        load_strategy_file(_write(tmp_path, {**BASE, **change}))
+
+
+def test_valid_json_strategy_loads(tmp_path):
+    [strategy] = load_strategy_file(_write(tmp_path, BASE))
+    assert strategy.strategy_id == "X(n=10)"
+    assert strategy.warmup == 10

@@ -1,0 +1,1 @@
+"""Trade sources feeding the Kafka `trades` topic (`tradestream ingest`)."""

@@ -1,0 +1,26 @@
+"""`tradestream sample`: write the bundled, deterministic sample day of trades to a file."""
+
+from __future__ import annotations
+
+import argparse
+
+from tradestream.sample import sample_trades
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sample",
+        help="write the deterministic sample trades (CSV) used by the demo and tests",
+    )
+    p.add_argument("--output", required=True, help="file to write (.csv or .csv.gz)")
+    p.add_argument("--hours", type=float, default=24.0, help="length in hours (default 24)")
+    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from transforms.trade_files import write_trades_csv
+
+    n = write_trades_csv(args.output, sample_trades(hours=args.hours, seed=args.seed))
+    print(f"[sample] wrote {n} trades to {args.output}")
+    return 0

@@ -1,0 +1,114 @@
+"""`tradestream signals tail`: read the signals topic, the reference for executor authors.
+
+Each Kafka record on `signals` has key = symbol (UTF-8) and value = a protobuf
+`tradestream.v1.Signal`. Decode it with:
+
+    from tradestream.v1 import signal_pb2
+    signal = signal_pb2.Signal.FromString(record.value)
+
+De-duplicate on `signal.signal_id`: a replay or a restart may deliver a signal again,
+always with the same id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import DecodeError
+
+from tradestream.kafka_config import client_config
+from tradestream.settings import get_settings
+from tradestream.v1 import signal_pb2
+
+_ACTIONS = {signal_pb2.ACTION_BUY: "BUY", signal_pb2.ACTION_SELL: "SELL"}
+HEADER = f"{'candle (UTC)':<20} {'symbol':<10} {'action':<5} {'price':>14}  strategy"
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_row(signal: signal_pb2.Signal) -> str:
+    return (
+        f"{iso(signal.candle_start_ms):<20} {signal.symbol:<10} "
+        f"{_ACTIONS.get(signal.action, '?'):<5} {signal.price:>14,.4f}  "
+        f"{signal.strategy.strategy_id}"
+    )
+
+
+def to_json(signal: signal_pb2.Signal) -> str:
+    data = MessageToDict(signal, preserving_proto_field_name=True)
+    data["action"] = _ACTIONS.get(signal.action, "UNSPECIFIED")
+    return json.dumps(data, sort_keys=True)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    signals = subparsers.add_parser("signals", help="read the signals topic")
+    sub = signals.add_subparsers(dest="signals_command", required=True, metavar="COMMAND")
+    tail = sub.add_parser(
+        "tail",
+        help="print signals as they arrive (a table, or JSON lines with --json)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s = get_settings()
+    tail.add_argument("--bootstrap_servers", default=s.bootstrap, help="Kafka bootstrap servers")
+    tail.add_argument("--signals_topic", default=s.signals_topic, help="topic to read")
+    tail.add_argument("--json", action="store_true", help="one JSON object per signal")
+    tail.add_argument(
+        "--from-beginning", action="store_true", help="start at the oldest retained signal"
+    )
+    tail.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="stop after this many seconds without a new signal (default: run until Ctrl-C)",
+    )
+    tail.add_argument("--max", type=int, default=None, help="stop after this many signals")
+    tail.set_defaults(handler=run_tail)
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        args.signals_topic,
+        **client_config(get_settings(), args.bootstrap_servers),
+        auto_offset_reset="earliest" if args.from_beginning else "latest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
+    )
+    count = 0
+    last_seen = time.monotonic()
+    if not args.json:
+        print(HEADER, flush=True)
+    try:
+        while True:
+            got_any = False
+            for record in consumer:
+                got_any = True
+                try:
+                    signal = signal_pb2.Signal.FromString(record.value)
+                except DecodeError as exc:
+                    print(f"[signals] undecodable record at offset {record.offset}: {exc}",
+                          file=sys.stderr)  # fmt: skip
+                    continue
+                print(to_json(signal) if args.json else format_row(signal), flush=True)
+                count += 1
+                if args.max is not None and count >= args.max:
+                    return 0
+            now = time.monotonic()
+            if got_any:
+                last_seen = now
+            elif args.timeout is not None and now - last_seen >= args.timeout:
+                return 0
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        consumer.close()
