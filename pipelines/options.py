@@ -51,14 +51,16 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def _strategy_item(text: str) -> tuple[str, str]:
-    return ("strategy", text.strip())
+# --strategy and --param share one list so their order is kept; items are plain strings
+# ("strategy:NAME", "param:K=V") because pipeline options travel to the runner as JSON.
+def _strategy_item(text: str) -> str:
+    return "strategy:" + text.strip()
 
 
-def _param_item(text: str) -> tuple[str, str]:
+def _param_item(text: str) -> str:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
-    return ("param", text.strip())
+    return "param:" + text.strip()
 
 
 class KafkaOptions(PipelineOptions):
@@ -138,6 +140,32 @@ class StrategyOptions(PipelineOptions):
         )
 
 
+def coerce_params(type_name: str, raw: dict[str, str]) -> dict[str, int | float | str]:
+    """Command-line strings -> typed values by the strategy type's declared parameters.
+
+    Unknown names are passed through unchanged so that the library reports them.
+    """
+    from strategies import library
+
+    kinds = {spec.name: spec.kind for spec in library.get(type_name).params}
+    typed: dict[str, int | float | str] = {}
+    for name, text in raw.items():
+        kind = kinds.get(name)
+        try:
+            if kind == "int":
+                typed[name] = int(text)
+            elif kind == "float":
+                typed[name] = float(text)
+            else:
+                typed[name] = text
+        except ValueError:
+            raise ValueError(
+                f"{type_name}: parameter {name!r} must be {'an integer' if kind == 'int' else 'a number'}, "
+                f"got {text!r}"
+            ) from None
+    return typed
+
+
 def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
     """The strategies chosen by --strategy/--param or --strategies.
 
@@ -156,7 +184,8 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
     built: list[Strategy] = []
     current: tuple[str, dict[str, str]] | None = None
     chosen: list[tuple[str, dict[str, str]]] = []
-    for kind, text in spec:
+    for item in spec:
+        kind, _, text = item.partition(":")
         if kind == "strategy":
             current = (text.upper(), {})
             chosen.append(current)
@@ -167,7 +196,7 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
             current[1][name.strip()] = value.strip()
     try:
         for name, params in chosen:
-            built.append(library.build(name, params))
+            built.append(library.build(name, coerce_params(name, params)))
         if view.strategies_file:
             from strategies.spec import load_strategy_file
 

@@ -19,7 +19,9 @@ from tradestream.local.errors import LocalRuntimeError  # noqa: E402
 
 # Commands whose flags belong to a pipeline module: `run(argv)` parses them itself.
 PIPELINES = {
-    "ingest": ("pipelines.ingest", "publish trades (replay file or sample) to the trades topic"),
+    "ingest": ("pipelines.ingest", "publish trades to the trades topic (coinbase, replay file or sample, OHLC bars)"),
+    "backtest": ("pipelines.backtest", "backtest strategies or grids on trade/candle files"),
+    "realtime": ("pipelines.realtime", "the streaming pipeline: Kafka trades -> signals (Flink)"),
 }
 
 
@@ -29,10 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="TradeStream: algorithmic trading signals on Apache Beam and Flink.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in PIPELINES.items():
-        p = sub.add_parser(name, help=help_text, add_help=False)
-        p.add_argument("pipeline_args", nargs=argparse.REMAINDER)
-        p.set_defaults(handler=_pipeline_handler(module))
+    for name, (_, help_text) in PIPELINES.items():
+        sub.add_parser(name, help=help_text, add_help=False)
     from strategies.cli import add_parser as add_strategies
     from tradestream.local.cli import add_parser as add_local
     from tradestream.sample_cli import add_parser as add_sample
@@ -45,16 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _pipeline_handler(module: str):
-    def handler(args: argparse.Namespace) -> int:
-        return int(importlib.import_module(module).run(args.pipeline_args) or 0)
-
-    return handler
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv and argv[0] in PIPELINES:
+            # Pipeline commands parse their own flags (argparse REMAINDER cannot pass
+            # leading --options through a parent parser).
+            module = importlib.import_module(PIPELINES[argv[0]][0])
+            return int(module.run(argv[1:]) or 0)
+        args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except LocalRuntimeError as exc:
         print(f"tradestream: error: {exc}", file=sys.stderr)

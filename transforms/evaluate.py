@@ -17,7 +17,7 @@ sent cannot be taken back; use allowed lateness 0 when replays must match exactl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any  # noqa: UP035 - Beam reads typing.Tuple hints
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -37,8 +37,7 @@ class EvaluateStrategiesFn(beam.DoFn):
     PENDING = ReadModifyWriteStateSpec("pending", PickleCoder())  # start -> Candle bytes
     # (version, last evaluated start, evaluator state)
     EVALUATOR = ReadModifyWriteStateSpec("evaluator", PickleCoder())
-    TIMER_AT = ReadModifyWriteStateSpec("timer_at", PickleCoder())
-    TICK = TimerSpec("tick", TimeDomain.WATERMARK)
+    TICK = TimerSpec("tick", TimeDomain.WATERMARK)  # dynamic tag per waiting candle
 
     def __init__(self, strategies: Sequence[Strategy]) -> None:
         if not strategies:
@@ -60,7 +59,6 @@ class EvaluateStrategiesFn(beam.DoFn):
         self,
         element,
         pending=beam.DoFn.StateParam(PENDING),
-        timer_at=beam.DoFn.StateParam(TIMER_AT),
         tick=beam.DoFn.TimerParam(TICK),
     ):
         symbol, candle = element
@@ -70,10 +68,10 @@ class EvaluateStrategiesFn(beam.DoFn):
         waiting = pending.read() or {}
         waiting[candle.start_ms] = candle.SerializeToString()
         pending.write(waiting)
-        due = min(start + candle.interval_ms - 1 for start in waiting)
-        if timer_at.read() != due:
-            tick.set(ms_timestamp(due))
-            timer_at.write(due)
+        tick.set(
+            ms_timestamp(candle.start_ms + candle.interval_ms - 1),
+            dynamic_timer_tag=str(candle.start_ms),
+        )
 
     @on_timer(TICK)
     def on_tick(
@@ -82,11 +80,8 @@ class EvaluateStrategiesFn(beam.DoFn):
         fired=beam.DoFn.TimestampParam,
         pending=beam.DoFn.StateParam(PENDING),
         evaluator_state=beam.DoFn.StateParam(EVALUATOR),
-        timer_at=beam.DoFn.StateParam(TIMER_AT),
-        tick=beam.DoFn.TimerParam(TICK),
     ):
         now = timestamp_ms(fired)
-        timer_at.clear()
         waiting = pending.read() or {}
         stored = evaluator_state.read()
         version, last_start, evaluator = self._evaluator(key, stored)
@@ -127,12 +122,6 @@ class EvaluateStrategiesFn(beam.DoFn):
             self._cache[key] = (version, evaluator)
         if waiting:
             pending.write(waiting)
-            due = min(
-                start + candle_pb2.Candle.FromString(raw).interval_ms - 1
-                for start, raw in waiting.items()
-            )
-            tick.set(ms_timestamp(due))
-            timer_at.write(due)
         else:
             pending.clear()
 

@@ -17,7 +17,7 @@ candle), pass through at once with revision >= 1: they replace what was emitted 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any  # noqa: UP035 - Beam reads typing.Tuple hints
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -34,7 +34,7 @@ from transforms.candles import ms_timestamp, timestamp_ms
 class FillCandleGapsFn(beam.DoFn):
     PENDING = ReadModifyWriteStateSpec("pending", PickleCoder())  # start -> Candle bytes
     LAST = ReadModifyWriteStateSpec("last", PickleCoder())  # (last start, last close, flat run)
-    TIMER_AT = ReadModifyWriteStateSpec("timer_at", PickleCoder())
+    # Dynamic tags: `c<start>` per waiting candle, `gap` for the next trailing flat candle.
     TICK = TimerSpec("tick", TimeDomain.WATERMARK)
 
     def __init__(self, interval_ms: int, max_gap: int, fill_trailing: bool) -> None:
@@ -48,7 +48,6 @@ class FillCandleGapsFn(beam.DoFn):
         element,
         pending=beam.DoFn.StateParam(PENDING),
         last=beam.DoFn.StateParam(LAST),
-        timer_at=beam.DoFn.StateParam(TIMER_AT),
         tick=beam.DoFn.TimerParam(TICK),
     ):
         symbol, candle = element
@@ -62,7 +61,10 @@ class FillCandleGapsFn(beam.DoFn):
         waiting = pending.read() or {}
         waiting[candle.start_ms] = candle.SerializeToString()
         pending.write(waiting)
-        self._schedule(waiting, previous, timer_at, tick)
+        tick.set(
+            ms_timestamp(candle.start_ms + self._interval - 1),
+            dynamic_timer_tag=f"c{candle.start_ms}",
+        )
 
     @on_timer(TICK)
     def on_tick(
@@ -71,11 +73,9 @@ class FillCandleGapsFn(beam.DoFn):
         fired=beam.DoFn.TimestampParam,
         pending=beam.DoFn.StateParam(PENDING),
         last=beam.DoFn.StateParam(LAST),
-        timer_at=beam.DoFn.StateParam(TIMER_AT),
         tick=beam.DoFn.TimerParam(TICK),
     ):
         now = timestamp_ms(fired)
-        timer_at.clear()
         waiting = pending.read() or {}
         previous = last.read()
         for start in sorted(waiting):
@@ -97,7 +97,8 @@ class FillCandleGapsFn(beam.DoFn):
             pending.write(waiting)
         else:
             pending.clear()
-        self._schedule(waiting, previous, timer_at, tick)
+        if self._fill_trailing and previous is not None and previous[2] < self._max_gap:
+            tick.set(ms_timestamp(previous[0] + 2 * self._interval - 1), dynamic_timer_tag="gap")
 
     def _flat_starts(self, previous: tuple, before: int | None, now: int | None = None):
         start, _, run = previous
@@ -128,17 +129,6 @@ class FillCandleGapsFn(beam.DoFn):
         return TimestampedValue(
             (symbol, candle), ms_timestamp(candle.start_ms + self._interval - 1)
         )
-
-    def _schedule(self, waiting: dict, previous, timer_at, tick) -> None:
-        dues = [start + self._interval - 1 for start in waiting]
-        if self._fill_trailing and previous is not None and previous[2] < self._max_gap:
-            dues.append(previous[0] + 2 * self._interval - 1)
-        if not dues:
-            return
-        due = min(dues)
-        if timer_at.read() != due:
-            tick.set(ms_timestamp(due))
-            timer_at.write(due)
 
 
 class FillCandleGaps(beam.PTransform):

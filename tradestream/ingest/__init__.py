@@ -1,1 +1,12 @@
-"""Trade sources feeding the Kafka `trades` topic (`tradestream ingest`)."""
+"""Trade sources feeding the Kafka `trades` topic (`tradestream ingest`).
+
+- `producer.py`: TradeProducer, the one way trades and dead letters reach Kafka.
+- `replay.py`: a stream of records into the producer, at a speed factor or flat out.
+- `coinbase.py`: the Coinbase Advanced Trade WebSocket protocol (pure parsing).
+- `ws_client.py`: one self-healing WebSocket connection (backoff, silence detection).
+- `coinbase_stream.py`: the live Coinbase source (connections, de-duplication, dead letters).
+- `dedup.py`: recent trade ids per symbol, in bounded memory.
+- `metrics.py`: live counters, the summary log line, Prometheus text over HTTP.
+- `ohlc_replay.py`: OHLC bars as trades.
+- `fake_coinbase.py`: a local Coinbase-format server for tests, benches and demos.
+"""

@@ -59,8 +59,11 @@ class TradeProducer:
         self.stats.sent += 1
         self.stats.per_symbol[trade.symbol] = self.stats.per_symbol.get(trade.symbol, 0) + 1
 
-    def send_dead_letter(self, payload: bytes, reason: str, detail: str, symbol: str = "") -> None:
-        letter = dead_letter(payload, reason, detail, source_topic="ingest", symbol=symbol)
+    def send_dead_letter(
+        self, payload: bytes, reason: str, detail: str, symbol: str = "", source: str = "ingest"
+    ) -> None:
+        """Sends a DeadLetter; `source` names where the record came from (`coinbase`, ...)."""
+        letter = dead_letter(payload, reason, detail, source_topic=source, symbol=symbol)
         future = self._producer.send(
             self.dlq_topic, key=(symbol or reason).encode(), value=letter.SerializeToString()
         )

@@ -131,7 +131,10 @@ def _server_properties(settings: Settings, p: BrokerPaths) -> str:
             # Topics are created explicitly (local up, tests), so a typo in a topic
             # flag shows up as an error rather than as a new empty topic.
             "auto.create.topics.enable=false",
-            "log.retention.hours=168",
+            # Retention by size, not time: replayed trades carry their original (past)
+            # timestamps, and time-based retention would delete them on arrival.
+            "log.retention.ms=-1",
+            "log.retention.bytes=1073741824",
             "log.segment.bytes=268435456",
             "",
         ]

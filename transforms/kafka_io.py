@@ -1,0 +1,200 @@
+"""Kafka at the edges of the realtime pipeline: ReadTrades, WriteSignals, WriteDeadLetters.
+
+    records = p | ReadTrades(bootstrap, "trades", group_id="tradestream-realtime")
+    signals | WriteSignals(bootstrap, "signals")
+    dead_letters | WriteDeadLetters(bootstrap, "trades-dlq")
+
+Reading uses `transforms.kafka_source` (a Python splittable DoFn; see its docstring for
+watermarks, idleness and offset commits). Writing uses an idempotent kafka-python producer
+per worker, flushed at the end of every bundle, so a bundle only completes once Kafka has
+acknowledged its records (at-least-once). WriteSignals is also idempotent by `signal_id`:
+at start-up each writer reads the ids of the most recent signals on the topic and does not
+send those again, so a pipeline restarted from a checkpoint does not duplicate the signals
+it had already written after that checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from tradestream.v1 import signal_pb2
+from transforms.kafka_source import KafkaReadConfig, ReadFromKafkaTopic
+
+log = logging.getLogger(__name__)
+
+
+class ReadTrades(beam.PTransform):
+    """PBegin -> PCollection[(key bytes, value bytes)] from the trades topic (unbounded).
+
+    Args:
+        bootstrap_servers: Kafka bootstrap servers.
+        topic: the trades topic.
+        group_id: consumer group whose committed offsets mark where to resume.
+        start_from: `earliest` or `latest`, for partitions without a committed offset.
+        watermark_delay_ms: how far the watermark trails the newest trade time.
+        idle_after_s: a caught-up partition without records this long stops holding the
+            watermark back.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        group_id: str,
+        start_from: str = "earliest",
+        watermark_delay_ms: int = 0,
+        idle_after_s: float = 2.0,
+    ) -> None:
+        super().__init__()
+        if start_from not in ("earliest", "latest"):
+            raise ValueError("start_from must be 'earliest' or 'latest'")
+        self._config = KafkaReadConfig(
+            bootstrap_servers=bootstrap_servers,
+            topic=topic,
+            group_id=group_id,
+            start_from=start_from,
+            watermark_delay_ms=watermark_delay_ms,
+            idle_after_s=idle_after_s,
+        )
+
+    def expand(self, pbegin):
+        return pbegin | "ReadFromKafka" >> ReadFromKafkaTopic(self._config)
+
+
+class WriteToKafkaFn(beam.DoFn):
+    """Sends (key bytes, value bytes) to a topic; flushes before a bundle completes."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        dedup_id: Callable[[bytes], str] | None = None,
+        dedup_window: int = 100_000,
+    ) -> None:
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+        self._dedup_id = dedup_id
+        self._window = dedup_window
+        self._sent = Metrics.counter("WriteToKafka", f"{topic}_records")
+        self._skipped = Metrics.counter("WriteToKafka", f"{topic}_duplicates_skipped")
+
+    def setup(self) -> None:
+        from kafka import KafkaProducer
+
+        self._producer = KafkaProducer(
+            bootstrap_servers=self._bootstrap.split(","),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        if self._dedup_id is not None:
+            for value in _tail_values(self._bootstrap, self._topic, self._window):
+                try:
+                    self._remember(self._dedup_id(value))
+                except Exception:  # noqa: BLE001 - a foreign record on the topic
+                    continue
+
+    def _remember(self, ident: str) -> None:
+        self._recent[ident] = None
+        if len(self._recent) > self._window:
+            self._recent.popitem(last=False)
+
+    def process(self, element):
+        key, value = element
+        if self._dedup_id is not None:
+            ident = self._dedup_id(value)
+            if ident in self._recent:
+                self._skipped.inc()
+                return
+            self._remember(ident)
+        self._producer.send(self._topic, key=key, value=value)
+        self._sent.inc()
+
+    def finish_bundle(self) -> None:
+        self._producer.flush()
+
+    def teardown(self) -> None:
+        producer = getattr(self, "_producer", None)
+        if producer is not None:
+            producer.close(timeout=10)
+
+
+def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
+    """The values of up to `limit` most recent records of a topic (all partitions)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None
+    )
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        ends = consumer.end_offsets(tps)
+        begins = consumer.beginning_offsets(tps)
+        per_partition = max(1, limit // len(tps))
+        remaining = 0
+        for tp in tps:
+            start = max(begins[tp], ends[tp] - per_partition)
+            consumer.seek(tp, start)
+            remaining += ends[tp] - start
+        values: list[bytes] = []
+        idle_polls = 0
+        while remaining > 0 and idle_polls < 20:
+            batch = consumer.poll(timeout_ms=200)
+            if not batch:
+                idle_polls += 1
+                continue
+            for records in batch.values():
+                for record in records:
+                    values.append(record.value)
+                    remaining -= 1
+        return values
+    finally:
+        consumer.close()
+
+
+def signal_id_of(value: bytes) -> str:
+    return signal_pb2.Signal.FromString(value).signal_id
+
+
+class WriteSignals(beam.PTransform):
+    """PCollection[(symbol, Signal)] -> the signals topic (key = symbol), once per signal_id."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        super().__init__()
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+
+    def expand(self, signals):
+        return (
+            signals
+            | "Serialize" >> beam.Map(lambda kv: (kv[0].encode(), kv[1].SerializeToString()))
+            | "Write"
+            >> beam.ParDo(WriteToKafkaFn(self._bootstrap, self._topic, dedup_id=signal_id_of))
+        )
+
+
+class WriteDeadLetters(beam.PTransform):
+    """PCollection[DeadLetter] -> the dead-letter topic (key = symbol, or the reason)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        super().__init__()
+        self._bootstrap = bootstrap_servers
+        self._topic = topic
+
+    def expand(self, letters):
+        return (
+            letters
+            | "Serialize"
+            >> beam.Map(lambda d: ((d.symbol or d.reason).encode(), d.SerializeToString()))
+            | "Write" >> beam.ParDo(WriteToKafkaFn(self._bootstrap, self._topic))
+        )

@@ -1,0 +1,324 @@
+"""An unbounded Kafka source for the Python SDK: a splittable DoFn over one topic.
+
+Why not Beam's cross-language `ReadFromKafka`: its built-in timestamp policies advance an
+idle (caught-up) partition's watermark to wall-clock time, so replaying recorded trades
+(event times in the past) turns everything after the first pause into late data. This
+source derives the watermark from the data alone, which works for live and replayed
+trades alike (see README, "Reading Kafka").
+
+Semantics:
+- One restriction covers every partition of the topic: the start offset per partition
+  and, per partition, the largest record timestamp seen so far (plain data, part of the
+  runner's checkpoints).
+- Start: the consumer group's committed offsets; partitions without one start at
+  `start_from` (`earliest` or `latest`).
+- Element: `(key, value)` bytes, stamped with the Kafka record timestamp (TradeStream's
+  producers set it to the trade time).
+- Watermark: the minimum over *active* partitions of (largest timestamp seen - delay).
+  A partition is idle when it is caught up (position = high watermark) and has had no
+  record for `idle_after_s`; idle partitions do not hold the watermark back (the usual
+  idleness rule: a partition that wakes up is assumed to carry current data). When every
+  partition is idle the watermark holds at the latest timestamp seen - delay: it never
+  jumps to wall-clock time.
+- Offsets are committed to the group in the bundle finalizer, i.e. only after the runner
+  has durably committed the bundle's output (after a Flink checkpoint).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.io.iobase import RestrictionProgress, RestrictionTracker
+from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KafkaReadConfig:
+    """What to read and how. Plain data: pickled with the DoFn."""
+
+    bootstrap_servers: str
+    topic: str
+    group_id: str
+    start_from: str = "earliest"  # for partitions without a committed offset
+    watermark_delay_ms: int = 0
+    idle_after_s: float = 2.0
+    max_poll_records: int = 2000
+    poll_budget_s: float = 0.25  # time spent reading per process() call
+    commit_offsets: bool = True
+    client_options: tuple[tuple[str, object], ...] = ()  # extra kafka-python options
+
+
+@dataclass
+class TopicRestriction:
+    """Offsets still to read (start, inclusive) per partition; `stop` bounds a finished part."""
+
+    start: dict[int, int]
+    max_ts: dict[int, int]  # largest record timestamp (ms) seen per partition
+    stop: dict[int, int] | None = None  # None: unbounded
+
+
+class TopicTracker(RestrictionTracker):
+    """Claims (partition, offset) positions; checkpoints split at the current positions."""
+
+    def __init__(self, restriction: TopicRestriction) -> None:
+        self._restriction = restriction
+        self._next = dict(restriction.start)
+        self._max_ts = dict(restriction.max_ts)
+        self._done = False
+        self._claimed = 0
+
+    def current_restriction(self) -> TopicRestriction:
+        return self._restriction
+
+    def try_claim(self, position) -> bool:
+        partition, offset, ts_ms = position
+        if self._done:
+            return False
+        stop = self._restriction.stop
+        if stop is not None and offset >= stop.get(partition, offset):
+            return False
+        self._next[partition] = offset + 1
+        if ts_ms > self._max_ts.get(partition, -(2**62)):
+            self._max_ts[partition] = ts_ms
+        self._claimed += 1
+        return True
+
+    def try_split(self, fraction_of_remainder):
+        if self._done or self._restriction.stop is not None:
+            return None
+        # Only checkpoints (split at "now") are supported: a topic is not divisible.
+        primary = TopicRestriction(
+            dict(self._restriction.start), dict(self._max_ts), stop=dict(self._next)
+        )
+        residual = TopicRestriction(dict(self._next), dict(self._max_ts), stop=None)
+        self._restriction = primary
+        self._done = True
+        return primary, residual
+
+    def check_done(self) -> None:
+        if not self._done and self._restriction.stop is None:
+            raise ValueError("an unbounded topic restriction ended without a checkpoint")
+
+    def current_progress(self) -> RestrictionProgress:
+        return RestrictionProgress(completed=float(self._claimed), remaining=1.0)
+
+    def is_bounded(self) -> bool:
+        return self._restriction.stop is not None
+
+
+class _Consumers:
+    """One KafkaConsumer per (DoFn instance, config), assigned to every partition."""
+
+    def __init__(self) -> None:
+        self._consumers: dict[KafkaReadConfig, object] = {}
+
+    def get(self, config: KafkaReadConfig):
+        consumer = self._consumers.get(config)
+        if consumer is None:
+            from kafka import KafkaConsumer, TopicPartition
+
+            consumer = KafkaConsumer(
+                bootstrap_servers=config.bootstrap_servers.split(","),
+                group_id=config.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset=config.start_from,
+                max_poll_records=config.max_poll_records,
+                **dict(config.client_options),
+            )
+            partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
+            if not partitions:
+                consumer.close()
+                raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
+            consumer.assign([TopicPartition(config.topic, p) for p in partitions])
+            self._consumers[config] = consumer
+        return consumer
+
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+        self._consumers.clear()
+
+
+class _TopicRestrictions(RestrictionProvider):
+    """The element is the KafkaReadConfig; its restriction is the whole topic."""
+
+    def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
+        from kafka import KafkaConsumer, TopicPartition
+
+        consumer = KafkaConsumer(
+            bootstrap_servers=config.bootstrap_servers.split(","),
+            group_id=config.group_id,
+            enable_auto_commit=False,
+            **dict(config.client_options),
+        )
+        try:
+            partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
+            if not partitions:
+                raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
+            tps = [TopicPartition(config.topic, p) for p in partitions]
+            edge = (
+                consumer.beginning_offsets(tps)
+                if config.start_from == "earliest"
+                else consumer.end_offsets(tps)
+            )
+            start = {}
+            for tp in tps:
+                committed = consumer.committed(tp)
+                start[tp.partition] = committed if committed is not None else edge[tp]
+        finally:
+            consumer.close()
+        log.info("reading %s from offsets %s (group %s)", config.topic, start, config.group_id)
+        return TopicRestriction(start=start, max_ts={})
+
+    def create_tracker(self, restriction: TopicRestriction) -> TopicTracker:
+        return TopicTracker(restriction)
+
+    def restriction_size(self, element, restriction) -> float:
+        return 1.0
+
+    def restriction_coder(self):
+        return PickleCoder()
+
+    def split(self, element, restriction):
+        yield restriction
+
+
+class _WatermarkProvider(WatermarkEstimatorProvider):
+    def initial_estimator_state(self, element, restriction):
+        return MIN_TIMESTAMP
+
+    def create_watermark_estimator(self, estimator_state):
+        return ManualWatermarkEstimator(estimator_state)
+
+    def estimator_state_coder(self):
+        return PickleCoder()
+
+
+_RESTRICTIONS = _TopicRestrictions()
+_WATERMARKS = _WatermarkProvider()
+
+
+class ReadTopicFn(beam.DoFn):
+    """Splittable DoFn: an impulse element -> the topic's records as (key, value)."""
+
+    def __init__(self) -> None:
+        self._records = Metrics.counter("ReadFromKafkaTopic", "records")
+
+    def setup(self) -> None:
+        self._consumers = _Consumers()
+        self._last_record_at: dict[int, float] = {}
+
+    def teardown(self) -> None:
+        self._consumers.close()
+
+    def process(
+        self,
+        config: KafkaReadConfig,
+        # The finalizer comes first: Beam passes it by position, the SDF params by name.
+        finalizer=beam.DoFn.BundleFinalizerParam,
+        tracker=beam.DoFn.RestrictionParam(_RESTRICTIONS),
+        watermark=beam.DoFn.WatermarkEstimatorParam(_WATERMARKS),
+    ):
+        from kafka import TopicPartition
+
+        consumer = self._consumers.get(config)
+        topic = config.topic
+        restriction = tracker.current_restriction()
+        # The tracker is a thread-safe view: keep our own copy of the progress.
+        positions = dict(restriction.start)
+        max_ts = dict(restriction.max_ts)
+        for partition, offset in positions.items():
+            tp = TopicPartition(topic, partition)
+            if consumer.position(tp) != offset:
+                consumer.seek(tp, offset)
+        deadline = time.monotonic() + config.poll_budget_s
+        claimed_any = False
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
+            if not batches:
+                break
+            now = time.monotonic()
+            for tp, records in batches.items():
+                self._last_record_at[tp.partition] = now
+                for record in records:
+                    if not tracker.try_claim((tp.partition, record.offset, record.timestamp)):
+                        return
+                    positions[tp.partition] = record.offset + 1
+                    if record.timestamp > max_ts.get(tp.partition, -(2**62)):
+                        max_ts[tp.partition] = record.timestamp
+                    claimed_any = True
+                    self._records.inc()
+                    yield TimestampedValue(
+                        (record.key, record.value), Timestamp(micros=record.timestamp * 1000)
+                    )
+        self._advance_watermark(config, consumer, positions, max_ts, watermark)
+        if config.commit_offsets and claimed_any:
+            finalizer.register(lambda: self._commit(config, positions))
+        tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
+
+    def _advance_watermark(self, config, consumer, positions, max_ts, watermark) -> None:
+        from kafka import TopicPartition
+
+        now = time.monotonic()
+        active = []
+        for partition, position in positions.items():
+            highwater = consumer.highwater(TopicPartition(config.topic, partition))
+            caught_up = highwater is not None and position >= highwater
+            seen = max_ts.get(partition)
+            if not caught_up:
+                if seen is None:
+                    return  # records wait in a partition not read yet: hold the watermark
+                active.append(seen)
+                continue
+            quiet = now - self._last_record_at.get(partition, 0.0) >= config.idle_after_s
+            if seen is not None and not quiet:
+                active.append(seen)
+        candidates = active or list(max_ts.values())
+        if not candidates:
+            return
+        wm_ms = min(candidates) - config.watermark_delay_ms
+        proposed = Timestamp(micros=wm_ms * 1000)
+        current = watermark.current_watermark()
+        if current is None or proposed > current:
+            watermark.set_watermark(proposed)
+
+    def _commit(self, config: KafkaReadConfig, positions: dict[int, int]) -> None:
+        from kafka import TopicPartition
+        from kafka.structs import OffsetAndMetadata
+
+        consumer = self._consumers.get(config)
+        offsets = {
+            TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
+            for p, o in positions.items()
+        }
+        try:
+            consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
+            log.warning("committing offsets %s failed: %s", positions, exc)
+
+
+class ReadFromKafkaTopic(beam.PTransform):
+    """PBegin -> PCollection[(key bytes, value bytes)], unbounded, event-time stamped."""
+
+    def __init__(self, config: KafkaReadConfig) -> None:
+        super().__init__()
+        self._config = config
+
+    def expand(self, pbegin):
+        config = self._config
+        return (
+            pbegin
+            | "Impulse" >> beam.Impulse()
+            | "Config" >> beam.Map(lambda _: config)
+            | "Read" >> beam.ParDo(ReadTopicFn())
+        )
