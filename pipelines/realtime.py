@@ -149,7 +149,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     p = beam.Pipeline(options=options)
     build(p, options, strategies)
     result = p.run()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Beam's job-server wrapper installs a SIGINT handler with the wrong signature (it
+    # raises TypeError instead of stopping); Ctrl-C and SIGTERM both mean: cancel the job.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result.wait_until_finish()
     except KeyboardInterrupt:
@@ -162,4 +165,5 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["RealtimeOptions", "build", "run"]
+if __name__ == "__main__":
+    sys.exit(run())

@@ -19,7 +19,10 @@ from tradestream.local.errors import LocalRuntimeError  # noqa: E402
 
 # Commands whose flags belong to a pipeline module: `run(argv)` parses them itself.
 PIPELINES = {
-    "ingest": ("pipelines.ingest", "publish trades to the trades topic (coinbase, replay file or sample, OHLC bars)"),
+    "ingest": (
+        "pipelines.ingest",
+        "publish trades to the trades topic (coinbase, replay file or sample, OHLC bars)",
+    ),
     "backtest": ("pipelines.backtest", "backtest strategies or grids on trade/candle files"),
     "realtime": ("pipelines.realtime", "the streaming pipeline: Kafka trades -> signals (Flink)"),
 }

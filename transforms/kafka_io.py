@@ -5,7 +5,8 @@
     dead_letters | WriteDeadLetters(bootstrap, "trades-dlq")
 
 Reading uses `transforms.kafka_source` (a Python splittable DoFn; see its docstring for
-watermarks, idleness and offset commits). Writing uses an idempotent kafka-python producer
+watermarks, idleness and offset commits). Event time is the Trade's own `time_ms`, read
+from the payload, so a malformed record never moves the watermark. Writing uses an idempotent kafka-python producer
 per worker, flushed at the end of every bundle, so a bundle only completes once Kafka has
 acknowledged its records (at-least-once). WriteSignals is also idempotent by `signal_id`:
 at start-up each writer reads the ids of the most recent signals on the topic and does not
@@ -21,11 +22,22 @@ from collections.abc import Callable
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from google.protobuf.message import DecodeError
 
-from tradestream.v1 import signal_pb2
+from tradestream.v1 import signal_pb2, trade_pb2
 from transforms.kafka_source import KafkaReadConfig, ReadFromKafkaTopic
+from transforms.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 
 log = logging.getLogger(__name__)
+
+
+def trade_time_ms(key: bytes | None, value: bytes | None) -> int | None:
+    """Event time of a trades-topic record: the Trade's time_ms, None if unusable."""
+    try:
+        time_ms = trade_pb2.Trade.FromString(value or b"").time_ms
+    except DecodeError:
+        return None
+    return time_ms if MIN_TIME_MS <= time_ms <= MAX_TIME_MS else None
 
 
 class ReadTrades(beam.PTransform):
@@ -60,6 +72,7 @@ class ReadTrades(beam.PTransform):
             start_from=start_from,
             watermark_delay_ms=watermark_delay_ms,
             idle_after_s=idle_after_s,
+            event_time=trade_time_ms,
         )
 
     def expand(self, pbegin):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -55,6 +56,10 @@ class KafkaReadConfig:
     max_poll_records: int = 2000
     poll_budget_s: float = 0.25  # time spent reading per process() call
     commit_offsets: bool = True
+    # Event time of a record from its (key, value), in epoch ms, or None when the record
+    # cannot say (malformed). Default: the Kafka record timestamp. Records without an event
+    # time never move the watermark.
+    event_time: Callable[[bytes | None, bytes | None], int | None] | None = None
     client_options: tuple[tuple[str, object], ...] = ()  # extra kafka-python options
 
 
@@ -88,7 +93,7 @@ class TopicTracker(RestrictionTracker):
         if stop is not None and offset >= stop.get(partition, offset):
             return False
         self._next[partition] = offset + 1
-        if ts_ms > self._max_ts.get(partition, -(2**62)):
+        if ts_ms and ts_ms > self._max_ts.get(partition, -(2**62)):
             self._max_ts[partition] = ts_ms
         self._claimed += 1
         return True
@@ -251,15 +256,23 @@ class ReadTopicFn(beam.DoFn):
             for tp, records in batches.items():
                 self._last_record_at[tp.partition] = now
                 for record in records:
-                    if not tracker.try_claim((tp.partition, record.offset, record.timestamp)):
+                    ts_ms = (
+                        record.timestamp
+                        if config.event_time is None
+                        else config.event_time(record.key, record.value)
+                    )
+                    if not tracker.try_claim((tp.partition, record.offset, ts_ms or 0)):
                         return
                     positions[tp.partition] = record.offset + 1
-                    if record.timestamp > max_ts.get(tp.partition, -(2**62)):
-                        max_ts[tp.partition] = record.timestamp
+                    if ts_ms is None:
+                        # No event time: stamp it at the partition's progress, move nothing.
+                        ts_ms = max_ts.get(tp.partition, record.timestamp)
+                    elif ts_ms > max_ts.get(tp.partition, -(2**62)):
+                        max_ts[tp.partition] = ts_ms
                     claimed_any = True
                     self._records.inc()
                     yield TimestampedValue(
-                        (record.key, record.value), Timestamp(micros=record.timestamp * 1000)
+                        (record.key, record.value), Timestamp(micros=ts_ms * 1000)
                     )
         self._advance_watermark(config, consumer, positions, max_ts, watermark)
         if config.commit_offsets and claimed_any:

@@ -1,0 +1,285 @@
+"""`tradestream backtest`: strategies over historical trades or candles, as a Beam batch job.
+
+    tradestream backtest --input trades.csv --output out/ \\
+        --strategy SMA_CROSSOVER --param fast=10 --param slow=30
+    tradestream backtest --input BTC-USD.csv --output out/ \\
+        --strategy SMA_CROSSOVER --grid fast=5:50:5 --grid slow=20:200:10
+    tradestream backtest --input 'data/*.parquet' --output out/ --strategies mine.yaml \\
+        --fill=next_open --fee=0.001 --slippage_bps=2 --allow_short
+    ... --runner=FlinkRunner --flink_master=[local] --environment_type=LOOPBACK \\
+        --flink_job_server_jar=.local/jvm/beam/flink-job-server.jar
+
+Inputs: trades files (`time,symbol,price,size`) become candles through the same
+WindowTradesToCandles and FillCandleGaps transforms as the realtime pipeline
+(--candle_interval, --allowed_lateness, --max_gap); candles files (`Date,Open,High,Low,Close,
+Volume`, any case; a `symbol` column, else --symbol, else the file name) are used as they are.
+A file with `open` and `close` columns is a candles file, one with `price` and `size` a
+trades file (--input_format forces one). Rejected rows are counted with their reasons.
+
+Execution model: a signal is acted on at the close of its candle (--fill=close) or at the
+next candle's open (--fill=next_open); long-only unless --allow_short (SELL then opens a
+short); all-in fractional position sizes from --cash; --fee is a fraction of the notional
+per side, --slippage_bps moves every fill against the trader. Metrics are annualized with
+365-day years of candles (--periods_per_year overrides, e.g. 252 for daily stock data).
+
+Output (--output DIR): summary.json, trades.csv, signals.csv, equity.csv, candles.csv,
+report.html. The detail files cover the best --detail_top results per symbol by --rank_by.
+Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
+built from the inputs (the output files still say why, e.g. every row rejected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.options import CandleOptions, StrategyOptions, parse_pipeline_args
+from transforms.backtest.config import FILLS, ExecutionConfig
+from transforms.backtest.files import (
+    ReadCandlesFromFiles,
+    ReadTradesFromFiles,
+    rejected_from_dead_letter,
+    resolve_inputs,
+)
+from transforms.backtest.outputs import GridInfo, RunInfo, WriteBacktestOutputs, console_summary
+from transforms.backtest.selection import select_strategies
+from transforms.backtest.series import CollectCandleSeries
+from transforms.backtest.transforms import (
+    RANK_METRICS,
+    ComputeMetrics,
+    DetailResults,
+    SelectTopResults,
+    SimulateTrades,
+)
+from transforms.candles import WindowTradesToCandles
+from transforms.gaps import FillCandleGaps
+from transforms.trade_files import TradeFileError
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return int(text)
+
+
+class BacktestFiles:
+    """--input/--output. Deliberately not a PipelineOptions subclass: `ingest` has an --input
+    flag too, and Beam parses the flags of every PipelineOptions subclass in the process
+    together, where two definitions of one flag are an error."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("data")
+        group.add_argument(
+            "--input",
+            nargs="+",
+            action="extend",
+            required=True,
+            metavar="FILE",
+            help="trades or candles files (.csv, .csv.gz, .parquet) or glob patterns",
+        )
+        group.add_argument("--output", required=True, metavar="DIR", help="output directory")
+
+
+class BacktestOptions(PipelineOptions):
+    """What a backtest reads, how it trades, and what it reports."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("backtest")
+        group.add_argument(
+            "--input_format",
+            choices=["auto", "trades", "candles"],
+            default="auto",
+            help="auto: candles if the header has open and close columns, trades if it has "
+            "price and size (default auto)",
+        )
+        group.add_argument(
+            "--symbol",
+            default=None,
+            help="symbol of candles files without a symbol column (default: the file name)",
+        )
+        group.add_argument(
+            "--grid",
+            action="append",
+            default=[],
+            metavar="NAME=START:STOP:STEP",
+            help="search a parameter of the (single) strategy: stop included; or NAME=V1,V2; "
+            "repeatable; combinations breaking a constraint are skipped",
+        )
+        group.add_argument(
+            "--fill",
+            choices=list(FILLS),
+            default="close",
+            help="act on a signal at its candle's close (default) or the next candle's open",
+        )
+        group.add_argument(
+            "--allow_short",
+            action="store_true",
+            help="SELL opens a short and BUY covers it (default: long-only)",
+        )
+        group.add_argument(
+            "--cash", type=_positive_float, default=10_000.0, help="starting cash (10000)"
+        )
+        group.add_argument(
+            "--fee",
+            type=_non_negative_float,
+            default=0.0,
+            help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0)",
+        )
+        group.add_argument(
+            "--slippage_bps",
+            type=_non_negative_float,
+            default=0.0,
+            help="adverse price move per fill, in basis points (default 0)",
+        )
+        group.add_argument(
+            "--periods_per_year",
+            type=_non_negative_float,
+            default=0.0,
+            help="candles per year for annualizing (default: 365 days / candle interval)",
+        )
+        group.add_argument(
+            "--rank_by",
+            choices=list(RANK_METRICS),
+            default="sharpe",
+            help="metric that ranks results (report, detail files) (default sharpe)",
+        )
+        group.add_argument(
+            "--detail_top",
+            type=_count,
+            default=10,
+            help="write trades/signals/equity of the best N results per symbol; 0 = all "
+            "(default 10)",
+        )
+        group.add_argument(
+            "--memory_mb",
+            type=_positive_float,
+            default=512.0,
+            help="working-set budget per chunk of parameter sets (default 512)",
+        )
+
+
+def _unknown_flags(beam_args: Sequence[str]) -> list[str]:
+    """Flags that neither we nor Beam know (Beam would only log them): typos like --fees."""
+    try:
+        from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+        parser = _BeamArgumentParser(allow_abbrev=False)
+        classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+        for cls in classes.values():
+            cls._add_argparse_args(parser)
+        _, unknown = parser.parse_known_args(list(beam_args))
+    except (ImportError, argparse.ArgumentError):
+        return []  # Beam's parser is private API: skip the check rather than fail
+    return [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, beam_args = parse_pipeline_args(
+        argv,
+        prog="tradestream backtest",
+        description=__doc__,
+        option_classes=[BacktestFiles, BacktestOptions, StrategyOptions, CandleOptions],
+    )
+    unknown = _unknown_flags(beam_args)
+    if unknown:
+        print(f"tradestream backtest: error: unknown flag(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    try:
+        paths, kind = resolve_inputs(args.input, args.input_format)
+        selection = select_strategies(args.strategy_spec, args.strategies_file, args.grid)
+        config = ExecutionConfig(
+            cash=args.cash,
+            fee=args.fee,
+            slippage_bps=args.slippage_bps,
+            fill=args.fill,
+            allow_short=args.allow_short,
+            periods_per_year=args.periods_per_year,
+        )
+    except (ValueError, TradeFileError) as exc:
+        print(f"tradestream backtest: error: {exc}", file=sys.stderr)
+        return 2
+    if selection.grid is not None:
+        print(f"[backtest] {selection.grid.describe()}", file=sys.stderr)
+    if not selection.strategies:
+        print("tradestream backtest: error: no parameter set is valid", file=sys.stderr)
+        return 2
+    strategies = selection.strategies
+    info = RunInfo(
+        inputs=tuple(paths),
+        input_kind=kind,
+        candle_interval_ms=args.candle_interval,
+        config=config,
+        strategies=len(strategies),
+        rank_by=args.rank_by,
+        detail_top=args.detail_top,
+        grid=GridInfo.of(selection.grid) if selection.grid is not None else None,
+        command=shlex.join(["tradestream", "backtest", *argv]),
+    )
+    print(
+        f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
+        file=sys.stderr,
+    )
+
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        if kind == "trades":
+            read = p | "ReadTrades" >> ReadTradesFromFiles(paths)
+            built = read.records | "WindowTradesToCandles" >> WindowTradesToCandles(
+                args.candle_interval, args.allowed_lateness
+            )
+            candles = built.candles | "FillCandleGaps" >> FillCandleGaps(
+                args.candle_interval, args.max_gap, fill_trailing=False
+            )
+            late = built.dead_letters | "LateTrades" >> beam.Map(rejected_from_dead_letter)
+            rejected = (read.rejected, late) | "Rejected" >> beam.Flatten()
+        else:
+            read = p | "ReadCandles" >> ReadCandlesFromFiles(paths, args.symbol)
+            candles, rejected = read.records, read.rejected
+        series = candles | "CollectCandleSeries" >> CollectCandleSeries(args.candle_interval)
+        results = (
+            series
+            | "SimulateTrades" >> SimulateTrades(strategies, config, args.memory_mb)
+            | "ComputeMetrics" >> ComputeMetrics(config)
+        )
+        selected = results | "SelectTop" >> SelectTopResults(args.detail_top, args.rank_by)
+        details = series | "DetailResults" >> DetailResults(
+            strategies, config, selected, args.memory_mb
+        )
+        _ = {
+            "results": results,
+            "series": series,
+            "details": details,
+            "rejected": rejected,
+        } | "WriteOutputs" >> WriteBacktestOutputs(args.output, info)
+
+    text, results = console_summary(args.output, args.rank_by)
+    print(text, file=sys.stderr)
+    return 0 if results else 1  # no candles at all: nothing was backtested
+
+
+if __name__ == "__main__":
+    sys.exit(run())

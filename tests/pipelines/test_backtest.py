@@ -1,0 +1,227 @@
+"""`tradestream backtest` end to end on small generated files (DirectRunner)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import backtest
+from strategies import library
+from tradestream import cli
+from tradestream.sample import sample_trades
+from tradestream.v1 import candle_pb2
+from transforms.signals import signal_id
+from transforms.trade_files import parse_time_ms, write_trades_csv
+from transforms.vectorized_signals import signals_for_candles
+
+FILES = ("summary.json", "trades.csv", "signals.csv", "equity.csv", "candles.csv", "report.html")
+BAD_ROWS = "not-a-time,BTC-USD,100,1,buy,x1\n1704153600000,BTC-USD,-3,1,buy,x2\n"
+
+
+@pytest.fixture(scope="module")
+def trades_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "trades.csv"
+    write_trades_csv(path, sample_trades(hours=3, seed=11, rate_per_s=0.2))
+    with path.open("a") as fh:
+        fh.write(BAD_ROWS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trades_run(trades_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    code = cli.main(
+        [
+            "backtest",
+            "--input",
+            str(trades_file),
+            "--output",
+            str(out),
+            "--strategy",
+            "SMA_CROSSOVER",
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=20",
+            "--strategy",
+            "DOUBLE_EMA_CROSSOVER",
+            "--candle_interval",
+            "1m",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_backtest_cli_on_trades_writes_every_output_file(trades_run):
+    for name in FILES:
+        assert (trades_run / name).is_file(), name
+    assert not (trades_run / ".parts").exists()
+    headers = {
+        "candles.csv": "time,symbol,open,high,low,close,volume",
+        "signals.csv": "time,symbol,strategy,action,price,signal_id",
+        "trades.csv": "symbol,strategy,direction,entry_time,entry_price,exit_time,exit_price,"
+        "size,return,pnl,duration_ms,status",
+        "equity.csv": "time,symbol,strategy,equity,drawdown,position",
+    }
+    for name, header in headers.items():
+        assert (trades_run / name).read_text().splitlines()[0] == header
+
+
+def test_backtest_summary_has_an_entry_per_strategy_and_symbol_and_counts_bad_rows(trades_run):
+    summary = json.loads((trades_run / "summary.json").read_text())
+    results = summary["results"]
+    assert {r["symbol"] for r in results} == {"BTC-USD", "ETH-USD", "SOL-USD"}
+    assert len(results) == 6
+    assert {r["strategy_id"] for r in results} >= {"SMA_CROSSOVER(fast=5,slow=20)"}
+    metrics = results[0]["metrics"]
+    for name in (
+        "total_return", "cagr", "annualized_volatility", "sharpe", "sortino", "calmar",
+        "max_drawdown", "max_drawdown_duration_ms", "win_rate", "profit_factor", "expectancy",
+        "sqn", "exposure", "num_trades", "avg_trade_duration_ms", "buy_and_hold_return",
+    ):  # fmt: skip
+        assert name in metrics
+    rejected = summary["input"]["rejected_rows"]
+    assert rejected["total"] == 2
+    assert rejected["by_reason"] == {"invalid_price": 1, "malformed": 1}
+    assert summary["input"]["symbols"]["BTC-USD"]["candles"] == 180
+    assert summary["run"]["execution"]["fill"] == "close"
+
+
+def test_backtest_candles_csv_are_the_candles_the_strategies_saw(trades_run):
+    candles = _rows(trades_run / "candles.csv")
+    btc = [c for c in candles if c["symbol"] == "BTC-USD"]
+    assert len(btc) == 180
+    assert btc[0]["time"] == "2024-01-02T00:00:00Z" and btc[1]["time"] == "2024-01-02T00:01:00Z"
+    protos = [
+        candle_pb2.Candle(
+            symbol="BTC-USD",
+            start_ms=parse_time_ms(c["time"]),
+            interval_ms=60_000,
+            open=float(c["open"]),
+            high=float(c["high"]),
+            low=float(c["low"]),
+            close=float(c["close"]),
+            volume=float(c["volume"]),
+        )
+        for c in btc
+    ]
+    strategy = library.build("SMA_CROSSOVER", {"fast": 5, "slow": 20})
+    expected = [
+        (s.candle_start_ms, "BUY" if s.action == 1 else "SELL", s.signal_id)
+        for s in signals_for_candles([strategy], protos)
+    ]
+    signals = [
+        (parse_time_ms(s["time"]), s["action"], s["signal_id"])
+        for s in _rows(trades_run / "signals.csv")
+        if s["symbol"] == "BTC-USD" and s["strategy"] == strategy.strategy_id
+    ]
+    assert signals == expected and signals
+    for start, action, sid in signals:
+        assert sid == signal_id(strategy.strategy_id, "BTC-USD", start, action)
+
+
+def test_backtest_trades_and_equity_agree_with_summary(trades_run):
+    summary = json.loads((trades_run / "summary.json").read_text())
+    trades = _rows(trades_run / "trades.csv")
+    equity = _rows(trades_run / "equity.csv")
+    for result in summary["results"]:
+        mine = [
+            t
+            for t in trades
+            if (t["symbol"], t["strategy"]) == (result["symbol"], result["strategy_id"])
+        ]
+        closed = [t for t in mine if t["status"] == "closed"]
+        assert len(closed) == result["metrics"]["num_trades"]
+        assert all(t["entry_time"] <= t["exit_time"] for t in mine)
+        curve = [
+            e
+            for e in equity
+            if (e["symbol"], e["strategy"]) == (result["symbol"], result["strategy_id"])
+        ]
+        assert len(curve) == result["candles"]
+        assert float(curve[-1]["equity"]) == pytest.approx(result["metrics"]["final_equity"])
+    report = (trades_run / "report.html").read_text()
+    assert "<svg" in report and "<script" not in report
+
+
+def test_backtest_grid_on_a_candles_file_evaluates_every_valid_combination(trades_run, tmp_path):
+    candles_file = tmp_path / "BTC-USD.csv"
+    rows = (trades_run / "candles.csv").read_text().splitlines()
+    candles_file.write_text(
+        "Date,Open,High,Low,Close,Volume\n"
+        + "\n".join(
+            ",".join([r.split(",")[0], *r.split(",")[2:]]) for r in rows[1:] if ",BTC-USD," in r
+        )
+        + "\n"
+    )
+    out = tmp_path / "grid"
+    code = backtest.run(
+        [
+            "--input", str(candles_file), "--output", str(out),
+            "--strategy", "SMA_CROSSOVER", "--grid", "fast=3:9:3", "--grid", "slow=6:12:3",
+            "--fill=next_open", "--allow_short", "--fee=0.001", "--slippage_bps=2",
+            "--detail_top", "2", "--rank_by", "total_return",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["grid"]["combinations"] == 9
+    assert summary["run"]["grid"]["skipped"] == 3  # 6/6, 9/6, 9/9
+    assert len(summary["results"]) == 6
+    assert summary["input"]["symbols"]["BTC-USD"]["interval_ms"] == 60_000
+    returns = [r["metrics"]["total_return"] for r in summary["results"]]
+    assert returns == sorted(returns, reverse=True)
+    assert len({e["strategy"] for e in _rows(out / "equity.csv")}) == 2
+    assert "Heatmap of total_return" in (out / "report.html").read_text()
+    execution = summary["run"]["execution"]
+    assert (execution["fill"], execution["allow_short"], execution["fee"]) == (
+        "next_open",
+        True,
+        0.001,
+    )
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--input", "/nonexistent.csv"], "no such file"),
+        (["--strategy", "NOPE"], "unknown strategy type"),
+        (["--grid", "fast=1:10:1"], "outside its bounds"),
+        (["--grid", "fast=50:60:5", "--param", "slow=20"], "no parameter set is valid"),
+        (["--fees", "0.001"], "unknown flag(s) --fees"),
+    ],
+)
+def test_backtest_bad_arguments_exit_2_with_a_message(trades_file, tmp_path, capsys, args, message):
+    base = {"--input": str(trades_file), "--strategy": "SMA_CROSSOVER"}
+    argv = []
+    for flag, value in base.items():
+        if flag not in args:
+            argv += [flag, value]
+    argv += args + ["--output", str(tmp_path / "out")]
+    assert backtest.run(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_backtest_input_without_a_usable_row_exits_1_and_says_why(tmp_path, capsys):
+    path = tmp_path / "trades.csv"
+    path.write_text(
+        "time,symbol,price,size\n" + BAD_ROWS.replace(",buy,x1", "").replace(",buy,x2", "")
+    )
+    out = tmp_path / "out"
+    assert (
+        backtest.run(["--input", str(path), "--output", str(out), "--strategy", "SMA_CROSSOVER"])
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert "2 input row(s) rejected" in err and "nothing to backtest" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["results"] == [] and summary["input"]["rejected_rows"]["total"] == 2

@@ -1,0 +1,549 @@
+"""The files of a backtest's output directory, and the Beam steps that write them.
+
+    summary.json   run settings, input accounting (rejected rows, candles per symbol) and one
+                   entry per (parameter set, symbol) with every metric
+    trades.csv     symbol,strategy,direction,entry_time,entry_price,exit_time,exit_price,size,
+                   return,pnl,duration_ms,status
+    signals.csv    time,symbol,strategy,action,price,signal_id
+    equity.csv     time,symbol,strategy,equity,drawdown,position
+    candles.csv    time,symbol,open,high,low,close,volume
+    report.html    see :mod:`transforms.backtest.report`
+
+Times are ISO-8601 UTC (`2024-01-02T00:00:00Z`); a candle's time is its start, a trade's entry
+and exit times are the starts of the candles whose close (or, with `next_open`, open) filled
+it; prices include slippage, returns and P&L include fees. trades/signals/equity cover the
+detailed results (the best `detail_top` per symbol, or all), summary.json every result.
+Undefined metrics are `null`.
+
+Each CSV is written by workers as sorted part files, then concatenated in order by one step,
+so memory stays bounded by one part however large the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+
+from transforms.backtest.config import ExecutionConfig
+from transforms.backtest.files import RejectedRow
+from transforms.backtest.grid import Grid
+from transforms.backtest.series import CandleSeries
+from transforms.backtest.transforms import RANK_METRICS, ResultDetail, rank_value
+from transforms.signals import signal_id
+
+CANDLES_HEADER = "time,symbol,open,high,low,close,volume"
+SIGNALS_HEADER = "time,symbol,strategy,action,price,signal_id"
+TRADES_HEADER = (
+    "symbol,strategy,direction,entry_time,entry_price,exit_time,exit_price,size,return,pnl,"
+    "duration_ms,status"
+)
+EQUITY_HEADER = "time,symbol,strategy,equity,drawdown,position"
+EXAMPLES_KEPT = 20
+EXECUTION_MODEL = (
+    "Signals are acted on at the close of the signal candle (fill=close) or the next candle's "
+    "open (fill=next_open). Long-only unless allow_short (SELL then opens a short). All-in "
+    "fractional sizing; fee is a fraction of notional per side; slippage moves each fill "
+    "against the trader. Equity is marked to market at each close; an open position at the "
+    "end is reported as an open trade and not counted in the trade statistics."
+)
+
+
+@dataclass(frozen=True)
+class GridInfo:
+    """What a grid searched (without its built strategies)."""
+
+    type_name: str
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    combinations: int
+    skipped: int
+    constraints: tuple[str, ...]
+
+    @classmethod
+    def of(cls, grid: Grid) -> GridInfo:
+        return cls(
+            grid.type_name,
+            tuple((a.name, a.values) for a in grid.axes),
+            grid.combinations,
+            grid.skipped,
+            grid.constraints,
+        )
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The settings of a run, as summary.json and the report record them."""
+
+    inputs: tuple[str, ...]
+    input_kind: str
+    candle_interval_ms: int
+    config: ExecutionConfig
+    strategies: int
+    rank_by: str = "sharpe"
+    detail_top: int = 10
+    grid: GridInfo | None = None
+    command: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.config
+        out: dict[str, Any] = {
+            "command": self.command,
+            "inputs": list(self.inputs),
+            "input_kind": self.input_kind,
+            "candle_interval_ms": self.candle_interval_ms if self.input_kind == "trades" else None,
+            "execution": {
+                "fill": c.fill,
+                "allow_short": c.allow_short,
+                "cash": c.cash,
+                "fee": c.fee,
+                "slippage_bps": c.slippage_bps,
+                "periods_per_year": c.periods_per_year or None,
+                "model": EXECUTION_MODEL,
+            },
+            "parameter_sets": self.strategies,
+            "rank_by": self.rank_by,
+            "detail_top": self.detail_top,
+        }
+        if self.grid is not None:
+            g = self.grid
+            out["grid"] = {
+                "strategy": g.type_name,
+                "axes": {name: list(values) for name, values in g.axes},
+                "combinations": g.combinations,
+                "evaluated": g.combinations - g.skipped,
+                "skipped": g.skipped,
+                "constraints": list(g.constraints),
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """What the strategies saw of one symbol."""
+
+    symbol: str
+    interval_ms: int
+    candles: int
+    start_ms: int
+    end_ms: int
+    filled: int
+    duplicates: int
+
+    @classmethod
+    def of(cls, series: CandleSeries) -> SeriesInfo:
+        return cls(
+            series.symbol,
+            series.interval_ms,
+            len(series),
+            int(series.start_ms[0]),
+            int(series.start_ms[-1]) + series.interval_ms,
+            int(series.filled.sum()),
+            series.duplicates,
+        )
+
+
+@dataclass(frozen=True)
+class RejectionSummary:
+    """Rejected input rows: counts by reason and by file, and the first examples."""
+
+    total: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    by_file: dict[str, int] = field(default_factory=dict)
+    examples: tuple[RejectedRow, ...] = ()
+
+    def describe(self) -> str:
+        reasons = ", ".join(f"{r}: {n}" for r, n in sorted(self.by_reason.items()))
+        return f"{self.total} input row(s) rejected ({reasons})"
+
+
+class SummarizeRejectionsCombineFn(beam.CombineFn):
+    """RejectedRow -> RejectionSummary (counts are exact; examples are the first by file/row)."""
+
+    def create_accumulator(self):
+        return (Counter(), Counter(), [])
+
+    def add_input(self, acc, row: RejectedRow):
+        acc[0][row.reason] += 1
+        acc[1][row.file] += 1
+        acc[2].append(row)
+        if len(acc[2]) > 4 * EXAMPLES_KEPT:
+            acc[2].sort(key=lambda r: (r.file, r.row))
+            del acc[2][EXAMPLES_KEPT:]
+        return acc
+
+    def merge_accumulators(self, accs):
+        reasons, files, rows = Counter(), Counter(), []
+        for r, f, e in accs:
+            reasons.update(r)
+            files.update(f)
+            rows.extend(e)
+        rows.sort(key=lambda r: (r.file, r.row))
+        return (reasons, files, rows[:EXAMPLES_KEPT])
+
+    def extract_output(self, acc) -> RejectionSummary:
+        rows = sorted(acc[2], key=lambda r: (r.file, r.row))[:EXAMPLES_KEPT]
+        return RejectionSummary(sum(acc[0].values()), dict(acc[0]), dict(acc[1]), tuple(rows))
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def iso_times(ms: np.ndarray) -> list[str]:
+    """Epoch ms -> ISO-8601 UTC strings (seconds precision unless a time has milliseconds)."""
+    ms = np.asarray(ms, dtype=np.int64)
+    unit = "s" if ms.size == 0 or not (ms % 1000).any() else "ms"
+    return [t + "Z" for t in np.datetime_as_string(ms.astype("datetime64[ms]"), unit=unit)]
+
+
+def iso_time(ms: int) -> str:
+    return iso_times(np.array([ms]))[0]
+
+
+def _num(value: float) -> str:
+    return repr(float(value)) if math.isfinite(value) else ""
+
+
+def _json_number(value: float | int) -> float | int | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def candles_csv(series: CandleSeries) -> str:
+    """The rows of candles.csv for one symbol (no header)."""
+    times = iso_times(series.start_ms)
+    columns = [series.open, series.high, series.low, series.close, series.volume]
+    values = [list(map(repr, c.tolist())) for c in columns]
+    return "".join(
+        f"{t},{series.symbol},{o},{h},{lo},{c},{v}\n"
+        for t, o, h, lo, c, v in zip(times, *values, strict=True)
+    )
+
+
+def signals_csv(detail: ResultDetail) -> str:
+    """The rows of signals.csv for one (strategy, symbol): every signal the strategy emitted."""
+    sid = detail.strategy.strategy_id
+    index = np.flatnonzero(detail.signals)
+    times = iso_times(detail.start_ms[index])
+    rows = []
+    for t, i in zip(times, index.tolist(), strict=True):
+        action = "BUY" if detail.signals[i] > 0 else "SELL"
+        start = int(detail.start_ms[i])
+        rows.append(
+            f"{t},{detail.symbol},{_csv_field(sid)},{action},{_num(detail.close[i])},"
+            f"{signal_id(sid, detail.symbol, start, action)}\n"
+        )
+    return "".join(rows)
+
+
+def trades_csv(detail: ResultDetail) -> str:
+    """The rows of trades.csv for one (strategy, symbol)."""
+    t = detail.trades
+    entries = iso_times(detail.start_ms[t.entry])
+    exits = iso_times(detail.start_ms[t.exit])
+    sid = _csv_field(detail.strategy.strategy_id)
+    rows = []
+    for i in range(len(t)):
+        duration = int(detail.start_ms[t.exit[i]] - detail.start_ms[t.entry[i]])
+        rows.append(
+            f"{detail.symbol},{sid},{'long' if t.direction[i] > 0 else 'short'},"
+            f"{entries[i]},{_num(t.entry_price[i])},{exits[i]},{_num(t.exit_price[i])},"
+            f"{_num(t.size[i])},{_num(t.ret[i])},{_num(t.pnl[i])},{duration},"
+            f"{'closed' if t.closed[i] else 'open'}\n"
+        )
+    return "".join(rows)
+
+
+def equity_csv(detail: ResultDetail) -> str:
+    """The rows of equity.csv for one (strategy, symbol)."""
+    times = iso_times(detail.start_ms)
+    peak = np.maximum(np.maximum.accumulate(detail.equity), detail.cash)
+    drawdown = detail.equity / peak - 1.0
+    sid = _csv_field(detail.strategy.strategy_id)
+    return "".join(
+        f"{t},{detail.symbol},{sid},{e!r},{d!r},{p}\n"
+        for t, e, d, p in zip(
+            times,
+            detail.equity.tolist(),
+            drawdown.tolist(),
+            detail.position.tolist(),
+            strict=True,
+        )
+    )
+
+
+def _csv_field(text: str) -> str:
+    """Quotes a field with commas (strategy ids list their parameters: `X(a=1,b=2)`)."""
+    if any(ch in text for ch in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def result_json(result) -> dict[str, Any]:
+    """One summary.json entry of a BacktestResult."""
+    params = {}
+    for p in result.strategy.params:
+        params[p.name] = p.int_value if p.WhichOneof("value") == "int_value" else p.float_value
+    metrics = {}
+    for f in result.metrics.DESCRIPTOR.fields:
+        metrics[f.name] = _json_number(getattr(result.metrics, f.name))
+    return {
+        "symbol": result.symbol,
+        "strategy": result.strategy.type,
+        "strategy_id": result.strategy.strategy_id,
+        "params": params,
+        "start": iso_time(result.start_ms),
+        "end": iso_time(result.end_ms),
+        "candles": result.candle_count,
+        "interval_ms": result.config.candle_interval_ms,
+        "metrics": metrics,
+    }
+
+
+def summary_json(
+    run: RunInfo,
+    results: Iterable,
+    series: Sequence[SeriesInfo],
+    rejected: RejectionSummary,
+) -> dict[str, Any]:
+    """The whole summary.json document."""
+    ordered = sorted(
+        results,
+        key=lambda r: (r.symbol, -rank_value(r, run.rank_by), r.strategy.strategy_id),
+    )
+    return {
+        "run": run.to_json(),
+        "input": {
+            "symbols": {
+                s.symbol: {
+                    "candles": s.candles,
+                    "interval_ms": s.interval_ms,
+                    "start": iso_time(s.start_ms),
+                    "end": iso_time(s.end_ms),
+                    "filled_candles": s.filled,
+                    "duplicate_candles_dropped": s.duplicates,
+                }
+                for s in sorted(series, key=lambda s: s.symbol)
+            },
+            "rejected_rows": {
+                "total": rejected.total,
+                "by_reason": dict(sorted(rejected.by_reason.items())),
+                "by_file": dict(sorted(rejected.by_file.items())),
+                "examples": [
+                    {"file": r.file, "row": r.row, "reason": r.reason, "detail": r.detail}
+                    for r in rejected.examples
+                ],
+            },
+        },
+        "results": [result_json(r) for r in ordered],
+    }
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+class WritePartFn(beam.DoFn):
+    """(sort key, text) -> (sort key, part file) under `parts_dir`."""
+
+    def __init__(self, parts_dir: str) -> None:
+        self._dir = parts_dir
+
+    def process(self, element):
+        key, text = element
+        if not text:
+            return
+        os.makedirs(self._dir, exist_ok=True)
+        path = os.path.join(self._dir, f"{uuid.uuid4().hex}.part")
+        with open(path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        yield (key, path)
+
+
+def concatenate_parts(parts: Sequence[tuple[Any, str]], path: str, header: str) -> str:
+    """Writes `header` then the parts in key order to `path`; removes the parts."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8", newline="") as out:
+        out.write(header + "\n")
+        for _, part in sorted(parts, key=lambda kv: kv[0]):
+            with open(part, encoding="utf-8") as fh:
+                shutil.copyfileobj(fh, out)
+    os.replace(tmp, path)
+    for _, part in parts:
+        Path(part).unlink(missing_ok=True)
+    parts_dir = Path(path).parent / ".parts"
+    for directory in (parts_dir / Path(path).name, parts_dir):
+        with contextlib.suppress(OSError):  # only when empty: others may still write parts
+            directory.rmdir()
+    return path
+
+
+class WriteSortedCsv(beam.PTransform):
+    """PCollection[(sort key, rows text)] -> PCollection[str]: one CSV file, rows in key order.
+
+    Args:
+        path: the file to write.
+        header: its header line.
+    """
+
+    def __init__(self, path: str, header: str) -> None:
+        super().__init__()
+        self._path = path
+        self._header = header
+
+    def expand(self, blocks: beam.PCollection) -> beam.PCollection:
+        parts_dir = os.path.join(
+            os.path.dirname(self._path), ".parts", os.path.basename(self._path)
+        )
+        path, header = self._path, self._header
+        return (
+            blocks
+            | "WriteParts" >> beam.ParDo(WritePartFn(parts_dir))
+            | "CollectParts" >> beam.combiners.ToList()
+            | "Concatenate" >> beam.Map(lambda parts: concatenate_parts(parts, path, header))
+        )
+
+
+def write_json(path: str, document: dict[str, Any]) -> str:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(document, fh, indent=2, allow_nan=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_text(path: str, text: str) -> str:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+class WriteBacktestOutputs(beam.PTransform):
+    """{results, series, details, rejected} -> PCollection[str] of the files written.
+
+    Input: a dict of PCollections: `results` (BacktestResult), `series` (CandleSeries),
+    `details` (ResultDetail), `rejected` (RejectedRow).
+
+    Args:
+        output_dir: the output directory (created if missing).
+        run: the run's settings, recorded in summary.json and the report.
+    """
+
+    def __init__(self, output_dir: str, run: RunInfo) -> None:
+        super().__init__()
+        if run.rank_by not in RANK_METRICS:
+            raise ValueError(f"rank_by must be one of {', '.join(RANK_METRICS)}")
+        self._dir = str(output_dir)
+        self._run = run
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
+        from transforms.backtest.report import render_report
+
+        out_dir, run = self._dir, self._run
+        os.makedirs(out_dir, exist_ok=True)
+        shutil.rmtree(os.path.join(out_dir, ".parts"), ignore_errors=True)
+        results, series, details = inputs["results"], inputs["series"], inputs["details"]
+
+        def path(name: str) -> str:
+            return os.path.join(out_dir, name)
+
+        rejected = inputs["rejected"] | "SummarizeRejections" >> beam.CombineGlobally(
+            SummarizeRejectionsCombineFn()
+        )
+        series_info = series | "SeriesInfo" >> beam.Map(SeriesInfo.of)
+        written = [
+            series
+            | "CandleRows" >> beam.Map(lambda s: ((s.symbol,), candles_csv(s)))
+            | "WriteCandles" >> WriteSortedCsv(path("candles.csv"), CANDLES_HEADER),
+            details
+            | "SignalRows" >> beam.Map(lambda d: ((d.symbol, d.rank), signals_csv(d)))
+            | "WriteSignals" >> WriteSortedCsv(path("signals.csv"), SIGNALS_HEADER),
+            details
+            | "TradeRows" >> beam.Map(lambda d: ((d.symbol, d.rank), trades_csv(d)))
+            | "WriteTrades" >> WriteSortedCsv(path("trades.csv"), TRADES_HEADER),
+            details
+            | "EquityRows" >> beam.Map(lambda d: ((d.symbol, d.rank), equity_csv(d)))
+            | "WriteEquity" >> WriteSortedCsv(path("equity.csv"), EQUITY_HEADER),
+        ]
+        trigger = results.pipeline | "Start" >> beam.Create([None])
+        written.append(
+            trigger
+            | "WriteSummary"
+            >> beam.Map(
+                lambda _, rs, ss, rej: write_json(
+                    path("summary.json"), summary_json(run, rs, ss, rej)
+                ),
+                rs=beam.pvalue.AsList(results),
+                ss=beam.pvalue.AsList(series_info),
+                rej=beam.pvalue.AsSingleton(rejected),
+            )
+        )
+        best = details | "Best" >> beam.Filter(lambda d: d.rank == 0)
+        written.append(
+            trigger
+            | "WriteReport"
+            >> beam.Map(
+                lambda _, rs, ss, bs, rej: write_text(
+                    path("report.html"), render_report(run, rs, ss, bs, rej)
+                ),
+                rs=beam.pvalue.AsList(results),
+                ss=beam.pvalue.AsList(series_info),
+                bs=beam.pvalue.AsList(best),
+                rej=beam.pvalue.AsSingleton(rejected),
+            )
+        )
+        return written | "Written" >> beam.Flatten()
+
+
+def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, int]:
+    """A few lines for the terminal (the best results per symbol, the files written), and
+    the number of results."""
+    path = os.path.join(output_dir, "summary.json")
+    with open(path, encoding="utf-8") as fh:
+        summary = json.load(fh)
+    lines = []
+    rejected = summary["input"]["rejected_rows"]
+    if rejected["total"]:
+        reasons = ", ".join(f"{r}: {n}" for r, n in rejected["by_reason"].items())
+        lines.append(f"{rejected['total']} input row(s) rejected ({reasons}); see summary.json")
+    symbols = summary["input"]["symbols"]
+    if not symbols:
+        lines.append("no candles were built from the input: nothing to backtest")
+    results = summary["results"]
+    for symbol, info in symbols.items():
+        rows = [r for r in results if r["symbol"] == symbol][:top]
+        lines.append(
+            f"{symbol}: {info['candles']:,} candles {info['start']} .. {info['end']}, "
+            f"best by {rank_by}:"
+        )
+        for r in rows:
+            m = r["metrics"]
+            value = m.get(rank_by)
+            shown = "n/a" if value is None else f"{value:.4g}"
+            lines.append(
+                f"  {r['strategy_id']:<40} {rank_by}={shown:<8} return={100 * m['total_return']:+.2f}% "
+                f"trades={m['num_trades']} max_dd={100 * m['max_drawdown']:.2f}%"
+            )
+    names = (
+        "summary.json",
+        "trades.csv",
+        "signals.csv",
+        "equity.csv",
+        "candles.csv",
+        "report.html",
+    )
+    lines.append(f"wrote {', '.join(names)} to {output_dir}")
+    return "\n".join(lines), len(results)
