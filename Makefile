@@ -17,12 +17,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test install protos jvm lint format clean
 
-# Until the realtime pipeline lands (issue #4) the demo brings up what exists:
-# the local Kafka broker with its topics.
+# Local Kafka + the realtime pipeline on embedded Flink over the bundled sample day;
+# signals are printed as they arrive. Pass options with DEMO_ARGS="--hours 6".
+DEMO_ARGS ?=
 demo: install jvm
-	$(BIN)/tradestream local up
-	$(BIN)/tradestream local status
-	@echo "The realtime pipeline (issue #4) is not in yet; stop Kafka with: $(BIN)/tradestream local down"
+	$(BIN)/tradestream demo $(DEMO_ARGS)
 
 test: install jvm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in PIPELINES.items():
         sub.add_parser(name, help=help_text, add_help=False)
     from strategies.cli import add_parser as add_strategies
+    from tradestream.demo import add_parser as add_demo
     from tradestream.local.cli import add_parser as add_local
     from tradestream.sample_cli import add_parser as add_sample
     from tradestream.signals_tail import add_parser as add_signals
 
+    add_demo(sub)
     add_signals(sub)
     add_strategies(sub)
     add_sample(sub)

@@ -1,0 +1,219 @@
+"""`tradestream demo`: the whole realtime path on this machine, in one command.
+
+1. starts the local Kafka broker (unless it is already running) with its topics;
+2. starts the realtime pipeline on the Flink runner (embedded Flink, in-process Python
+   workers) reading `trades` from where this demo's replay begins;
+3. replays the bundled sample (a generated, deterministic day of BTC-USD, ETH-USD and
+   SOL-USD trades) into `trades`;
+4. prints each signal from `signals` as it arrives (time, symbol, action, price, strategy);
+5. when the replay has been processed (no new signal for a while) or on Ctrl-C, stops the
+   pipeline, and Kafka if the demo started it, and prints a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+from tradestream.local import kafka as local_kafka
+from tradestream.settings import get_settings
+from tradestream.signals_tail import HEADER, format_row
+
+DEMO_STRATEGIES = [
+    ("SMA_CROSSOVER", {"fast": 10, "slow": 30}),
+    ("EMA_MACD", {}),
+    ("SMA_RSI", {}),
+    ("BBAND_W_R", {}),
+    ("DONCHIAN_BREAKOUT", {}),
+    ("RSI_OVERBOUGHT_OVERSOLD", {}),
+]
+GROUP = "tradestream-demo"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="run the realtime pipeline on local Kafka + embedded Flink over the sample day",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--hours", type=float, default=24.0, help="hours of sample trades (24)")
+    p.add_argument(
+        "--speed",
+        default="max",
+        help="replay speed: a factor (600 = 10 minutes of trades per second) or max",
+    )
+    p.add_argument(
+        "--all-strategies",
+        action="store_true",
+        help=f"run every library strategy (default: {len(DEMO_STRATEGIES)} classics)",
+    )
+    p.add_argument(
+        "--quiet-after",
+        type=float,
+        default=20.0,
+        help="after the replay, stop once no signal arrived for this many seconds (20)",
+    )
+    p.set_defaults(handler=run)
+
+
+def _pipeline_args(settings, all_strategies: bool) -> list[str]:
+    args = [
+        f"--bootstrap_servers={settings.bootstrap}",
+        f"--trades_topic={settings.trades_topic}",
+        f"--signals_topic={settings.signals_topic}",
+        f"--dlq_topic={settings.dlq_topic}",
+        f"--consumer_group={GROUP}",
+        "--parallelism=1",
+    ]
+    if not all_strategies:
+        for name, params in DEMO_STRATEGIES:
+            args.append(f"--strategy={name}")
+            args += [f"--param={k}={v}" for k, v in params.items()]
+    return args
+
+
+def _end_offsets(bootstrap: str, topic: str):
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        return consumer.end_offsets(tps)
+    finally:
+        consumer.close()
+
+
+def _start_group_at(bootstrap: str, group: str, offsets) -> None:
+    """Makes `group` resume exactly at `offsets` (the topic's end before the replay)."""
+    from kafka.admin import KafkaAdminClient
+    from kafka.structs import OffsetAndMetadata
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    try:
+        admin.alter_group_offsets(
+            group, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+        )
+    finally:
+        admin.close()
+
+
+class SignalPrinter(threading.Thread):
+    """Prints signals from the given offsets on, as they arrive."""
+
+    def __init__(self, bootstrap: str, offsets) -> None:
+        super().__init__(daemon=True)
+        self._servers = bootstrap
+        self._offsets = offsets
+        self.stop_event = threading.Event()
+        self.count = 0
+        self.actions: Counter[str] = Counter()
+        self.last_at = time.monotonic()
+
+    def run(self) -> None:
+        from kafka import KafkaConsumer
+
+        from tradestream.v1 import signal_pb2
+
+        consumer = KafkaConsumer(bootstrap_servers=self._servers.split(","))
+        consumer.assign(list(self._offsets))
+        for tp, offset in self._offsets.items():
+            consumer.seek(tp, offset)
+        print(HEADER, flush=True)
+        try:
+            while not self.stop_event.is_set():
+                for records in consumer.poll(timeout_ms=300).values():
+                    for record in records:
+                        signal_ = signal_pb2.Signal.FromString(record.value)
+                        print(format_row(signal_), flush=True)
+                        self.count += 1
+                        self.actions["BUY" if signal_.action == 1 else "SELL"] += 1
+                        self.last_at = time.monotonic()
+        finally:
+            consumer.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from transforms.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
+    from tradestream.ingest.producer import TradeProducer
+    from tradestream.ingest.replay import replay
+    from tradestream.sample import sample_trades
+
+    settings = get_settings()
+    speed = None if str(args.speed).lower() == "max" else float(args.speed)
+    started_kafka = local_kafka.running_broker(settings) is None
+    local_kafka.up(settings)
+    log_dir = settings.state_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "demo-realtime.log"
+
+    trade_offsets = _end_offsets(settings.bootstrap, settings.trades_topic)
+    _start_group_at(settings.bootstrap, GROUP, trade_offsets)
+    printer = SignalPrinter(
+        settings.bootstrap, _end_offsets(settings.bootstrap, settings.signals_topic)
+    )
+
+    print(f"[demo] starting the realtime pipeline on Flink (log: {log_path}) ...", flush=True)
+    with open(log_path, "wb") as log:
+        pipeline = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.realtime", *_pipeline_args(settings, args.all_strategies)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )  # fmt: skip
+    interrupted = False
+    sent = 0
+    try:
+        printer.start()
+        producer = TradeProducer(settings, settings.trades_topic, settings.dlq_topic)
+        try:
+            print(
+                f"[demo] replaying {args.hours:g} h of sample trades (speed {args.speed}); "
+                "signals appear once the Flink job is running (~20 s)",
+                flush=True,
+            )
+            result = replay(sample_trades(hours=args.hours), producer, speed=speed)
+            sent = result.sent
+            print(f"[demo] replay done: {sent} trades ({result.rate:,.0f}/s)", flush=True)
+        finally:
+            producer.close()
+        printer.last_at = time.monotonic()
+        while pipeline.poll() is None:
+            if time.monotonic() - printer.last_at > args.quiet_after and printer.count > 0:
+                break
+            if time.monotonic() - printer.last_at > 180:
+                print("[demo] no signal for 180 s; stopping", flush=True)
+                break
+            time.sleep(0.5)
+        if pipeline.poll() is not None:
+            print(f"[demo] the pipeline exited early; see {log_path}", file=sys.stderr)
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\n[demo] interrupted; stopping", flush=True)
+    finally:
+        printer.stop_event.set()
+        if pipeline.poll() is None:
+            os.killpg(pipeline.pid, signal.SIGINT)
+            try:
+                pipeline.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(pipeline.pid, signal.SIGKILL)
+                pipeline.wait(timeout=30)
+        if printer.is_alive():
+            printer.join(timeout=5)
+        if started_kafka:
+            local_kafka.down(settings)
+    print(
+        f"[demo] {sent} trades replayed, {printer.count} signals "
+        f"({printer.actions['BUY']} BUY, {printer.actions['SELL']} SELL)",
+        flush=True,
+    )
+    return 130 if interrupted else 0
