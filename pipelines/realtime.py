@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -28,6 +29,7 @@ from pipelines.options import (
     parse_pipeline_args,
     selected_strategies,
 )
+from tradestream.local.checkpoints import flink_checkpoint_args
 from tradestream.local.flink import flink_runner_args
 from tradestream.settings import get_settings
 from transforms.candles import WindowTradesToCandles
@@ -62,6 +64,22 @@ class RealtimeOptions(PipelineOptions):
             type=duration_or_zero_ms,
             default=0,
             help="how far the watermark trails the newest trade time (default 0)",
+        )
+        group.add_argument(
+            "--checkpoint_interval",
+            type=duration_or_zero_ms,
+            default=10_000,
+            help="Flink checkpoint interval (default 10s; 0 disables checkpoints and resume)",
+        )
+        group.add_argument(
+            "--checkpoint_dir",
+            default=None,
+            help="retained checkpoints (default: <state dir>/checkpoints/<consumer group>)",
+        )
+        group.add_argument(
+            "--fresh_start",
+            action="store_true",
+            help="ignore retained checkpoints; start from the group's committed offsets",
         )
         group.add_argument(
             "--idle_timeout",
@@ -134,13 +152,28 @@ def run(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         option_classes=[KafkaOptions, CandleOptions, StrategyOptions, RealtimeOptions],
     )
+    extra: list[str] = []
+    restored = None
+    if known.checkpoint_interval > 0:
+        settings = get_settings()
+        checkpoint_dir = Path(
+            known.checkpoint_dir or settings.state_dir / "checkpoints" / known.consumer_group
+        )
+        extra, restored = flink_checkpoint_args(
+            checkpoint_dir,
+            settings.state_dir / "flink-conf" / known.consumer_group,
+            known.checkpoint_interval,
+            resume=not known.fresh_start,
+        )
     # Our flags were validated above; Beam parses the whole command line again.
-    options = PipelineOptions(beam_args_with_defaults(argv))
+    options = PipelineOptions(beam_args_with_defaults(argv + extra))
     try:
         strategies = selected_strategies(options, default_all=True)
     except ValueError as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2
+    if restored is not None:
+        print(f"[realtime] resuming from checkpoint {restored}", flush=True)
     print(
         f"[realtime] {len(strategies)} strategies, candles of "
         f"{known.candle_interval} ms, reading {known.trades_topic} on {known.bootstrap_servers}",

@@ -98,3 +98,56 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
     assert sorted(signal_key(s) for s in got) == sorted(signal_key(s) for s in expected)
     assert all(s.reason for s in got), "realtime signals say which rule fired"
     assert topic_size(kafka_broker.bootstrap, topics["dlq"]) == 2
+
+
+def test_realtime_flink_killed_mid_replay_resumes_from_checkpoint_without_gap_or_duplicate(
+    kafka_broker, jvm_dir, tmp_path
+):
+    import glob
+
+    topics = _topics(kafka_broker)
+    trades = list(sample_trades(hours=2, seed=5))
+    names = ["SMA_CROSSOVER", "EMA_MACD", "SMA_RSI", "BBAND_W_R"]
+    strategies = [library.build(n) for n in names]
+    expected = reference_signals(strategies, reference_candles(trades, MINUTE, max_gap=60))
+    records = [(t.symbol.encode(), t.SerializeToString()) for t in _with_sentinels(trades)]
+    cut = int(len(records) * 0.6)
+    produce(kafka_broker.bootstrap, topics["trades"], records[:cut])
+
+    env = _env(tmp_path, jvm_dir)
+    args = [
+        f"--bootstrap_servers={kafka_broker.bootstrap}",
+        f"--trades_topic={topics['trades']}",
+        f"--signals_topic={topics['signals']}",
+        f"--dlq_topic={topics['dlq']}",
+        "--consumer_group=realtime-restart",
+        "--parallelism=1",
+        "--checkpoint_interval=10s",
+        *[f"--strategy={n}" for n in names],
+    ]
+    checkpoints = str(tmp_path / "state" / "checkpoints" / "*" / "*" / "chk-*" / "_metadata")
+    first = RealtimeProcess(args, env, tmp_path / "first.log")
+    try:
+        wait_for(lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) > 0, 180,
+                 what="the first signals")  # fmt: skip
+        wait_for(lambda: glob.glob(checkpoints), 60, what="a completed checkpoint")
+    finally:
+        first.kill()  # SIGKILL: no chance to flush or clean up
+    before = topic_size(kafka_broker.bootstrap, topics["signals"])
+    assert 0 < before < len(expected), "the kill must happen mid-stream"
+
+    produce(kafka_broker.bootstrap, topics["trades"], records[cut:])  # the replay goes on
+    second = RealtimeProcess(args, env, tmp_path / "second.log")
+    try:
+        wait_for(
+            lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) >= len(expected),
+            timeout_s=240,
+            what=f"{len(expected)} signals (log: {tmp_path / 'second.log'})",
+        )
+    finally:
+        second.stop()
+    assert "resuming from checkpoint" in (tmp_path / "second.log").read_text()
+
+    got = [signal_key(s) for s in read_signals(kafka_broker.bootstrap, topics["signals"])]
+    assert len(got) == len(set(got)), "a signal_id was written twice"
+    assert set(got) == {signal_key(s) for s in expected}, "signals missing or wrong"

@@ -26,6 +26,14 @@ from tradestream.settings import Settings, repo_root
 JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 EXPANSION_SERVICE_MAIN = "org.apache.beam.sdk.expansion.service.ExpansionService"
 COMPONENTS = ("kafka", "beam")
+# Flink's checkpointing serialises JDK collections by reflection; Java 17 needs these
+# packages opened (else every checkpoint is declined with InaccessibleObjectException).
+JAVA17_OPENS = (
+    "java.base/java.util java.base/java.lang java.base/java.lang.reflect java.base/java.io "
+    "java.base/java.nio java.base/sun.nio.ch java.base/java.net java.base/java.text "
+    "java.base/java.time java.base/java.util.concurrent java.base/java.util.concurrent.atomic "
+    "java.base/java.util.concurrent.locks"
+)
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,12 @@ def _write_launcher(jar: Path, main_class: str, lib: Path) -> None:
     if not jars:
         raise LocalRuntimeError(f"no jars in {lib}; run `tradestream local fetch --force`")
     class_path = " ".join(f"{lib.name}/{name}" for name in jars)
-    lines = ["Manifest-Version: 1.0", f"Main-Class: {main_class}", f"Class-Path: {class_path}"]
+    lines = [
+        "Manifest-Version: 1.0",
+        f"Main-Class: {main_class}",
+        f"Class-Path: {class_path}",
+        f"Add-Opens: {JAVA17_OPENS}",
+    ]
     manifest = b"".join(_manifest_line(line) for line in lines) + b"\r\n"
     tmp = jar.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
@@ -157,11 +170,11 @@ def fetch(settings: Settings, force: bool = False, quiet: bool = False) -> JvmLa
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise LocalRuntimeError(f"Maven could not resolve the {component} jars:\n{tail}")
-        if component == "beam":
-            _write_launcher(layout.job_server_jar, JOB_SERVER_MAIN, layout.beam_lib)
-            _write_launcher(layout.expansion_service_jar, EXPANSION_SERVICE_MAIN, layout.beam_lib)
         layout.stamp(component).write_text(_pom_hash(component) + "\n")
         print(f"[local] {component}: {len(list(out.glob('*.jar')))} jars", flush=True)
+    # Cheap and idempotent: launchers always match this code's manifest.
+    _write_launcher(layout.job_server_jar, JOB_SERVER_MAIN, layout.beam_lib)
+    _write_launcher(layout.expansion_service_jar, EXPANSION_SERVICE_MAIN, layout.beam_lib)
     return layout
 
 
