@@ -141,10 +141,10 @@ class SignalPrinter(threading.Thread):
 
 
 def run(args: argparse.Namespace) -> int:
-    from transforms.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
     from tradestream.ingest.producer import TradeProducer
     from tradestream.ingest.replay import replay
     from tradestream.sample import sample_trades
+    from transforms.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
 
     settings = get_settings()
     speed = None if str(args.speed).lower() == "max" else float(args.speed)
