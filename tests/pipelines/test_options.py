@@ -1,0 +1,52 @@
+"""Pipeline flags: shared option classes, strategy selection, and JSON-safe values.
+
+Beam parses the flags of every imported PipelineOptions subclass together and sends all
+option values to the runner as JSON, so every pipeline's options must coexist and stay plain.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import pipelines.backtest  # noqa: F401 - registers its options
+import pipelines.ingest  # noqa: F401
+import pipelines.realtime  # noqa: F401
+from pipelines.options import selected_strategies
+
+
+def test_options_of_all_pipelines_coexist_and_serialise_to_json():
+    options = PipelineOptions(
+        ["--strategy=SMA_CROSSOVER", "--param=fast=5", "--param=slow=20", "--candle_interval=5m"]
+    )
+    values = options.get_all_options(retain_unknown_options=True)
+    json.dumps(values)  # raises for non-JSON values (e.g. a ZoneInfo default)
+    assert values["candle_interval"] == 300_000
+
+
+def test_selected_strategies_params_follow_their_strategy_in_order():
+    options = PipelineOptions(
+        [
+            "--strategy=SMA_CROSSOVER", "--param=fast=5", "--param=slow=20",
+            "--strategy=sma_crossover", "--param=fast=7", "--param=slow=9",
+        ]
+    )  # fmt: skip
+    ids = [s.strategy_id for s in selected_strategies(options)]
+    assert ids == ["SMA_CROSSOVER(fast=5,slow=20)", "SMA_CROSSOVER(fast=7,slow=9)"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--param=fast=5"], "must follow a --strategy"),
+        (["--strategy=NOPE"], "NOPE"),
+        (["--strategy=SMA_CROSSOVER", "--param=fast=abc"], "must be an integer"),
+        (["--strategy=SMA_CROSSOVER", "--param=fast=50", "--param=slow=20"], "fast < slow"),
+        ([], "choose strategies"),
+    ],
+)
+def test_selected_strategies_bad_selection_gives_clear_error(argv, message):
+    with pytest.raises(ValueError, match=message):
+        selected_strategies(PipelineOptions(argv))
