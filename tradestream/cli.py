@@ -25,6 +25,7 @@ PIPELINES = {
     ),
     "backtest": ("pipelines.backtest", "backtest strategies or grids on trade/candle files"),
     "realtime": ("pipelines.realtime", "the streaming pipeline: Kafka trades -> signals (Flink)"),
+    "optimize": ("pipelines.optimize", "genetic search of strategy parameters, walk-forward"),
 }
 
 
@@ -37,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in PIPELINES.items():
         sub.add_parser(name, help=help_text, add_help=False)
     from strategies.cli import add_parser as add_strategies
+    from tradestream.dashboard.cli import add_parser as add_dashboard
     from tradestream.demo import add_parser as add_demo
     from tradestream.local.cli import add_parser as add_local
+    from tradestream.paper.cli import add_parser as add_paper
     from tradestream.sample_cli import add_parser as add_sample
     from tradestream.signals_tail import add_parser as add_signals
 
@@ -47,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_strategies(sub)
     add_sample(sub)
     add_local(sub)
+    add_paper(sub)
+    add_dashboard(sub)
     return parser
 
 

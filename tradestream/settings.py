@@ -17,7 +17,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         "strategies", min_length=1, description="Topic of optimizer results (StrategySet)."
     )
     maven: str = Field("mvn", description="Maven executable used to fetch the JVM toolchain.")
+    paper_db_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the paper executor's database "
+        "(default: sqlite:///<state_dir>/paper.db).",
+    )
+    dashboard_host: str = Field("127.0.0.1", description="Address `tradestream dashboard` binds.")
+    dashboard_port: int = Field(8765, ge=1, le=65535, description="Port of the dashboard.")
+    dashboard_token: SecretStr | None = Field(
+        None, description="Access token of the dashboard (required when not bound to loopback)."
+    )
 
     @field_validator("state_dir", "jvm_cache_dir")
     @classmethod
@@ -93,6 +103,11 @@ class Settings(BaseSettings):
     @property
     def jvm_dir(self) -> Path:
         return self.jvm_cache_dir or self.state_dir / "jvm"
+
+    @property
+    def paper_db(self) -> str:
+        """The paper executor's database URL: explicit setting, else a SQLite file."""
+        return self.paper_db_url or f"sqlite:///{self.state_dir / 'paper.db'}"
 
     @property
     def local_topics(self) -> tuple[str, ...]:

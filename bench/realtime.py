@@ -1,0 +1,239 @@
+"""Realtime pipeline benchmark: sustained throughput and trade-to-signal latency, one run.
+
+    .venv/bin/python bench/realtime.py [--trades 200000] [--symbols 20] [--rate 2000]
+
+Uses the local broker (`tradestream local up`) and the real pipeline (`tradestream realtime`
+on the Flink runner, embedded Flink) in a subprocess, as a user runs it.
+
+1. Throughput: N trades for S symbols are loaded into a fresh topic between two markers
+   (malformed records, one per partition, which the pipeline dead-letters at once). The
+   rate is N / (time the end markers reached the dead-letter topic - time the start
+   markers did): reading, parsing, candles, strategies, signals, with Flink back-pressure,
+   excluding job start-up (printed separately).
+2. Latency: trades stamped with the current time are sent at a steady rate (default
+   2,000/s, about peak all-products Coinbase) for 1-second candles and a fast SMA crossover.
+   Latency of a signal = when the bench's consumer received it - the end of its candle
+   (the moment the candle could first be closed). Reported as p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
+from tradestream.local import kafka as local_kafka  # noqa: E402
+from tradestream.sample import sample_trades  # noqa: E402
+from tradestream.settings import get_settings  # noqa: E402
+from tradestream.v1 import signal_pb2, trade_pb2  # noqa: E402
+
+PARTITIONS = 3
+
+
+def _producer(bootstrap):
+    from kafka import KafkaProducer
+
+    return KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=512 * 1024)
+
+
+def _markers(producer, topic: str, label: bytes) -> None:
+    for p in range(PARTITIONS):
+        producer.send(topic, key=b"marker", value=b"marker-" + label, partition=p)
+    producer.flush()
+
+
+def _dlq_markers(bootstrap: str, topic: str, label: bytes, expected: int, timeout_s: float):
+    """Waits until `expected` markers with this label are on the dead-letter topic."""
+    from kafka import KafkaConsumer
+
+    from tradestream.v1 import trade_pb2 as tp
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    seen = 0
+    deadline = time.monotonic() + timeout_s
+    try:
+        while seen < expected:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"markers {label!r} did not reach {topic}")
+            for records in consumer.poll(timeout_ms=100).values():
+                for r in records:
+                    if tp.DeadLetter.FromString(r.value).payload == b"marker-" + label:
+                        seen += 1
+        return time.monotonic()
+    finally:
+        consumer.close()
+
+
+def _topics(settings, run: str) -> dict[str, str]:
+    names = {k: f"bench-{k}-{run}" for k in ("trades", "signals", "dlq")}
+    local_kafka.ensure_topics(settings.bootstrap, list(names.values()), PARTITIONS)
+    return names
+
+
+def _pipeline(settings, topics, extra, log: Path) -> RealtimeProcess:
+    env = dict(os.environ)
+    return RealtimeProcess(
+        [
+            f"--bootstrap_servers={settings.bootstrap}",
+            f"--trades_topic={topics['trades']}",
+            f"--signals_topic={topics['signals']}",
+            f"--dlq_topic={topics['dlq']}",
+            f"--consumer_group=bench-{uuid.uuid4().hex[:6]}",
+            "--checkpoint_interval=0",
+            *extra,
+        ],
+        env,
+        log,
+    )
+
+
+def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path) -> dict:
+    topics = _topics(settings, uuid.uuid4().hex[:6])
+    symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(n_symbols)}
+    hours = n_trades / (n_symbols * 3600.0)  # one trade per second per symbol
+    trades = list(sample_trades(hours=hours, seed=3, symbols=symbols))
+    producer = _producer(settings.bootstrap)
+    _markers(producer, topics["trades"], b"start")
+    t = time.monotonic()
+    for tr in trades:
+        producer.send(topics["trades"], key=tr.symbol.encode(), value=tr.SerializeToString())
+    producer.flush()
+    load_rate = len(trades) / (time.monotonic() - t)
+    _markers(producer, topics["trades"], b"end")
+    producer.close()
+    launched = time.monotonic()
+    pipeline = _pipeline(
+        settings,
+        topics,
+        ["--strategy=SMA_CROSSOVER", "--strategy=EMA_MACD", "--strategy=SMA_RSI",
+         "--strategy=BBAND_W_R", "--strategy=DONCHIAN_BREAKOUT", "--strategy=RSI_OVERBOUGHT_OVERSOLD"],
+        log_dir / "bench-throughput.log",
+    )  # fmt: skip
+    try:
+        t_start = _dlq_markers(settings.bootstrap, topics["dlq"], b"start", PARTITIONS, 300)
+        t_end = _dlq_markers(settings.bootstrap, topics["dlq"], b"end", PARTITIONS, 1800)
+    finally:
+        pipeline.stop()
+    return {
+        "trades": len(trades),
+        "symbols": n_symbols,
+        "startup_s": t_start - launched,
+        "seconds": t_end - t_start,
+        "trades_per_s": len(trades) / (t_end - t_start),
+        "producer_load_per_s": load_rate,
+        "signals": topic_size(settings.bootstrap, topics["signals"]),
+    }
+
+
+def latency(settings, rate: int, seconds: float, n_symbols: int, log_dir: Path) -> dict:
+    from kafka import KafkaConsumer
+
+    topics = _topics(settings, uuid.uuid4().hex[:6])
+    producer = _producer(settings.bootstrap)
+    pipeline = _pipeline(
+        settings,
+        topics,
+        ["--candle_interval=1s", "--strategy=SMA_CROSSOVER", "--param=fast=2", "--param=slow=3"],
+        log_dir / "bench-latency.log",
+    )
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        consumer = KafkaConsumer(
+            topics["signals"], bootstrap_servers=settings.bootstrap, group_id=None,
+            auto_offset_reset="earliest",
+        )  # fmt: skip
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=50).values():
+                now_ms = time.time() * 1000
+                for r in records:
+                    s = signal_pb2.Signal.FromString(r.value)
+                    samples.append(now_ms - (s.candle_start_ms + s.candle_interval_ms))
+        consumer.close()
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        _markers(producer, topics["trades"], b"ready")
+        _dlq_markers(settings.bootstrap, topics["dlq"], b"ready", PARTITIONS, 300)
+        symbols = [f"L{i:02d}-USD" for i in range(n_symbols)]
+        price = dict.fromkeys(symbols, 100.0)
+        sent = 0
+        t0 = time.monotonic()
+        import random
+
+        rng = random.Random(1)
+        while time.monotonic() - t0 < seconds:
+            due = t0 + sent / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            sym = symbols[sent % n_symbols]
+            price[sym] *= 1 + rng.gauss(0, 0.002)
+            tr = trade_pb2.Trade(
+                exchange="bench", symbol=sym, trade_id=str(sent), price=price[sym],
+                size=1.0, time_ms=int(time.time() * 1000),
+            )  # fmt: skip
+            producer.send(topics["trades"], key=sym.encode(), value=tr.SerializeToString())
+            sent += 1
+        producer.flush()
+        achieved = sent / (time.monotonic() - t0)
+        time.sleep(5)
+    finally:
+        stop.set()
+        pipeline.stop()
+        producer.close()
+    warm = sorted(samples[len(samples) // 10 :])  # drop the first 10% (warm-up)
+    if not warm:
+        raise RuntimeError("no signals received; see bench-latency.log")
+    return {
+        "rate_target": rate,
+        "rate_achieved": achieved,
+        "signals": len(samples),
+        "p50_ms": statistics.median(warm),
+        "p99_ms": warm[min(len(warm) - 1, int(len(warm) * 0.99))],
+        "max_ms": warm[-1],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trades", type=int, default=200_000)
+    parser.add_argument("--symbols", type=int, default=20)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    settings = get_settings()
+    local_kafka.up(settings)
+    log_dir = settings.state_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    wait_for(lambda: True, 1)
+    tp = throughput(settings, args.trades, args.symbols, log_dir)
+    lt = latency(settings, args.rate, args.seconds, 10, log_dir)
+    print("\nrealtime pipeline on Flink (embedded), this machine:")
+    print(f"  throughput : {tp['trades_per_s']:>10,.0f} trades/s   ({tp['trades']:,} trades, "
+          f"{tp['symbols']} symbols, 6 strategies, {tp['seconds']:.1f} s; job start-up "
+          f"{tp['startup_s']:.1f} s; {tp['signals']} signals)")  # fmt: skip
+    print(f"  producer   : {tp['producer_load_per_s']:>10,.0f} trades/s   (kafka-python, loading)")
+    print(f"  latency    : p50 {lt['p50_ms']:,.0f} ms, p99 {lt['p99_ms']:,.0f} ms, max "
+          f"{lt['max_ms']:,.0f} ms at {lt['rate_achieved']:,.0f} trades/s "
+          f"({lt['signals']} signals, 1 s candles)")  # fmt: skip
+    print(f"  targets    : >= 20,000 trades/s sustained -> ratio {tp['trades_per_s'] / 20000:.2f}; "
+          f"p99 < 1,000 ms -> ratio {lt['p99_ms'] / 1000:.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

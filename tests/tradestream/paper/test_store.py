@@ -1,0 +1,112 @@
+"""The store: state saved in batches and reloaded equals one uninterrupted run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tradestream.paper.signals import MINUTE, T0, event, random_stream
+from tradestream.paper.config import PaperConfig
+from tradestream.paper.engine import PaperEngine, SignalEvent
+from tradestream.paper.store import PaperStore, StoreLockedError
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = PaperStore(f"sqlite:///{tmp_path / 'paper.db'}")
+    yield s
+    s.close()
+
+
+def _batched(store: PaperStore, config: PaperConfig, items: list, size: int) -> PaperEngine:
+    """Like the executor: each batch loads the state, applies, saves (a restart per batch)."""
+    eng = None
+    for i in range(0, len(items), size):
+        eng = PaperEngine(config, store.load(config))
+        chunk = items[i : i + size]
+        seen = store.known_ids(x.signal_id for x in chunk if isinstance(x, SignalEvent))
+        for x in chunk:
+            if isinstance(x, SignalEvent):
+                eng.on_signal(x, seen)
+            else:
+                eng.on_trade(*x)
+        store.save(eng.state, eng.take_changes(), {("signals", 0): i + len(chunk)}, config)
+    return PaperEngine(config, store.load(config))
+
+
+def test_store_batches_with_reloads_equal_one_in_memory_run(store):
+    config = PaperConfig(allow_short=True, sizing="risk", stop="pct", max_open_positions=3)
+    signals = [SignalEvent.from_proto(s) for s in random_stream(3, 150)]
+    stream = signals + signals[:40]  # a replayed tail: duplicates
+    reference = PaperEngine(config)
+    seen: set[str] = set()
+    for s in stream:
+        reference.on_signal(s, seen)
+    reloaded = _batched(store, config, stream, size=7)
+    assert reloaded.snapshot() == reference.snapshot()
+    assert store.offsets() == {("signals", 0): len(stream)}
+    assert len(store.all_fills()) == reference.state.fill_id
+    order = store.signal_order()
+    assert [r["signal_id"] for r in order] == [s.signal_id for s in signals]
+
+
+def test_store_keeps_pending_signals_and_atr_across_reloads(store):
+    config = PaperConfig(sizing="risk", stop="atr", atr_period=2, fee=0.0, max_drawdown=0)
+    items: list = []
+    for k in range(6):
+        items += [("BTC-USD", T0 + k * MINUTE + 1_000, 101.0 + k)]
+        items += [("BTC-USD", T0 + k * MINUTE + 2_000, 99.0 + k)]
+        if k == 3:
+            items.append(event("BUY", 100.0 + k, k))  # arrives while its candle is open
+        items += [("BTC-USD", T0 + k * MINUTE + 59_000, 100.0 + k)]
+    reference = PaperEngine(config)
+    seen: set[str] = set()
+    for x in items:
+        if isinstance(x, SignalEvent):
+            reference.on_signal(x, seen)
+        else:
+            reference.on_trade(*x)
+    reloaded = _batched(store, config, items, size=2)
+    assert reloaded.snapshot() == reference.snapshot()
+    assert reloaded.state.portfolio.positions  # the pending BUY was released and filled
+    assert store.signal_order()[0]["decision"] == "filled:entry"
+
+
+def test_store_snapshot_has_what_the_dashboard_shows(store):
+    config = PaperConfig(fee=0.0)
+    eng = PaperEngine(config)
+    seen: set[str] = set()
+    for e in (event("BUY", 100.0, 0, "A"), event("BUY", 110.0, 1, "B", symbol="ETH-USD")):
+        eng.on_signal(e, seen)
+    store.save(eng.state, eng.take_changes(), {}, config)
+    snap = store.snapshot()
+    assert snap["ready"]
+    assert snap["account"]["equity"] == pytest.approx(10_000.0)
+    assert [p["symbol"] for p in snap["positions"]] == ["BTC-USD", "ETH-USD"]
+    assert [s["strategy_id"] for s in snap["signals"]] == ["B", "A"]  # newest first
+    assert len(snap["fills"]) == 2 and len(snap["equity"]) == 2
+    assert snap["risk"]["halt_reason"] == "" and snap["risk"]["open_positions"] == 2
+    assert snap["config"]["fee"] == 0.0
+
+
+def test_store_lock_allows_one_executor_per_sqlite_file(tmp_path):
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    a, b = PaperStore(url), PaperStore(url)
+    try:
+        a.lock()
+        with pytest.raises(StoreLockedError):
+            b.lock()
+        a.unlock()
+        b.lock()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_store_control_request_roundtrip(store):
+    assert not store.requested("reset_breaker")
+    store.request("reset_breaker")
+    assert store.requested("reset_breaker")
+    config = PaperConfig()
+    eng = PaperEngine(config)
+    store.save(eng.state, eng.take_changes(), {}, config, done_requests=["reset_breaker"])
+    assert not store.requested("reset_breaker")

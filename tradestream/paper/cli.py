@@ -1,0 +1,299 @@
+"""`tradestream paper`: run the paper executor, show its portfolio, re-arm its breaker.
+
+    tradestream paper run [--db URL] [portfolio flags]    consume signals until SIGTERM
+    tradestream paper status [--db URL] [--json]          the stored portfolio
+    tradestream paper reset-breaker [--db URL]            re-arm the circuit breaker
+
+Portfolio flags given on the command line override the settings stored in the database
+(each override is logged); flags not given keep the stored value, or the default for a new
+database. The database is `TRADESTREAM_PAPER_DB_URL`, default `sqlite:///<state_dir>/paper.db`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from tradestream.settings import get_settings
+
+# flag -> (PaperConfig field, type, help); defaults come from PaperConfig / the database.
+_CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
+    "--initial_cash": ("initial_cash", float, "starting cash of a new portfolio (10000)"),
+    "--fee": ("fee", float, "fee per fill as a fraction of notional (0.001)"),
+    "--slippage_bps": ("slippage_bps", float, "slippage against every fill, in bps (0)"),
+    "--fraction": ("fraction", float, "sizing=fraction: equity fraction per position (0.1)"),
+    "--risk_per_trade": ("risk_per_trade", float, "sizing=risk: equity fraction at risk (0.01)"),
+    "--stop_pct": ("stop_pct", float, "stop=pct: stop distance, fraction of price (0.02)"),
+    "--atr_period": ("atr_period", int, "stop=atr: ATR period in candles (14)"),
+    "--atr_multiple": ("atr_multiple", float, "stop=atr: stop distance in ATRs (2)"),
+    "--max_position_fraction": (
+        "max_position_fraction",
+        float,
+        "cap on one position's notional, fraction of equity (1)",
+    ),
+    "--min_notional": ("min_notional", float, "skip entries below this notional (1)"),
+    "--qty_step": ("qty_step", float, "floor quantities to this step (0: exact)"),
+    "--max_open_positions": ("max_open_positions", int, "open positions at most, 0 = no limit (5)"),
+    "--min_confidence": ("min_confidence", float, "entries need this confidence (0)"),
+    "--daily_loss_limit": ("daily_loss_limit", float, "halt entries for the day, 0 = off (0.05)"),
+    "--weekly_loss_limit": ("weekly_loss_limit", float, "halt entries for the week (0.10)"),
+    "--max_drawdown": ("max_drawdown", float, "circuit breaker drawdown, 0 = off (0.20)"),
+    "--vote_threshold": ("vote_threshold", float, "aggregation=vote: |score| to act (0.5)"),
+}
+
+
+def _duration_ms(text: str) -> int:
+    from transforms.durations import parse_duration_ms
+
+    try:
+        return parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _weight(text: str) -> tuple[str, float]:
+    pattern, sep, value = text.partition("=")
+    try:
+        if not sep or not pattern:
+            raise ValueError
+        return pattern.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--weight needs PATTERN=NUMBER, got {text!r}") from None
+
+
+def _db_flag(parser: argparse.ArgumentParser) -> None:
+    s = get_settings()
+    parser.add_argument(
+        "--db",
+        default=s.paper_db,
+        help=f"SQLAlchemy URL of the portfolio database (default {s.paper_db}; "
+        "TRADESTREAM_PAPER_DB_URL)",
+    )
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    s = get_settings()
+    paper = subparsers.add_parser(
+        "paper",
+        help="paper-trade the signals topic (run, status, reset-breaker)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = paper.add_subparsers(dest="paper_command", required=True, metavar="COMMAND")
+    from tradestream.paper import executor
+
+    run = sub.add_parser(
+        "run",
+        help="consume signals into the paper portfolio until SIGTERM",
+        description=executor.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    _db_flag(run)
+    kafka = run.add_argument_group("Kafka")
+    kafka.add_argument("--bootstrap_servers", default=s.bootstrap, help="Kafka bootstrap servers")
+    kafka.add_argument("--signals_topic", default=s.signals_topic, help="topic of Signals")
+    kafka.add_argument(
+        "--trades_topic", default=s.trades_topic, help="topic of Trades (ATR stops only)"
+    )
+    kafka.add_argument(
+        "--group_id", default="tradestream-paper", help="consumer group (default tradestream-paper)"
+    )
+    kafka.add_argument(
+        "--start_from",
+        choices=("earliest", "latest"),
+        default="earliest",
+        help="where a new database starts reading (default earliest: the portfolio is a "
+        "function of the whole retained stream)",
+    )
+    kafka.add_argument("--max_batch", type=int, default=500, help="records per transaction")
+    kafka.add_argument(
+        "--stop_at_end",
+        action="store_true",
+        default=False,
+        help="exit once the end offsets seen at start are reached (replays)",
+    )
+    kafka.add_argument("--log_every", type=float, default=10.0, help="seconds between status logs")
+    pf = run.add_argument_group("portfolio (stored with the portfolio; a flag overrides it)")
+    for flag, (field, kind, help_text) in _CONFIG_FLAGS.items():
+        metavar = "N" if kind is int else "X"
+        pf.add_argument(flag, dest=f"cfg_{field}", type=kind, metavar=metavar, help=help_text)
+    pf.add_argument(
+        "--sizing", dest="cfg_sizing", choices=("fraction", "risk"), help="position sizing"
+    )
+    pf.add_argument(
+        "--stop", dest="cfg_stop", choices=("none", "pct", "atr"), help="protective stop"
+    )
+    pf.add_argument(
+        "--atr_interval",
+        dest="cfg_atr_interval_ms",
+        type=_duration_ms,
+        metavar="DURATION",
+        help="stop=atr: candle length of the ATR built from trades (1m)",
+    )
+    pf.add_argument(
+        "--allow_short",
+        dest="cfg_allow_short",
+        action=argparse.BooleanOptionalAction,
+        help="SELL opens a short when flat",
+    )
+    pf.add_argument(
+        "--breaker_flatten",
+        dest="cfg_breaker_flatten",
+        action=argparse.BooleanOptionalAction,
+        help="close every position when the circuit breaker trips",
+    )
+    pf.add_argument(
+        "--strategy",
+        dest="cfg_strategies",
+        action="append",
+        metavar="PATTERN",
+        help="only this strategy (id or type, shell pattern); repeatable",
+    )
+    pf.add_argument(
+        "--symbol",
+        dest="cfg_symbols",
+        action="append",
+        metavar="SYMBOL",
+        help="only this symbol; repeatable",
+    )
+    pf.add_argument(
+        "--aggregation",
+        dest="cfg_aggregation",
+        choices=("none", "vote"),
+        help="none: a book per strategy; vote: a weighted vote per symbol",
+    )
+    pf.add_argument(
+        "--weight",
+        dest="cfg_weights",
+        action="append",
+        type=_weight,
+        metavar="PATTERN=W",
+        help="aggregation=vote: PATTERN=WEIGHT of matching strategies (default 1); repeatable",
+    )
+    run.set_defaults(handler=run_paper)
+
+    status = sub.add_parser("status", help="print the stored portfolio")
+    _db_flag(status)
+    status.add_argument("--json", action="store_true", help="the full snapshot as JSON")
+    status.set_defaults(handler=run_status)
+
+    reset = sub.add_parser(
+        "reset-breaker",
+        help="re-arm the circuit breaker (the running executor picks it up within a second)",
+    )
+    _db_flag(reset)
+    reset.set_defaults(handler=run_reset_breaker)
+
+
+def build_config(args: argparse.Namespace, stored):
+    """PaperConfig = the stored one (or defaults), overridden by the flags given."""
+    from tradestream.paper.config import PaperConfig
+
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
+    for key in ("strategies", "symbols", "weights"):
+        if key in given:
+            given[key] = tuple(given[key])
+    base = stored.model_dump() if stored is not None else {}
+    return PaperConfig.model_validate({**base, **given})
+
+
+def run_paper(args: argparse.Namespace) -> int:
+    from tradestream.paper.executor import ExecutorOptions, PaperExecutor
+    from tradestream.paper.store import PaperStore, StoreLockedError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    log = logging.getLogger("tradestream.paper")
+    store = PaperStore(args.db)
+    try:
+        stored = store.stored_config()
+        config = build_config(args, stored)
+        if stored is not None:
+            for key, (old, new) in config.differences(stored).items():
+                log.warning("overriding stored setting %s: %r -> %r", key, old, new)
+                if key == "initial_cash":
+                    log.warning("initial_cash only applies to a new portfolio")
+        options = ExecutorOptions(
+            bootstrap=args.bootstrap_servers,
+            signals_topic=args.signals_topic,
+            trades_topic=args.trades_topic,
+            group_id=args.group_id,
+            start_from=args.start_from,
+            max_batch=args.max_batch,
+            stop_at_end=args.stop_at_end,
+            log_every_s=args.log_every,
+        )
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        log.info("paper portfolio %s: %s", args.db, config.model_dump_json())
+        try:
+            return PaperExecutor(config, options, store).run(stop)
+        except StoreLockedError as exc:
+            print(f"tradestream paper: {exc}", file=sys.stderr)
+            return 1
+        except RuntimeError as exc:
+            print(f"tradestream paper: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        store.close()
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from tradestream.paper.store import PaperStore, sqlite_path
+
+    path = sqlite_path(args.db)
+    if path is not None and not path.is_file():
+        print(f"no portfolio in {args.db} yet (run `tradestream paper run`)")
+        return 0
+    store = PaperStore(args.db, readonly=True)
+    try:
+        snap = store.snapshot(signals=10, fills=10, equity_points=1)
+    except Exception as exc:  # noqa: BLE001 - a missing/empty database is a message, not a trace
+        print(f"tradestream paper: cannot read {args.db}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(snap, indent=2, sort_keys=True, default=str))
+        return 0
+    if not snap.get("ready"):
+        print(f"no portfolio in {args.db} yet")
+        return 0
+    a, r = snap["account"], snap["risk"]
+    print(
+        f"equity {a['equity']:,.2f}  cash {a['cash']:,.2f}  P&L {a['pnl']:+,.2f} "
+        f"({a['return']:+.2%})  realized {a['realized_pnl']:+,.2f}  fees {a['fees_paid']:,.2f}"
+    )
+    print(
+        f"signals {a['signals']}  fills {a['fills']}  pending {a['pending']}  "
+        f"drawdown {r['drawdown']:.2%}  daily loss {r['daily_loss']:.2%}  "
+        f"weekly loss {r['weekly_loss']:.2%}  entries: {r['halt_reason'] or 'allowed'}"
+    )
+    for p in snap["positions"]:
+        print(
+            f"  {p['symbol']:<10} {p['side']:<5} {abs(p['qty']):>14.6f} @ {p['avg_price']:>12,.4f}"
+            f"  mark {p['mark']:>12,.4f}  uP&L {p['unrealized_pnl']:>+12,.2f}  {p['book']}"
+        )
+    return 0
+
+
+def run_reset_breaker(args: argparse.Namespace) -> int:
+    from tradestream.paper.store import PaperStore
+
+    store = PaperStore(args.db)
+    try:
+        store.request("reset_breaker")
+    finally:
+        store.close()
+    print(
+        "breaker reset requested: a running executor applies it within a second, "
+        "a stopped one when it starts"
+    )
+    return 0

@@ -1,0 +1,407 @@
+"""PaperEngine: signals in, decisions and fills out. Pure state, no I/O, deterministic.
+
+The same sequence of signals (and, for ATR stops, trades) always gives the same portfolio:
+the executor feeds it records in Kafka order and stores what it returns; the tests feed it
+lists.
+
+Per signal (first sight of its `signal_id` only; a repeat is counted and ignored):
+
+1. symbol filter; with ATR stops, the signal waits (pending, in arrival order per symbol)
+   until that symbol's trades have closed the ATR candle of its candle end;
+2. mark the symbol at the signal's price (event time = candle end), update the risk limits
+   (see risk.py), flatten everything if the breaker trips with `breaker_flatten`;
+3. protective stops of the symbol's positions: a long at or below its stop, a short at or
+   above, is closed at this price;
+4. the action, per book (the strategy, or the symbol's `vote` book, see aggregation.py):
+
+       BUY:   flat -> open long;  short -> cover, then open long;   long  -> hold
+       SELL:  long -> close (then open short if shorting);  flat -> open short if shorting
+              else ignore;  short -> hold
+
+   An entry needs: the strategy filter and minimum confidence, no halt (risk limits), fewer
+   than `max_open_positions` open, and a size (sizing.py). Exits are never refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableSet
+from dataclasses import asdict, dataclass, field
+
+from tradestream.paper.aggregation import VOTE_BOOK, Vote, VoteBook
+from tradestream.paper.atr import AtrTracker
+from tradestream.paper.config import PaperConfig
+from tradestream.paper.portfolio import Fill, Portfolio, Position
+from tradestream.paper.risk import RiskState, RiskStatus, reset_breaker, status_of, update_risk
+from tradestream.paper.sizing import entry_size, fill_price
+from tradestream.v1 import signal_pb2
+
+log = logging.getLogger(__name__)
+
+_ACTIONS = {signal_pb2.ACTION_BUY: "BUY", signal_pb2.ACTION_SELL: "SELL"}
+
+
+@dataclass(frozen=True)
+class SignalEvent:
+    """The fields of a `Signal` the executor uses."""
+
+    signal_id: str
+    symbol: str
+    action: str  # BUY | SELL
+    price: float
+    candle_start_ms: int
+    candle_interval_ms: int
+    strategy_id: str
+    strategy_type: str
+    reason: str = ""
+    confidence: float = 1.0
+
+    @property
+    def time_ms(self) -> int:
+        """Event time: the end of the candle that produced the signal."""
+        return self.candle_start_ms + self.candle_interval_ms
+
+    @classmethod
+    def from_proto(cls, signal: signal_pb2.Signal) -> SignalEvent:
+        """Raises ValueError for a signal no executor can act on."""
+        action = _ACTIONS.get(signal.action)
+        if action is None:
+            raise ValueError(f"signal {signal.signal_id!r}: unknown action {signal.action}")
+        if not signal.signal_id or not signal.symbol:
+            raise ValueError("signal without signal_id or symbol")
+        if not signal.price > 0 or signal.price == float("inf"):
+            raise ValueError(f"signal {signal.signal_id}: price must be > 0, got {signal.price}")
+        return cls(
+            signal_id=signal.signal_id,
+            symbol=signal.symbol,
+            action=action,
+            price=signal.price,
+            candle_start_ms=signal.candle_start_ms,
+            candle_interval_ms=signal.candle_interval_ms,
+            strategy_id=signal.strategy.strategy_id or signal.strategy.type,
+            strategy_type=signal.strategy.type,
+            reason=signal.reason,
+            confidence=signal.confidence,
+        )
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SignalRecord:
+    """What the executor did with a signal (the `signals` table)."""
+
+    seq: int
+    event: SignalEvent
+    decision: str = ""
+    detail: str = ""
+    source: str = ""  # topic/partition/offset it came from
+    received_ms: int = 0  # wall clock (display only; never used in decisions)
+
+
+@dataclass(frozen=True)
+class EquityPoint:
+    seq: int
+    time_ms: int
+    equity: float
+    cash: float
+    exposure: float
+    drawdown: float
+
+
+@dataclass(frozen=True)
+class RiskEvent:
+    time_ms: int
+    kind: str
+    message: str
+
+
+@dataclass
+class Changes:
+    """Everything a batch changed: what the store writes in one transaction."""
+
+    signals: dict[str, SignalRecord] = field(default_factory=dict)
+    new_signal_ids: set[str] = field(default_factory=set)
+    fills: list[Fill] = field(default_factory=list)
+    equity: dict[int, EquityPoint] = field(default_factory=dict)  # by point number
+    events: list[RiskEvent] = field(default_factory=list)
+    marks: set[str] = field(default_factory=set)
+    votes: set[tuple[str, str]] = field(default_factory=set)
+    atr: set[str] = field(default_factory=set)
+    pending_added: dict[str, tuple[int, SignalEvent]] = field(default_factory=dict)
+    pending_removed: set[str] = field(default_factory=set)
+
+
+@dataclass
+class EngineState:
+    portfolio: Portfolio
+    risk: RiskState
+    votes: VoteBook = field(default_factory=VoteBook)
+    atr: dict[str, AtrTracker] = field(default_factory=dict)
+    pending: dict[str, list[tuple[int, SignalEvent]]] = field(default_factory=dict)  # by symbol
+    seq: int = 0  # signals numbered in arrival order
+    fill_id: int = 0
+    last_equity_seq: int = 0  # number of the latest equity point
+    last_equity_time_ms: int = -1
+    counters: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def fresh(cls, config: PaperConfig) -> EngineState:
+        return cls(Portfolio(cash=config.initial_cash), RiskState(peak_equity=config.initial_cash))
+
+
+class PaperEngine:
+    """Applies signals (and trades, for ATR stops) to a paper portfolio."""
+
+    def __init__(self, config: PaperConfig, state: EngineState | None = None) -> None:
+        self.config = config
+        self.state = state or EngineState.fresh(config)
+        self.changes = Changes()
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def on_signal(
+        self,
+        event: SignalEvent,
+        seen: MutableSet[str],
+        source: str = "",
+        received_ms: int = 0,
+    ) -> str:
+        """Processes one signal; returns its decision ('duplicate' for a repeat).
+
+        Args:
+            event: the signal.
+            seen: signal ids already processed (the executor's view of its database);
+                the id is added to it.
+            source: where it came from (topic/partition/offset), for the record.
+            received_ms: wall-clock arrival, for display.
+        """
+        st = self.state
+        if event.signal_id in seen:
+            self.count("duplicates")
+            return "duplicate"
+        seen.add(event.signal_id)
+        st.seq += 1
+        self.count("signals")
+        record = SignalRecord(st.seq, event, source=source, received_ms=received_ms)
+        self.changes.new_signal_ids.add(event.signal_id)
+        self.changes.signals[event.signal_id] = record
+        if not self.config.wants_symbol(event.symbol):
+            record.decision = "ignored:symbol"
+            return record.decision
+        if self.config.needs_trades:
+            queue = st.pending.get(event.symbol)
+            tracker = st.atr.get(event.symbol)
+            if queue or tracker is None or not tracker.ready_for(event.time_ms):
+                st.pending.setdefault(event.symbol, []).append((st.seq, event))
+                self.changes.pending_added[event.signal_id] = (st.seq, event)
+                record.decision = "pending"
+                return record.decision
+        self._process(record)
+        return record.decision
+
+    def on_trade(self, symbol: str, time_ms: int, price: float) -> None:
+        """Feeds the symbol's ATR candles; releases the signals that were waiting for them."""
+        if not self.config.needs_trades or not self.config.wants_symbol(symbol):
+            return
+        if not price > 0:
+            return
+        self.count("trades")
+        tracker = self.state.atr.get(symbol)
+        if tracker is None:
+            tracker = AtrTracker(self.config.atr_interval_ms, self.config.atr_period)
+            self.state.atr[symbol] = tracker
+        tracker.add_trade(time_ms, price)
+        self.changes.atr.add(symbol)
+        queue = self.state.pending.get(symbol)
+        while queue and tracker.ready_for(queue[0][1].time_ms):
+            seq, event = queue.pop(0)
+            self.changes.pending_added.pop(event.signal_id, None)
+            self.changes.pending_removed.add(event.signal_id)
+            record = self.changes.signals.get(event.signal_id) or SignalRecord(seq, event)
+            self.changes.signals[event.signal_id] = record
+            self._process(record)
+        if queue is not None and not queue:
+            del self.state.pending[symbol]
+
+    def reset_breaker(self, time_ms: int) -> None:
+        reset_breaker(self.state.risk, self.state.portfolio.equity())
+        self.changes.events.append(RiskEvent(time_ms, "breaker_reset", "circuit breaker reset"))
+
+    def take_changes(self) -> Changes:
+        changes, self.changes = self.changes, Changes()
+        return changes
+
+    def risk_status(self) -> RiskStatus:
+        return status_of(self.state.risk, self.state.portfolio.equity())
+
+    # --- the decision -------------------------------------------------------------------
+
+    def _process(self, record: SignalRecord) -> None:
+        cfg, st, pf = self.config, self.state, self.state.portfolio
+        ev = record.event
+        t = ev.time_ms
+        equity_before = pf.equity()
+        pf.mark(ev.symbol, ev.price, t)
+        self.changes.marks.add(ev.symbol)
+        was_tripped = st.risk.breaker
+        status, messages = update_risk(st.risk, cfg, equity_before, pf.equity(), t)
+        for message in messages:
+            kind = "breaker" if message.startswith("circuit") else "loss_limit"
+            self.changes.events.append(RiskEvent(t, kind, message))
+            log.warning("%s", message)
+        notes: list[str] = []
+        if status.breaker and not was_tripped and cfg.breaker_flatten:
+            for pos in sorted(pf.positions.values(), key=lambda p: (p.symbol, p.book)):
+                self._close(pos, ev, pf.price_of(pos.symbol), "breaker")
+            notes.append("breaker:flattened")
+        for pos in [p for p in pf.positions.values() if p.symbol == ev.symbol]:
+            if pos.stop_price is None:
+                continue
+            if (pos.qty > 0 and ev.price <= pos.stop_price) or (
+                pos.qty < 0 and ev.price >= pos.stop_price
+            ):
+                self._close(pos, ev, ev.price, "stop")
+                notes.append(f"stop:{pos.book}")
+        notes.append(self._decide(ev, status))
+        record.decision = " ".join(n for n in notes if n)
+        self._equity_point(t)
+
+    def _decide(self, ev: SignalEvent, status: RiskStatus) -> str:
+        cfg = self.config
+        if not cfg.wants_strategy(ev.strategy_id, ev.strategy_type):
+            return "ignored:strategy"
+        if cfg.aggregation == "vote":
+            if ev.confidence < cfg.min_confidence:
+                return "ignored:confidence"
+            weight = cfg.weight_of(ev.strategy_id, ev.strategy_type)
+            vote = Vote(1 if ev.action == "BUY" else -1, ev.confidence, weight, ev.time_ms)
+            self.state.votes.cast(ev.symbol, ev.strategy_id, vote)
+            self.changes.votes.add((ev.symbol, ev.strategy_id))
+            score = self.state.votes.score(ev.symbol)
+            action = VoteBook.decide(score, cfg.vote_threshold)
+            if action is None:
+                return f"vote:{score:+.3f}:hold"
+            return f"vote:{score:+.3f} " + self._act(ev, action, VOTE_BOOK, status, vote=True)
+        return self._act(ev, ev.action, ev.strategy_id, status, vote=False)
+
+    def _act(self, ev: SignalEvent, action: str, book: str, status: RiskStatus, vote: bool) -> str:
+        pf = self.state.portfolio
+        pos = pf.position(ev.symbol, book)
+        if action == "BUY":
+            if pos is not None and pos.qty > 0:
+                return "hold:already_long"
+            out = []
+            if pos is not None:
+                self._close(pos, ev, ev.price, "exit")
+                out.append("filled:cover")
+            out.append(self._enter(ev, "BUY", book, status, vote))
+            return " ".join(out)
+        if pos is not None and pos.qty < 0:
+            return "hold:already_short"
+        if pos is not None:
+            self._close(pos, ev, ev.price, "exit")
+            if not self.config.allow_short:
+                return "filled:exit"
+            return "filled:exit " + self._enter(ev, "SELL", book, status, vote)
+        if not self.config.allow_short:
+            return "ignored:no_position"
+        return self._enter(ev, "SELL", book, status, vote)
+
+    def _enter(self, ev: SignalEvent, side: str, book: str, status: RiskStatus, vote: bool) -> str:
+        cfg, pf = self.config, self.state.portfolio
+        if not vote and ev.confidence < cfg.min_confidence:
+            return "skipped:confidence"
+        if status.halt_reason or self.state.risk.breaker:
+            return f"skipped:{status.halt_reason or 'breaker'}"
+        if cfg.max_open_positions and len(pf.positions) >= cfg.max_open_positions:
+            return "skipped:max_open_positions"
+        price = fill_price(ev.price, side, cfg.slippage_bps)
+        atr = None
+        if cfg.stop == "atr":
+            tracker = self.state.atr.get(ev.symbol)
+            atr = tracker.atr_at(ev.time_ms) if tracker is not None else None
+        size = entry_size(cfg, side, price, pf.equity(), pf.buying_power(), atr)
+        if size.qty <= 0:
+            return f"skipped:{size.reason}"
+        signed = size.qty if side == "BUY" else -size.qty
+        self._fill(ev.symbol, book, signed, price, ev, "entry")
+        pf.positions[(ev.symbol, book)].stop_price = size.stop_price
+        return "filled:entry"
+
+    def _close(self, pos: Position, ev: SignalEvent, price: float, kind: str) -> None:
+        side = "SELL" if pos.qty > 0 else "BUY"
+        self._fill(
+            pos.symbol,
+            pos.book,
+            -pos.qty,
+            fill_price(price, side, self.config.slippage_bps),
+            ev,
+            kind,
+        )
+
+    def _fill(
+        self, symbol: str, book: str, signed_qty: float, price: float, ev: SignalEvent, kind: str
+    ) -> None:
+        st, pf = self.state, self.state.portfolio
+        fee = abs(signed_qty) * price * self.config.fee
+        realized = pf.apply(symbol, book, signed_qty, price, fee, ev.time_ms, ev.signal_id)
+        st.fill_id += 1
+        self.count("fills")
+        self.changes.fills.append(
+            Fill(
+                fill_id=st.fill_id,
+                signal_id=ev.signal_id,
+                time_ms=ev.time_ms,
+                symbol=symbol,
+                book=book,
+                side="BUY" if signed_qty > 0 else "SELL",
+                qty=abs(signed_qty),
+                price=price,
+                fee=fee,
+                realized_pnl=realized,
+                kind=kind,
+                cash_after=pf.cash,
+            )
+        )
+
+    def _equity_point(self, time_ms: int) -> None:
+        """One point per processed signal, numbered in processing order; a signal of the
+        same event time as the previous point replaces it."""
+        st, pf = self.state, self.state.portfolio
+        if not (time_ms == st.last_equity_time_ms and st.last_equity_seq):
+            st.last_equity_seq += 1
+        equity = pf.equity()
+        self.changes.equity[st.last_equity_seq] = EquityPoint(
+            seq=st.last_equity_seq,
+            time_ms=time_ms,
+            equity=equity,
+            cash=pf.cash,
+            exposure=pf.exposure(),
+            drawdown=status_of(st.risk, equity).drawdown,
+        )
+        st.last_equity_time_ms = time_ms
+
+    def count(self, name: str) -> None:
+        """Adds one to a named counter (shown by `paper status` and the dashboard)."""
+        self.state.counters[name] = self.state.counters.get(name, 0) + 1
+
+    # --- for tests and status -------------------------------------------------------------
+
+    def snapshot(self) -> dict:
+        """A canonical view of the portfolio (two equal runs give equal snapshots)."""
+        pf = self.state.portfolio
+        return {
+            "cash": pf.cash,
+            "realized_pnl": pf.realized_pnl,
+            "fees_paid": pf.fees_paid,
+            "equity": pf.equity(),
+            "positions": sorted(
+                (p.symbol, p.book, p.qty, p.avg_price, p.stop_price) for p in pf.positions.values()
+            ),
+            "marks": dict(sorted(pf.marks.items())),
+            "risk": self.state.risk.to_json(),
+            "fills": self.state.fill_id,
+            "signals": self.state.seq,
+        }

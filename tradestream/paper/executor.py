@@ -1,0 +1,267 @@
+"""The Kafka loop of `tradestream paper run`: exactly-once effect on a paper portfolio.
+
+The protocol, per batch of polled records:
+
+1. de-duplicate on `signal_id` against the database (plus the ids seen in the batch);
+2. apply the records, in Kafka order, to the in-memory PaperEngine;
+3. store the changes, the new state *and the next offset of every partition read* in one
+   database transaction;
+4. only then commit those offsets to the Kafka consumer group (they show the group's lag to
+   the dashboard and other tools).
+
+On start the executor seeks every partition to the offset stored in its database, not to
+the group's: a crash between 3 and 4 leaves Kafka behind the database, and reading from the
+database's offsets neither repeats nor skips a record. A crash before 3 loses the
+uncommitted batch, which is read again. A signal delivered twice at different offsets
+(a producer retry, a replayed pipeline) is caught by its `signal_id`. Partitions are
+assigned explicitly (no group rebalance; partitions added later are picked up within
+30 s); one executor per database (a lock file for SQLite).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from tradestream.kafka_config import client_config
+from tradestream.paper.config import PaperConfig
+from tradestream.paper.engine import PaperEngine, SignalEvent
+from tradestream.paper.store import PaperStore
+from tradestream.settings import Settings
+from tradestream.v1 import signal_pb2, trade_pb2
+
+log = logging.getLogger(__name__)
+PARTITION_REFRESH_S = 30.0
+
+
+@dataclass(frozen=True)
+class ExecutorOptions:
+    """Where the executor reads and how."""
+
+    bootstrap: str
+    signals_topic: str = "signals"
+    trades_topic: str = "trades"
+    group_id: str = "tradestream-paper"
+    start_from: str = "earliest"  # partitions the database has no offset for
+    max_batch: int = 500
+    poll_ms: int = 500
+    stop_at_end: bool = False  # exit once the end offsets seen at start are reached
+    log_every_s: float = 10.0
+    topic_wait_s: float = 60.0
+
+
+class PaperExecutor:
+    """Consumes signals (and trades for ATR stops) into a stored paper portfolio."""
+
+    def __init__(
+        self,
+        config: PaperConfig,
+        options: ExecutorOptions,
+        store: PaperStore,
+        settings: Settings | None = None,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.store = store
+        self.settings = settings or Settings()
+        self.engine: PaperEngine | None = None
+        self.positions: dict[tuple[str, int], int] = {}
+        self._consumer = None
+        self._end: dict = {}
+        self._assigned: list = []
+
+    @property
+    def topics(self) -> list[str]:
+        topics = [self.options.signals_topic]
+        if self.config.needs_trades:
+            topics.append(self.options.trades_topic)
+        return topics
+
+    def run(self, stop: threading.Event | None = None) -> int:
+        """Runs until `stop` is set (or the end, with stop_at_end); returns an exit code."""
+        stop = stop or threading.Event()
+        self.store.lock()
+        try:
+            self.engine = PaperEngine(self.config, self.store.load(self.config))
+            if self.engine.state.seq == 0:
+                # A new database: store the config and the starting equity right away.
+                self.store.save(self.engine.state, self.engine.take_changes(), {}, self.config)
+            self.positions = dict(self.store.offsets())
+            self._consumer = self._connect(stop)
+            if self._consumer is None:
+                return 0
+            return self._loop(stop)
+        finally:
+            if self._consumer is not None:
+                self._consumer.close()
+                self._consumer = None
+            self.store.unlock()
+
+    # --- Kafka --------------------------------------------------------------------------
+
+    def _connect(self, stop: threading.Event):
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            **client_config(self.settings, self.options.bootstrap),
+            group_id=self.options.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self.options.start_from,
+            max_poll_records=self.options.max_batch,
+        )
+        deadline = time.monotonic() + self.options.topic_wait_s
+        partitions = self._partitions(consumer)
+        while partitions is None:
+            if stop.is_set() or time.monotonic() > deadline:
+                missing = [t for t in self.topics if not consumer.partitions_for_topic(t)]
+                consumer.close()
+                if stop.is_set():
+                    return None
+                raise RuntimeError(f"topic(s) {missing} not found on {self.options.bootstrap}")
+            log.info("waiting for topic(s) %s", ", ".join(self.topics))
+            stop.wait(1.0)
+            partitions = self._partitions(consumer)
+        self._assign(consumer, partitions)
+        self._end = consumer.end_offsets(partitions) if self.options.stop_at_end else {}
+        log.info(
+            "paper executor reading %s from %s",
+            ", ".join(self.topics),
+            {f"{tp.topic}/{tp.partition}": consumer.position(tp) for tp in partitions},
+        )
+        return consumer
+
+    def _assign(self, consumer, partitions) -> None:
+        """Assigns `partitions`, each at its stored offset (else per start_from)."""
+        consumer.assign(partitions)
+        for tp in partitions:
+            stored = self.positions.get((tp.topic, tp.partition))
+            if stored is not None:
+                consumer.seek(tp, stored)
+            elif self.options.start_from == "earliest":
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek_to_end(tp)
+        self._assigned = list(partitions)
+
+    def _refresh_partitions(self) -> None:
+        """Picks up partitions added to the topics while running."""
+        partitions = self._partitions(self._consumer)
+        if partitions and set(partitions) != set(self._assigned):
+            log.info("partitions changed: now %s", [f"{p.topic}/{p.partition}" for p in partitions])
+            for tp in self._assigned:  # keep where we are in the old ones
+                self.positions.setdefault((tp.topic, tp.partition), self._consumer.position(tp))
+            self._assign(self._consumer, partitions)
+
+    def _partitions(self, consumer):
+        from kafka import TopicPartition
+
+        out = []
+        for topic in self.topics:
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                return None
+            out.extend(TopicPartition(topic, p) for p in sorted(parts))
+        return out
+
+    def _at_end(self) -> bool:
+        return all(
+            self.positions.get((tp.topic, tp.partition), 0) >= end for tp, end in self._end.items()
+        )
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def _loop(self, stop: threading.Event) -> int:
+        engine = self.engine
+        assert engine is not None
+        last_log = last_refresh = time.monotonic()
+        last_request_check = 0.0
+        while not stop.is_set():
+            if self.options.stop_at_end and self._at_end():
+                log.info("reached the end offsets seen at start; stopping")
+                break
+            done: list[str] = []
+            now = time.monotonic()
+            if now - last_request_check >= 1.0:
+                last_request_check = now
+                if self.store.requested("reset_breaker"):
+                    engine.reset_breaker(int(time.time() * 1000))
+                    log.warning("circuit breaker reset on request")
+                    done.append("reset_breaker")
+            if now - last_refresh >= PARTITION_REFRESH_S:
+                last_refresh = now
+                self._refresh_partitions()
+            batch = self._consumer.poll(timeout_ms=self.options.poll_ms)
+            records = [r for recs in batch.values() for r in recs]
+            if records:
+                self._apply(records)
+            if records or done:
+                self.store.save(
+                    engine.state, engine.take_changes(), self.positions, self.config, done
+                )
+                if records:
+                    self._commit(batch)
+            if time.monotonic() - last_log >= self.options.log_every_s:
+                last_log = time.monotonic()
+                pf = engine.state.portfolio
+                log.info(
+                    "signals %d, fills %d, open positions %d, equity %.2f, cash %.2f%s",
+                    engine.state.seq,
+                    engine.state.fill_id,
+                    len(pf.positions),
+                    pf.equity(),
+                    pf.cash,
+                    f", halted: {engine.risk_status().halt_reason}"
+                    if engine.risk_status().halt_reason
+                    else "",
+                )
+        return 0
+
+    def _apply(self, records) -> None:
+        engine = self.engine
+        assert engine is not None
+        signals_topic = self.options.signals_topic
+        decoded: list[tuple[object, SignalEvent | None]] = []
+        for record in records:
+            event = None
+            if record.topic == signals_topic:
+                try:
+                    event = SignalEvent.from_proto(signal_pb2.Signal.FromString(record.value))
+                except (DecodeError, ValueError) as exc:
+                    engine.count("undecodable")
+                    log.warning(
+                        "skipping signal at %s/%d/%d: %s",
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        exc,
+                    )
+            decoded.append((record, event))
+        seen = self.store.known_ids(ev.signal_id for _, ev in decoded if ev is not None)
+        now_ms = int(time.time() * 1000)
+        for record, event in decoded:
+            if event is not None:
+                source = f"{record.topic}/{record.partition}/{record.offset}"
+                engine.on_signal(event, seen, source=source, received_ms=now_ms)
+            elif record.topic != signals_topic:
+                try:
+                    trade = trade_pb2.Trade.FromString(record.value)
+                except DecodeError:
+                    engine.count("undecodable")
+                else:
+                    engine.on_trade(trade.symbol, trade.time_ms, trade.price)
+            self.positions[(record.topic, record.partition)] = record.offset + 1
+
+    def _commit(self, batch) -> None:
+        from kafka.structs import OffsetAndMetadata
+
+        offsets = {
+            tp: OffsetAndMetadata(self.positions[(tp.topic, tp.partition)], "", -1) for tp in batch
+        }
+        try:
+            self._consumer.commit(offsets)
+        except Exception as exc:  # noqa: BLE001 - the database's offsets are authoritative
+            log.warning("committing offsets to Kafka failed (the database has them): %s", exc)

@@ -1,0 +1,639 @@
+"""The paper executor's database: state, fills, signals and Kafka offsets, via SQLAlchemy.
+
+SQLite (a file, `sqlite:///<state_dir>/paper.db`) is the default and what the tests use;
+another SQLAlchemy URL works through the same portable Core statements, but only SQLite is
+tested. SQLite runs in WAL mode so the dashboard can read while the executor writes, and
+every transaction is a real BEGIN ... COMMIT (pysqlite's legacy mode would let the reads of
+one snapshot see two different commits).
+
+One `save()` is one transaction holding everything a batch of records changed *and* the
+Kafka offsets after that batch; the executor commits offsets to Kafka only after it. So the
+database is always a state that some prefix of the topics produced, and it says which.
+
+Tables: account (one row), positions, marks, votes, atr, pending, signals, fills, equity,
+events, offsets, meta (schema version, config, control requests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+
+from tradestream.paper.aggregation import Vote
+from tradestream.paper.atr import AtrTracker
+from tradestream.paper.config import PaperConfig
+from tradestream.paper.engine import Changes, EngineState, SignalEvent
+from tradestream.paper.portfolio import Portfolio, Position
+from tradestream.paper.risk import RiskState, status_of
+
+SCHEMA_VERSION = "1"
+metadata = MetaData()
+
+meta_table = Table(
+    "meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text)
+)
+account_table = Table(
+    "account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cash", Float, nullable=False),
+    Column("initial_cash", Float, nullable=False),
+    Column("realized_pnl", Float, nullable=False),
+    Column("fees_paid", Float, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("fill_id", Integer, nullable=False),
+    Column("last_equity_seq", Integer, nullable=False),
+    Column("last_equity_time_ms", BigInteger, nullable=False),
+    Column("risk", Text, nullable=False),
+    Column("counters", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+positions_table = Table(
+    "positions",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("book", String(512), primary_key=True),
+    Column("qty", Float, nullable=False),
+    Column("avg_price", Float, nullable=False),
+    Column("opened_ms", BigInteger, nullable=False),
+    Column("entry_signal_id", String(64), nullable=False),
+    Column("stop_price", Float),
+)
+marks_table = Table(
+    "marks",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("price", Float, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+)
+votes_table = Table(
+    "votes",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("strategy_id", String(512), primary_key=True),
+    Column("vote", Integer, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+)
+atr_table = Table(
+    "atr",
+    metadata,
+    Column("symbol", String(64), primary_key=True),
+    Column("state", Text, nullable=False),
+)
+pending_table = Table(
+    "pending",
+    metadata,
+    Column("signal_id", String(64), primary_key=True),
+    Column("symbol", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("event", Text, nullable=False),
+)
+signals_table = Table(
+    "signals",
+    metadata,
+    Column("signal_id", String(64), primary_key=True),
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("symbol", String(64), nullable=False),
+    Column("action", String(8), nullable=False),
+    Column("price", Float, nullable=False),
+    Column("candle_start_ms", BigInteger, nullable=False),
+    Column("candle_interval_ms", BigInteger, nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("strategy_id", String(512), nullable=False),
+    Column("strategy_type", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("decision", String(256), nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+fills_table = Table(
+    "fills",
+    metadata,
+    Column("fill_id", Integer, primary_key=True, autoincrement=False),
+    Column("signal_id", String(64), nullable=False, index=True),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("symbol", String(64), nullable=False),
+    Column("book", String(512), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("qty", Float, nullable=False),
+    Column("price", Float, nullable=False),
+    Column("fee", Float, nullable=False),
+    Column("realized_pnl", Float, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("cash_after", Float, nullable=False),
+)
+equity_table = Table(
+    "equity",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("equity", Float, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("exposure", Float, nullable=False),
+    Column("drawdown", Float, nullable=False),
+)
+events_table = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+)
+offsets_table = Table(
+    "offsets",
+    metadata,
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def open_engine(url: str, readonly: bool = False) -> Engine:
+    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and real transactions."""
+    path = sqlite_path(url)
+    if path is not None and not readonly:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _record) -> None:
+            dbapi_conn.isolation_level = None  # BEGIN is emitted below, for every transaction
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA busy_timeout = 10000")
+            if not readonly:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+class StoreLockedError(RuntimeError):
+    """Another executor owns this database."""
+
+
+class PaperStore:
+    """Reads and writes the paper executor's state in one database."""
+
+    def __init__(self, url: str, readonly: bool = False) -> None:
+        self.url = url
+        self.engine = open_engine(url, readonly=readonly)
+        self._lock_fd: int | None = None
+        if not readonly:
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                version = conn.scalar(
+                    select(meta_table.c.value).where(meta_table.c.key == "schema")
+                )
+                if version is None:
+                    conn.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
+                elif version != SCHEMA_VERSION:
+                    raise RuntimeError(
+                        f"{url}: schema {version}, this version needs {SCHEMA_VERSION}"
+                    )
+
+    def close(self) -> None:
+        self.unlock()
+        self.engine.dispose()
+
+    # --- single writer ----------------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Makes this process the only executor of a SQLite file (released at exit, even
+        after SIGKILL, because it is an OS file lock). Other databases: not enforced."""
+        import fcntl
+
+        path = sqlite_path(self.url)
+        if path is None or self._lock_fd is not None:
+            return
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StoreLockedError(
+                f"another paper executor is running on {path} (lock {path}.lock)"
+            ) from None
+        self._lock_fd = fd
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # --- loading ------------------------------------------------------------------------
+
+    def stored_config(self) -> PaperConfig | None:
+        with self.engine.begin() as conn:
+            text = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
+        return PaperConfig.model_validate_json(text) if text else None
+
+    def load(self, config: PaperConfig) -> EngineState | None:
+        """The stored engine state (None for a new database)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(account_table)).mappings().first()
+            if row is None:
+                return None
+            portfolio = Portfolio(
+                cash=row["cash"], realized_pnl=row["realized_pnl"], fees_paid=row["fees_paid"]
+            )
+            for r in conn.execute(select(marks_table)).mappings():
+                portfolio.marks[r["symbol"]] = (r["price"], r["time_ms"])
+            for r in conn.execute(select(positions_table)).mappings():
+                portfolio.positions[(r["symbol"], r["book"])] = Position(
+                    symbol=r["symbol"],
+                    book=r["book"],
+                    qty=r["qty"],
+                    avg_price=r["avg_price"],
+                    opened_ms=r["opened_ms"],
+                    entry_signal_id=r["entry_signal_id"],
+                    stop_price=r["stop_price"],
+                )
+            state = EngineState(
+                portfolio=portfolio,
+                risk=RiskState(**json.loads(row["risk"])),
+                seq=row["seq"],
+                fill_id=row["fill_id"],
+                last_equity_seq=row["last_equity_seq"],
+                last_equity_time_ms=row["last_equity_time_ms"],
+                counters=json.loads(row["counters"]),
+            )
+            for r in conn.execute(select(votes_table)).mappings():
+                state.votes.cast(
+                    r["symbol"],
+                    r["strategy_id"],
+                    Vote(r["vote"], r["confidence"], r["weight"], r["time_ms"]),
+                )
+            for r in conn.execute(select(atr_table)).mappings():
+                state.atr[r["symbol"]] = AtrTracker.from_json(json.loads(r["state"]))
+            for r in conn.execute(select(pending_table).order_by(pending_table.c.seq)).mappings():
+                ev = SignalEvent(**json.loads(r["event"]))
+                state.pending.setdefault(r["symbol"], []).append((r["seq"], ev))
+        return state
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """{(topic, partition): next offset to read} as of the last save."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(offsets_table)).all()
+        return {(r.topic, r.partition): r.next_offset for r in rows}
+
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among `ids` that were already processed."""
+        ids = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self.engine.begin() as conn:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                found.update(
+                    conn.scalars(
+                        select(signals_table.c.signal_id).where(
+                            signals_table.c.signal_id.in_(chunk)
+                        )
+                    )
+                )
+        return found
+
+    # --- control requests (from `tradestream paper reset-breaker`) -------------------------
+
+    def request(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(meta_table).where(meta_table.c.key == f"request:{name}"))
+            conn.execute(insert(meta_table).values(key=f"request:{name}", value=str(_now_ms())))
+
+    def requested(self, name: str) -> bool:
+        with self.engine.begin() as conn:
+            key = f"request:{name}"
+            return (
+                conn.scalar(select(meta_table.c.value).where(meta_table.c.key == key)) is not None
+            )
+
+    # --- saving -------------------------------------------------------------------------
+
+    def save(
+        self,
+        state: EngineState,
+        changes: Changes,
+        offsets: dict[tuple[str, int], int],
+        config: PaperConfig,
+        done_requests: Iterable[str] = (),
+    ) -> None:
+        """Writes a batch's changes, the resulting state and the offsets in one transaction."""
+        pf = state.portfolio
+        now = _now_ms()
+        with self.engine.begin() as conn:
+            account = {
+                "cash": pf.cash,
+                "initial_cash": config.initial_cash,
+                "realized_pnl": pf.realized_pnl,
+                "fees_paid": pf.fees_paid,
+                "seq": state.seq,
+                "fill_id": state.fill_id,
+                "last_equity_seq": state.last_equity_seq,
+                "last_equity_time_ms": state.last_equity_time_ms,
+                "risk": json.dumps(state.risk.to_json()),
+                "counters": json.dumps(state.counters, sort_keys=True),
+                "updated_ms": now,
+            }
+            if conn.execute(update(account_table).values(**account)).rowcount == 0:
+                conn.execute(insert(account_table).values(id=1, **account))
+            conn.execute(delete(meta_table).where(meta_table.c.key == "config"))
+            conn.execute(insert(meta_table).values(key="config", value=config.model_dump_json()))
+            for name in done_requests:
+                conn.execute(delete(meta_table).where(meta_table.c.key == f"request:{name}"))
+            conn.execute(delete(positions_table))
+            rows = [
+                {
+                    "symbol": p.symbol,
+                    "book": p.book,
+                    "qty": p.qty,
+                    "avg_price": p.avg_price,
+                    "opened_ms": p.opened_ms,
+                    "entry_signal_id": p.entry_signal_id,
+                    "stop_price": p.stop_price,
+                }
+                for p in pf.positions.values()
+            ]
+            if rows:
+                conn.execute(insert(positions_table), rows)
+            self._replace(
+                conn,
+                marks_table,
+                [marks_table.c.symbol],
+                [
+                    {"symbol": s, "price": pf.marks[s][0], "time_ms": pf.marks[s][1]}
+                    for s in sorted(changes.marks)
+                ],
+            )
+            vote_rows = []
+            for symbol, strategy_id in sorted(changes.votes):
+                v = state.votes.votes[symbol][strategy_id]
+                vote_rows.append({"symbol": symbol, "strategy_id": strategy_id, **v.to_json()})
+            self._replace(
+                conn, votes_table, [votes_table.c.symbol, votes_table.c.strategy_id], vote_rows
+            )
+            self._replace(
+                conn,
+                atr_table,
+                [atr_table.c.symbol],
+                [
+                    {"symbol": s, "state": json.dumps(state.atr[s].to_json())}
+                    for s in sorted(changes.atr)
+                ],
+            )
+            if changes.pending_removed:
+                conn.execute(
+                    delete(pending_table).where(
+                        pending_table.c.signal_id.in_(sorted(changes.pending_removed))
+                    )
+                )
+            if changes.pending_added:
+                conn.execute(
+                    insert(pending_table),
+                    [
+                        {
+                            "signal_id": sid,
+                            "symbol": ev.symbol,
+                            "seq": seq,
+                            "event": json.dumps(ev.to_json()),
+                        }
+                        for sid, (seq, ev) in changes.pending_added.items()
+                    ],
+                )
+            new_rows = []
+            for sid, rec in changes.signals.items():
+                if sid in changes.new_signal_ids:
+                    ev = rec.event
+                    new_rows.append(
+                        {
+                            "signal_id": sid,
+                            "seq": rec.seq,
+                            "symbol": ev.symbol,
+                            "action": ev.action,
+                            "price": ev.price,
+                            "candle_start_ms": ev.candle_start_ms,
+                            "candle_interval_ms": ev.candle_interval_ms,
+                            "time_ms": ev.time_ms,
+                            "strategy_id": ev.strategy_id,
+                            "strategy_type": ev.strategy_type,
+                            "reason": ev.reason,
+                            "confidence": ev.confidence,
+                            "decision": rec.decision[:256],
+                            "source": rec.source[:256],
+                            "received_ms": rec.received_ms,
+                        }
+                    )
+                else:
+                    conn.execute(
+                        update(signals_table)
+                        .where(signals_table.c.signal_id == sid)
+                        .values(decision=rec.decision[:256])
+                    )
+            if new_rows:
+                conn.execute(insert(signals_table), new_rows)
+            if changes.fills:
+                conn.execute(insert(fills_table), [f.to_json() for f in changes.fills])
+            stale = sorted(changes.equity)
+            if stale:
+                conn.execute(delete(equity_table).where(equity_table.c.seq.in_(stale)))
+            if changes.equity:
+                conn.execute(
+                    insert(equity_table),
+                    [asdict(p) for p in changes.equity.values()],
+                )
+            if changes.events:
+                conn.execute(
+                    insert(events_table),
+                    [
+                        {
+                            "time_ms": e.time_ms,
+                            "kind": e.kind,
+                            "message": e.message,
+                            "recorded_ms": now,
+                        }
+                        for e in changes.events
+                    ],
+                )
+            self._replace(
+                conn,
+                offsets_table,
+                [offsets_table.c.topic, offsets_table.c.partition],
+                [
+                    {"topic": t, "partition": p, "next_offset": o}
+                    for (t, p), o in sorted(offsets.items())
+                ],
+            )
+
+    @staticmethod
+    def _replace(conn, table: Table, keys: list[Column], rows: list[dict[str, Any]]) -> None:
+        """Portable upsert: delete the rows with these keys, insert the new ones."""
+        for row in rows:
+            cond = [k == row[k.name] for k in keys]
+            conn.execute(delete(table).where(*cond))
+        if rows:
+            conn.execute(insert(table), rows)
+
+    # --- reading (status, dashboard, tests) ----------------------------------------------
+
+    def snapshot(self, signals: int = 50, fills: int = 50, equity_points: int = 1000) -> dict:
+        """Everything the dashboard shows, read in one transaction (one consistent state)."""
+        with self.engine.begin() as conn:
+            account = conn.execute(select(account_table)).mappings().first()
+            if account is None:
+                return {"ready": False}
+            marks = {r.symbol: (r.price, r.time_ms) for r in conn.execute(select(marks_table))}
+            positions = []
+            for r in conn.execute(
+                select(positions_table).order_by(positions_table.c.symbol, positions_table.c.book)
+            ).mappings():
+                mark = marks.get(r["symbol"], (r["avg_price"], 0))[0]
+                positions.append(
+                    {
+                        **dict(r),
+                        "side": "LONG" if r["qty"] > 0 else "SHORT",
+                        "mark": mark,
+                        "market_value": r["qty"] * mark,
+                        "unrealized_pnl": r["qty"] * (mark - r["avg_price"]),
+                    }
+                )
+            latest = [
+                dict(r)
+                for r in conn.execute(
+                    select(signals_table).order_by(signals_table.c.seq.desc()).limit(signals)
+                ).mappings()
+            ]
+            recent_fills = [
+                dict(r)
+                for r in conn.execute(
+                    select(fills_table).order_by(fills_table.c.fill_id.desc()).limit(fills)
+                ).mappings()
+            ]
+            curve = [
+                dict(r)
+                for r in conn.execute(
+                    select(equity_table).order_by(equity_table.c.seq.desc()).limit(equity_points)
+                ).mappings()
+            ][::-1]
+            events = [
+                dict(r)
+                for r in conn.execute(
+                    select(events_table).order_by(events_table.c.id.desc()).limit(20)
+                ).mappings()
+            ]
+            pending = conn.scalar(select(func.count()).select_from(pending_table))
+            config_text = conn.scalar(
+                select(meta_table.c.value).where(meta_table.c.key == "config")
+            )
+            reset_requested = conn.scalar(
+                select(meta_table.c.value).where(meta_table.c.key == "request:reset_breaker")
+            )
+            offsets = [dict(r) for r in conn.execute(select(offsets_table)).mappings()]
+        config = json.loads(config_text) if config_text else {}
+        risk_state = RiskState(**json.loads(account["risk"]))
+        equity = account["cash"] + sum(p["market_value"] for p in positions)
+        status = status_of(risk_state, equity)
+        initial = account["initial_cash"]
+        unrealized = sum(p["unrealized_pnl"] for p in positions)
+        return {
+            "ready": True,
+            "updated_ms": account["updated_ms"],
+            "account": {
+                "cash": account["cash"],
+                "initial_cash": initial,
+                "equity": equity,
+                "pnl": equity - initial,
+                "return": equity / initial - 1.0 if initial else 0.0,
+                "realized_pnl": account["realized_pnl"],
+                "unrealized_pnl": unrealized,
+                "fees_paid": account["fees_paid"],
+                "signals": account["seq"],
+                "fills": account["fill_id"],
+                "counters": json.loads(account["counters"]),
+                "pending": pending,
+            },
+            "risk": {
+                **status.to_json(),
+                "limits": {
+                    "daily_loss_limit": config.get("daily_loss_limit"),
+                    "weekly_loss_limit": config.get("weekly_loss_limit"),
+                    "max_drawdown": config.get("max_drawdown"),
+                    "max_open_positions": config.get("max_open_positions"),
+                },
+                "breaker_reason": risk_state.breaker_reason,
+                "reset_requested": reset_requested is not None,
+                "open_positions": len(positions),
+            },
+            "positions": positions,
+            "signals": latest,
+            "fills": recent_fills,
+            "equity": curve,
+            "events": events,
+            "offsets": offsets,
+            "config": config,
+        }
+
+    def signal_order(self) -> list[dict]:
+        """Every processed signal in processing order (tests and audits)."""
+        with self.engine.begin() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(signals_table).order_by(signals_table.c.seq)
+                ).mappings()
+            ]
+
+    def all_fills(self) -> list[dict]:
+        with self.engine.begin() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(fills_table).order_by(fills_table.c.fill_id)
+                ).mappings()
+            ]
