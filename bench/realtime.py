@@ -123,6 +123,14 @@ def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path) -> dict:
     try:
         t_start = _dlq_markers(settings.bootstrap, topics["dlq"], b"start", PARTITIONS, 300)
         t_end = _dlq_markers(settings.bootstrap, topics["dlq"], b"end", PARTITIONS, 1800)
+        # Everything is read; the end is when the last signals have been written.
+        count, grew_at = -1, t_end
+        while time.monotonic() - grew_at < 5:
+            now = topic_size(settings.bootstrap, topics["signals"])
+            if now != count:
+                count, grew_at = now, time.monotonic()
+            time.sleep(0.2)
+        t_end = max(t_end, grew_at)
     finally:
         pipeline.stop()
     return {
@@ -136,7 +144,9 @@ def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path) -> dict:
     }
 
 
-def latency(settings, rate: int, seconds: float, n_symbols: int, log_dir: Path) -> dict:
+def latency(
+    settings, rate: int, seconds: float, n_symbols: int, log_dir: Path, extra: list[str]
+) -> dict:
     from kafka import KafkaConsumer
 
     topics = _topics(settings, uuid.uuid4().hex[:6])
@@ -144,7 +154,13 @@ def latency(settings, rate: int, seconds: float, n_symbols: int, log_dir: Path) 
     pipeline = _pipeline(
         settings,
         topics,
-        ["--candle_interval=1s", "--strategy=SMA_CROSSOVER", "--param=fast=2", "--param=slow=3"],
+        [
+            "--candle_interval=1s",
+            "--strategy=SMA_CROSSOVER",
+            "--param=fast=2",
+            "--param=slow=3",
+            *extra,
+        ],  # fmt: skip
         log_dir / "bench-latency.log",
     )
     samples: list[float] = []
@@ -214,14 +230,19 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--latency_only", action="store_true")
+    parser.add_argument("pipeline_args", nargs="*", help="extra realtime flags, after --")
     args = parser.parse_args()
     settings = get_settings()
     local_kafka.up(settings)
     log_dir = settings.state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     wait_for(lambda: True, 1)
+    lt = latency(settings, args.rate, args.seconds, 10, log_dir, args.pipeline_args)
+    if args.latency_only:
+        print(f"latency p50 {lt['p50_ms']:,.0f} ms p99 {lt['p99_ms']:,.0f} ms ({lt})")
+        return 0
     tp = throughput(settings, args.trades, args.symbols, log_dir)
-    lt = latency(settings, args.rate, args.seconds, 10, log_dir)
     print("\nrealtime pipeline on Flink (embedded), this machine:")
     print(f"  throughput : {tp['trades_per_s']:>10,.0f} trades/s   ({tp['trades']:,} trades, "
           f"{tp['symbols']} symbols, 6 strategies, {tp['seconds']:.1f} s; job start-up "
