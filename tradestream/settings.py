@@ -111,8 +111,8 @@ class Settings(BaseSettings):
 
     @property
     def local_topics(self) -> tuple[str, ...]:
-        """Topics `tradestream local up` creates."""
-        return (self.trades_topic, self.signals_topic, self.dlq_topic)
+        """Topics `tradestream local up` creates (strategies: the optimizer's results)."""
+        return (self.trades_topic, self.signals_topic, self.dlq_topic, self.strategies_topic)
 
 
 @lru_cache(maxsize=1)

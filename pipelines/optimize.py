@@ -1,0 +1,463 @@
+"""`tradestream optimize`: genetic search of strategy parameters, fitness as Beam batch jobs.
+
+    tradestream optimize --input BTC-USD.csv --output opt/ --strategy SMA_CROSSOVER \\
+        --population 40 --generations 25 --seed 7 --objective sharpe --min_trades 5
+    tradestream optimize --input trades.csv --candle_interval 5m --output opt/ \\
+        --strategy SMA_RSI --bound sma_period=10:100 --objective weighted --fee 0.001 \\
+        --train 30d --test 7d --walk_forward rolling --early_stop 5
+    ... --publish_topic strategies --bootstrap_servers localhost:9092
+    ... --runner=FlinkRunner --flink_master=[local] --environment_type=LOOPBACK \\
+        --flink_job_server_jar=.local/jvm/beam/flink-job-server.jar
+
+What it does: a first Beam job reads the inputs exactly like `tradestream backtest` (trades
+files through WindowTradesToCandles and FillCandleGaps, or candles files) and stores each
+symbol's candle series in DIR/.work. Then, per generation, one Beam job backtests every new
+genome of every search (strategy type x symbol x window) with the vectorized evaluator and
+the backtest's execution model and metrics; the GA itself (selection, crossover, mutation,
+elitism) runs here, between jobs. With --train/--test, each walk-forward fold is searched on
+its training window and its winner backtested on its test window (one more job).
+
+Strategies: --strategy NAME (repeatable) or --strategy all, --strategies FILE; --param k=v
+fixes a parameter; --bound NAME=LOW:HIGH narrows a declared range. Objectives and their
+normalisation: see transforms/optimize/objectives.py; DSR and PBO: overfitting.py.
+
+Output (--output DIR): best.json (the best --top sets per strategy type and symbol, best
+first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO) and
+history.json (per generation). Progress per generation on stderr.
+Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
+built or no parameter set reached a finite fitness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import (
+    FlinkRunnerOptions,
+    JobServerOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
+
+from pipelines.backtest import _non_negative_float, _positive_float, _unknown_flags
+from pipelines.options import (
+    CandleOptions,
+    StrategyOptions,
+    duration_ms,
+    non_negative_int,
+    parse_pipeline_args,
+    positive_int,
+)
+from tradestream.settings import get_settings
+from transforms.backtest.config import FILLS, ExecutionConfig
+from transforms.backtest.files import (
+    ReadCandlesFromFiles,
+    ReadTradesFromFiles,
+    rejected_from_dead_letter,
+    resolve_inputs,
+)
+from transforms.candles import WindowTradesToCandles
+from transforms.gaps import FillCandleGaps
+from transforms.optimize.fitness import EvaluateFitness, FitnessConfig, FitnessResult
+from transforms.optimize.ga import GAConfig
+from transforms.optimize.objectives import OBJECTIVES
+from transforms.optimize.outputs import (
+    best_entries,
+    console_summary,
+    history_json,
+    publish_strategy_sets,
+    strategy_sets,
+    write_outputs,
+)
+from transforms.optimize.search import (
+    evaluate_out_of_sample,
+    plan_searches,
+    run_searches,
+    tasks_of,
+)
+from transforms.optimize.selection import select_spaces
+from transforms.optimize.store import (
+    SaveCandleSeries,
+    SaveRejections,
+    WriteJsonList,
+    read_json,
+    read_saved_series,
+)
+from transforms.optimize.walk_forward import MODES
+from transforms.trade_files import TradeFileError
+
+
+def _fraction(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
+    return value
+
+
+def _even_blocks(text: str) -> int:
+    value = positive_int(text)
+    if value < 2 or value % 2:
+        raise argparse.ArgumentTypeError(f"must be an even number >= 2, got {text!r}")
+    return value
+
+
+class OptimizeFiles:
+    """--input/--output and the execution flags shared with `backtest`, as plain argparse:
+    Beam parses the flags of every PipelineOptions subclass in the process together, and
+    BacktestOptions (and ingest) already define these names."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("data and execution (as in tradestream backtest)")
+        group.add_argument(
+            "--input",
+            nargs="+",
+            action="extend",
+            required=True,
+            metavar="FILE",
+            help="trades or candles files (.csv, .csv.gz, .parquet) or glob patterns",
+        )
+        group.add_argument("--output", required=True, metavar="DIR", help="output directory")
+        group.add_argument(
+            "--input_format",
+            choices=["auto", "trades", "candles"],
+            default="auto",
+            help="auto: detected from each file's header (default)",
+        )
+        group.add_argument(
+            "--symbol", default=None, help="symbol of candles files without a symbol column"
+        )
+        group.add_argument(
+            "--fill",
+            choices=list(FILLS),
+            default="close",
+            help="act on a signal at its candle's close (default) or the next candle's open",
+        )
+        group.add_argument(
+            "--allow_short", action="store_true", help="SELL opens a short (default long-only)"
+        )
+        group.add_argument(
+            "--cash", type=_positive_float, default=10_000.0, help="starting cash (10000)"
+        )
+        group.add_argument(
+            "--fee", type=_non_negative_float, default=0.0, help="fee per side, 0.001 = 0.1%% (0)"
+        )
+        group.add_argument(
+            "--slippage_bps", type=_non_negative_float, default=0.0, help="per fill (default 0)"
+        )
+        group.add_argument(
+            "--periods_per_year",
+            type=_non_negative_float,
+            default=0.0,
+            help="candles per year for annualizing (default: 365 days / candle interval)",
+        )
+        group.add_argument(
+            "--memory_mb",
+            type=_positive_float,
+            default=512.0,
+            help="working-set budget per simulated chunk of genomes (default 512)",
+        )
+
+
+class PublishFlags:
+    """--publish_topic/--bootstrap_servers (plain argparse: KafkaOptions owns the latter)."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        s = get_settings()
+        group = parser.add_argument_group("publish")
+        group.add_argument(
+            "--publish_topic",
+            default=None,
+            metavar="TOPIC",
+            help=f"also write the best sets as StrategySet messages to this Kafka topic "
+            f"(e.g. {s.strategies_topic}), keyed by symbol",
+        )
+        group.add_argument(
+            "--bootstrap_servers",
+            default=s.bootstrap,
+            help=f"Kafka bootstrap servers for --publish_topic (default {s.bootstrap})",
+        )
+
+
+class OptimizeOptions(PipelineOptions):
+    """The genetic search, its objective and the walk-forward validation."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        group = parser.add_argument_group("genetic search")
+        group.add_argument("--population", type=positive_int, default=30, help="(default 30)")
+        group.add_argument(
+            "--generations",
+            type=positive_int,
+            default=20,
+            help="most generations, the first included (default 20)",
+        )
+        group.add_argument(
+            "--seed", type=non_negative_int, default=0, help="same seed, same result (0)"
+        )
+        group.add_argument(
+            "--bound",
+            action="append",
+            default=[],
+            metavar="NAME=LOW:HIGH",
+            help="narrow a parameter's declared range (repeatable)",
+        )
+        group.add_argument(
+            "--early_stop",
+            type=non_negative_int,
+            default=0,
+            metavar="N",
+            help="stop after N generations without a better best (default 0: never)",
+        )
+        group.add_argument("--elite", type=non_negative_int, default=2, help="(default 2)")
+        group.add_argument(
+            "--tournament", type=positive_int, default=3, help="tournament size (default 3)"
+        )
+        group.add_argument("--crossover_rate", type=_fraction, default=0.8, help="(0.8)")
+        group.add_argument("--mutation_rate", type=_fraction, default=0.2, help="per gene (0.2)")
+        group.add_argument(
+            "--mutation_scale",
+            type=_positive_float,
+            default=0.1,
+            help="mutation std as a fraction of a gene's range (0.1)",
+        )
+        group.add_argument(
+            "--indicator_cache_mb",
+            type=_non_negative_float,
+            default=256.0,
+            help="indicator values each worker keeps across generations (default 256)",
+        )
+        group.add_argument(
+            "--batch_size",
+            type=positive_int,
+            default=10,
+            help="genomes per Beam work item (default 10)",
+        )
+        group = parser.add_argument_group("objective and validation")
+        group.add_argument(
+            "--objective", choices=list(OBJECTIVES), default="sharpe", help="(default sharpe)"
+        )
+        group.add_argument(
+            "--min_trades",
+            type=non_negative_int,
+            default=1,
+            help="fewer closed trades give the worst fitness (default 1)",
+        )
+        group.add_argument(
+            "--train", type=duration_ms, default=None, help="walk-forward training window, e.g. 30d"
+        )
+        group.add_argument(
+            "--test", type=duration_ms, default=None, help="walk-forward test window, e.g. 7d"
+        )
+        group.add_argument(
+            "--walk_forward",
+            choices=list(MODES),
+            default="rolling",
+            help="rolling or anchored (growing) training windows (default rolling)",
+        )
+        group.add_argument(
+            "--cscv_blocks",
+            type=_even_blocks,
+            default=16,
+            help="blocks of the PBO's combinatorially symmetric cross-validation (16)",
+        )
+        group.add_argument(
+            "--top", type=positive_int, default=5, help="sets per strategy and symbol (5)"
+        )
+
+
+@contextlib.contextmanager
+def shared_job_server(beam_args: list[str], work: str) -> Iterator[list[str]]:
+    """Beam args whose FlinkRunner jobs share one job server for the whole run.
+
+    Each FlinkRunner pipeline otherwise starts its own job server JVM and keeps it until the
+    process exits: one per generation. Here it is started once (Beam's own command line for
+    it, artifacts under `work`) and every job is submitted with --job_endpoint. Other
+    runners, an explicit --job_endpoint or --flink_submit_uber_jar are left as they are.
+    """
+    options = PipelineOptions(beam_args)
+    runner = (options.view_as(StandardOptions).runner or "").lower()
+    flink = options.view_as(FlinkRunnerOptions)
+    if (
+        runner not in ("flinkrunner", "flink")
+        or options.view_as(PortableOptions).job_endpoint
+        or flink.flink_submit_uber_jar
+    ):
+        yield beam_args
+        return
+    from apache_beam.portability.api import beam_job_api_pb2_grpc
+    from apache_beam.runners.portability.flink_runner import FlinkJarJobServer, FlinkRunner
+    from apache_beam.utils.subprocess_server import SubprocessServer
+
+    flink.flink_master = FlinkRunner.add_http_scheme(flink.flink_master)
+    options.view_as(JobServerOptions).artifacts_dir = os.path.join(work, "artifacts")
+    command, endpoint = FlinkJarJobServer(options).subprocess_cmd_and_endpoint()
+    server = SubprocessServer(
+        beam_job_api_pb2_grpc.JobServiceStub, command, port=int(endpoint.rsplit(":", 1)[1])
+    )
+    server.start()  # returns once the job service answers
+    try:
+        yield [*beam_args, f"--job_endpoint={endpoint}"]
+    finally:
+        server.stop()
+
+
+def _load_series(args, paths: list[str], kind: str, beam_args: list[str], work: str):
+    """The first job: inputs -> candle series files; returns (SeriesFile list, rejections)."""
+    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+        if kind == "trades":
+            read = p | "ReadTrades" >> ReadTradesFromFiles(paths)
+            built = read.records | "WindowTradesToCandles" >> WindowTradesToCandles(
+                args.candle_interval, args.allowed_lateness
+            )
+            candles = built.candles | "FillCandleGaps" >> FillCandleGaps(
+                args.candle_interval, args.max_gap, fill_trailing=False
+            )
+            late = built.dead_letters | "LateTrades" >> beam.Map(rejected_from_dead_letter)
+            rejected = (read.rejected, late) | "Rejected" >> beam.Flatten()
+        else:
+            read = p | "ReadCandles" >> ReadCandlesFromFiles(paths, args.symbol)
+            candles, rejected = read.records, read.rejected
+        _ = candles | "SaveCandleSeries" >> SaveCandleSeries(work, args.candle_interval)
+        _ = rejected | "SaveRejections" >> SaveRejections(work)
+    return read_saved_series(work)
+
+
+class BeamFitness:
+    """The search's `evaluate`: one Beam job per call, results read back from a file."""
+
+    def __init__(self, beam_args: list[str], tasks, config: FitnessConfig, work: str) -> None:
+        self._beam_args = beam_args
+        self._tasks = tasks
+        self._config = config
+        self._work = work
+        self._jobs = 0
+
+    def __call__(self, jobs) -> list[FitnessResult]:
+        self._jobs += 1
+        path = os.path.join(self._work, "results", f"job-{self._jobs:04d}.json")
+        with beam.Pipeline(options=PipelineOptions(self._beam_args)) as p:
+            _ = (
+                p
+                | "Jobs" >> beam.Create(list(jobs))
+                | "EvaluateFitness" >> EvaluateFitness(self._tasks, self._config)
+                | "WriteResults" >> WriteJsonList(path)
+            )
+        return [FitnessResult.from_json(d) for d in read_json(path)]
+
+
+def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work) -> list | int:
+    """Load job, searches, out-of-sample job, output files: best.json entries or an exit code."""
+    files, rejected = _load_series(args, paths, kind, job_args, work)
+    if rejected:
+        print(f"[optimize] {rejected}", file=sys.stderr)
+    if not files:
+        print("tradestream optimize: no candle could be built from the inputs", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f"[optimize] {f.symbol}: {f.candles} candles", file=sys.stderr)
+    try:
+        specs = plan_searches(spaces, files, args.train, args.test, args.walk_forward)
+    except ValueError as exc:
+        return _error(str(exc))
+    evaluate = BeamFitness(job_args, tasks_of(specs), fitness, work)
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    outcomes = run_searches(specs, ga, evaluate, args.batch_size, progress)
+    out_of_sample = evaluate_out_of_sample(outcomes, evaluate, args.batch_size)
+    walk_mode = args.walk_forward if args.train is not None else None
+    entries = best_entries(outcomes, out_of_sample, fitness, args.top, walk_mode)
+    write_outputs(args.output, entries, history_json(outcomes))
+    print(console_summary(entries), file=sys.stderr)
+    return entries
+
+
+def _error(message: str) -> int:
+    print(f"tradestream optimize: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, beam_args = parse_pipeline_args(
+        argv,
+        prog="tradestream optimize",
+        description=__doc__,
+        option_classes=[
+            OptimizeFiles,
+            OptimizeOptions,
+            StrategyOptions,
+            CandleOptions,
+            PublishFlags,
+        ],
+    )
+    unknown = _unknown_flags(beam_args)
+    if unknown:
+        return _error(f"unknown flag(s) {', '.join(unknown)}")
+    try:
+        paths, kind = resolve_inputs(args.input, args.input_format)
+        spaces = select_spaces(args.strategy_spec, args.strategies_file, args.bound)
+        execution = ExecutionConfig(
+            cash=args.cash,
+            fee=args.fee,
+            slippage_bps=args.slippage_bps,
+            fill=args.fill,
+            allow_short=args.allow_short,
+            periods_per_year=args.periods_per_year,
+        )
+        ga = GAConfig(
+            population=args.population,
+            generations=args.generations,
+            seed=args.seed,
+            elite=args.elite,
+            tournament=args.tournament,
+            crossover_rate=args.crossover_rate,
+            mutation_rate=args.mutation_rate,
+            mutation_scale=args.mutation_scale,
+            early_stop=args.early_stop,
+        )
+        fitness = FitnessConfig(
+            execution,
+            args.objective,
+            args.min_trades,
+            args.cscv_blocks,
+            args.memory_mb,
+            args.indicator_cache_mb,
+        )
+        if (args.train is None) != (args.test is None):
+            raise ValueError("walk-forward needs both --train and --test")
+    except (ValueError, TradeFileError) as exc:
+        return _error(str(exc))
+    for space in spaces:
+        print(f"[optimize] {space.stype.name}: {space.describe()}", file=sys.stderr)
+    work = os.path.join(args.output, ".work")
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    try:
+        with shared_job_server(beam_args, work) as job_args:
+            entries = _optimize(args, paths, kind, spaces, ga, fitness, job_args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if isinstance(entries, int):
+        return entries
+    if args.publish_topic and entries:
+        try:
+            sent = publish_strategy_sets(
+                strategy_sets(entries), args.bootstrap_servers, args.publish_topic
+            )
+        except RuntimeError as exc:
+            print(f"tradestream optimize: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"[optimize] {sent} StrategySet(s) written to {args.publish_topic}", file=sys.stderr)
+    return 0 if entries else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,145 @@
+"""`tradestream optimize` end to end on a small constructed candles file (DirectRunner)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.transforms.optimize.builders import series_from_close, sine_close, write_candles_csv
+from tradestream import cli
+from tradestream.sample import sample_trades
+from transforms.trade_files import write_trades_csv
+
+BASE = ["--strategy", "SMA_CROSSOVER", "--bound", "fast=2:40", "--bound", "slow=5:80",
+        "--fee", "0.002", "--min_trades", "5", "--population", "10", "--seed", "3"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def candles(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "SYN.csv"
+    return write_candles_csv(path, series_from_close(sine_close(2400)))
+
+
+def _optimize(candles, out, *extra):
+    return cli.main(["optimize", "--input", str(candles), "--output", str(out), *BASE, *extra])
+
+
+@pytest.fixture(scope="module")
+def walk_run(candles, tmp_path_factory):
+    out = tmp_path_factory.mktemp("walk")
+    args = ["--generations", "4", "--train", "16h", "--test", "8h", "--objective", "weighted",
+            "--top", "3"]  # fmt: skip
+    assert _optimize(candles, out, *args) == 0
+    return out
+
+
+def test_optimize_writes_best_json_best_first_with_every_section(walk_run):
+    best = json.loads((walk_run / "best.json").read_text())
+    assert isinstance(best, list) and len(best) == 3
+    assert [e["rank"] for e in best] == [1, 2, 3]
+    assert [e["fitness"] for e in best] == sorted((e["fitness"] for e in best), reverse=True)
+    first = best[0]
+    assert first["strategy"] == "SMA_CROSSOVER" and first["symbol"] == "SYN"
+    assert first["params"]["fast"] < first["params"]["slow"]
+    assert 2 <= first["params"]["fast"] <= 40 and 5 <= first["params"]["slow"] <= 80
+    assert first["strategy_id"] == "SMA_CROSSOVER(fast={fast},slow={slow})".format(
+        **first["params"]
+    )
+    assert first["objective"] == "weighted" and 0 <= first["fitness"] <= 1
+    assert first["metrics"]["num_trades"] >= 5
+    assert first["in_sample"]["candles"] == 16 * 60  # rolling: the final choice is on the last 16h
+    over = first["overfitting"]
+    assert 0 <= over["deflated_sharpe_ratio"] <= 1 and 0 <= over["pbo"] <= 1
+    assert over["pbo_splits"] == 12870 and over["trials"] >= 10
+    walk = first["walk_forward"]
+    assert walk["mode"] == "rolling" and walk["summary"]["folds"] == len(walk["folds"]) == 3
+    for fold in walk["folds"]:
+        assert fold["train"]["end"] == fold["test"]["start"]
+        assert fold["train"]["candles"] == 960 and fold["test"]["candles"] == 480
+        assert (
+            set(fold["in_sample"])
+            == set(fold["out_of_sample"])
+            == {"fitness", "objective", "metrics"}
+        )
+    assert not (walk_run / ".work").exists()
+
+
+def test_optimize_history_has_every_generation_of_every_search(walk_run):
+    history = json.loads((walk_run / "history.json").read_text())
+    searches = history["searches"]
+    assert [s["fold"] for s in searches] == [1, 2, 3, None]
+    for search in searches:
+        assert [g["generation"] for g in search["generations"]] == [0, 1, 2, 3]
+        assert search["generations"][0]["cached"] == 0
+        assert sum(g["evaluated"] for g in search["generations"]) == search["evaluations"]
+        bests = [g["best_ever"] for g in search["generations"]]
+        assert bests == sorted(bests)
+
+
+def test_optimize_same_seed_same_result(candles, tmp_path, capsys):
+    assert _optimize(candles, tmp_path / "a", "--generations", "3") == 0
+    progress = capsys.readouterr().err
+    assert "[optimize] gen 3/3 SMA_CROSSOVER SYN: best" in progress and "cached" in progress
+    assert _optimize(candles, tmp_path / "b", "--generations", "3", "--batch_size", "3") == 0
+    a = (tmp_path / "a" / "best.json").read_text()
+    assert a == (tmp_path / "b" / "best.json").read_text()
+    assert _optimize(candles, tmp_path / "c", "--generations", "3", "--seed", "4") == 0
+    assert json.loads(a) != json.loads((tmp_path / "c" / "best.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--bound", "fast=1:20"], "outside the declared range"),
+        (["--bound", "speed=1:20"], "no selected strategy type"),
+        (["--train", "16h"], "both --train and --test"),
+        (["--train", "30d", "--test", "1d"], "one walk-forward fold needs"),
+        (["--objective", "profit"], "invalid choice"),
+        (["--populaton", "5"], "unknown flag"),
+    ],
+)
+def test_optimize_bad_arguments_exit_2_with_the_reason(candles, tmp_path, capsys, extra, message):
+    args = ["optimize", "--input", str(candles), "--output", str(tmp_path)]
+    args += ["--strategy", "SMA_CROSSOVER", *extra]
+    if "invalid choice" in message:  # argparse's own errors exit 2 by SystemExit
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(args)
+        assert exit_info.value.code == 2
+    else:
+        assert cli.main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_optimize_no_trading_set_exits_1(candles, tmp_path, capsys):
+    assert _optimize(candles, tmp_path, "--generations", "1", "--min_trades", "100000") == 1
+    assert json.loads((tmp_path / "best.json").read_text()) == []
+    assert "no parameter set reached a finite fitness" in capsys.readouterr().err
+
+
+def test_optimize_searches_each_symbol_of_a_trades_file(tmp_path):
+    trades = tmp_path / "trades.csv"
+    write_trades_csv(trades, sample_trades(hours=3, seed=11, rate_per_s=0.2))
+    code = cli.main(
+        [
+            "optimize",
+            "--input",
+            str(trades),
+            "--output",
+            str(tmp_path / "out"),
+            "--candle_interval",
+            "1m",
+            "--strategy",
+            "SMA_CROSSOVER",
+            "--population",
+            "4",
+            "--generations",
+            "1",
+            "--top",
+            "1",
+        ]  # fmt: skip
+    )
+    assert code == 0
+    best = json.loads((tmp_path / "out" / "best.json").read_text())
+    assert sorted(e["symbol"] for e in best) == ["BTC-USD", "ETH-USD", "SOL-USD"]
+    assert all(e["in_sample"]["candles"] == 180 for e in best)  # 3 h of 1-minute candles
