@@ -38,14 +38,19 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import CandleOptions, StrategyOptions, parse_pipeline_args
+from pipelines.options import (
+    CandleOptions,
+    StrategyOptions,
+    non_negative_float,
+    parse_pipeline_args,
+    positive_float,
+    unknown_flags,
+)
 from transforms.backtest.config import FILLS, ExecutionConfig
 from transforms.backtest.files import (
-    ReadCandlesFromFiles,
-    ReadTradesFromFiles,
-    rejected_from_dead_letter,
     resolve_inputs,
 )
+from transforms.backtest.inputs import CandlesFromInputs
 from transforms.backtest.outputs import GridInfo, RunInfo, WriteBacktestOutputs, console_summary
 from transforms.backtest.selection import select_strategies
 from transforms.backtest.series import CollectCandleSeries
@@ -56,26 +61,7 @@ from transforms.backtest.transforms import (
     SelectTopResults,
     SimulateTrades,
 )
-from transforms.candles import WindowTradesToCandles
-from transforms.gaps import FillCandleGaps
 from transforms.trade_files import TradeFileError
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -141,23 +127,23 @@ class BacktestOptions(PipelineOptions):
             help="SELL opens a short and BUY covers it (default: long-only)",
         )
         group.add_argument(
-            "--cash", type=_positive_float, default=10_000.0, help="starting cash (10000)"
+            "--cash", type=positive_float, default=10_000.0, help="starting cash (10000)"
         )
         group.add_argument(
             "--fee",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0)",
         )
         group.add_argument(
             "--slippage_bps",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             help="adverse price move per fill, in basis points (default 0)",
         )
         group.add_argument(
             "--periods_per_year",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             help="candles per year for annualizing (default: 365 days / candle interval)",
         )
@@ -176,25 +162,10 @@ class BacktestOptions(PipelineOptions):
         )
         group.add_argument(
             "--memory_mb",
-            type=_positive_float,
+            type=positive_float,
             default=512.0,
             help="working-set budget per chunk of parameter sets (default 512)",
         )
-
-
-def _unknown_flags(beam_args: Sequence[str]) -> list[str]:
-    """Flags that neither we nor Beam know (Beam would only log them): typos like --fees."""
-    try:
-        from apache_beam.options.pipeline_options import _BeamArgumentParser
-
-        parser = _BeamArgumentParser(allow_abbrev=False)
-        classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
-        for cls in classes.values():
-            cls._add_argparse_args(parser)
-        _, unknown = parser.parse_known_args(list(beam_args))
-    except (ImportError, argparse.ArgumentError):
-        return []  # Beam's parser is private API: skip the check rather than fail
-    return [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -205,7 +176,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         option_classes=[BacktestFiles, BacktestOptions, StrategyOptions, CandleOptions],
     )
-    unknown = _unknown_flags(beam_args)
+    unknown = unknown_flags(beam_args)
     if unknown:
         print(f"tradestream backtest: error: unknown flag(s) {', '.join(unknown)}", file=sys.stderr)
         return 2
@@ -246,19 +217,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
 
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-        if kind == "trades":
-            read = p | "ReadTrades" >> ReadTradesFromFiles(paths)
-            built = read.records | "WindowTradesToCandles" >> WindowTradesToCandles(
-                args.candle_interval, args.allowed_lateness
-            )
-            candles = built.candles | "FillCandleGaps" >> FillCandleGaps(
-                args.candle_interval, args.max_gap, fill_trailing=False
-            )
-            late = built.dead_letters | "LateTrades" >> beam.Map(rejected_from_dead_letter)
-            rejected = (read.rejected, late) | "Rejected" >> beam.Flatten()
-        else:
-            read = p | "ReadCandles" >> ReadCandlesFromFiles(paths, args.symbol)
-            candles, rejected = read.records, read.rejected
+        inputs = p | "ReadInputs" >> CandlesFromInputs(
+            kind, paths, args.symbol, args.candle_interval, args.allowed_lateness, args.max_gap
+        )
+        candles, rejected = inputs.candles, inputs.rejected
         series = candles | "CollectCandleSeries" >> CollectCandleSeries(args.candle_interval)
         results = (
             series

@@ -46,25 +46,23 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from pipelines.backtest import _non_negative_float, _positive_float, _unknown_flags
 from pipelines.options import (
     CandleOptions,
     StrategyOptions,
     duration_ms,
+    non_negative_float,
     non_negative_int,
     parse_pipeline_args,
+    positive_float,
     positive_int,
+    unknown_flags,
 )
 from tradestream.settings import get_settings
 from transforms.backtest.config import FILLS, ExecutionConfig
 from transforms.backtest.files import (
-    ReadCandlesFromFiles,
-    ReadTradesFromFiles,
-    rejected_from_dead_letter,
     resolve_inputs,
 )
-from transforms.candles import WindowTradesToCandles
-from transforms.gaps import FillCandleGaps
+from transforms.backtest.inputs import CandlesFromInputs
 from transforms.optimize.fitness import EvaluateFitness, FitnessConfig, FitnessResult
 from transforms.optimize.ga import GAConfig
 from transforms.optimize.objectives import OBJECTIVES
@@ -95,7 +93,7 @@ from transforms.trade_files import TradeFileError
 
 
 def _fraction(text: str) -> float:
-    value = _non_negative_float(text)
+    value = non_negative_float(text)
     if value > 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
     return value
@@ -144,23 +142,23 @@ class OptimizeFiles:
             "--allow_short", action="store_true", help="SELL opens a short (default long-only)"
         )
         group.add_argument(
-            "--cash", type=_positive_float, default=10_000.0, help="starting cash (10000)"
+            "--cash", type=positive_float, default=10_000.0, help="starting cash (10000)"
         )
         group.add_argument(
-            "--fee", type=_non_negative_float, default=0.0, help="fee per side, 0.001 = 0.1%% (0)"
+            "--fee", type=non_negative_float, default=0.0, help="fee per side, 0.001 = 0.1%% (0)"
         )
         group.add_argument(
-            "--slippage_bps", type=_non_negative_float, default=0.0, help="per fill (default 0)"
+            "--slippage_bps", type=non_negative_float, default=0.0, help="per fill (default 0)"
         )
         group.add_argument(
             "--periods_per_year",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             help="candles per year for annualizing (default: 365 days / candle interval)",
         )
         group.add_argument(
             "--memory_mb",
-            type=_positive_float,
+            type=positive_float,
             default=512.0,
             help="working-set budget per simulated chunk of genomes (default 512)",
         )
@@ -225,13 +223,13 @@ class OptimizeOptions(PipelineOptions):
         group.add_argument("--mutation_rate", type=_fraction, default=0.2, help="per gene (0.2)")
         group.add_argument(
             "--mutation_scale",
-            type=_positive_float,
+            type=positive_float,
             default=0.1,
             help="mutation std as a fraction of a gene's range (0.1)",
         )
         group.add_argument(
             "--indicator_cache_mb",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=256.0,
             help="indicator values each worker keeps across generations (default 256)",
         )
@@ -313,19 +311,10 @@ def shared_job_server(beam_args: list[str], work: str) -> Iterator[list[str]]:
 def _load_series(args, paths: list[str], kind: str, beam_args: list[str], work: str):
     """The first job: inputs -> candle series files; returns (SeriesFile list, rejections)."""
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
-        if kind == "trades":
-            read = p | "ReadTrades" >> ReadTradesFromFiles(paths)
-            built = read.records | "WindowTradesToCandles" >> WindowTradesToCandles(
-                args.candle_interval, args.allowed_lateness
-            )
-            candles = built.candles | "FillCandleGaps" >> FillCandleGaps(
-                args.candle_interval, args.max_gap, fill_trailing=False
-            )
-            late = built.dead_letters | "LateTrades" >> beam.Map(rejected_from_dead_letter)
-            rejected = (read.rejected, late) | "Rejected" >> beam.Flatten()
-        else:
-            read = p | "ReadCandles" >> ReadCandlesFromFiles(paths, args.symbol)
-            candles, rejected = read.records, read.rejected
+        inputs = p | "ReadInputs" >> CandlesFromInputs(
+            kind, paths, args.symbol, args.candle_interval, args.allowed_lateness, args.max_gap
+        )
+        candles, rejected = inputs.candles, inputs.rejected
         _ = candles | "SaveCandleSeries" >> SaveCandleSeries(work, args.candle_interval)
         _ = rejected | "SaveRejections" >> SaveRejections(work)
     return read_saved_series(work)
@@ -398,7 +387,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             PublishFlags,
         ],
     )
-    unknown = _unknown_flags(beam_args)
+    unknown = unknown_flags(beam_args)
     if unknown:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
     try:

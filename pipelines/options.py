@@ -218,6 +218,38 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
     return list(seen.values())
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def unknown_flags(beam_args: Sequence[str]) -> list[str]:
+    """Flags that neither we nor Beam know (Beam would only log them): typos like --fees."""
+    try:
+        from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+        parser = _BeamArgumentParser(allow_abbrev=False)
+        classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+        for cls in classes.values():
+            cls._add_argparse_args(parser)
+        _, unknown = parser.parse_known_args(list(beam_args))
+    except (ImportError, argparse.ArgumentError):
+        return []  # Beam's parser is private API: skip the check rather than fail
+    return [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
+
+
 def parse_pipeline_args(
     argv: Sequence[str] | None,
     prog: str,
