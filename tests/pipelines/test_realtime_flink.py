@@ -1,5 +1,8 @@
 """The realtime pipeline on the Flink runner against the real local broker.
 
+The test topics have 3 partitions and the 3 sample symbols hash to partitions 0 and 2, so
+partition 1 never receives data: an idle partition that must not stall the watermark.
+
 The signals it writes to Kafka must equal, id for id, the signals the vectorized evaluator
 computes from the same trades; bad records must land on the dead-letter topic.
 """
