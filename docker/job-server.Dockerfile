@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# Beam's Flink job server (Beam 2.62, Flink 1.19 runner) for the chart's Flink session
+# cluster. Build from the repository root:
+#
+#   docker build -f docker/job-server.Dockerfile -t tradestream-flink-job-server:0.1.0 .
+#
+# Beam's pre-shaded job-server jar is not on the Maven Central TradeStream builds from, so
+# the same program is assembled from Beam's modules by scripts/jvm/beam/pom.xml, as
+# `tradestream local fetch` does on a workstation; here the jars stay on a plain class path.
+FROM maven:3.9.9-eclipse-temurin-17 AS build
+WORKDIR /src
+COPY scripts/jvm/beam/pom.xml scripts/jvm/beam/pom.xml
+RUN --mount=type=cache,target=/root/.m2 \
+    mvn -B -q -f scripts/jvm/beam/pom.xml package -Dtradestream.out=/opt/beam/lib \
+ && test -n "$(ls /opt/beam/lib/beam-runners-flink-1.19-*.jar)"
+
+FROM eclipse-temurin:17.0.15_6-jre-jammy
+LABEL org.opencontainers.image.title="tradestream-flink-job-server" \
+      org.opencontainers.image.description="Apache Beam Flink 1.19 job server for TradeStream" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --gid 10001 beam \
+ && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
+      --shell /usr/sbin/nologin beam
+COPY --from=build /opt/beam/lib /opt/beam/lib
+USER 10001:10001
+WORKDIR /tmp
+HEALTHCHECK NONE
+# Java expands the class-path wildcard itself. The opens are the ones the workstation
+# launcher jar declares (tradestream/local/jvm.py, JAVA17_OPENS). Heap and other JVM
+# flags come from JDK_JAVA_OPTIONS; the chart passes the --flink-master and port flags.
+ENTRYPOINT ["java", \
+  "--add-opens=java.base/java.util=ALL-UNNAMED", \
+  "--add-opens=java.base/java.lang=ALL-UNNAMED", \
+  "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED", \
+  "--add-opens=java.base/java.io=ALL-UNNAMED", \
+  "--add-opens=java.base/java.nio=ALL-UNNAMED", \
+  "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED", \
+  "--add-opens=java.base/java.net=ALL-UNNAMED", \
+  "--add-opens=java.base/java.text=ALL-UNNAMED", \
+  "--add-opens=java.base/java.time=ALL-UNNAMED", \
+  "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED", \
+  "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED", \
+  "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED", \
+  "-cp", "/opt/beam/lib/*", \
+  "org.apache.beam.runners.flink.FlinkJobServerDriver"]
+CMD ["--flink-master=localhost:8081", "--job-host=0.0.0.0"]
