@@ -166,6 +166,30 @@ def coerce_params(type_name: str, raw: dict[str, str]) -> dict[str, int | float 
     return typed
 
 
+def _strategies_from_file(path: Path) -> list[Strategy]:
+    """A strategy file (YAML/JSON spec) or an optimizer result (`best.json`: a list of
+    {"strategy", "params", ...} entries, best first)."""
+    import json
+
+    from strategies import library
+    from strategies.spec import load_strategy_file
+
+    if path.suffix == ".json":
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--strategies {path}: not valid JSON: {exc}") from None
+        if isinstance(document, list):
+            entries = [e for e in document if isinstance(e, dict) and e.get("params") is not None]
+            if not entries or any("strategy" not in e for e in entries):
+                raise ValueError(
+                    f"--strategies {path}: a JSON list must be an optimizer result "
+                    "(entries with 'strategy' and 'params')"
+                )
+            return [library.build(e["strategy"], e["params"]) for e in entries]
+    return load_strategy_file(path)
+
+
 def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
     """The strategies chosen by --strategy/--param or --strategies.
 
@@ -198,12 +222,10 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
         for name, params in chosen:
             built.append(library.build(name, coerce_params(name, params)))
         if view.strategies_file:
-            from strategies.spec import load_strategy_file
-
             path = Path(view.strategies_file)
             if not path.is_file():
                 raise ValueError(f"--strategies {path}: no such file")
-            built.extend(load_strategy_file(path))
+            built.extend(_strategies_from_file(path))
     except StrategyError as exc:
         raise ValueError(str(exc)) from exc
     if not built and default_all:

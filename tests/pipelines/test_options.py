@@ -50,3 +50,24 @@ def test_selected_strategies_params_follow_their_strategy_in_order():
 def test_selected_strategies_bad_selection_gives_clear_error(argv, message):
     with pytest.raises(ValueError, match=message):
         selected_strategies(PipelineOptions(argv))
+
+
+def test_selected_strategies_from_optimizer_best_json(tmp_path):
+    best = tmp_path / "best.json"
+    best.write_text(
+        json.dumps(
+            [
+                {"rank": 1, "strategy": "SMA_CROSSOVER", "params": {"fast": 9, "slow": 31}},
+                {"rank": 2, "strategy": "SMA_CROSSOVER", "params": {"fast": 5, "slow": 20}},
+                {"rank": 3, "strategy": "EMA_MACD", "params": None},  # no usable fitness
+            ]
+        )
+    )
+    strategies = selected_strategies(PipelineOptions([f"--strategies={best}"]))
+    assert [s.strategy_id for s in strategies] == [
+        "SMA_CROSSOVER(fast=9,slow=31)",
+        "SMA_CROSSOVER(fast=5,slow=20)",
+    ]
+    best.write_text(json.dumps([{"params": {"fast": 1}}]))
+    with pytest.raises(ValueError, match="optimizer result"):
+        selected_strategies(PipelineOptions([f"--strategies={best}"]))
