@@ -133,6 +133,14 @@ class StrategyOptions(PipelineOptions):
             help="NAME=VALUE for the preceding --strategy (repeatable)",
         )
         group.add_argument(
+            "--strategies_topic",
+            default=None,
+            help=(
+                "also run the strategies published on this Kafka topic (protobuf StrategySet, "
+                "e.g. by `tradestream optimize --publish_topic`): the newest set per key"
+            ),
+        )
+        group.add_argument(
             "--strategies",
             dest="strategies_file",
             default=None,
@@ -190,6 +198,44 @@ def _strategies_from_file(path: Path) -> list[Strategy]:
     return load_strategy_file(path)
 
 
+def strategies_from_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Strategy]:
+    """The strategies of the newest StrategySet per key on `topic` (read once, at start)."""
+    import time
+
+    from kafka import KafkaConsumer, TopicPartition
+
+    from strategies import library
+    from tradestream.v1 import strategy_pb2
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise ValueError(f"--strategies_topic {topic}: no such topic on {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        newest: dict[bytes | None, bytes] = {}
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise ValueError(f"--strategies_topic {topic}: could not read it to the end")
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    newest[record.key] = record.value
+    finally:
+        consumer.close()
+    built = []
+    for value in newest.values():
+        for proto in strategy_pb2.StrategySet.FromString(value).strategies:
+            params = {p.name: getattr(p, p.WhichOneof("value")) for p in proto.params}
+            built.append(library.build(proto.type, params))
+    if not built:
+        raise ValueError(f"--strategies_topic {topic}: no strategies on the topic")
+    return built
+
+
 def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
     """The strategies chosen by --strategy/--param or --strategies.
 
@@ -226,6 +272,9 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
             if not path.is_file():
                 raise ValueError(f"--strategies {path}: no such file")
             built.extend(_strategies_from_file(path))
+        if view.strategies_topic:
+            bootstrap = options.view_as(KafkaOptions).bootstrap_servers
+            built.extend(strategies_from_topic(bootstrap, view.strategies_topic))
     except StrategyError as exc:
         raise ValueError(str(exc)) from exc
     if not built and default_all:

@@ -71,3 +71,32 @@ def test_selected_strategies_from_optimizer_best_json(tmp_path):
     best.write_text(json.dumps([{"params": {"fast": 1}}]))
     with pytest.raises(ValueError, match="optimizer result"):
         selected_strategies(PipelineOptions([f"--strategies={best}"]))
+
+
+@pytest.mark.integration
+def test_selected_strategies_from_the_strategies_topic_take_the_newest_set(kafka_broker):
+    from tests.support.kafka import create_topics, produce
+    from tradestream.v1 import strategy_pb2
+    from transforms.signals import strategy_proto
+
+    topic = "strategies-options-test"
+    create_topics(kafka_broker, [topic])
+
+    def strategy_set(*pairs):
+        return strategy_pb2.StrategySet(
+            strategies=[
+                strategy_proto("SMA_CROSSOVER", {"fast": f, "slow": s}, f"x{f}-{s}")
+                for f, s in pairs
+            ]
+        ).SerializeToString()
+
+    produce(
+        kafka_broker.bootstrap,
+        topic,
+        [(b"BTC-USD", strategy_set((3, 8))), (b"BTC-USD", strategy_set((4, 9), (5, 30)))],
+    )
+    options = PipelineOptions(
+        [f"--bootstrap_servers={kafka_broker.bootstrap}", f"--strategies_topic={topic}"]
+    )
+    ids = [s.strategy_id for s in selected_strategies(options)]
+    assert ids == ["SMA_CROSSOVER(fast=4,slow=9)", "SMA_CROSSOVER(fast=5,slow=30)"]
