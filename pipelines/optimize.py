@@ -23,7 +23,8 @@ normalisation: see transforms/optimize/objectives.py; DSR and PBO: overfitting.p
 
 Output (--output DIR): best.json (the best --top sets per strategy type and symbol, best
 first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO) and
-history.json (per generation). Progress per generation on stderr.
+history.json (per generation), report.html (charts of both). Progress per generation on
+stderr.
 Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
 built or no parameter set reached a finite fitness.
 """
@@ -74,6 +75,7 @@ from transforms.optimize.outputs import (
     strategy_sets,
     write_outputs,
 )
+from transforms.optimize.report import write_report
 from transforms.optimize.search import (
     evaluate_out_of_sample,
     plan_searches,
@@ -364,6 +366,7 @@ def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work) -> list | 
     walk_mode = args.walk_forward if args.train is not None else None
     entries = best_entries(outcomes, out_of_sample, fitness, args.top, walk_mode)
     write_outputs(args.output, entries, history_json(outcomes))
+    print(f"[optimize] report: {write_report(args.output)}", file=sys.stderr)
     print(console_summary(entries), file=sys.stderr)
     return entries
 
