@@ -32,6 +32,7 @@ from tradestream.local.jvm import find_java
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "charts" / "tradestream" / "files"
 TRADESTREAM = str(Path(sys.executable).parent / "tradestream")
+LOGS: dict[str, Path] = {}  # process name -> its log file, for failure messages
 TOPICS = {"trades": "chart-e2e-trades", "signals": "chart-e2e-signals", "dlq": "chart-e2e-dlq"}
 
 
@@ -54,7 +55,11 @@ def wait_for(what: str, check, timeout_s: float, procs: dict) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for name, proc in procs.items():
-            assert proc.poll() is None, f"{name} exited ({proc.returncode}) waiting for {what}"
+            if proc.poll() is not None:
+                tail = LOGS[name].read_text(errors="replace")[-4000:] if name in LOGS else ""
+                raise AssertionError(
+                    f"{name} exited ({proc.returncode}) waiting for {what}:\n{tail}"
+                )
         try:
             if check():
                 return
@@ -113,6 +118,16 @@ def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, j
     lib = jvm_dir / "beam" / "lib"
     # The cluster's class path: Flink and its dependencies, not Beam (the job server ships it).
     cluster_cp = os.pathsep.join(str(j) for j in sorted(lib.glob("*.jar")) if "beam-" not in j.name)
+    # Flink's logs on the console (slf4j -> reload4j from the Kafka jars), for failure messages.
+    kafka_lib = jvm_dir / "kafka"
+    logging_jars = [*kafka_lib.glob("slf4j-reload4j-*.jar"), *kafka_lib.glob("reload4j-*.jar")]
+    (tmp_path / "log4j.properties").write_text(
+        "log4j.rootLogger=WARN, out\nlog4j.appender.out=org.apache.log4j.ConsoleAppender\n"
+        "log4j.appender.out.layout=org.apache.log4j.PatternLayout\n"
+        "log4j.appender.out.layout.ConversionPattern=%d %p %c - %m%n\n"
+    )
+    cluster_cp = os.pathsep.join([cluster_cp, *map(str, logging_jars)])
+    opens = [*opens, f"-Dlog4j.configuration=file:{tmp_path / 'log4j.properties'}"]
     bootstrap = kafka_broker.bootstrap
     local_kafka.ensure_topics(bootstrap, list(TOPICS.values()), 2)
     env = {
@@ -129,7 +144,8 @@ def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, j
     procs: dict[str, subprocess.Popen] = {}
 
     def start(name: str, command: list[str], **kwargs) -> subprocess.Popen:
-        out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
+        LOGS[name] = logs / f"{name}.log"
+        out = open(LOGS[name], "wb")  # noqa: SIM115 - closed with the process
         procs[name] = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
         )

@@ -54,7 +54,11 @@ def run_incremental(strategies, candles, split: int | None = None) -> dict[str, 
 
 
 @pytest.mark.parametrize("type_name", library.names())
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(data=st.data(), candles=series)
 def test_evaluators_agree_for_every_strategy_type(type_name, data, candles):
     try:
