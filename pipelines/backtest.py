@@ -41,12 +41,14 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.options import (
     CandleOptions,
     StrategyOptions,
-    non_negative_float,
+    add_execution_flags,
+    add_input_kind_flags,
+    add_input_output_flags,
+    execution_config,
     parse_pipeline_args,
     positive_float,
     unknown_flags,
 )
-from transforms.backtest.config import FILLS, ExecutionConfig
 from transforms.backtest.files import (
     resolve_inputs,
 )
@@ -77,16 +79,7 @@ class BacktestFiles:
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        group = parser.add_argument_group("data")
-        group.add_argument(
-            "--input",
-            nargs="+",
-            action="extend",
-            required=True,
-            metavar="FILE",
-            help="trades or candles files (.csv, .csv.gz, .parquet) or glob patterns",
-        )
-        group.add_argument("--output", required=True, metavar="DIR", help="output directory")
+        add_input_output_flags(parser.add_argument_group("data"))
 
 
 class BacktestOptions(PipelineOptions):
@@ -95,18 +88,7 @@ class BacktestOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         group = parser.add_argument_group("backtest")
-        group.add_argument(
-            "--input_format",
-            choices=["auto", "trades", "candles"],
-            default="auto",
-            help="auto: candles if the header has open and close columns, trades if it has "
-            "price and size (default auto)",
-        )
-        group.add_argument(
-            "--symbol",
-            default=None,
-            help="symbol of candles files without a symbol column (default: the file name)",
-        )
+        add_input_kind_flags(group)
         group.add_argument(
             "--grid",
             action="append",
@@ -115,38 +97,7 @@ class BacktestOptions(PipelineOptions):
             help="search a parameter of the (single) strategy: stop included; or NAME=V1,V2; "
             "repeatable; combinations breaking a constraint are skipped",
         )
-        group.add_argument(
-            "--fill",
-            choices=list(FILLS),
-            default="close",
-            help="act on a signal at its candle's close (default) or the next candle's open",
-        )
-        group.add_argument(
-            "--allow_short",
-            action="store_true",
-            help="SELL opens a short and BUY covers it (default: long-only)",
-        )
-        group.add_argument(
-            "--cash", type=positive_float, default=10_000.0, help="starting cash (10000)"
-        )
-        group.add_argument(
-            "--fee",
-            type=non_negative_float,
-            default=0.0,
-            help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0)",
-        )
-        group.add_argument(
-            "--slippage_bps",
-            type=non_negative_float,
-            default=0.0,
-            help="adverse price move per fill, in basis points (default 0)",
-        )
-        group.add_argument(
-            "--periods_per_year",
-            type=non_negative_float,
-            default=0.0,
-            help="candles per year for annualizing (default: 365 days / candle interval)",
-        )
+        add_execution_flags(group)
         group.add_argument(
             "--rank_by",
             choices=list(RANK_METRICS),
@@ -183,14 +134,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
         selection = select_strategies(args.strategy_spec, args.strategies_file, args.grid)
-        config = ExecutionConfig(
-            cash=args.cash,
-            fee=args.fee,
-            slippage_bps=args.slippage_bps,
-            fill=args.fill,
-            allow_short=args.allow_short,
-            periods_per_year=args.periods_per_year,
-        )
+        config = execution_config(args)
     except (ValueError, TradeFileError) as exc:
         print(f"tradestream backtest: error: {exc}", file=sys.stderr)
         return 2

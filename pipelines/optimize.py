@@ -50,7 +50,11 @@ from apache_beam.options.pipeline_options import (
 from pipelines.options import (
     CandleOptions,
     StrategyOptions,
+    add_execution_flags,
+    add_input_kind_flags,
+    add_input_output_flags,
     duration_ms,
+    execution_config,
     non_negative_float,
     non_negative_int,
     parse_pipeline_args,
@@ -59,7 +63,6 @@ from pipelines.options import (
     unknown_flags,
 )
 from tradestream.settings import get_settings
-from transforms.backtest.config import FILLS, ExecutionConfig
 from transforms.backtest.files import (
     resolve_inputs,
 )
@@ -116,48 +119,9 @@ class OptimizeFiles:
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         group = parser.add_argument_group("data and execution (as in tradestream backtest)")
-        group.add_argument(
-            "--input",
-            nargs="+",
-            action="extend",
-            required=True,
-            metavar="FILE",
-            help="trades or candles files (.csv, .csv.gz, .parquet) or glob patterns",
-        )
-        group.add_argument("--output", required=True, metavar="DIR", help="output directory")
-        group.add_argument(
-            "--input_format",
-            choices=["auto", "trades", "candles"],
-            default="auto",
-            help="auto: detected from each file's header (default)",
-        )
-        group.add_argument(
-            "--symbol", default=None, help="symbol of candles files without a symbol column"
-        )
-        group.add_argument(
-            "--fill",
-            choices=list(FILLS),
-            default="close",
-            help="act on a signal at its candle's close (default) or the next candle's open",
-        )
-        group.add_argument(
-            "--allow_short", action="store_true", help="SELL opens a short (default long-only)"
-        )
-        group.add_argument(
-            "--cash", type=positive_float, default=10_000.0, help="starting cash (10000)"
-        )
-        group.add_argument(
-            "--fee", type=non_negative_float, default=0.0, help="fee per side, 0.001 = 0.1%% (0)"
-        )
-        group.add_argument(
-            "--slippage_bps", type=non_negative_float, default=0.0, help="per fill (default 0)"
-        )
-        group.add_argument(
-            "--periods_per_year",
-            type=non_negative_float,
-            default=0.0,
-            help="candles per year for annualizing (default: 365 days / candle interval)",
-        )
+        add_input_output_flags(group)
+        add_input_kind_flags(group)
+        add_execution_flags(group)
         group.add_argument(
             "--memory_mb",
             type=positive_float,
@@ -396,14 +360,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
         spaces = select_spaces(args.strategy_spec, args.strategies_file, args.bound)
-        execution = ExecutionConfig(
-            cash=args.cash,
-            fee=args.fee,
-            slippage_bps=args.slippage_bps,
-            fill=args.fill,
-            allow_short=args.allow_short,
-            periods_per_year=args.periods_per_year,
-        )
+        execution = execution_config(args)
         ga = GAConfig(
             population=args.population,
             generations=args.generations,

@@ -321,6 +321,90 @@ def unknown_flags(beam_args: Sequence[str]) -> list[str]:
     return [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
 
 
+# Flags shared by `backtest` and `optimize`, added as plain argparse arguments: Beam parses
+# every PipelineOptions subclass together, so each of these names is registered with Beam once
+# (by BacktestOptions) and optimize adds them to its own strict parser only.
+def add_input_output_flags(group) -> None:
+    """--input FILE... and --output DIR."""
+    group.add_argument(
+        "--input",
+        nargs="+",
+        action="extend",
+        required=True,
+        metavar="FILE",
+        help="trades or candles files (.csv, .csv.gz, .parquet) or glob patterns",
+    )
+    group.add_argument("--output", required=True, metavar="DIR", help="output directory")
+
+
+def add_input_kind_flags(group) -> None:
+    """--input_format and --symbol: how the input files are read."""
+    group.add_argument(
+        "--input_format",
+        choices=["auto", "trades", "candles"],
+        default="auto",
+        help="auto: candles if the header has open and close columns, trades if it has "
+        "price and size (default auto)",
+    )
+    group.add_argument(
+        "--symbol",
+        default=None,
+        help="symbol of candles files without a symbol column (default: the file name)",
+    )
+
+
+def add_execution_flags(group) -> None:
+    """The execution model: --fill, --allow_short, --cash, --fee, --slippage_bps, ..."""
+    from transforms.backtest.config import FILLS
+
+    group.add_argument(
+        "--fill",
+        choices=list(FILLS),
+        default="close",
+        help="act on a signal at its candle's close (default) or the next candle's open",
+    )
+    group.add_argument(
+        "--allow_short",
+        action="store_true",
+        help="SELL opens a short and BUY covers it (default: long-only)",
+    )
+    group.add_argument(
+        "--cash", type=positive_float, default=10_000.0, help="starting cash (10000)"
+    )
+    group.add_argument(
+        "--fee",
+        type=non_negative_float,
+        default=0.0,
+        help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0)",
+    )
+    group.add_argument(
+        "--slippage_bps",
+        type=non_negative_float,
+        default=0.0,
+        help="adverse price move per fill, in basis points (default 0)",
+    )
+    group.add_argument(
+        "--periods_per_year",
+        type=non_negative_float,
+        default=0.0,
+        help="candles per year for annualizing (default: 365 days / candle interval)",
+    )
+
+
+def execution_config(args):
+    """The ExecutionConfig of parsed execution flags (see add_execution_flags)."""
+    from transforms.backtest.config import ExecutionConfig
+
+    return ExecutionConfig(
+        cash=args.cash,
+        fee=args.fee,
+        slippage_bps=args.slippage_bps,
+        fill=args.fill,
+        allow_short=args.allow_short,
+        periods_per_year=args.periods_per_year,
+    )
+
+
 def parse_pipeline_args(
     argv: Sequence[str] | None,
     prog: str,
