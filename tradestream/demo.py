@@ -94,13 +94,25 @@ def _end_offsets(bootstrap: str, topic: str):
 def _start_group_at(bootstrap: str, group: str, offsets) -> None:
     """Makes `group` resume exactly at `offsets` (the topic's end before the replay)."""
     from kafka.admin import KafkaAdminClient
+    from kafka.errors import CoordinatorNotAvailableError
     from kafka.structs import OffsetAndMetadata
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
     try:
-        admin.alter_group_offsets(
-            group, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
-        )
+        # On a new broker the group coordinator (__consumer_offsets) appears a little
+        # after the broker accepts clients: retry for a while.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                admin.alter_group_offsets(
+                    group,
+                    {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                )
+                return
+            except CoordinatorNotAvailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
     finally:
         admin.close()
 
@@ -154,11 +166,16 @@ def run(args: argparse.Namespace) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "demo-realtime.log"
 
-    trade_offsets = _end_offsets(settings.bootstrap, settings.trades_topic)
-    _start_group_at(settings.bootstrap, GROUP, trade_offsets)
-    printer = SignalPrinter(
-        settings.bootstrap, _end_offsets(settings.bootstrap, settings.signals_topic)
-    )
+    try:
+        trade_offsets = _end_offsets(settings.bootstrap, settings.trades_topic)
+        _start_group_at(settings.bootstrap, GROUP, trade_offsets)
+        printer = SignalPrinter(
+            settings.bootstrap, _end_offsets(settings.bootstrap, settings.signals_topic)
+        )
+    except BaseException:
+        if started_kafka:
+            local_kafka.down(settings)
+        raise
 
     print(f"[demo] starting the realtime pipeline on Flink (log: {log_path}) ...", flush=True)
     with open(log_path, "wb") as log:
