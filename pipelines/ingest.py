@@ -69,7 +69,7 @@ def speed_factor(text: str) -> float | None:
 
 def _products(text: str) -> tuple[str, ...]:
     products = parse_products(text)
-    bad = [p for p in products if not SYMBOL_PATTERN.match(p)]
+    bad = [p for p in products if not SYMBOL_PATTERN.fullmatch(p)]
     if bad:
         raise argparse.ArgumentTypeError(
             f"not a product id (BASE-QUOTE, e.g. BTC-USD): {', '.join(bad)}"

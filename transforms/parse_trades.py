@@ -41,6 +41,8 @@ class ParseTradeFn(beam.DoFn):
         payload = element[1] if isinstance(element, tuple) else element
         if payload is None:
             payload = b""
+        elif isinstance(payload, str):  # a string deserializer upstream: keep it readable
+            payload = payload.encode("utf-8", "surrogateescape")
         try:
             trade = trade_pb2.Trade.FromString(payload)
         except (DecodeError, TypeError, ValueError) as exc:

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from tradestream.v1 import trade_pb2
 
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{1,20}-[A-Z0-9]{1,20}$")
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{1,20}-[A-Z0-9]{1,20}")
 # Trades stamped before 2000-01-01 or after 2200-01-01 are clock or unit errors
 # (seconds or microseconds where milliseconds were meant).
 MIN_TIME_MS = 946_684_800_000
 MAX_TIME_MS = 7_258_118_400_000
+# proto3 enums are open: any int32 decodes, so the side is checked like any other value.
+KNOWN_SIDES = frozenset(trade_pb2.Side.values())
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,11 @@ def check_trade(
     """Returns None for a good trade, else the first problem found.
 
     Reasons: `missing_field`, `invalid_symbol`, `unknown_symbol`, `invalid_price`,
-    `invalid_size`, `invalid_time`.
+    `invalid_size`, `invalid_side`, `invalid_time`.
     """
     if not trade.symbol:
         return Rejection("missing_field", "symbol is empty")
-    if not SYMBOL_PATTERN.match(trade.symbol):
+    if not SYMBOL_PATTERN.fullmatch(trade.symbol):
         return Rejection(
             "invalid_symbol", f"symbol {trade.symbol!r} is not in BASE-QUOTE form, e.g. BTC-USD"
         )
@@ -46,6 +48,8 @@ def check_trade(
         return Rejection("invalid_price", f"price {trade.price!r} is not a finite number > 0")
     if not math.isfinite(trade.size) or trade.size <= 0:
         return Rejection("invalid_size", f"size {trade.size!r} is not a finite number > 0")
+    if trade.side not in KNOWN_SIDES:
+        return Rejection("invalid_side", f"side {trade.side} is not a known Side")
     if trade.time_ms == 0:
         return Rejection("missing_field", "time_ms is not set")
     if not MIN_TIME_MS <= trade.time_ms <= MAX_TIME_MS:

@@ -191,7 +191,7 @@ def read_ohlc_file(
     if not path.is_file():
         raise TradeFileError(f"{path}: no such file")
     symbol = symbol_for(path, quote)
-    if not SYMBOL_PATTERN.match(symbol):
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise TradeFileError(
             f"{path}: the file name gives symbol {symbol!r}, not BASE-QUOTE (e.g. AAPL.csv -> "
             "AAPL-USD); rename the file"
