@@ -99,8 +99,10 @@ class WriteToKafkaFn(beam.DoFn):
     def setup(self) -> None:
         from kafka import KafkaProducer
 
+        from tradestream.kafka_config import env_client_config
+
         self._producer = KafkaProducer(
-            bootstrap_servers=self._bootstrap.split(","),
+            **env_client_config(self._bootstrap),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -142,8 +144,10 @@ def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
     """The values of up to `limit` most recent records of a topic (all partitions)."""
     from kafka import KafkaConsumer, TopicPartition
 
+    from tradestream.kafka_config import env_client_config
+
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap.split(","), enable_auto_commit=False, group_id=None
+        **env_client_config(bootstrap), enable_auto_commit=False, group_id=None
     )
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or [])

@@ -132,13 +132,14 @@ class _Consumers:
         if consumer is None:
             from kafka import KafkaConsumer, TopicPartition
 
+            from tradestream.kafka_config import env_client_config
+
             consumer = KafkaConsumer(
-                bootstrap_servers=config.bootstrap_servers.split(","),
+                **{**env_client_config(config.bootstrap_servers), **dict(config.client_options)},
                 group_id=config.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset=config.start_from,
                 max_poll_records=config.max_poll_records,
-                **dict(config.client_options),
             )
             partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
             if not partitions:
@@ -160,11 +161,12 @@ class _TopicRestrictions(RestrictionProvider):
     def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
         from kafka import KafkaConsumer, TopicPartition
 
+        from tradestream.kafka_config import env_client_config
+
         consumer = KafkaConsumer(
-            bootstrap_servers=config.bootstrap_servers.split(","),
+            **{**env_client_config(config.bootstrap_servers), **dict(config.client_options)},
             group_id=config.group_id,
             enable_auto_commit=False,
-            **dict(config.client_options),
         )
         try:
             partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
