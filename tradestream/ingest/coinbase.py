@@ -184,18 +184,27 @@ def parse_trade(obj: object) -> trade_pb2.Trade:
             exchange=EXCHANGE,
             symbol=str(product).strip().upper(),
             trade_id=str(trade_id),
-            price=float(price),
-            size=float(size),
+            price=_number(price, "price"),
+            size=_number(size, "size"),
             side=taker_side(obj.get("side", "")),
             time_ms=parse_time_ms(str(when)),
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedMessage("malformed", f"trade {trade_id!r}: {exc}") from None
+
+
+def _number(value: object, name: str) -> float:
+    """A decimal string or JSON number as a float; booleans and other types are errors."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"{name} must be a decimal string, got {type(value).__name__}")
+    return float(value)
 
 
 def _order_key(trade: trade_pb2.Trade) -> tuple[int, int, str]:
     tid = trade.trade_id
-    return (trade.time_ms, int(tid) if tid.isdigit() else -1, tid)
+    # isdigit() is also true for non-ASCII digits such as '²' that int() refuses.
+    numeric = tid.isascii() and tid.isdigit() and len(tid) <= 30
+    return (trade.time_ms, int(tid) if numeric else -1, tid)
 
 
 def _parse_market_trades(
@@ -246,7 +255,7 @@ def _heartbeat_counter(events: list) -> int:
         if isinstance(event, dict) and "heartbeat_counter" in event:
             try:
                 return int(event["heartbeat_counter"])
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 break
     raise MalformedMessage("malformed", "heartbeats message without a numeric heartbeat_counter")
 
@@ -270,6 +279,8 @@ def parse_message(text: str | bytes, allowed_symbols: Collection[str] | None = N
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedMessage("malformed", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise MalformedMessage("malformed", "not JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedMessage("malformed", f"not a JSON object: {type(data).__name__}")
     if data.get("type") == ERROR:
@@ -293,7 +304,9 @@ def parse_message(text: str | bytes, allowed_symbols: Collection[str] | None = N
         for event in events:
             if isinstance(event, dict) and isinstance(event.get("subscriptions"), dict):
                 for name, products in event["subscriptions"].items():
-                    subs[str(name)] = [str(p) for p in products or []]
+                    if not isinstance(products, list):
+                        products = [] if products is None else [products]
+                    subs[str(name)] = [str(p) for p in products]
         message.subscriptions = subs
     else:
         raise MalformedMessage("unexpected", f"channel {channel!r} was not subscribed to")
