@@ -1,15 +1,19 @@
 """Trade files (CSV or Parquet) as TradeStream reads them: `time,symbol,price,size`.
 
-Optional columns: `side` (buy/sell), `trade_id`, `exchange`. `time` is ISO-8601 (with or
-without a zone; UTC assumed without) or epoch milliseconds. Column names are matched
-case-insensitively. Rows that cannot be used are reported with their row number and why;
-they are never dropped silently.
+Optional columns: `side` (buy/sell, or empty), `trade_id`, `exchange`. `time` is ISO-8601
+(with or without a zone; UTC assumed without) or epoch milliseconds. Column names are matched
+case-insensitively; CSV is UTF-8 (a byte-order mark is allowed). Rows that cannot be used are
+reported with their row number and why; they are never dropped silently. A file that cannot be
+read at all (not UTF-8, not gzip, not Parquet, a field over the CSV size limit) raises
+TradeFileError naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +28,32 @@ _SIDES = {"buy": trade_pb2.SIDE_BUY, "sell": trade_pb2.SIDE_SELL, "": trade_pb2.
 
 class TradeFileError(ValueError):
     """The file as a whole cannot be read (missing, unknown format, missing columns)."""
+
+
+def open_csv(path: Path):
+    """A CSV file (gzipped when it ends in .gz) opened as UTF-8 text; a BOM is skipped."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    return opener(path, "rt", newline="", encoding="utf-8-sig")
+
+
+@contextlib.contextmanager
+def unreadable_as_file_error(path: Path) -> Iterator[None]:
+    """Turns what a damaged or mis-encoded file raises while read into a TradeFileError."""
+    import pyarrow
+
+    try:
+        yield
+    except TradeFileError:
+        raise
+    except (
+        UnicodeDecodeError,
+        csv.Error,
+        OSError,  # also gzip.BadGzipFile
+        EOFError,  # a truncated gzip stream
+        zlib.error,
+        pyarrow.ArrowException,
+    ) as exc:
+        raise TradeFileError(f"{path}: cannot be read: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -69,8 +99,7 @@ def _rows(path: Path) -> Iterator[dict[str, object]]:
                 yield {k.lower(): data[k][i] for k in keys}
         return
     if name.endswith((".csv", ".csv.gz")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", newline="") as fh:
+        with open_csv(path) as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None:
                 raise TradeFileError(f"{path}: empty file (no header row)")
@@ -100,8 +129,18 @@ def read_trades(path: str | Path, exchange: str = "replay") -> Iterator[trade_pb
     path = Path(path)
     if not path.is_file():
         raise TradeFileError(f"{path}: no such file")
+    with unreadable_as_file_error(path):
+        yield from _records(path, exchange)
+
+
+def _records(path: Path, exchange: str) -> Iterator[trade_pb2.Trade | BadRow]:
     for number, row in enumerate(_rows(path), start=1):
         raw = ",".join(str(row.get(c, "")) for c in REQUIRED)
+        side_text = str(row.get("side") or "").strip().lower()
+        if side_text not in _SIDES:
+            detail = f"row {number}: side {side_text!r} is not buy, sell or empty"
+            yield BadRow(number, "invalid_side", detail, raw)
+            continue
         try:
             trade = trade_pb2.Trade(
                 exchange=str(row.get("exchange") or exchange),
@@ -109,7 +148,7 @@ def read_trades(path: str | Path, exchange: str = "replay") -> Iterator[trade_pb
                 trade_id=str(row.get("trade_id") or f"{number}").strip(),
                 price=float(row["price"]),
                 size=float(row["size"]),
-                side=_SIDES.get(str(row.get("side") or "").strip().lower(), 0),
+                side=_SIDES[side_text],
                 time_ms=parse_time_ms(row["time"]),
             )
         except (TypeError, ValueError, OverflowError) as exc:
@@ -147,4 +186,12 @@ def write_trades_csv(path: str | Path, trades: Iterator[trade_pb2.Trade]) -> int
     return count
 
 
-__all__ = ["BadRow", "TradeFileError", "parse_time_ms", "read_trades", "write_trades_csv"]
+__all__ = [
+    "BadRow",
+    "TradeFileError",
+    "open_csv",
+    "parse_time_ms",
+    "read_trades",
+    "unreadable_as_file_error",
+    "write_trades_csv",
+]

@@ -26,7 +26,6 @@ trade reasons of :func:`transforms.trade_validation.check_trade`.
 from __future__ import annotations
 
 import csv
-import gzip
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +38,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
 from tradestream.v1 import candle_pb2
-from transforms.trade_files import BadRow, TradeFileError, parse_time_ms, read_trades
+from transforms.trade_files import (
+    BadRow,
+    TradeFileError,
+    open_csv,
+    parse_time_ms,
+    read_trades,
+    unreadable_as_file_error,
+)
 
 REJECTED_TAG = "rejected"
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime", "open_time", "")
@@ -74,10 +80,10 @@ def _columns(path: Path) -> list[str]:
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        return list(pq.read_schema(path).names)
+        with unreadable_as_file_error(path):
+            return list(pq.read_schema(path).names)
     if name.endswith((".csv", ".csv.gz")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", newline="") as fh:
+        with unreadable_as_file_error(path), open_csv(path) as fh:
             header = next(csv.reader(fh), None)
         if header is None:
             raise TradeFileError(f"{path}: empty file (no header row)")
@@ -139,8 +145,7 @@ def _candle_rows(path: Path) -> Iterator[dict[str, object]]:
             for i in range(batch.num_rows):
                 yield {low: data[k][i] for low, k in keys}
         return
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", newline="") as fh:
+    with open_csv(path) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None:
@@ -193,6 +198,11 @@ def read_candles(
     if not path.is_file():
         raise TradeFileError(f"{path}: no such file")
     default_symbol = (symbol or symbol_from_path(path)).strip().upper()
+    with unreadable_as_file_error(path):
+        yield from _candle_records(path, default_symbol)
+
+
+def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Candle | RejectedRow]:
     time_key = None
     for number, row in enumerate(_candle_rows(path), start=1):
         if _MALFORMED in row:
@@ -209,7 +219,7 @@ def read_candles(
             o, h, low, c = (float(row[k]) for k in CANDLE_COLUMNS)
             raw_volume = row.get("volume")
             volume = 0.0 if raw_volume in (None, "") else float(raw_volume)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             yield RejectedRow(str(path), number, "malformed", f"row {number}: {exc}")
             continue
         problem = _candle_problem(o, h, low, c, volume)
