@@ -9,6 +9,11 @@ from here, so the precedence is: command-line flag > environment > default.
     TRADESTREAM_KAFKA_PORT         client port of the local broker (default 9092)
     TRADESTREAM_BOOTSTRAP_SERVERS  Kafka bootstrap servers for every client
                                    (default: the local broker)
+    TRADESTREAM_KAFKA_SECURITY_PROTOCOL, _SASL_MECHANISM, _SASL_USERNAME, _SASL_PASSWORD,
+    TRADESTREAM_KAFKA_SSL_CAFILE, _SSL_CERTFILE, _SSL_KEYFILE, _SSL_KEY_PASSWORD,
+    TRADESTREAM_KAFKA_SSL_CHECK_HOSTNAME
+                                   how every Kafka client connects (TLS, SASL/SCRAM);
+                                   passwords are `SecretStr`: masked in repr and logs
     ...                            see `Settings` below for every field
 """
 
@@ -16,8 +21,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -63,6 +69,35 @@ class Settings(BaseSettings):
         None,
         description="Kafka bootstrap servers used by every client; default: the local broker.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How Kafka clients connect: TLS (SSL), SASL, both, or neither."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (with a SASL_* security protocol)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, min_length=1, description="SASL user name (required with a SASL_* protocol)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (required with a SASL_* protocol); from a Secret."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None,
+        description="PEM file of the CA(s) that signed the brokers' certificates "
+        "(default: the system's trusted CAs).",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="PEM client certificate, for brokers that require mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="PEM private key of the client certificate (if not in the certfile)."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted client private key."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host connected to."
+    )
     topic_partitions: int = Field(
         3, ge=1, le=1024, description="Partitions of the topics that `local up` creates."
     )
@@ -90,6 +125,44 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser().resolve()
+        if not value.is_file():
+            var = f"TRADESTREAM_{info.field_name.upper()}"
+            raise ValueError(f"{var}={value}: no such file")
+        return value
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(
+                f"TRADESTREAM_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                "TRADESTREAM_KAFKA_SASL_USERNAME and TRADESTREAM_KAFKA_SASL_PASSWORD"
+            )
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password is not None):
+            # Credentials that would silently go unused are a misconfiguration.
+            raise ValueError(
+                "TRADESTREAM_KAFKA_SASL_USERNAME/PASSWORD are set but "
+                f"TRADESTREAM_KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL "
+                "(use SASL_SSL)"
+            )
+        tls_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if not protocol.endswith("SSL") and any(f is not None for f in tls_files):
+            raise ValueError(
+                "TRADESTREAM_KAFKA_SSL_* files are set but "
+                f"TRADESTREAM_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                "(use SSL or SASL_SSL)"
+            )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("TRADESTREAM_KAFKA_SSL_KEYFILE needs TRADESTREAM_KAFKA_SSL_CERTFILE")
+        return self
 
     @property
     def controller_port(self) -> int:

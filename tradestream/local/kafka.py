@@ -2,6 +2,11 @@
 
 State lives in `<state_dir>/kafka/`: `data/` (log dirs), `logs/`, `server.properties`,
 `broker.json` (pid and ports of the running broker) and `cluster-id`.
+
+`up()` runs a PLAINTEXT broker. Its `server_properties` and `format_args` hooks let a caller
+(the secured-Kafka tests) replace listeners and add, for instance, SASL_SSL with SCRAM
+credentials created at `kafka-storage format --add-scram`; the helpers here then connect with
+the client security of the `Settings` they are given.
 """
 
 from __future__ import annotations
@@ -14,9 +19,12 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from tradestream.kafka_config import client_config, env_client_config
 from tradestream.local.errors import LocalRuntimeError
 from tradestream.local.jvm import find_java, require
 from tradestream.settings import Settings
@@ -106,9 +114,26 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _server_properties(settings: Settings, p: BrokerPaths) -> str:
+def _client(bootstrap: str, settings: Settings | None) -> dict[str, Any]:
+    """Client options for `bootstrap`: the given settings' security, else the environment's."""
+    return client_config(settings, bootstrap) if settings else env_client_config(bootstrap)
+
+
+def _with_overrides(properties: str, overrides: Mapping[str, str]) -> str:
+    """`properties` with the overridden keys' values replaced and new keys appended."""
+    pending = dict(overrides)
+    lines = []
+    for line in properties.splitlines():
+        key = line.partition("=")[0]
+        lines.append(f"{key}={pending.pop(key)}" if key in pending else line)
+    return "\n".join([*lines, *(f"{k}={v}" for k, v in pending.items()), ""])
+
+
+def _server_properties(
+    settings: Settings, p: BrokerPaths, overrides: Mapping[str, str] | None = None
+) -> str:
     host, port, cport = settings.kafka_host, settings.kafka_port, settings.controller_port
-    return "\n".join(
+    properties = "\n".join(
         [
             "# Written by `tradestream local up`; edits are overwritten at the next start.",
             "process.roles=broker,controller",
@@ -139,6 +164,7 @@ def _server_properties(settings: Settings, p: BrokerPaths) -> str:
             "",
         ]
     )
+    return _with_overrides(properties, overrides) if overrides else properties
 
 
 _LOG4J = """\
@@ -170,8 +196,22 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
+def up(
+    settings: Settings,
+    wait_s: float = START_TIMEOUT_S,
+    *,
+    server_properties: Mapping[str, str] | None = None,
+    format_args: Sequence[str] = (),
+) -> BrokerInfo:
     """Starts the broker (if not already running), waits for it, creates the topics.
+
+    Args:
+        settings: State directory, ports, and the client security used to reach the broker.
+        wait_s: How long to wait for the broker to accept clients.
+        server_properties: Broker properties replacing or adding to the defaults (e.g. a
+            SASL_SSL listener); default: a PLAINTEXT broker.
+        format_args: Extra `kafka-storage format` arguments (e.g. `--add-scram ...`), used
+            when the data directory is new.
 
     Returns:
         The running broker.
@@ -179,10 +219,18 @@ def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
     Raises:
         LocalRuntimeError: Java missing, a port taken, or the broker failed to start.
     """
+    if settings.kafka_security_protocol != "PLAINTEXT" and not server_properties:
+        raise LocalRuntimeError(
+            "the local broker serves PLAINTEXT, but TRADESTREAM_KAFKA_SECURITY_PROTOCOL="
+            f"{settings.kafka_security_protocol}; unset the TRADESTREAM_KAFKA_SECURITY_PROTOCOL/"
+            "SASL/SSL variables for `tradestream local up` (they are for a secured cluster)"
+        )
     existing = running_broker(settings)
     if existing:
         print(f"[local] Kafka is already running (pid {existing.pid}) on {existing.bootstrap}")
-        ensure_topics(existing.bootstrap, settings.local_topics, settings.topic_partitions)
+        ensure_topics(
+            existing.bootstrap, settings.local_topics, settings.topic_partitions, settings
+        )
         return existing
     java = find_java()
     host, port, cport = settings.kafka_host, settings.kafka_port, settings.controller_port
@@ -197,7 +245,7 @@ def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
     p = paths(settings)
     for d in (p.data, p.logs):
         d.mkdir(parents=True, exist_ok=True)
-    p.config.write_text(_server_properties(settings, p))
+    p.config.write_text(_server_properties(settings, p, server_properties))
     p.log4j.write_text(_LOG4J.format(logfile=p.logs / "server.log"))
     classpath = f"{layout.kafka_lib}/*"
     jvm_flags = [
@@ -211,7 +259,7 @@ def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
     if not (p.data / "meta.properties").is_file():
         fmt = subprocess.run(
             [java, *jvm_flags, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", _cluster_id(p), "-c", str(p.config)],
+             "-t", _cluster_id(p), "-c", str(p.config), *format_args],
             capture_output=True, text=True,
         )  # fmt: skip
         if fmt.returncode != 0:
@@ -235,7 +283,7 @@ def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
                 f"Kafka exited with code {proc.returncode} while starting. Last log lines "
                 f"({p.logs / 'server.log'}):\n{_tail(p.logs / 'server.log')}\n{_tail(p.stdout, 5)}"
             )
-        if broker_reachable(info.bootstrap):
+        if broker_reachable(info.bootstrap, settings=settings):
             break
         if time.monotonic() > deadline:
             stop_pid(proc.pid)
@@ -244,12 +292,14 @@ def up(settings: Settings, wait_s: float = START_TIMEOUT_S) -> BrokerInfo:
                 f"Kafka did not accept clients within {wait_s:.0f}s; see {p.logs / 'server.log'}"
             )
         time.sleep(0.5)
-    ensure_topics(info.bootstrap, settings.local_topics, settings.topic_partitions)
+    ensure_topics(info.bootstrap, settings.local_topics, settings.topic_partitions, settings)
     print(f"[local] Kafka is up on {info.bootstrap} (data in {p.data})", flush=True)
     return info
 
 
-def broker_reachable(bootstrap: str, timeout_s: float = 5.0) -> bool:
+def broker_reachable(
+    bootstrap: str, timeout_s: float = 5.0, settings: Settings | None = None
+) -> bool:
     """True when a Kafka client can fetch cluster metadata from `bootstrap`."""
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:
@@ -261,7 +311,7 @@ def broker_reachable(bootstrap: str, timeout_s: float = 5.0) -> bool:
 
     try:
         admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+            **_client(bootstrap, settings), request_timeout_ms=int(timeout_s * 1000)
         )
     except Exception:  # noqa: BLE001 - any client failure means "not ready yet"
         return False
@@ -274,11 +324,16 @@ def broker_reachable(bootstrap: str, timeout_s: float = 5.0) -> bool:
         admin.close()
 
 
-def ensure_topics(bootstrap: str, topics: tuple[str, ...] | list[str], partitions: int) -> None:
+def ensure_topics(
+    bootstrap: str,
+    topics: tuple[str, ...] | list[str],
+    partitions: int,
+    settings: Settings | None = None,
+) -> None:
     """Creates the topics that do not exist yet (existing ones are left as they are)."""
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    admin = KafkaAdminClient(**_client(bootstrap, settings), request_timeout_ms=30000)
     try:
         missing = [t for t in topics if t not in set(admin.list_topics())]
         if missing:
@@ -291,11 +346,11 @@ def ensure_topics(bootstrap: str, topics: tuple[str, ...] | list[str], partition
         admin.close()
 
 
-def describe_topics(bootstrap: str) -> dict[str, int]:
+def describe_topics(bootstrap: str, settings: Settings | None = None) -> dict[str, int]:
     """Topic name -> partition count, internal topics excluded."""
     from kafka.admin import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    admin = KafkaAdminClient(**_client(bootstrap, settings), request_timeout_ms=10000)
     try:
         described = admin.describe_topics()
     finally:
@@ -347,10 +402,10 @@ def status(settings: Settings) -> tuple[bool, str]:
     if info is None:
         return False, "Kafka: not running (start it with `tradestream local up`)"
     lines = [f"Kafka: running, pid {info.pid}, bootstrap {info.bootstrap}"]
-    if not broker_reachable(info.bootstrap):
+    if not broker_reachable(info.bootstrap, settings=settings):
         lines.append("  broker process is up but does not answer clients yet")
         return False, "\n".join(lines)
-    topics = describe_topics(info.bootstrap)
+    topics = describe_topics(info.bootstrap, settings)
     healthy = True
     for name in settings.local_topics:
         if name in topics:
