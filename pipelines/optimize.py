@@ -22,8 +22,10 @@ fixes a parameter; --bound NAME=LOW:HIGH narrows a declared range. Objectives an
 normalisation: see transforms/optimize/objectives.py; DSR and PBO: overfitting.py.
 
 Output (--output DIR): best.json (the best --top sets per strategy type and symbol, best
-first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO) and
-history.json (per generation), report.html (charts of both). Progress per generation on
+first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO),
+history.json (per generation), evaluations.json (every distinct parameter set evaluated,
+with its fitness and first generation) and report.html (fitness by generation, parameter
+heatmaps over every evaluation, in-sample vs out-of-sample). Progress per generation on
 stderr.
 Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
 built or no parameter set reached a finite fitness.
@@ -76,6 +78,7 @@ from transforms.optimize.outputs import (
     history_json,
     publish_strategy_sets,
     strategy_sets,
+    write_evaluations,
     write_outputs,
 )
 from transforms.optimize.report import write_report
@@ -330,6 +333,7 @@ def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work) -> list | 
     walk_mode = args.walk_forward if args.train is not None else None
     entries = best_entries(outcomes, out_of_sample, fitness, args.top, walk_mode)
     write_outputs(args.output, entries, history_json(outcomes))
+    write_evaluations(args.output, outcomes, fitness.objective)  # before the report reads it
     print(f"[optimize] report: {write_report(args.output)}", file=sys.stderr)
     print(console_summary(entries), file=sys.stderr)
     return entries

@@ -1,4 +1,4 @@
-"""What an optimization leaves behind: best.json, history.json, StrategySets on Kafka.
+"""What an optimization leaves behind: best.json, history.json, evaluations.json, StrategySets.
 
 `DIR/best.json` is a list, best first (by fitness; ties by strategy id), of the best `top`
 parameter sets of every (strategy type, symbol), each::
@@ -24,6 +24,28 @@ are null.
 `DIR/history.json`: per search, per generation: best, mean and best-ever fitness, genomes
 evaluated and cache hits.
 
+`DIR/evaluations.json`: every distinct genome each search evaluated, once (a genome served
+from the fitness cache in a later generation is not listed again), so a search's records
+number its `evaluations` in history.json::
+
+    {"objective": "sharpe",
+     "searches": [{"search": "SMA_CROSSOVER|BTC-USD|final", "strategy": ..., "symbol": ...,
+                   "fold": null, "window": {...}, "evaluations": 412,
+                   "genes": [{"name": "fast", "kind": "int", "low": 2, "high": 50}, ...]}],
+     "evaluations": [
+      {"search": ..., "strategy": ..., "symbol": ..., "fold": null, "generation": 0,
+       "params": {"fast": 9, "slow": 31}, "fitness": 1.93, "objective": 1.93,
+       "metrics": {"sharpe": ..., "total_return": ..., "max_drawdown": ..., "num_trades": ...}},
+      ...]}
+
+one record per line, by search (the order of `searches`), then by the generation that first
+evaluated the genome, then population order: the same file for the same seed. `fold` is the
+walk-forward fold (1-based; null for the final search), `fitness` what the GA ranked by
+(null under the min-trades guard), `objective` the plain objective value. The records are
+written one at a time, so the file costs no memory beyond the trials the search keeps for
+DSR and PBO anyway. Only training-window evaluations are listed; each fold winner's test
+result is in best.json.
+
 With `--publish_topic`, one protobuf `StrategySet` per symbol (its entries, best first,
 `source = "optimize"`) is written to that Kafka topic keyed by symbol, with the project's
 idempotent producer settings; the topic must exist.
@@ -31,9 +53,11 @@ idempotent producer settings; the topic must exist.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -286,13 +310,86 @@ def history_json(outcomes: Sequence[SearchOutcome]) -> dict[str, Any]:
     return _clean({"searches": searches})
 
 
+EVALUATION_METRICS = ("sharpe", "total_return", "max_drawdown", "num_trades")
+
+
+def _fold_number(outcome: SearchOutcome) -> int | None:
+    return None if outcome.spec.fold is None else outcome.spec.fold.index + 1
+
+
+def evaluation_searches(outcomes: Sequence[SearchOutcome]) -> list[dict[str, Any]]:
+    """The `searches` of evaluations.json: each search's window and searched genes."""
+    return [
+        _clean(
+            {
+                "search": o.spec.key,
+                "strategy": o.spec.space.stype.name,
+                "symbol": o.spec.symbol,
+                "fold": _fold_number(o),
+                "window": {
+                    "start": iso_time(o.spec.train.window.start_ms),
+                    "end": iso_time(o.spec.train.window.end_ms),
+                },
+                "evaluations": o.evaluations,
+                "genes": [
+                    {"name": g.name, "kind": g.kind, "low": g.low, "high": g.high}
+                    for g in o.spec.space.genes
+                ],
+            }
+        )
+        for o in outcomes
+    ]
+
+
+def evaluation_records(outcomes: Sequence[SearchOutcome], objective: str) -> Iterator[dict]:
+    """The `evaluations` of evaluations.json, one per distinct genome of each search.
+
+    Args:
+        outcomes: every finished search, in plan order.
+        objective: the run's objective (for the unguarded `objective` value).
+
+    Yields:
+        Records in file order (module docstring).
+    """
+    for o in outcomes:
+        spec = o.spec
+        for genome, generation in o.first_generation.items():
+            result = o.trials[genome]
+            yield _clean(
+                {
+                    "search": spec.key,
+                    "strategy": spec.space.stype.name,
+                    "symbol": spec.symbol,
+                    "fold": _fold_number(o),
+                    "generation": generation,
+                    "params": spec.space.params(genome),
+                    "fitness": result.fitness,
+                    "objective": objective_value(objective, result.metrics),
+                    "metrics": {name: result.metrics.get(name) for name in EVALUATION_METRICS},
+                }
+            )
+
+
+def write_evaluations(output_dir: str, outcomes: Sequence[SearchOutcome], objective: str) -> str:
+    """Writes DIR/evaluations.json (strict JSON, one record per line); returns its path."""
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, "evaluations.json")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(f'{{"objective": {json.dumps(objective)},\n "searches": [\n')
+        fh.write(",\n".join(json.dumps(s, allow_nan=False) for s in evaluation_searches(outcomes)))
+        fh.write('],\n "evaluations": [\n')
+        for i, record in enumerate(evaluation_records(outcomes, objective)):
+            fh.write((",\n" if i else "") + json.dumps(record, allow_nan=False))
+        fh.write("\n]}\n")
+    os.replace(tmp, path)
+    return path
+
+
 def write_outputs(
     output_dir: str, entries: list[dict[str, Any]], history: dict[str, Any]
 ) -> list[str]:
     """Writes best.json and history.json (strict JSON); returns their paths."""
-    import json
-    import os
-
     os.makedirs(output_dir, exist_ok=True)
     paths = []
     for name, document in (("best.json", entries), ("history.json", history)):

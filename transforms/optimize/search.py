@@ -12,7 +12,10 @@ cached yet are batched into `FitnessJob`s and handed to `evaluate` at once, whic
 job in `tradestream optimize` (:func:`transforms.optimize.fitness.evaluate_locally` in
 tests). Fitness is cached per (task, genome) for the whole run: a genome seen in an earlier
 generation is never evaluated again, and every distinct genome evaluated is kept as a
-*trial* (the deflated Sharpe ratio and PBO need them all).
+*trial* (the deflated Sharpe ratio and PBO need them all), with the generation that first
+asked for it (`DIR/evaluations.json` lists them, see :mod:`transforms.optimize.outputs`).
+Trials are kept in the order they were first asked for (generation, then population
+order), never in the order Beam returned them, so that listing is the same for a seed.
 
 Progress goes to `progress` (stderr in the pipeline), one line per search and generation:
 best and mean fitness, new evaluations and cache hits, elapsed time.
@@ -121,11 +124,17 @@ class GenerationRecord:
 
 @dataclass
 class SearchOutcome:
-    """A finished search: its GA state, every trial and its history."""
+    """A finished search: its GA state, every trial and its history.
+
+    Attributes:
+        trials: every distinct genome evaluated and its result, in the order first asked.
+        first_generation: the generation that first evaluated each trial's genome.
+    """
 
     spec: SearchSpec
     search: GeneticSearch
     trials: dict[Genome, FitnessResult] = field(default_factory=dict)
+    first_generation: dict[Genome, int] = field(default_factory=dict)
     history: list[GenerationRecord] = field(default_factory=list)
 
     @property
@@ -186,13 +195,16 @@ def run_searches(
         told: list[tuple[SearchOutcome, GenerationRecord]] = []
         for o in active:
             new = by_task.get(o.spec.train.key, {})
-            missing = [g for g in wanted.get(o.spec.train.key, []) if g not in new]
+            fresh = wanted.get(o.spec.train.key, [])
+            missing = [g for g in fresh if g not in new]
             if missing:
                 raise RuntimeError(f"{o.spec.key}: no fitness came back for {missing[:3]}")
-            o.trials.update(new)
+            for genome in fresh:  # population order, not arrival order
+                o.trials[genome] = new[genome]
+                o.first_generation[genome] = o.search.generation
             population = o.search.population
             stats = o.search.tell({g: o.trials[g].fitness for g in population})
-            record = GenerationRecord(stats, len(new), len(population) - len(new), elapsed)
+            record = GenerationRecord(stats, len(fresh), len(population) - len(fresh), elapsed)
             o.history.append(record)
             told.append((o, record))
         if progress is not None:
