@@ -189,10 +189,13 @@ def _strategies_from_file(path: Path) -> list[Strategy]:
             raise ValueError(f"--strategies {path}: not valid JSON: {exc}") from None
         if isinstance(document, list):
             entries = [e for e in document if isinstance(e, dict) and e.get("params") is not None]
-            if not entries or any("strategy" not in e for e in entries):
+            if not entries or any(
+                not isinstance(e.get("strategy"), str) or not isinstance(e["params"], dict)
+                for e in entries
+            ):
                 raise ValueError(
                     f"--strategies {path}: a JSON list must be an optimizer result "
-                    "(entries with 'strategy' and 'params')"
+                    "(entries with a 'strategy' name and a 'params' mapping)"
                 )
             return [library.build(e["strategy"], e["params"]) for e in entries]
     return load_strategy_file(path)
@@ -205,9 +208,10 @@ def strategies_from_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -
     from kafka import KafkaConsumer, TopicPartition
 
     from strategies import library
+    from tradestream.kafka_config import env_client_config
     from tradestream.v1 import strategy_pb2
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), enable_auto_commit=False)
+    consumer = KafkaConsumer(**env_client_config(bootstrap), enable_auto_commit=False)
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:

@@ -11,6 +11,7 @@ fields), i.e. the largest input lookback plus the kind's own lookback.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,8 @@ class Node:
             value = given[name]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise StrategyError(f"{self.kind}: parameter {name!r} must be a number")
+            if not math.isfinite(value):
+                raise StrategyError(f"{self.kind}: parameter {name!r} must be finite, got {value}")
             if kind is int:
                 if float(value) != int(value):
                     raise StrategyError(f"{self.kind}: parameter {name!r} must be an integer")

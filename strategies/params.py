@@ -7,6 +7,7 @@ names, wrong types and out-of-bounds values are :class:`StrategyError`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +31,11 @@ class ParamSpec:
     def __post_init__(self) -> None:
         if self.kind not in ("int", "float"):
             raise StrategyError(f"parameter {self.name!r}: kind must be 'int' or 'float'")
+        for label, value in (("low", self.low), ("high", self.high), ("default", self.default)):
+            if not _is_number(value) or not math.isfinite(value):
+                raise StrategyError(
+                    f"parameter {self.name!r}: {label} must be a finite number, got {value!r}"
+                )
         if not self.low <= self.default <= self.high:
             raise StrategyError(
                 f"parameter {self.name!r}: default {self.default} outside [{self.low}, {self.high}]"
@@ -41,7 +47,7 @@ class ParamSpec:
         Raises:
             StrategyError: wrong type (bool, str, non-integral float for an int) or out of bounds.
         """
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not _is_number(value):
             raise StrategyError(
                 f"parameter {self.name!r} must be a number, got {type(value).__name__}"
             )
@@ -57,6 +63,10 @@ class ParamSpec:
                 f"parameter {self.name!r}={value} is outside its bounds [{self.low}, {self.high}]"
             )
         return value
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def resolve_params(

@@ -58,10 +58,13 @@ def load_strategy_file(path: str | Path) -> list[Strategy]:
 def load_strategy_types(path: str | Path) -> list[tuple[StrategyType, dict[str, Any]]]:
     """Loads a strategy file into ``(StrategyType, values)`` pairs (for the optimizer)."""
     path = Path(path)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise StrategyError(f"{path}: not UTF-8 text: {error}") from None
     try:
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as error:
         raise StrategyError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {error}") from None
     return parse_document(document, source=str(path))
 
@@ -86,11 +89,13 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
             raise StrategyError(f"{where}: missing '{key}'")
     name = str(entry["name"])
     where = f"{where} ({name})"
-    specs = tuple(_param_spec(k, v, where) for k, v in (entry.get("params") or {}).items())
-    constraints = tuple(_constraint(text, specs, where) for text in entry.get("constraints", []))
-    named = entry.get("nodes") or {}
-    if not isinstance(named, Mapping):
-        raise StrategyError(f"{where}: 'nodes' must be a mapping of name -> node")
+    params = _mapping(entry.get("params"), "'params' must be a mapping of name -> spec", where)
+    specs = tuple(_param_spec(k, v, where) for k, v in params.items())
+    texts = entry.get("constraints") or []
+    if not isinstance(texts, list):
+        raise StrategyError(f"{where}: 'constraints' must be a list such as ['fast < slow']")
+    constraints = tuple(_constraint(text, specs, where) for text in texts)
+    named = _mapping(entry.get("nodes"), "'nodes' must be a mapping of name -> node", where)
     clash = set(named) & set(FIELDS)
     if clash:
         raise StrategyError(f"{where}: node names {sorted(clash)} shadow candle fields")
@@ -100,9 +105,23 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
         return builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
 
     stype = StrategyType(name, str(entry.get("description", "")), specs, rules, constraints)
-    values = dict(entry.get("values") or {})
-    stype.build(values)  # validate the graph now, with a clear error
+    values = dict(
+        _mapping(entry.get("values"), "'values' must be a mapping of param -> value", where)
+    )
+    try:
+        stype.build(values)  # validate the graph now, with a clear error
+    except StrategyError as error:
+        raise StrategyError(f"{where}: {error}") from None
     return stype, values
+
+
+def _mapping(raw: Any, problem: str, where: str) -> Mapping:
+    """``raw`` when it is a mapping, {} when absent or empty, else a StrategyError."""
+    if not raw:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise StrategyError(f"{where}: {problem}")
+    return raw
 
 
 def _param_spec(name: str, raw: Any, where: str) -> ParamSpec:
@@ -111,8 +130,11 @@ def _param_spec(name: str, raw: Any, where: str) -> ParamSpec:
     missing = [k for k in ("kind", "low", "high", "default") if k not in raw]
     if missing:
         raise StrategyError(f"{where}: param '{name}' is missing {missing}")
-    return ParamSpec(name, raw["kind"], raw["low"], raw["high"], raw["default"],
-                     str(raw.get("description", "")))  # fmt: skip
+    try:
+        return ParamSpec(str(name), raw["kind"], raw["low"], raw["high"], raw["default"],
+                         str(raw.get("description", "")))  # fmt: skip
+    except StrategyError as error:
+        raise StrategyError(f"{where}: {error}") from None
 
 
 def _constraint(text: str, specs: tuple[ParamSpec, ...], where: str) -> Constraint:
@@ -148,7 +170,8 @@ class _GraphBuilder:
         if not isinstance(inputs, list):
             raise StrategyError(f"{self.where}: {path}: 'inputs' must be a list")
         children = tuple(self.build(x, f"{path}.inputs[{i}]") for i, x in enumerate(inputs))
-        params = tuple((k, self._value(v, path)) for k, v in (raw.get("params") or {}).items())
+        given = _mapping(raw.get("params"), f"{path}: 'params' must be a mapping", self.where)
+        params = tuple((k, self._value(v, path)) for k, v in given.items())
         try:
             return Node(str(raw["kind"]), children, params)
         except StrategyError as error:

@@ -49,7 +49,7 @@ def get(name: str) -> StrategyType:
     """
     try:
         return _TYPES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: not a name at all (a list from a JSON file)
         raise StrategyError(f"unknown strategy type {name!r}; see `strategies list`") from None
 
 
