@@ -25,8 +25,11 @@ Per signal (first sight of its `signal_id` only; a repeat is counted and ignored
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import MutableSet
 from dataclasses import asdict, dataclass, field
+
+from google.protobuf.message import DecodeError
 
 from tradestream.paper.aggregation import VOTE_BOOK, Vote, VoteBook
 from tradestream.paper.atr import AtrTracker
@@ -71,6 +74,16 @@ class SignalEvent:
             raise ValueError("signal without signal_id or symbol")
         if not signal.price > 0 or signal.price == float("inf"):
             raise ValueError(f"signal {signal.signal_id}: price must be > 0, got {signal.price}")
+        # A NaN confidence would poison the symbol's vote score for good.
+        if not 0 <= signal.confidence <= 1:
+            raise ValueError(
+                f"signal {signal.signal_id}: confidence must be in [0, 1], got {signal.confidence}"
+            )
+        if signal.candle_start_ms < 0 or signal.candle_interval_ms < 0:
+            raise ValueError(
+                f"signal {signal.signal_id}: candle time {signal.candle_start_ms} / interval "
+                f"{signal.candle_interval_ms} must be >= 0"
+            )
         return cls(
             signal_id=signal.signal_id,
             symbol=signal.symbol,
@@ -86,6 +99,22 @@ class SignalEvent:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+def decode_signal(value: bytes | None) -> SignalEvent:
+    """A `signals` record value as a SignalEvent.
+
+    Raises:
+        ValueError: no value (a tombstone), not a protobuf Signal, or a signal no executor can
+            act on (see `SignalEvent.from_proto`).
+    """
+    if value is None:
+        raise ValueError("record without a value")
+    try:
+        signal = signal_pb2.Signal.FromString(value)
+    except DecodeError as exc:
+        raise ValueError(f"not a protobuf Signal: {exc}") from None
+    return SignalEvent.from_proto(signal)
 
 
 @dataclass
@@ -205,7 +234,7 @@ class PaperEngine:
         """Feeds the symbol's ATR candles; releases the signals that were waiting for them."""
         if not self.config.needs_trades or not self.config.wants_symbol(symbol):
             return
-        if not price > 0:
+        if not 0 < price < math.inf:
             return
         self.count("trades")
         tracker = self.state.atr.get(symbol)

@@ -29,10 +29,10 @@ from google.protobuf.message import DecodeError
 
 from tradestream.kafka_config import client_config
 from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent
+from tradestream.paper.engine import PaperEngine, SignalEvent, decode_signal
 from tradestream.paper.store import PaperStore
 from tradestream.settings import Settings
-from tradestream.v1 import signal_pb2, trade_pb2
+from tradestream.v1 import trade_pb2
 
 log = logging.getLogger(__name__)
 PARTITION_REFRESH_S = 30.0
@@ -229,8 +229,8 @@ class PaperExecutor:
             event = None
             if record.topic == signals_topic:
                 try:
-                    event = SignalEvent.from_proto(signal_pb2.Signal.FromString(record.value))
-                except (DecodeError, ValueError) as exc:
+                    event = decode_signal(record.value)
+                except ValueError as exc:
                     engine.count("undecodable")
                     log.warning(
                         "skipping signal at %s/%d/%d: %s",
@@ -248,7 +248,7 @@ class PaperExecutor:
                 engine.on_signal(event, seen, source=source, received_ms=now_ms)
             elif record.topic != signals_topic:
                 try:
-                    trade = trade_pb2.Trade.FromString(record.value)
+                    trade = trade_pb2.Trade.FromString(record.value or b"")
                 except DecodeError:
                     engine.count("undecodable")
                 else:
