@@ -1,16 +1,18 @@
 """The optimizer's report.html: a self-contained page (inline SVG and CSS, nothing fetched).
 
-Built from what `tradestream optimize --output DIR` leaves in DIR (best.json and
-history.json, see :mod:`transforms.optimize.outputs`), so it can be rebuilt at any time::
+Built from what `tradestream optimize --output DIR` leaves in DIR (best.json, history.json
+and evaluations.json, see :mod:`transforms.optimize.outputs`), so it can be rebuilt at any
+time::
 
     python -c "from transforms.optimize.report import write_report; write_report('opt/')"
 
 For each strategy type and symbol: the fitness by generation (best solid, mean dashed, one
-colour per search: every walk-forward fold and the final search), a parameter map for
-2-parameter types (the fitness of the sets kept in best.json over the two parameters, with
-each fold's winner marked), and in-sample vs out-of-sample results of the walk-forward folds
-side by side. A table of the best sets with their overfitting statistics comes first.
-history.json holds no per-genome fitness, so the map shows only the `--top` sets of best.json.
+colour per search: every walk-forward fold and the final search), parameter heatmaps over
+every genome each search evaluated (:mod:`transforms.optimize.param_map`; with walk-forward,
+tabs switch between the final search and each fold, drawn with CSS alone), and in-sample vs
+out-of-sample results of the walk-forward folds side by side. A table of the best sets with
+their overfitting statistics comes first. A directory without evaluations.json (written by
+an older version) gets a note instead of the maps.
 """
 
 from __future__ import annotations
@@ -25,22 +27,19 @@ from typing import Any
 from transforms.backtest.report import (
     _CSS,
     HEIGHT,
-    PAD_BOTTOM,
     PAD_LEFT,
     PAD_RIGHT,
-    PAD_TOP,
     WIDTH,
-    _color,
     _fmt,
     _Frame,
     _nice_ticks,
     _polyline,
     _svg,
 )
+from transforms.optimize.param_map import Mark, parameter_maps
 
 _PALETTE = ("#2456c8", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285", "#e67700")
 _IS_COLOR, _OOS_COLOR = "#2456c8", "#e67700"
-_MAP_HEIGHT = 320
 
 
 def _num(value: Any) -> float:
@@ -136,60 +135,82 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
     return _svg("".join(parts), label="fitness by generation") + note
 
 
-def parameter_map(entries: Sequence[Mapping[str, Any]], folds: Sequence[Mapping[str, Any]]) -> str:
-    """Fitness of the kept sets over their two parameters; fold winners as open circles."""
-    name_a, name_b = list(entries[0]["params"])
-    points = [
-        (_num(e["params"].get(name_a)), _num(e["params"].get(name_b)), _num(e.get("fitness")), e)
-        for e in entries
-    ]
-    winners = [
-        (_num(f["params"].get(name_a)), _num(f["params"].get(name_b)), f)
-        for f in folds
-        if f.get("params")
-    ]
-    xs = [p[0] for p in points] + [w[0] for w in winners]
-    ys = [p[1] for p in points] + [w[1] for w in winners]
-    if not all(math.isfinite(v) for v in (*xs, *ys)):
-        return '<p class="note">The parameters are not numbers: no map.</p>'
-    x_pad = (max(xs) - min(xs)) * 0.05 or 1.0
-    y_pad = (max(ys) - min(ys)) * 0.08 or 1.0  # room for the squares and the axis names
-    frame = _Frame(
-        min(xs) - x_pad, max(xs) + x_pad, min(ys) - y_pad, max(ys) + y_pad, height=_MAP_HEIGHT
-    )
-    fitness = [p[2] for p in points if math.isfinite(p[2])]
-    low, high = (min(fitness), max(fitness)) if fitness else (0.0, 0.0)
-    parts = [
-        _y_axis(frame, lambda v: f"{v:g}"),
-        _x_ticks(frame, _nice_ticks(frame.x0, frame.x1)),
-        f'<text class="axis" x="{WIDTH - PAD_RIGHT}" y="{_MAP_HEIGHT - PAD_BOTTOM - 4}" '
-        f'text-anchor="end">{_esc(name_a)} →</text>',
-        f'<text class="axis" x="{PAD_LEFT + 4}" y="{PAD_TOP - 2}">{_esc(name_b)} ↑</text>',
-    ]
-    size = 14
-    for a, b, value, entry in sorted(points, key=lambda p: p[2] if math.isfinite(p[2]) else -1e300):
-        x, y = float(frame.px(a)), float(frame.py(b))
-        tip = f"#{entry.get('rank')} {name_a}={a:g}, {name_b}={b:g}: fitness {_fmt(value, 'num')}"
-        parts.append(
-            f'<rect x="{x - size / 2:.1f}" y="{y - size / 2:.1f}" width="{size}" height="{size}" '
-            f'fill="{_color(value, low, high)}" stroke="#556" stroke-width="0.5">'
-            f"<title>{_esc(tip)}</title></rect>"
+def _search_marks(
+    search: Mapping[str, Any],
+    kept: Sequence[Mapping[str, Any]],
+    folds: Sequence[Mapping[str, Any]],
+) -> list[Mark]:
+    """The sets drawn over a search's maps: the final choice and the fold winners, or the
+    fold's own winner."""
+    fold = search.get("fold")
+    if fold is None:
+        marks = [Mark("chosen (rank 1)", kept[0]["params"], "chosen")] if kept else []
+        kind = "winner"
+    else:
+        marks, kind = [], "chosen"
+    for f in folds:
+        if f.get("params") and (fold is None or f.get("fold") == fold):
+            marks.append(Mark(f"fold {f.get('fold')} winner", f["params"], kind))
+    return marks
+
+
+def parameter_section(
+    group: int,
+    searches: Sequence[Mapping[str, Any]],
+    records: Mapping[str, Sequence[Mapping[str, Any]]],
+    kept: Sequence[Mapping[str, Any]],
+    folds: Sequence[Mapping[str, Any]],
+) -> str:
+    """The heatmaps of one strategy type and symbol: one panel per search, tabs if several.
+
+    Args:
+        group: a number unique in the page (names the tabs' radio buttons).
+        searches: the group's entries of evaluations.json `searches`.
+        records: evaluations by search key.
+        kept: the group's best.json entries, best first.
+        folds: the group's walk-forward folds (best.json), if any.
+    """
+    ordered = sorted(searches, key=lambda s: (s.get("fold") is not None, s.get("fold") or 0))
+    panels = []
+    for search in ordered:
+        window = search.get("window") or {}
+        head = (
+            f'<p class="meta">{_esc(_search_label(search))} search on '
+            f"{_esc(_short_time(window.get('start')))} → {_esc(_short_time(window.get('end')))}"
+            "</p>"
         )
-    for a, b, fold in winners:
-        x, y = float(frame.px(a)), float(frame.py(b))
-        tip = f"fold {fold.get('fold')} winner: {_params_text(fold.get('params'))}"
-        parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{size * 0.7:.1f}" fill="none" '
-            f'stroke="{_OOS_COLOR}" stroke-width="1.6"><title>{_esc(tip)}</title></circle>'
-            f'<text class="axis" x="{x + size:.1f}" y="{y - size * 0.6:.1f}">'
-            f"f{_esc(fold.get('fold'))}</text>"
+        body = parameter_maps(
+            search, records.get(search["search"], []), _search_marks(search, kept, folds)
         )
-    note = (
-        f'<p class="note">Squares: the {len(points)} set(s) kept in best.json for this search, '
-        f"coloured by fitness from {_fmt(low, 'num')} to {_fmt(high, 'num')} (grey: undefined). "
-        "Open circles: each walk-forward fold's winner on its training window.</p>"
+        panels.append((_search_label(search), head + body))
+    if len(panels) == 1:
+        return panels[0][1]
+    out = ['<div class="tabs">']
+    for k, (label, _) in enumerate(panels):
+        checked = " checked" if k == 0 else ""
+        out.append(
+            f'<input type="radio" name="pm{group}" id="pm{group}-{k}"{checked}>'
+            f'<label for="pm{group}-{k}">{_esc(label)}</label>'
+        )
+    out.extend(f'<div class="panel">{body}</div>' for _, body in panels)
+    out.append("</div>")
+    return "".join(out)
+
+
+def _tabs_css(panels: int) -> str:
+    """CSS-only tabs: a checked radio button shows the panel of the same position."""
+    show = ",".join(
+        f".tabs>input:nth-of-type({k}):checked~.panel:nth-of-type({k})"
+        for k in range(1, panels + 1)
     )
-    return _svg("".join(parts), height=_MAP_HEIGHT, label="parameter map") + note
+    return (
+        ".tabs>input{position:absolute;opacity:0}.tabs>label{display:inline-block;"
+        "padding:1px 10px;margin:0 4px 6px 0;border:1px solid #ccd;border-radius:3px;"
+        "cursor:pointer;font-size:12px}.tabs>input:checked+label{background:#2456c8;"
+        "color:#fff;border-color:#2456c8}.tabs>.panel{display:none}"
+        + (f"{show}{{display:block}}" if panels else "")
+        + ".maps{display:flex;flex-wrap:wrap;gap:4px 18px}.maps svg{margin:0}"
+    )
 
 
 def _side(fold: Mapping[str, Any], side: str) -> tuple[float, Mapping[str, Any]]:
@@ -322,34 +343,50 @@ def best_table(entries: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def render_report(entries: Sequence[Mapping[str, Any]], history: Mapping[str, Any]) -> str:
+def render_report(
+    entries: Sequence[Mapping[str, Any]],
+    history: Mapping[str, Any],
+    evaluations: Mapping[str, Any] | None = None,
+) -> str:
     """The whole report.html page.
 
     Args:
         entries: the best.json document (a list, best first).
         history: the history.json document.
+        evaluations: the evaluations.json document; None: no parameter maps.
     """
     searches = history.get("searches") or []
     groups: dict[tuple[str, str], dict[str, list]] = {}
+
+    def group_of(item: Mapping[str, Any]) -> dict[str, list]:
+        key = (item["strategy"], item["symbol"])
+        return groups.setdefault(key, {"searches": [], "entries": [], "evaluated": []})
+
     for s in searches:
-        groups.setdefault((s["strategy"], s["symbol"]), {"searches": [], "entries": []})
-        groups[(s["strategy"], s["symbol"])]["searches"].append(s)
+        group_of(s)["searches"].append(s)
     for e in entries:
-        groups.setdefault((e["strategy"], e["symbol"]), {"searches": [], "entries": []})
-        groups[(e["strategy"], e["symbol"])]["entries"].append(e)
+        group_of(e)["entries"].append(e)
+    records: dict[str, list[Mapping[str, Any]]] = {}
+    if evaluations is not None:
+        for s in evaluations.get("searches") or []:
+            group_of(s)["evaluated"].append(s)
+        for r in evaluations.get("evaluations") or []:
+            records.setdefault(r["search"], []).append(r)
+    most_panels = max((len(g["evaluated"]) for g in groups.values()), default=0)
     objective = entries[0]["objective"] if entries else "fitness"
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>TradeStream optimize</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{_tabs_css(most_panels)}</style></head><body>",
         "<h1>TradeStream optimize</h1>",
         f'<p class="meta">{len(searches)} search(es) over {len(groups)} strategy type(s) x '
         f"symbol(s); objective {_esc(objective)}; {len(entries)} set(s) with a finite fitness "
-        "in best.json.</p>",
+        f"in best.json; {sum(len(v) for v in records.values())} distinct parameter set(s) "
+        "evaluated.</p>",
         "<h2>Best parameter sets</h2>",
         best_table(entries) if entries else '<p class="note">No set reached a finite fitness.</p>',
     ]
-    for (strategy, symbol), group in sorted(groups.items()):
+    for number, ((strategy, symbol), group) in enumerate(sorted(groups.items())):
         kept, walk = group["entries"], None
         if kept:
             walk = kept[0].get("walk_forward")
@@ -363,9 +400,14 @@ def render_report(entries: Sequence[Mapping[str, Any]], history: Mapping[str, An
             )
         out.append("<h3>Fitness by generation</h3>")
         out.append(generations_chart(group["searches"]))
-        if kept and len(kept[0]["params"]) == 2:
-            out.append("<h3>Parameter map</h3>")
-            out.append(parameter_map(kept, folds))
+        out.append("<h3>Parameter map</h3>")
+        if evaluations is None:
+            out.append(
+                '<p class="note">No evaluations.json in this directory (written by an older '
+                "version): no parameter map.</p>"
+            )
+        else:
+            out.append(parameter_section(number, group["evaluated"], records, kept, folds))
         out.append("<h3>In-sample vs out-of-sample</h3>")
         if folds:
             out.append(
@@ -385,7 +427,8 @@ def render_report(entries: Sequence[Mapping[str, Any]], history: Mapping[str, An
 
 
 def write_report(output_dir: str | Path) -> Path:
-    """Reads DIR/best.json and DIR/history.json and writes DIR/report.html.
+    """Reads DIR/best.json, DIR/history.json and (if present) DIR/evaluations.json and
+    writes DIR/report.html.
 
     Returns:
         The report's path.
@@ -393,6 +436,8 @@ def write_report(output_dir: str | Path) -> Path:
     directory = Path(output_dir)
     entries = json.loads((directory / "best.json").read_text())
     history = json.loads((directory / "history.json").read_text())
+    evaluations_path = directory / "evaluations.json"
+    evaluations = json.loads(evaluations_path.read_text()) if evaluations_path.exists() else None
     path = directory / "report.html"
-    path.write_text(render_report(entries, history), encoding="utf-8")
+    path.write_text(render_report(entries, history, evaluations), encoding="utf-8")
     return path

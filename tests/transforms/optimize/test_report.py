@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 
@@ -39,11 +40,23 @@ def test_optimize_run_writes_a_self_contained_report(run):
 
 
 def test_report_has_one_svg_per_chart(run):
-    _, _, _, page = run
+    _, _, history, page = run
     charts = re.findall(r'<svg [^>]*aria-label="([^"]+)"', page)
-    # One strategy type x one symbol: generations, parameter map, in- vs out-of-sample.
-    assert charts == ["fitness by generation", "parameter map", "in-sample vs out-of-sample"]
-    assert page.count("</svg>") == 3
+    # One strategy type x one symbol: generations, one fast x slow map and its colour legend
+    # per search (3 folds + final, switched by tabs), in- vs out-of-sample.
+    searches = len(history["searches"])
+    assert charts == [
+        "fitness by generation",
+        *["parameter map", "colour legend"] * searches,
+        "in-sample vs out-of-sample",
+    ]
+    assert page.count("</svg>") == len(charts)
+    tabs = re.findall(r'<input type="radio" name="pm0" id="pm0-(\d)"( checked)?><label [^>]*>'
+                      r"([^<]+)</label>", page)  # fmt: skip
+    assert [(label, checked) for _, checked, label in tabs] == [
+        ("final", " checked"), ("fold 1", ""), ("fold 2", ""), ("fold 3", "")
+    ]  # fmt: skip
+    assert page.count('<div class="panel">') == searches
 
 
 def test_report_generations_chart_draws_best_and_mean_of_every_search(run):
@@ -69,9 +82,73 @@ def test_report_shows_the_best_parameters_and_their_numbers(run):
         assert f"{entry['fitness']:.3f}" in row
         assert f"{entry['metrics']['sharpe']:.3f}" in row
         assert f"{entry['overfitting']['deflated_sharpe_ratio']:.3f}" in row
-    chart = page.split('aria-label="parameter map"')[1].split("</svg>")[0]
-    assert chart.count("<rect") == len(best)
-    assert f"fast={first['params']['fast']}, slow={first['params']['slow']}: fitness" in chart
+    chart = page.split('aria-label="parameter map"')[1].split("</svg>")[0]  # the final's
+    assert re.search(
+        r'<rect class="mark" [^>]*><title>chosen \(rank 1\): '
+        rf"fast={first['params']['fast']}, slow={first['params']['slow']}<",
+        chart,
+    )
+    for fold in first["walk_forward"]["folds"]:  # fold winners are circled
+        assert f"<title>fold {fold['fold']} winner: {_params(fold['params'])}<" in chart
+
+
+def _params(params) -> str:
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _panels(page: str) -> dict[str, str]:
+    """Each parameter-map panel of the page by its search's label (`final`, `fold 1`, ...)."""
+    panels = {}
+    for chunk in page.split('<div class="panel">')[1:]:
+        label = re.match(r'<p class="meta">(final|fold \d+) search on', chunk).group(1)
+        panels[label] = chunk.split("<h3>")[0]  # the last panel ends with the section
+    return panels
+
+
+def _cells(svg: str) -> dict[tuple[int, int], tuple[int, float | None]]:
+    cells = {}
+    for i, j, n, best in re.findall(
+        r'<rect class="cell" data-i="(\d+)" data-j="(\d+)" data-n="(\d+)" '
+        r'data-best="([^"]+)"',
+        svg,
+    ):
+        cells[(int(i), int(j))] = (int(n), None if best == "null" else float(best))
+    return cells
+
+
+def test_report_heatmap_has_a_cell_for_every_evaluated_genome(run):
+    out, _, _, page = run
+    evaluations = json.loads((out / "evaluations.json").read_text())
+    searches = {s["search"]: s for s in evaluations["searches"]}
+    panels = _panels(page)
+    assert set(panels) == {"final", "fold 1", "fold 2", "fold 3"}
+    for key, search in searches.items():
+        label = "final" if search["fold"] is None else f"fold {search['fold']}"
+        records = [r for r in evaluations["evaluations"] if r["search"] == key]
+        assert len(records) == search["evaluations"] > 0
+        (svg,) = re.findall(r'<svg [^>]*aria-label="parameter map".*?</svg>', panels[label])
+        attrs = dict(re.findall(r'(data-[a-z-]+)="([^"]*)"', svg.split(">")[0]))
+        assert (attrs["data-x"], attrs["data-y"]) == ("fast", "slow")
+        x_edges = [float(v) for v in attrs["data-x-edges"].split(",")]
+        y_edges = [float(v) for v in attrs["data-y-edges"].split(",")]
+        # The bins tile the searched ranges (--bound fast=2:40, slow=5:80), integers each.
+        assert x_edges[0] == 2 and x_edges[-1] == 41 and y_edges[0] == 5 and y_edges[-1] == 81
+        assert x_edges == sorted(set(x_edges)) and len(x_edges) <= 21
+
+        def bin_of(edges, value):
+            return bisect.bisect_right(edges, value) - 1
+
+        expected: dict[tuple[int, int], list] = {}
+        for r in records:
+            key_ij = (bin_of(x_edges, r["params"]["fast"]), bin_of(y_edges, r["params"]["slow"]))
+            expected.setdefault(key_ij, []).append(r["fitness"])
+        cells = _cells(svg)
+        assert set(cells) == set(expected)  # every genome's cell is drawn, and nothing else
+        for key_ij, values in expected.items():
+            finite = [v for v in values if v is not None]
+            best = max(finite) if finite else None
+            assert cells[key_ij] == (len(values), best)
+        assert sum(n for n, _ in cells.values()) == len(records)
 
 
 def test_report_shows_in_sample_and_out_of_sample_per_fold(run):
@@ -116,3 +193,4 @@ def test_report_without_walk_forward_or_finite_set_says_so(tmp_path):
     assert "No set reached a finite fitness" in page
     assert "No finite fitness in any generation" in page
     assert "No walk-forward" in page and "<svg" not in page
+    assert "No evaluations.json in this directory" in page  # an older run's directory
