@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
+from datetime import datetime
 
+import numpy as np
 import pytest
 
+from strategies import library
+from strategies.candles import CandleArrays
+from strategies.vectorized import evaluate_vectorized
 from tests.transforms.optimize.builders import series_from_close, sine_close, write_candles_csv
 from tradestream import cli
 from tradestream.sample import sample_trades
+from transforms.backtest.config import ExecutionConfig
+from transforms.backtest.engine import simulate
+from transforms.backtest.metrics import compute_metrics
+from transforms.optimize.objectives import objective_values
 from transforms.trade_files import write_trades_csv
 
 BASE = ["--strategy", "SMA_CROSSOVER", "--bound", "fast=2:40", "--bound", "slow=5:80",
@@ -77,6 +87,74 @@ def test_optimize_history_has_every_generation_of_every_search(walk_run):
         assert bests == sorted(bests)
 
 
+def test_optimize_evaluations_list_each_searchs_distinct_genomes_once(walk_run):
+    history = {
+        s["search"]: s for s in json.loads((walk_run / "history.json").read_text())["searches"]
+    }
+    document = json.loads((walk_run / "evaluations.json").read_text())
+    assert document["objective"] == "weighted"
+    assert [s["search"] for s in document["searches"]] == list(history)
+    records = document["evaluations"]
+    for key, search in history.items():
+        mine = [r for r in records if r["search"] == key]
+        genomes = [(r["params"]["fast"], r["params"]["slow"]) for r in mine]
+        assert len(genomes) == len(set(genomes))  # a cache hit is not listed again
+        # The fitness cache's size (history) and the per-generation new evaluations agree.
+        assert (
+            len(mine) == search["evaluations"] == sum(g["evaluated"] for g in search["generations"])
+        )
+        for g in search["generations"]:
+            assert sum(r["generation"] == g["generation"] for r in mine) == g["evaluated"]
+        assert all(r["fold"] == search["fold"] for r in mine)
+    best = json.loads((walk_run / "best.json").read_text())
+    final = {(r["params"]["fast"], r["params"]["slow"]): r for r in records if r["fold"] is None}
+    for entry in best:  # the kept sets are among the final search's evaluations
+        assert (
+            final[(entry["params"]["fast"], entry["params"]["slow"])]["fitness"] == entry["fitness"]
+        )
+    for fold in best[0]["walk_forward"]["folds"]:  # each fold's winner is its best evaluation
+        mine = [r for r in records if r["fold"] == fold["fold"] and r["fitness"] is not None]
+        top = max(r["fitness"] for r in mine)
+        assert fold["in_sample"]["fitness"] == top
+        assert fold["params"] in [r["params"] for r in mine if r["fitness"] == top]
+
+
+def _ms(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def _backtest_fitness(params_list, window, objective="weighted", min_trades=5) -> np.ndarray:
+    """Fitness recomputed from the candles written to the input file, without the optimizer:
+    whole-history signals cut to the window, simulated and scored as `tradestream backtest`."""
+    series = series_from_close(sine_close(2400))
+    first = int(np.searchsorted(series.start_ms, _ms(window["start"])))
+    stop = int(np.searchsorted(series.start_ms, _ms(window["end"])))
+    strategies = [library.get("SMA_CROSSOVER").build(p) for p in params_list]
+    history = CandleArrays(*(a[:stop] for a in (series.open, series.high, series.low,
+                                                 series.close, series.volume)))  # fmt: skip
+    actions = evaluate_vectorized(strategies, history)
+    signals = np.stack([actions[s.strategy_id][first:] for s in strategies]).astype(np.int8)
+    close = series.close[first:stop]
+    sim = simulate(signals, series.open[first:stop], close, ExecutionConfig(fee=0.002))
+    metrics = compute_metrics(sim, series.start_ms[first:stop], 60_000, close, 525_600)
+    return objective_values(objective, metrics, min_trades)
+
+
+def test_optimize_evaluations_hold_the_backtests_fitness(walk_run):
+    document = json.loads((walk_run / "evaluations.json").read_text())
+    records = document["evaluations"]
+    for search in (document["searches"][0], document["searches"][-1]):  # fold 1 and final
+        mine = [r for r in records if r["search"] == search["search"]]
+        chosen = [mine[0], mine[-1], max(mine, key=lambda r: r["fitness"] or -math.inf)]
+        chosen += [r for r in mine if r["fitness"] is None][:1]  # a guarded one, if any
+        expected = _backtest_fitness([r["params"] for r in chosen], search["window"])
+        for record, value in zip(chosen, expected, strict=True):
+            if math.isfinite(value):
+                assert record["fitness"] == pytest.approx(value, rel=1e-9)
+            else:
+                assert record["fitness"] is None
+
+
 def test_optimize_same_seed_same_result(candles, tmp_path, capsys):
     assert _optimize(candles, tmp_path / "a", "--generations", "3") == 0
     progress = capsys.readouterr().err
@@ -84,6 +162,8 @@ def test_optimize_same_seed_same_result(candles, tmp_path, capsys):
     assert _optimize(candles, tmp_path / "b", "--generations", "3", "--batch_size", "3") == 0
     a = (tmp_path / "a" / "best.json").read_text()
     assert a == (tmp_path / "b" / "best.json").read_text()
+    evaluations = (tmp_path / "a" / "evaluations.json").read_text()
+    assert evaluations == (tmp_path / "b" / "evaluations.json").read_text()
     assert _optimize(candles, tmp_path / "c", "--generations", "3", "--seed", "4") == 0
     assert json.loads(a) != json.loads((tmp_path / "c" / "best.json").read_text())
 
