@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tradestream.kafka_config import env_client_config
 from tradestream.local import kafka as local_kafka
 from tradestream.settings import get_settings
 from tradestream.signals_tail import HEADER, format_row
@@ -83,7 +84,7 @@ def _pipeline_args(settings, all_strategies: bool) -> list[str]:
 def _end_offsets(bootstrap: str, topic: str):
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","))
+    consumer = KafkaConsumer(**env_client_config(bootstrap))
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         return consumer.end_offsets(tps)
@@ -97,7 +98,7 @@ def _start_group_at(bootstrap: str, group: str, offsets) -> None:
     from kafka.errors import CoordinatorNotAvailableError
     from kafka.structs import OffsetAndMetadata
 
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","))
+    admin = KafkaAdminClient(**env_client_config(bootstrap))
     try:
         # On a new broker the group coordinator (__consumer_offsets) appears a little
         # after the broker accepts clients: retry for a while.
@@ -134,7 +135,7 @@ class SignalPrinter(threading.Thread):
 
         from tradestream.v1 import signal_pb2
 
-        consumer = KafkaConsumer(bootstrap_servers=self._servers.split(","))
+        consumer = KafkaConsumer(**env_client_config(self._servers))
         consumer.assign(list(self._offsets))
         for tp, offset in self._offsets.items():
             consumer.seek(tp, offset)

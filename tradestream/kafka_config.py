@@ -8,9 +8,19 @@ are handed to the client and nowhere else: never logged, never put into pipeline
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import ssl
+import threading
 from typing import Any
 
 from tradestream.settings import Settings, get_settings
+
+VERIFY_TIMEOUT_S = 30.0
+
+
+class KafkaSecurityError(RuntimeError):
+    """Brokers refused the configured TLS or SASL settings (or could not be reached)."""
 
 
 def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
@@ -50,9 +60,109 @@ def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
 
     Transforms carry only the bootstrap servers in the pipeline graph; credentials are read
     here, on the worker, when a client is built, so they are never pickled, sent to the
-    runner or logged with the pipeline options.
+    runner or logged with the pipeline options. With TLS or SASL the first call per process
+    checks the connection (`verify_connection`), so bad credentials fail the worker with a
+    clear error instead of clients retrying silently.
     """
-    return client_config(get_settings(), bootstrap)
+    settings = get_settings()
+    verify_connection(settings, bootstrap)
+    return client_config(settings, bootstrap)
+
+
+_verified: set[str] = set()
+_verified_lock = threading.Lock()
+
+
+class _SecurityFailures(logging.Handler):
+    """Collects the TLS and SASL failures kafka-python logs while it retries a connection."""
+
+    def __init__(self, seen: threading.Event) -> None:
+        super().__init__(logging.DEBUG)
+        self.failures: list[BaseException] = []
+        self._seen = seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
+
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            failure = arg if isinstance(arg, BaseException) else None
+            while failure is not None and not isinstance(
+                failure, (SaslAuthenticationFailedError, AuthorizationError, ssl.SSLError)
+            ):
+                failure = failure.__cause__ or failure.__context__
+            if failure is not None:
+                self.failures.append(failure)
+                self._seen.set()
+
+
+def verify_connection(
+    settings: Settings, bootstrap: str | None = None, timeout_s: float = VERIFY_TIMEOUT_S
+) -> None:
+    """Connects once with the settings' security; raises a clear error when brokers refuse it.
+
+    kafka-python retries a refused TLS handshake or SASL login until its own timeout and then
+    reports only that it could not bootstrap. This names the cause (and the variables to
+    check) as soon as the first attempt fails. PLAINTEXT is not checked; a successful check
+    is remembered for the rest of the process.
+
+    Raises:
+        KafkaSecurityError: the TLS handshake or SASL login failed, or no broker answered
+            within `timeout_s`.
+    """
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return
+    config = client_config(settings, bootstrap)
+    servers = ",".join(config["bootstrap_servers"])
+    # A digest, not the options themselves: the set outlives the call and holds no password.
+    key = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
+    with _verified_lock:
+        if key in _verified:
+            return
+    done = threading.Event()
+    capture = _SecurityFailures(done)
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        from kafka.admin import KafkaAdminClient
+
+        try:
+            admin = KafkaAdminClient(**config, request_timeout_ms=int(timeout_s * 1000))
+            admin.close()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    kafka_log = logging.getLogger("kafka")
+    kafka_log.addHandler(capture)
+    try:
+        threading.Thread(target=connect, name="kafka-verify", daemon=True).start()
+        finished = done.wait(timeout_s + 5)
+    finally:
+        kafka_log.removeHandler(capture)
+    if capture.failures:
+        raise KafkaSecurityError(_explain(settings, servers, capture.failures[0]))
+    if errors or not finished:
+        cause = errors[0] if errors else f"no answer within {timeout_s:.0f}s"
+        raise KafkaSecurityError(
+            f"cannot connect to Kafka at {servers} with {settings.kafka_security_protocol}: {cause}"
+        )
+    with _verified_lock:
+        _verified.add(key)
+
+
+def _explain(settings: Settings, servers: str, failure: BaseException) -> str:
+    if isinstance(failure, ssl.SSLError):
+        return (
+            f"TLS handshake with Kafka at {servers} failed: {failure}. Check "
+            "TRADESTREAM_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates), "
+            "TRADESTREAM_KAFKA_SSL_CHECK_HOSTNAME and TRADESTREAM_KAFKA_SECURITY_PROTOCOL."
+        )
+    return (
+        f"Kafka at {servers} refused the SASL {settings.kafka_sasl_mechanism} login of user "
+        f"{settings.kafka_sasl_username!r}: {failure}. Check TRADESTREAM_KAFKA_SASL_USERNAME, "
+        "TRADESTREAM_KAFKA_SASL_PASSWORD and TRADESTREAM_KAFKA_SASL_MECHANISM."
+    )
 
 
 def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:

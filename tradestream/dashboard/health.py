@@ -76,8 +76,10 @@ class KafkaHealth:
         if consumer is None:
             from kafka import KafkaConsumer
 
+            from tradestream.kafka_config import env_client_config
+
             consumer = KafkaConsumer(
-                bootstrap_servers=self.targets.bootstrap.split(","),
+                **env_client_config(self.targets.bootstrap),
                 group_id=group,
                 enable_auto_commit=False,
                 request_timeout_ms=5000,

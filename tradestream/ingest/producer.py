@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tradestream.kafka_config import producer_config
+from tradestream.kafka_config import producer_config, verify_connection
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
 from transforms.dead_letters import dead_letter
@@ -37,6 +37,7 @@ class TradeProducer:
     ) -> None:
         from kafka import KafkaProducer
 
+        verify_connection(settings, bootstrap)  # refused TLS/SASL: a clear error, at once
         self._producer = KafkaProducer(**producer_config(settings, bootstrap))
         self.trades_topic = trades_topic
         self.dlq_topic = dlq_topic

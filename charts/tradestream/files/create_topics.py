@@ -21,10 +21,13 @@ def admin_client(bootstrap: str, deadline: float):
     """A KafkaAdminClient, retried until the cluster answers or the deadline passes."""
     from kafka.admin import KafkaAdminClient
 
+    from tradestream.kafka_config import client_config
+    from tradestream.settings import get_settings
+
     while True:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap.split(","),
+                **client_config(get_settings(), bootstrap),  # TLS/SASL: TRADESTREAM_KAFKA_*
                 request_timeout_ms=15000,
                 client_id="tradestream-topic-init",
             )

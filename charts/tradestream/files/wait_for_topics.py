@@ -16,8 +16,11 @@ import time
 def existing_topics(bootstrap: str) -> set[str]:
     from kafka.admin import KafkaAdminClient
 
+    from tradestream.kafka_config import client_config
+    from tradestream.settings import get_settings
+
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","),
+        **client_config(get_settings(), bootstrap),  # TLS/SASL: TRADESTREAM_KAFKA_*
         request_timeout_ms=10000,
         client_id="tradestream-wait-for-topics",
     )
