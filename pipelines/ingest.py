@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -62,8 +63,8 @@ def speed_factor(text: str) -> float | None:
         raise argparse.ArgumentTypeError(
             f"--speed takes a number > 0 or 'max', got {text!r}"
         ) from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--speed must be > 0, got {text!r}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"--speed must be a finite number > 0, got {text!r}")
     return value
 
 
@@ -100,8 +101,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
@@ -147,7 +148,7 @@ class IngestOptions(PipelineOptions):
         )
         group.add_argument(
             "--sample_hours",
-            type=float,
+            type=_positive_float,
             default=24.0,
             help="length of the bundled sample when --input is omitted (default 24)",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from tradestream.cli_types import positive_float
 from tradestream.sample import sample_trades
 
 
@@ -13,7 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write the deterministic sample trades (CSV) used by the demo and tests",
     )
     p.add_argument("--output", required=True, help="file to write (.csv or .csv.gz)")
-    p.add_argument("--hours", type=float, default=24.0, help="length in hours (default 24)")
+    p.add_argument(
+        "--hours", type=positive_float, default=24.0, help="length in hours (default 24)"
+    )
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     p.set_defaults(handler=_run)
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
+from tradestream.cli_types import positive_float, positive_int
 from tradestream.kafka_config import client_config
 from tradestream.settings import get_settings
 from tradestream.v1 import signal_pb2
@@ -65,11 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     tail.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=None,
         help="stop after this many seconds without a new signal (default: run until Ctrl-C)",
     )
-    tail.add_argument("--max", type=int, default=None, help="stop after this many signals")
+    tail.add_argument("--max", type=positive_int, default=None, help="stop after this many signals")
     tail.set_defaults(handler=run_tail)
 
 

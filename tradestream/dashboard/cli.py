@@ -20,6 +20,7 @@ import signal
 import sys
 from pathlib import Path
 
+from tradestream.cli_types import port, positive_float
 from tradestream.settings import get_settings
 
 _TOKEN = re.compile(r"^[A-Za-z0-9._~-]{16,}$")
@@ -34,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default=s.dashboard_host, help=f"bind address ({s.dashboard_host})")
-    p.add_argument("--port", type=int, default=s.dashboard_port, help=f"port ({s.dashboard_port})")
+    p.add_argument("--port", type=port, default=s.dashboard_port, help=f"port ({s.dashboard_port})")
     p.add_argument(
         "--token",
         default=None,
@@ -56,8 +57,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--paper_group", default="tradestream-paper", help="the executor's group")
     p.add_argument("--no_kafka", action="store_true", help="do not monitor Kafka (no health panel)")
-    p.add_argument("--refresh", type=float, default=1.0, help="seconds between page updates (1)")
-    p.add_argument("--health_every", type=float, default=5.0, help="seconds between Kafka checks")
+    p.add_argument(
+        "--refresh", type=positive_float, default=1.0, help="seconds between page updates (1)"
+    )
+    p.add_argument(
+        "--health_every", type=positive_float, default=5.0, help="seconds between Kafka checks"
+    )
     p.set_defaults(handler=run_dashboard)
 
 

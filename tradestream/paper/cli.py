@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 
+from tradestream.cli_types import finite_float, positive_float, positive_int
 from tradestream.settings import get_settings
 
 # flag -> (PaperConfig field, type, help); defaults come from PaperConfig / the database.
@@ -110,18 +111,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where a new database starts reading (default earliest: the portfolio is a "
         "function of the whole retained stream)",
     )
-    kafka.add_argument("--max_batch", type=int, default=500, help="records per transaction")
+    kafka.add_argument(
+        "--max_batch", type=positive_int, default=500, help="records per transaction"
+    )
     kafka.add_argument(
         "--stop_at_end",
         action="store_true",
         default=False,
         help="exit once the end offsets seen at start are reached (replays)",
     )
-    kafka.add_argument("--log_every", type=float, default=10.0, help="seconds between status logs")
+    kafka.add_argument(
+        "--log_every", type=positive_float, default=10.0, help="seconds between status logs"
+    )
     pf = run.add_argument_group("portfolio (stored with the portfolio; a flag overrides it)")
     for flag, (field, kind, help_text) in _CONFIG_FLAGS.items():
         metavar = "N" if kind is int else "X"
-        pf.add_argument(flag, dest=f"cfg_{field}", type=kind, metavar=metavar, help=help_text)
+        pf.add_argument(
+            flag,
+            dest=f"cfg_{field}",
+            type=finite_float if kind is float else kind,
+            metavar=metavar,
+            help=help_text,
+        )
     pf.add_argument(
         "--sizing", dest="cfg_sizing", choices=("fraction", "risk"), help="position sizing"
     )
