@@ -361,6 +361,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     unknown = unknown_flags(beam_args)
     if unknown:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
+    if getattr(args, "strategies_topic", None):
+        # Shared with backtest/realtime, where it adds published parameter sets; the
+        # optimizer searches strategy types, so it would be silently ignored here.
+        return _error("--strategies_topic does not apply to optimize (use --strategy)")
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
         spaces = select_spaces(args.strategy_spec, args.strategies_file, args.bound)

@@ -177,6 +177,7 @@ def test_optimize_same_seed_same_result(candles, tmp_path, capsys):
         (["--train", "30d", "--test", "1d"], "one walk-forward fold needs"),
         (["--objective", "profit"], "invalid choice"),
         (["--populaton", "5"], "unknown flag"),
+        (["--strategies_topic", "strategies"], "does not apply to optimize"),
     ],
 )
 def test_optimize_bad_arguments_exit_2_with_the_reason(candles, tmp_path, capsys, extra, message):
