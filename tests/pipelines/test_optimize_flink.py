@@ -1,5 +1,6 @@
 """`tradestream optimize` on the Flink runner (embedded cluster, LOOPBACK workers) gives the
-same result as on the DirectRunner, and runs every generation on one job server."""
+same result (best.json and evaluations.json) as on the DirectRunner, and runs every generation on
+one job server."""
 
 from __future__ import annotations
 
@@ -22,3 +23,5 @@ def test_optimize_on_flink_runner_matches_direct_runner(tmp_path, jvm_dir):
     assert optimize.run([*args, "--output", str(tmp_path / "flink"), *flink]) == 0
     direct = (tmp_path / "direct" / "best.json").read_text()
     assert (tmp_path / "flink" / "best.json").read_text() == direct
+    evaluations = (tmp_path / "direct" / "evaluations.json").read_text()
+    assert (tmp_path / "flink" / "evaluations.json").read_text() == evaluations
