@@ -32,11 +32,9 @@ from pipelines.options import (
 from tradestream.local.checkpoints import flink_checkpoint_args
 from tradestream.local.flink import flink_runner_args
 from tradestream.settings import get_settings
-from transforms.candles import WindowTradesToCandles
-from transforms.evaluate import EvaluateStrategies
-from transforms.gaps import FillCandleGaps
 from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
 from transforms.parse_trades import ParseTrades
+from transforms.symbol_signals import TradesToSignals
 
 
 class RealtimeOptions(PipelineOptions):
@@ -108,16 +106,18 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         idle_after_s=rt.idle_timeout,
     )
     parsed = records | "ParseTrades" >> ParseTrades(allowed, kafka.trades_topic)
-    built = parsed.trades | "WindowTradesToCandles" >> WindowTradesToCandles(
-        candles.candle_interval, candles.allowed_lateness, kafka.trades_topic
+    # Candles, gap filling and strategies in one keyed step: on a streaming runner every
+    # stateful step costs a watermark hop (see transforms/symbol_signals.py).
+    out = parsed.trades | "TradesToSignals" >> TradesToSignals(
+        strategies,
+        candles.candle_interval,
+        candles.allowed_lateness,
+        candles.max_gap,
+        kafka.trades_topic,
     )
-    filled = built.candles | "FillCandleGaps" >> FillCandleGaps(
-        candles.candle_interval, candles.max_gap, fill_trailing=True
-    )
-    signals = filled | "EvaluateStrategies" >> EvaluateStrategies(strategies)
-    signals | "WriteSignals" >> WriteSignals(kafka.bootstrap_servers, kafka.signals_topic)
+    out.signals | "WriteSignals" >> WriteSignals(kafka.bootstrap_servers, kafka.signals_topic)
     (
-        (parsed.dead_letters, built.dead_letters)
+        (parsed.dead_letters, out.dead_letters)
         | "MergeDeadLetters" >> beam.Flatten()
         | "WriteDeadLetters" >> WriteDeadLetters(kafka.bootstrap_servers, kafka.dlq_topic)
     )

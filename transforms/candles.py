@@ -85,23 +85,104 @@ class PartialCandlesFn(beam.DoFn):
         self._partials = {}
 
 
+class CandleBook:
+    """One symbol's open candles: the logic of BuildCandlesFn, on plain-data state.
+
+    State: {"buckets": {start_ms: [accumulator, revision emitted (-1: not yet)]},
+    "floor": the latest watermark time this symbol has seen (None before the first)}.
+    Methods return what to emit and which wake-up timers to set, as (time_ms, tag) pairs;
+    the caller owns Beam state and timers, so the same logic serves BuildCandlesFn and
+    the fused realtime step (`transforms.symbol_signals`).
+    """
+
+    def __init__(self, interval_ms: int, allowed_lateness_ms: int) -> None:
+        self.interval = interval_ms
+        self.lateness = allowed_lateness_ms
+
+    @staticmethod
+    def new_state() -> dict:
+        return {"buckets": {}, "floor": None}
+
+    def closed_at(self, state: dict, start: int) -> int | None:
+        """The watermark at which candle `start` closed, or None while it is open."""
+        seen = state["floor"]
+        if seen is not None and start + self.interval - 1 + self.lateness <= seen:
+            return seen
+        return None
+
+    def add(self, state: dict, symbol: str, start: int, acc: list):
+        """Folds a partial candle into an open one -> (corrected candles, timers)."""
+        end = start + self.interval
+        seen = state["floor"]
+        buckets = state["buckets"]
+        bucket = buckets.get(start)
+        if bucket is None:
+            bucket = buckets[start] = [acc, -1]
+            if seen is not None and end - 1 <= seen:
+                # The on-time moment has passed already (late, within lateness): the
+                # first candle of this interval is already a correction.
+                bucket[1] = 1
+                out = [self._candle(symbol, start, bucket)]
+                return out, [(end - 1 + self.lateness, f"c{start}")]
+            return [], [(end - 1, f"e{start}")]
+        bucket[0] = candle_math.merge(bucket[0], acc)
+        if bucket[1] >= 0:
+            bucket[1] += 1
+            return [self._candle(symbol, start, bucket)], []
+        return [], []
+
+    def advance(self, state: dict, symbol: str, now: int):
+        """The watermark reached `now`: on-time candles due, in start order -> (candles, timers).
+
+        Every due candle is handled whichever timer woke us, so the order in which a runner
+        fires timers of equal time does not matter.
+        """
+        if state["floor"] is None or now > state["floor"]:
+            state["floor"] = now
+        buckets = state["buckets"]
+        out, timers = [], []
+        for start in sorted(buckets):
+            bucket = buckets[start]
+            end = start + self.interval
+            if end - 1 > now:
+                break
+            if bucket[1] < 0:
+                bucket[1] = 0
+                out.append(self._candle(symbol, start, bucket))
+            close = end - 1 + self.lateness
+            if close <= now:
+                del buckets[start]
+            else:
+                timers.append((close, f"c{start}"))
+        return out, timers
+
+    def _candle(self, symbol: str, start: int, bucket: list):
+        return candle_math.to_candle(symbol, start, self.interval, bucket[0], bucket[1])
+
+
+def late_dead_letters(book: CandleBook, symbol, start, seen, payloads, source_topic):
+    """Dead letters (reason `late`) for the trades of a partial candle that closed already."""
+    end = start + book.interval
+    detail = (
+        f"trade belongs to candle [{start}, {end}) which closed at watermark "
+        f"{seen} (allowed lateness {book.lateness} ms)"
+    )
+    return [dead_letter(payload, "late", detail, source_topic, symbol) for payload in payloads]
+
+
 class BuildCandlesFn(beam.DoFn):
     """(symbol, partial candle) -> (symbol, Candle), late trades to the dead-letter output.
 
-    One event-time timer per open candle (dynamic timer tags `e<start>` to emit and
-    `c<start>` to close), so that when the watermark leaps ahead (catching up on a backlog)
-    every due candle fires in the same watermark step.
+    Event-time timers per open candle (dynamic tags `e<start>` to emit, `c<start>` to
+    close), so that when the watermark leaps ahead (catching up on a backlog) every due
+    candle fires in the same watermark step. The logic is `CandleBook`.
     """
 
-    # start_ms -> [accumulator, revision emitted so far (-1: not yet emitted)]
-    BUCKETS = ReadModifyWriteStateSpec("buckets", PickleCoder())
-    # The latest timer time this symbol has seen: a lower bound of the watermark.
-    FLOOR = ReadModifyWriteStateSpec("floor", PickleCoder())
+    STATE = ReadModifyWriteStateSpec("book", PickleCoder())
     TIMER = TimerSpec("candle", TimeDomain.WATERMARK)
 
     def __init__(self, interval_ms: int, allowed_lateness_ms: int, source_topic: str = "") -> None:
-        self._interval = interval_ms
-        self._lateness = allowed_lateness_ms
+        self._book = CandleBook(interval_ms, allowed_lateness_ms)
         self._source_topic = source_topic
         self._late = Metrics.counter("WindowTradesToCandles", "late_trades")
         self._corrections = Metrics.counter("WindowTradesToCandles", "corrections")
@@ -109,87 +190,48 @@ class BuildCandlesFn(beam.DoFn):
     def process(
         self,
         element,
-        buckets=beam.DoFn.StateParam(BUCKETS),
-        floor=beam.DoFn.StateParam(FLOOR),
+        book=beam.DoFn.StateParam(STATE),
         timer=beam.DoFn.TimerParam(TIMER),
     ):
         symbol, (start, acc, payloads) = element
-        end = start + self._interval
-        seen = floor.read()
-        if seen is not None and end - 1 + self._lateness <= seen:
-            for payload in payloads:
+        state = book.read() or CandleBook.new_state()
+        seen = self._book.closed_at(state, start)
+        if seen is not None:
+            for letter in late_dead_letters(
+                self._book, symbol, start, seen, payloads, self._source_topic
+            ):
                 self._late.inc()
-                yield pvalue.TaggedOutput(
-                    DEAD_LETTER_TAG,
-                    dead_letter(
-                        payload,
-                        "late",
-                        f"trade belongs to candle [{start}, {end}) which closed at watermark "
-                        f"{seen} (allowed lateness {self._lateness} ms)",
-                        self._source_topic,
-                        symbol,
-                    ),
-                )
+                yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
             return
-        state = buckets.read() or {}
-        bucket = state.get(start)
-        if bucket is None:
-            bucket = [acc, -1]
-            if seen is not None and end - 1 <= seen:
-                # The on-time moment has passed already (late, within lateness).
-                bucket[1] = 0
-                self._corrections.inc()
-                yield self._candle(symbol, start, bucket, revision=1)
-                timer.set(ms_timestamp(end - 1 + self._lateness), dynamic_timer_tag=f"c{start}")
-            else:
-                timer.set(ms_timestamp(end - 1), dynamic_timer_tag=f"e{start}")
-        else:
-            bucket[0] = candle_math.merge(bucket[0], acc)
-            if bucket[1] >= 0:
-                bucket[1] += 1
-                self._corrections.inc()
-                yield self._candle(symbol, start, bucket)
-        state[start] = bucket
-        buckets.write(state)
+        candles, timers = self._book.add(state, symbol, start, acc)
+        for candle in candles:
+            self._corrections.inc()
+            yield self._out(symbol, candle)
+        for at, tag in timers:
+            timer.set(ms_timestamp(at), dynamic_timer_tag=tag)
+        book.write(state)
 
     @on_timer(TIMER)
     def on_timer(
         self,
         key=beam.DoFn.KeyParam,
         fired=beam.DoFn.TimestampParam,
-        tag=beam.DoFn.DynamicTimerTagParam,
-        buckets=beam.DoFn.StateParam(BUCKETS),
-        floor=beam.DoFn.StateParam(FLOOR),
+        book=beam.DoFn.StateParam(STATE),
         timer=beam.DoFn.TimerParam(TIMER),
     ):
         now = timestamp_ms(fired)
-        seen = floor.read()
-        if seen is None or now > seen:
-            floor.write(now)
-        action, start = tag[0], int(tag[1:])
-        state = buckets.read() or {}
-        bucket = state.get(start)
-        if bucket is None:
-            return
-        if action == "e":
-            bucket[1] = 0
-            yield self._candle(key, start, bucket)
-            if self._lateness > 0:
-                timer.set(ms_timestamp(now + self._lateness), dynamic_timer_tag=f"c{start}")
-            else:
-                del state[start]
-        else:
-            del state[start]
-        if state:
-            buckets.write(state)
-        else:
-            buckets.clear()
+        state = book.read() or CandleBook.new_state()
+        candles, timers = self._book.advance(state, key, now)
+        for candle in candles:
+            yield self._out(key, candle)
+        for at, tag in timers:
+            timer.set(ms_timestamp(at), dynamic_timer_tag=tag)
+        book.write(state)
 
-    def _candle(self, symbol: str, start: int, bucket: list, revision: int | None = None):
-        rev = bucket[1] if revision is None else revision
-        bucket[1] = rev
-        candle = candle_math.to_candle(symbol, start, self._interval, bucket[0], rev)
-        return TimestampedValue((symbol, candle), ms_timestamp(start + self._interval - 1))
+    def _out(self, symbol: str, candle):
+        return TimestampedValue(
+            (symbol, candle), ms_timestamp(candle.start_ms + candle.interval_ms - 1)
+        )
 
 
 class WindowTradesToCandles(beam.PTransform):
@@ -213,7 +255,11 @@ class WindowTradesToCandles(beam.PTransform):
 
     def expand(self, trades: beam.PCollection) -> BuiltCandles:
         partials = trades | "PartialCandles" >> beam.ParDo(PartialCandlesFn(self._interval))
-        outputs = partials | "BuildCandles" >> beam.ParDo(
-            BuildCandlesFn(self._interval, self._lateness, self._source_topic)
-        ).with_input_types(tuple[str, Any]).with_outputs(DEAD_LETTER_TAG, main="candles")
+        build = (
+            beam.ParDo(BuildCandlesFn(self._interval, self._lateness, self._source_topic))
+            .with_input_types(tuple[str, Any])
+            .with_output_types(tuple[str, Any])
+            .with_outputs(DEAD_LETTER_TAG, main="candles")
+        )
+        outputs = partials | "BuildCandles" >> build
         return BuiltCandles(outputs.candles, outputs[DEAD_LETTER_TAG])

@@ -16,6 +16,7 @@ sent cannot be taken back; use allowed lateness 0 when replays must match exactl
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from typing import Any  # noqa: UP035 - Beam reads typing.Tuple hints
 
@@ -33,10 +34,91 @@ from transforms.candles import ms_timestamp, timestamp_ms
 from transforms.signals import make_signal, strategy_proto
 
 
+class StrategyRunner:
+    """One symbol's strategies: the logic of EvaluateStrategiesFn, on plain-data state.
+
+    State: {"pending": {start_ms: Candle bytes}, "version": int, "last": latest evaluated
+    start, "evaluator": the evaluator's state}. A per-worker cache keeps the live evaluator
+    of each symbol while the stored version matches, so it is not rebuilt for every candle.
+    Create one per DoFn instance, in `setup`.
+    """
+
+    def __init__(self, strategies: Sequence[Strategy]) -> None:
+        self._strategies = list(strategies)
+        self._protos = {
+            s.strategy_id: strategy_proto(s.type_name, s.params, s.strategy_id)
+            for s in self._strategies
+        }
+        # symbol -> (version, evaluator): valid while the state's version matches.
+        self._cache: dict[str, tuple[int, IncrementalEvaluator]] = {}
+
+    @staticmethod
+    def new_state() -> dict:
+        return {"pending": {}, "version": 0, "last": None, "evaluator": None}
+
+    @staticmethod
+    def add(state: dict, candle) -> list[tuple[int, str]]:
+        """Queues an on-time candle until the watermark passes its end -> timers."""
+        state["pending"][candle.start_ms] = candle.SerializeToString()
+        end = candle.start_ms + candle.interval_ms
+        return [(end - 1, f"r{candle.start_ms}")]
+
+    def advance(self, state: dict, symbol: str, now: int) -> tuple[list, int]:
+        """Evaluates the due candles in start order -> (Signals, candles evaluated)."""
+        waiting = state["pending"]
+        evaluator = self._evaluator(symbol, state)
+        last = state["last"]
+        signals, evaluated = [], 0
+        try:
+            for start in sorted(waiting):
+                candle = candle_pb2.Candle.FromString(waiting[start])
+                if start + candle.interval_ms - 1 > now:
+                    break
+                del waiting[start]
+                if last is not None and start <= last:
+                    continue  # evaluated already (a replayed or duplicate candle)
+                evaluated += 1
+                last = start
+                emissions = evaluator.update(
+                    candle.open, candle.high, candle.low, candle.close, candle.volume
+                )
+                for emission in emissions:
+                    signals.append(
+                        make_signal(
+                            self._protos[emission.strategy_id],
+                            symbol,
+                            emission.action,
+                            candle.close,
+                            candle.start_ms,
+                            candle.interval_ms,
+                            emission.reason,
+                        )
+                    )
+        except BaseException:
+            # The cached evaluator may be ahead of the stored state: rebuild on retry.
+            self._cache.pop(symbol, None)
+            raise
+        if evaluated:
+            state["version"] += 1
+            state["last"] = last
+            # Pickled here: the runner's state cache sizes plain bytes at no cost.
+            state["evaluator"] = pickle.dumps(evaluator.get_state(), pickle.HIGHEST_PROTOCOL)
+            self._cache[symbol] = (state["version"], evaluator)
+        return signals, evaluated
+
+    def _evaluator(self, symbol: str, state: dict) -> IncrementalEvaluator:
+        if state["evaluator"] is None:
+            return IncrementalEvaluator(self._strategies)
+        cached = self._cache.get(symbol)
+        if cached is not None and cached[0] == state["version"]:
+            return cached[1]
+        return IncrementalEvaluator.from_state(self._strategies, pickle.loads(state["evaluator"]))
+
+
 class EvaluateStrategiesFn(beam.DoFn):
-    PENDING = ReadModifyWriteStateSpec("pending", PickleCoder())  # start -> Candle bytes
-    # (version, last evaluated start, evaluator state)
-    EVALUATOR = ReadModifyWriteStateSpec("evaluator", PickleCoder())
+    """The Beam step of `StrategyRunner`: one state value and wake-up timers per symbol."""
+
+    STATE = ReadModifyWriteStateSpec("strategies", PickleCoder())
     TICK = TimerSpec("tick", TimeDomain.WATERMARK)  # dynamic tag per waiting candle
 
     def __init__(self, strategies: Sequence[Strategy]) -> None:
@@ -48,92 +130,37 @@ class EvaluateStrategiesFn(beam.DoFn):
         self._candles = Metrics.counter("EvaluateStrategies", "candles")
 
     def setup(self) -> None:
-        self._protos = {
-            s.strategy_id: strategy_proto(s.type_name, s.params, s.strategy_id)
-            for s in self._strategies
-        }
-        # symbol -> (version, evaluator): valid while the state's version matches.
-        self._cache: dict[str, tuple[int, IncrementalEvaluator]] = {}
+        self._runner = StrategyRunner(self._strategies)
 
     def process(
         self,
         element,
-        pending=beam.DoFn.StateParam(PENDING),
+        stored=beam.DoFn.StateParam(STATE),
         tick=beam.DoFn.TimerParam(TICK),
     ):
         symbol, candle = element
         if candle.revision > 0:
             self._ignored.inc()
             return
-        waiting = pending.read() or {}
-        waiting[candle.start_ms] = candle.SerializeToString()
-        pending.write(waiting)
-        tick.set(
-            ms_timestamp(candle.start_ms + candle.interval_ms - 1),
-            dynamic_timer_tag=str(candle.start_ms),
-        )
+        state = stored.read() or StrategyRunner.new_state()
+        for at, tag in StrategyRunner.add(state, candle):
+            tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
+        stored.write(state)
 
     @on_timer(TICK)
     def on_tick(
         self,
         key=beam.DoFn.KeyParam,
         fired=beam.DoFn.TimestampParam,
-        pending=beam.DoFn.StateParam(PENDING),
-        evaluator_state=beam.DoFn.StateParam(EVALUATOR),
+        stored=beam.DoFn.StateParam(STATE),
     ):
-        now = timestamp_ms(fired)
-        waiting = pending.read() or {}
-        stored = evaluator_state.read()
-        version, last_start, evaluator = self._evaluator(key, stored)
-        changed = False
-        try:
-            for start in sorted(waiting):
-                candle = candle_pb2.Candle.FromString(waiting[start])
-                if start + candle.interval_ms - 1 > now:
-                    break
-                del waiting[start]
-                if last_start is not None and start <= last_start:
-                    continue  # evaluated already (a replayed or duplicate candle)
-                self._candles.inc()
-                changed = True
-                last_start = start
-                emissions = evaluator.update(
-                    candle.open, candle.high, candle.low, candle.close, candle.volume
-                )
-                for emission in emissions:
-                    self._signals.inc()
-                    signal = make_signal(
-                        self._protos[emission.strategy_id],
-                        key,
-                        emission.action,
-                        candle.close,
-                        candle.start_ms,
-                        candle.interval_ms,
-                        emission.reason,
-                    )
-                    yield TimestampedValue((key, signal), fired)
-        except BaseException:
-            # The cached evaluator may be ahead of the stored state: rebuild on retry.
-            self._cache.pop(key, None)
-            raise
-        if changed:
-            version += 1
-            evaluator_state.write((version, last_start, evaluator.get_state()))
-            self._cache[key] = (version, evaluator)
-        if waiting:
-            pending.write(waiting)
-        else:
-            pending.clear()
-
-    def _evaluator(self, symbol: str, stored) -> tuple[int, int | None, IncrementalEvaluator]:
-        if stored is None:
-            evaluator = IncrementalEvaluator(self._strategies)
-            return 0, None, evaluator
-        version, last_start, state = stored
-        cached = self._cache.get(symbol)
-        if cached is not None and cached[0] == version:
-            return version, last_start, cached[1]
-        return version, last_start, IncrementalEvaluator.from_state(self._strategies, state)
+        state = stored.read() or StrategyRunner.new_state()
+        signals, evaluated = self._runner.advance(state, key, timestamp_ms(fired))
+        self._candles.inc(evaluated)
+        for signal in signals:
+            self._signals.inc()
+            yield TimestampedValue((key, signal), fired)
+        stored.write(state)
 
 
 class EvaluateStrategies(beam.PTransform):
@@ -148,4 +175,8 @@ class EvaluateStrategies(beam.PTransform):
         self._fn = EvaluateStrategiesFn(strategies)
 
     def expand(self, candles: beam.PCollection) -> beam.PCollection:
-        return candles | "Evaluate" >> beam.ParDo(self._fn).with_input_types(tuple[str, Any])
+        return candles | "Evaluate" >> (
+            beam.ParDo(self._fn)
+            .with_input_types(tuple[str, Any])
+            .with_output_types(tuple[str, Any])
+        )

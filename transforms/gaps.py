@@ -31,103 +31,123 @@ from transforms import candle_math
 from transforms.candles import ms_timestamp, timestamp_ms
 
 
+class GapFiller:
+    """One symbol's gap filling: the logic of FillCandleGapsFn, on plain-data state.
+
+    State: {"pending": {start_ms: Candle bytes waiting for the watermark},
+    "last": (start of the latest candle passed on, its close, flat candles since a real one)}.
+    Methods return candles to emit and wake-up timers as (time_ms, tag) pairs.
+    """
+
+    def __init__(self, interval_ms: int, max_gap: int, fill_trailing: bool) -> None:
+        self.interval = interval_ms
+        self.max_gap = max_gap
+        self.fill_trailing = fill_trailing
+
+    @staticmethod
+    def new_state() -> dict:
+        return {"pending": {}, "last": None}
+
+    def add(self, state: dict, candle):
+        """A candle arrives -> (candles to pass on at once, timers)."""
+        previous = state["last"]
+        if candle.revision > 0 or (previous is not None and candle.start_ms <= previous[0]):
+            if candle.revision == 0:
+                candle = candle_pb2.Candle.FromString(candle.SerializeToString())
+                candle.revision = 1
+            return [candle], []
+        state["pending"][candle.start_ms] = candle.SerializeToString()
+        return [], [(candle.start_ms + self.interval - 1, f"f{candle.start_ms}")]
+
+    def advance(self, state: dict, symbol: str, now: int):
+        """The watermark reached `now` -> (candles in start order, flats included; timers)."""
+        waiting = state["pending"]
+        previous = state["last"]
+        out = []
+        for start in sorted(waiting):
+            if start + self.interval - 1 > now:
+                break
+            candle = candle_pb2.Candle.FromString(waiting.pop(start))
+            if previous is not None and start <= previous[0]:
+                continue  # an interval already emitted; corrections go through add()
+            if previous is not None:
+                out.extend(self._flats(symbol, previous, start))
+            out.append(candle)
+            previous = (start, candle.close, 0)
+        timers = []
+        if self.fill_trailing and previous is not None:
+            flats = self._flats(symbol, previous, None, now)
+            out.extend(flats)
+            if flats:
+                previous = (flats[-1].start_ms, previous[1], previous[2] + len(flats))
+            if previous[2] < self.max_gap:
+                timers.append((previous[0] + 2 * self.interval - 1, "gap"))
+        state["last"] = previous
+        return out, timers
+
+    def _flats(self, symbol: str, previous: tuple, before: int | None, now: int | None = None):
+        start, close, run = previous
+        flats = []
+        nxt = start + self.interval
+        while run < self.max_gap:
+            if before is not None and nxt >= before:
+                break
+            if now is not None and nxt + self.interval - 1 > now:
+                break
+            flats.append(candle_math.flat_candle(symbol, nxt, self.interval, close))
+            nxt += self.interval
+            run += 1
+        return flats
+
+
 class FillCandleGapsFn(beam.DoFn):
-    PENDING = ReadModifyWriteStateSpec("pending", PickleCoder())  # start -> Candle bytes
-    LAST = ReadModifyWriteStateSpec("last", PickleCoder())  # (last start, last close, flat run)
-    # Dynamic tags: `c<start>` per waiting candle, `gap` for the next trailing flat candle.
+    """The Beam step of `GapFiller`: one state value and wake-up timers per symbol."""
+
+    STATE = ReadModifyWriteStateSpec("gaps", PickleCoder())
+    # Dynamic tags: `f<start>` per waiting candle, `gap` for the next trailing flat candle.
     TICK = TimerSpec("tick", TimeDomain.WATERMARK)
 
     def __init__(self, interval_ms: int, max_gap: int, fill_trailing: bool) -> None:
-        self._interval = interval_ms
-        self._max_gap = max_gap
-        self._fill_trailing = fill_trailing
+        self._filler = GapFiller(interval_ms, max_gap, fill_trailing)
         self._flats = Metrics.counter("FillCandleGaps", "flat_candles")
 
     def process(
         self,
         element,
-        pending=beam.DoFn.StateParam(PENDING),
-        last=beam.DoFn.StateParam(LAST),
+        gaps=beam.DoFn.StateParam(STATE),
         tick=beam.DoFn.TimerParam(TICK),
     ):
         symbol, candle = element
-        previous = last.read()
-        if candle.revision > 0 or (previous is not None and candle.start_ms <= previous[0]):
-            if candle.revision == 0:
-                candle = candle_pb2.Candle.FromString(candle.SerializeToString())
-                candle.revision = 1
-            yield self._out(symbol, candle)
-            return
-        waiting = pending.read() or {}
-        waiting[candle.start_ms] = candle.SerializeToString()
-        pending.write(waiting)
-        tick.set(
-            ms_timestamp(candle.start_ms + self._interval - 1),
-            dynamic_timer_tag=f"c{candle.start_ms}",
-        )
+        state = gaps.read() or GapFiller.new_state()
+        passed, timers = self._filler.add(state, candle)
+        for out in passed:
+            yield self._out(symbol, out)
+        for at, tag in timers:
+            tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
+        if timers:
+            gaps.write(state)
 
     @on_timer(TICK)
     def on_tick(
         self,
         key=beam.DoFn.KeyParam,
         fired=beam.DoFn.TimestampParam,
-        pending=beam.DoFn.StateParam(PENDING),
-        last=beam.DoFn.StateParam(LAST),
+        gaps=beam.DoFn.StateParam(STATE),
         tick=beam.DoFn.TimerParam(TICK),
     ):
-        now = timestamp_ms(fired)
-        waiting = pending.read() or {}
-        previous = last.read()
-        for start in sorted(waiting):
-            if start + self._interval - 1 > now:
-                break
-            candle = candle_pb2.Candle.FromString(waiting.pop(start))
-            if previous is not None and start <= previous[0]:
-                continue  # an interval already emitted; corrections go through process()
-            if previous is not None:
-                yield from self._flats_until(key, previous, start)
+        state = gaps.read() or GapFiller.new_state()
+        candles, timers = self._filler.advance(state, key, timestamp_ms(fired))
+        for candle in candles:
+            if candle.filled:
+                self._flats.inc()
             yield self._out(key, candle)
-            previous = (start, candle.close, 0)
-        if self._fill_trailing and previous is not None:
-            yield from self._flats_until(key, previous, None, now)
-            previous = self._advanced(previous, None, now)
-        if previous is not None:
-            last.write(previous)
-        if waiting:
-            pending.write(waiting)
-        else:
-            pending.clear()
-        if self._fill_trailing and previous is not None and previous[2] < self._max_gap:
-            tick.set(ms_timestamp(previous[0] + 2 * self._interval - 1), dynamic_timer_tag="gap")
+        for at, tag in timers:
+            tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
+        gaps.write(state)
 
-    def _flat_starts(self, previous: tuple, before: int | None, now: int | None = None):
-        start, _, run = previous
-        nxt = start + self._interval
-        while run < self._max_gap:
-            if before is not None and nxt >= before:
-                return
-            if now is not None and nxt + self._interval - 1 > now:
-                return
-            yield nxt
-            nxt += self._interval
-            run += 1
-
-    def _flats_until(self, symbol: str, previous: tuple, before: int | None, now=None):
-        for start in self._flat_starts(previous, before, now):
-            self._flats.inc()
-            yield self._out(
-                symbol, candle_math.flat_candle(symbol, start, self._interval, previous[1])
-            )
-
-    def _advanced(self, previous: tuple, before: int | None, now: int | None) -> tuple:
-        starts = list(self._flat_starts(previous, before, now))
-        if not starts:
-            return previous
-        return (starts[-1], previous[1], previous[2] + len(starts))
-
-    def _out(self, symbol: str, candle) -> TimestampedValue:
+    def _out(self, symbol: str, candle):
         return TimestampedValue(
-            (symbol, candle), ms_timestamp(candle.start_ms + self._interval - 1)
+            (symbol, candle), ms_timestamp(candle.start_ms + candle.interval_ms - 1)
         )
 
 
@@ -148,4 +168,8 @@ class FillCandleGaps(beam.PTransform):
         self._fn = FillCandleGapsFn(interval_ms, max_gap, fill_trailing)
 
     def expand(self, candles: beam.PCollection) -> beam.PCollection:
-        return candles | "FillGaps" >> beam.ParDo(self._fn).with_input_types(tuple[str, Any])
+        return candles | "FillGaps" >> (
+            beam.ParDo(self._fn)
+            .with_input_types(tuple[str, Any])
+            .with_output_types(tuple[str, Any])
+        )

@@ -1,0 +1,134 @@
+"""TradesToSignals: the fused realtime step gives the signals of an independent reference.
+
+The reference folds trades into candles and fills gaps directly (tests/support/realtime.py),
+then runs the vectorized evaluator; no Beam and none of the fused step's code.
+"""
+
+from __future__ import annotations
+
+import random
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from strategies import library
+from tests.support.builders import MINUTE, T0, seconds, trade
+from tests.support.realtime import reference_candles, reference_signals
+from transforms import candle_math
+from transforms.signals import ACTION_NAMES
+from transforms.symbol_signals import TradesToSignals
+
+MAX_GAP = 3
+STRATEGIES = [
+    library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4}),
+    library.build("SMA_CROSSOVER", {"fast": 3, "slow": 6}),
+]
+
+
+def _streaming() -> PipelineOptions:
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    return options
+
+
+def _keyed(t):
+    return TimestampedValue((t.symbol, t), seconds(t.time_ms))
+
+
+def _key(signal):
+    return (
+        signal.signal_id,
+        signal.symbol,
+        signal.strategy.strategy_id,
+        signal.candle_start_ms,
+        ACTION_NAMES[signal.action],
+        round(signal.price, 9),
+    )
+
+
+def _walk(symbol: str, minutes: int, seed: int, silent: set[int]) -> list:
+    """A few trades a minute (none in the `silent` minutes), zig-zag trend, shuffled ids."""
+    rng = random.Random(seed)
+    price, out = 100.0, []
+    for m in range(minutes):
+        if m in silent:
+            continue
+        drift = 0.8 if (m // 7) % 2 == 0 else -0.8
+        for _ in range(rng.randint(1, 4)):
+            price = max(1.0, price + drift + rng.gauss(0, 0.3))
+            out.append(trade(symbol, T0 + m * MINUTE + rng.randrange(MINUTE), round(price, 4)))
+    return out
+
+
+def _with_trailing_flats(candles_by_symbol):
+    """The streams end with the watermark well past the last trade: MAX_GAP flats follow."""
+    for series in candles_by_symbol.values():
+        last = series[-1]
+        for i in range(1, MAX_GAP + 1):
+            start = last.start_ms + i * MINUTE
+            series.append(candle_math.flat_candle(last.symbol, start, MINUTE, last.close))
+    return candles_by_symbol
+
+
+def test_fused_step_signals_equal_reference_with_gaps_and_out_of_order_trades():
+    minutes = 60
+    trades = _walk("BTC-USD", minutes, 1, silent={10, 11, 30, 31, 32, 33, 34, 35})
+    trades += _walk("ETH-USD", minutes, 2, silent={5, 40})
+    trades += [t for t in _walk("NEW-USD", minutes, 3, set()) if t.time_ms >= T0 + 20 * MINUTE]
+    expected = reference_signals(
+        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
+    )
+    assert {ACTION_NAMES[s.action] for s in expected} == {"BUY", "SELL"}
+
+    # Arrival order: shuffled within each minute; the watermark follows minute by minute.
+    rng = random.Random(9)
+    stream = TestStream()
+    for m in range(minutes):
+        batch = [t for t in trades if T0 + m * MINUTE <= t.time_ms < T0 + (m + 1) * MINUTE]
+        rng.shuffle(batch)
+        if batch:
+            stream = stream.add_elements([_keyed(t) for t in batch])
+        stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
+    stream = stream.advance_watermark_to(seconds(T0 + (minutes + 2 * MAX_GAP) * MINUTE))
+    stream = stream.advance_watermark_to_infinity()
+
+    with TestPipeline(options=_streaming()) as p:
+        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 0, MAX_GAP, "trades")
+        assert_that(
+            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+        )
+        assert_that(out.dead_letters, equal_to([]), label="no_dead_letters")
+
+
+def test_fused_step_late_trades_correct_quietly_or_are_dead_lettered():
+    on_time = [trade("BTC-USD", T0 + m * MINUTE + 1_000, 100.0 + m) for m in range(8)]
+    within = trade("BTC-USD", T0 + 5 * MINUTE + 2_000, 500.0, trade_id="w")  # lateness 2m
+    beyond = trade("BTC-USD", T0 + 1 * MINUTE + 2_000, 1.0, trade_id="b")
+    stream = TestStream()
+    for t in on_time[:7]:
+        stream = stream.add_elements([_keyed(t)]).advance_watermark_to(
+            seconds(t.time_ms - 1_000 + MINUTE)
+        )
+    # The watermark is at the end of minute 6: minute 5 is within lateness, minute 1 is not.
+    stream = stream.add_elements([_keyed(within), _keyed(beyond), _keyed(on_time[7])])
+    stream = stream.advance_watermark_to(seconds(T0 + (8 + 2 * MAX_GAP) * MINUTE))
+    stream = stream.advance_watermark_to_infinity()
+    # Strategies see each interval's on-time candle only: the correction changes nothing.
+    expected = reference_signals(
+        STRATEGIES, _with_trailing_flats(reference_candles(on_time, MINUTE, MAX_GAP))
+    )
+
+    with TestPipeline(options=_streaming()) as p:
+        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 2 * MINUTE, MAX_GAP, "trades")
+        assert_that(
+            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+        )
+        assert_that(
+            out.dead_letters | beam.Map(lambda d: (d.reason, d.symbol, d.payload)),
+            equal_to([("late", "BTC-USD", beyond.SerializeToString())]),
+            label="late",
+        )
