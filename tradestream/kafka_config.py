@@ -126,7 +126,12 @@ def verify_connection(
         from kafka.admin import KafkaAdminClient
 
         try:
-            admin = KafkaAdminClient(**config, request_timeout_ms=int(timeout_s * 1000))
+            admin = KafkaAdminClient(
+                **config,
+                request_timeout_ms=int(timeout_s * 1000),
+                # Retry a dropped connection soon: the refusal shows on the next attempt.
+                reconnect_backoff_max_ms=1000,
+            )
             admin.close()
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)

@@ -46,7 +46,10 @@ def repo_root() -> Path | None:
 class Settings(BaseSettings):
     """TradeStream's environment settings (prefix `TRADESTREAM_`)."""
 
-    model_config = SettingsConfigDict(env_prefix="TRADESTREAM_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a validation error must not echo the input, which holds secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="TRADESTREAM_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     state_dir: Path = Field(
         default_factory=_default_state_dir,
