@@ -1,0 +1,236 @@
+"""Ingest and the realtime pipeline against a broker that only speaks SASL_SSL (SCRAM-SHA-512).
+
+The broker (tests/support/secured_kafka.py) has a throw-away CA, a CA-signed certificate and
+random SCRAM passwords. TradeStream's processes get the connection from `TRADESTREAM_KAFKA_*`
+environment variables only; the tests read the results back over SASL_SSL and check that the
+password shows up in no output, log or state file of those processes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from strategies import library
+from tests.support.realtime import (
+    RealtimeProcess,
+    reference_candles,
+    reference_signals,
+    signal_key,
+    wait_for,
+)
+from tests.support.secured_kafka import SecuredBroker, secured_broker
+from tradestream.kafka_config import client_config
+from tradestream.local import kafka as local_kafka
+from tradestream.sample import sample_trades
+from tradestream.v1 import signal_pb2, trade_pb2
+from transforms.trade_files import write_trades_csv
+
+pytestmark = pytest.mark.integration
+
+TRADESTREAM = str(Path(sys.executable).parent / "tradestream")
+MINUTE = 60_000
+STRATEGIES = ["SMA_CROSSOVER", "EMA_MACD", "SMA_RSI"]
+
+
+@pytest.fixture(scope="module")
+def secured_kafka(
+    tmp_path_factory: pytest.TempPathFactory, jvm_dir: Path
+) -> Iterator[SecuredBroker]:
+    """A KRaft broker whose only client listener is SASL_SSL; stopped after the module."""
+    broker = secured_broker(tmp_path_factory.mktemp("secured-kafka"), jvm_dir)
+    local_kafka.up(
+        broker.settings, server_properties=broker.server_properties, format_args=broker.format_args
+    )
+    try:
+        yield broker
+    finally:
+        local_kafka.down(broker.settings)
+
+
+def _env(broker: SecuredBroker, tmp_path: Path, jvm_dir: Path, **overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADESTREAM_")}
+    env.update(broker.env(), **overrides)
+    env.update(
+        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
+    )
+    return env
+
+
+def _topics(broker: SecuredBroker, *kinds: str) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    names = {k: f"secured-{k}-{run}" for k in kinds}
+    local_kafka.ensure_topics(broker.settings.bootstrap, list(names.values()), 3, broker.settings)
+    return names
+
+
+def _read_all(broker: SecuredBroker, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every record on the topic, read over SASL_SSL."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**client_config(broker.settings), enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + 30
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            assert time.monotonic() < deadline, f"could not read {topic} to its end"
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend((r.key, r.value) for r in records)
+        return out
+    finally:
+        consumer.close()
+
+
+def _topic_size(broker: SecuredBroker, topic: str) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**client_config(broker.settings))
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        ends, begins = consumer.end_offsets(tps), consumer.beginning_offsets(tps)
+        return sum(ends[tp] - begins[tp] for tp in tps)
+    finally:
+        consumer.close()
+
+
+def _assert_secret_absent(secret: str, *texts: str, files: Path | None = None) -> None:
+    for text in texts:
+        assert secret not in text, "the SASL password appears in a process's output"
+    if files is not None:
+        needle = secret.encode()
+        for path in files.rglob("*"):
+            if path.is_file():
+                assert needle not in path.read_bytes(), f"the SASL password is in {path}"
+
+
+def test_ingest_replay_over_sasl_ssl_writes_trades_without_showing_the_password(
+    secured_kafka, jvm_dir, tmp_path
+):
+    topics = _topics(secured_kafka, "trades", "dlq")
+    path = tmp_path / "trades.csv"
+    path.write_text(
+        "time,symbol,price,size,side\n"
+        "2024-01-02T14:30:00Z,BTC-USD,42000.5,0.1,buy\n"
+        "2024-01-02T14:30:01Z,BTC-USD,-1,0.1,sell\n"
+        "2024-01-02T14:30:02Z,ETH-USD,2200,1.5,sell\n"
+    )
+    done = subprocess.run(
+        [TRADESTREAM, "ingest", "--source=replay", f"--input={path}",
+         f"--trades_topic={topics['trades']}", f"--dlq_topic={topics['dlq']}"],
+        env=_env(secured_kafka, tmp_path, jvm_dir), capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "done: 2 trades" in done.stdout
+    trades = [trade_pb2.Trade.FromString(v) for _, v in _read_all(secured_kafka, topics["trades"])]
+    assert sorted((t.symbol, t.price) for t in trades) == [("BTC-USD", 42000.5), ("ETH-USD", 2200)]
+    assert len(_read_all(secured_kafka, topics["dlq"])) == 1
+    _assert_secret_absent(
+        secured_kafka.password, done.stdout, done.stderr, files=tmp_path / "state"
+    )
+
+
+def test_ingest_with_a_wrong_password_fails_fast_naming_the_refused_login(
+    secured_kafka, jvm_dir, tmp_path
+):
+    topics = _topics(secured_kafka, "trades", "dlq")
+    wrong = "not-the-password-" + uuid.uuid4().hex
+    started = time.monotonic()
+    done = subprocess.run(
+        [TRADESTREAM, "ingest", "--source=replay", "--sample_hours=0.1",
+         f"--trades_topic={topics['trades']}", f"--dlq_topic={topics['dlq']}"],
+        env=_env(secured_kafka, tmp_path, jvm_dir, TRADESTREAM_KAFKA_SASL_PASSWORD=wrong),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert done.returncode != 0, done.stderr
+    assert "refused the SASL SCRAM-SHA-512 login of user 'tradestream'" in done.stderr
+    assert "TRADESTREAM_KAFKA_SASL_PASSWORD" in done.stderr
+    assert elapsed < 60, f"took {elapsed:.0f}s: a refused login must not wait for timeouts"
+    _assert_secret_absent(wrong, done.stdout, done.stderr)
+    _assert_secret_absent(secured_kafka.password, done.stdout, done.stderr)
+    assert _topic_size(secured_kafka, topics["trades"]) == 0
+
+
+def test_realtime_flink_over_sasl_ssl_writes_the_reference_signals_without_showing_the_password(
+    secured_kafka, jvm_dir, tmp_path
+):
+    topics = _topics(secured_kafka, "trades", "signals", "dlq")
+    trades = list(sample_trades(hours=2, seed=7))
+    end = max(t.time_ms for t in trades)
+    closers = [  # one trade per symbol in the next interval closes every candle
+        trade_pb2.Trade(exchange="test", symbol=s, trade_id="closer", price=1.0, size=1.0,
+                        time_ms=end - end % MINUTE + MINUTE)
+        for s in sorted({t.symbol for t in trades})
+    ]  # fmt: skip
+    strategies = [library.build(n) for n in STRATEGIES]
+    expected = reference_signals(strategies, reference_candles(trades, MINUTE, max_gap=60))
+    assert expected
+
+    # The trades go in the way they do in production: `tradestream ingest` over SASL_SSL.
+    path = tmp_path / "trades.csv"
+    write_trades_csv(path, iter(trades + closers))
+    env = _env(secured_kafka, tmp_path, jvm_dir)
+    ingest = subprocess.run(
+        [TRADESTREAM, "ingest", "--source=replay", f"--input={path}",
+         f"--trades_topic={topics['trades']}", f"--dlq_topic={topics['dlq']}"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+
+    log = tmp_path / "realtime.log"
+    pipeline = RealtimeProcess(
+        [
+            f"--trades_topic={topics['trades']}",
+            f"--signals_topic={topics['signals']}",
+            f"--dlq_topic={topics['dlq']}",
+            "--consumer_group=realtime-secured",
+            "--parallelism=1",
+            *[f"--strategy={n}" for n in STRATEGIES],
+        ],
+        env,
+        log,
+    )
+    try:
+        wait_for(
+            lambda: _topic_size(secured_kafka, topics["signals"]) >= len(expected),
+            timeout_s=300,
+            what=f"{len(expected)} signals (log: {log})",
+        )
+    finally:
+        pipeline.stop()
+
+    got = [signal_pb2.Signal.FromString(v) for _, v in _read_all(secured_kafka, topics["signals"])]
+    assert sorted(signal_key(s) for s in got) == sorted(signal_key(s) for s in expected)
+    _assert_secret_absent(
+        secured_kafka.password, ingest.stdout, ingest.stderr, log.read_text(errors="replace"),
+        files=tmp_path / "state",
+    )  # fmt: skip
+
+
+def test_secured_broker_refuses_clients_without_tls_or_sasl(secured_kafka):
+    """The tests above really went through SASL_SSL: nothing else gets in."""
+    from tradestream.kafka_config import KafkaSecurityError, verify_connection
+
+    s = secured_kafka.settings
+    plaintext = s.model_copy(
+        update={"kafka_security_protocol": "PLAINTEXT", "kafka_sasl_username": None,
+                "kafka_sasl_password": None, "kafka_ssl_cafile": None}
+    )  # fmt: skip
+    assert not local_kafka.broker_reachable(s.bootstrap, timeout_s=5, settings=plaintext)
+    tls_only = s.model_copy(
+        update={"kafka_security_protocol": "SSL", "kafka_sasl_username": None,
+                "kafka_sasl_password": None}
+    )  # fmt: skip
+    with pytest.raises(KafkaSecurityError):
+        verify_connection(tls_only, timeout_s=10)
