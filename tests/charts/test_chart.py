@@ -300,6 +300,48 @@ def test_chart_credentials_only_from_secrets(values):
                     )
 
 
+KAFKA_CLIENT_SASL = [
+    "kafkaClient.securityProtocol=SASL_SSL",
+    "kafkaClient.saslMechanism=SCRAM-SHA-256",
+    "kafkaClient.saslSecret=tradestream-kafka-client",
+    "kafkaClient.sslCaFile=/etc/tradestream/kafka-ca/ca.crt",
+]
+
+
+def _python_containers(objects: list[dict]) -> list[tuple[str, dict]]:
+    """(workload, container) of every container that is a TradeStream Kafka client."""
+    return [
+        (where, c)
+        for where, spec in pod_specs(objects)
+        for c in containers(spec)
+        if any(e["name"] == "TRADESTREAM_BOOTSTRAP_SERVERS" for e in c.get("env", []))
+    ]
+
+
+@pytest.mark.integration
+def test_chart_kafka_client_sasl_credentials_reach_every_client_from_the_secret():
+    objects = render("default", *KAFKA_CLIENT_SASL)
+    clients = _python_containers(objects)
+    assert {w.split("/")[0] for w, _ in clients} >= {"Deployment", "Job"}
+    for where, c in clients:
+        env = {e["name"]: e for e in c["env"]}
+        assert env["TRADESTREAM_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL", where
+        assert env["TRADESTREAM_KAFKA_SASL_MECHANISM"]["value"] == "SCRAM-SHA-256", where
+        for var, key in (("USERNAME", "username"), ("PASSWORD", "password")):
+            ref = env[f"TRADESTREAM_KAFKA_SASL_{var}"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "tradestream-kafka-client", "key": key}, where
+        assert env["TRADESTREAM_KAFKA_SSL_CAFILE"]["value"] == "/etc/tradestream/kafka-ca/ca.crt"
+    assert [o for o in objects if o["kind"] == "Secret"] == []
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("values", sorted(VALUES))
+def test_chart_kafka_clients_default_to_plaintext_without_security_env(values):
+    for where, c in _python_containers(render(values)):
+        names = {e["name"] for e in c["env"]}
+        assert not {n for n in names if n.startswith("TRADESTREAM_KAFKA_")}, where
+
+
 @pytest.mark.integration
 def test_chart_production_kafka_credentials_are_mounted_secret_files():
     objects = render("production")
@@ -408,6 +450,16 @@ def test_chart_network_policies_fence_every_component():
         (["ingest.source=ohlc-replay"], "ingest.input is required"),
         (["kafka.enabled=false"], "externalKafka.bootstrapServers is required"),
         (["optimize.enabled=true"], "optimize.args is required"),
+        (["kafkaClient.securityProtocol=SASL_SSL"], "kafkaClient.saslSecret is required"),
+        (["kafkaClient.securityProtocol=TLS"], "kafkaClient.securityProtocol must be"),
+        (
+            [
+                "kafkaClient.securityProtocol=SASL_SSL",
+                "kafkaClient.saslSecret=s",
+                "kafkaClient.saslMechanism=GSSAPI",
+            ],
+            "kafkaClient.saslMechanism must be",
+        ),  # fmt: skip
     ],
 )
 def test_chart_rejects_inconsistent_values(sets, message):

@@ -169,6 +169,42 @@ here (tradestream/settings.py reads TRADESTREAM_*), local state goes to /tmp. */
   value: /tmp
 - name: PYTHONUNBUFFERED
   value: "1"
+{{- include "tradestream.kafkaClientEnv" . }}
+{{- end }}
+
+{{/* TLS and SASL of TradeStream's Kafka clients (kafkaClient); nothing for PLAINTEXT. The
+SASL credentials are secretKeyRefs: they never appear in a rendered manifest. */}}
+{{- define "tradestream.kafkaClientEnv" -}}
+{{- $c := .Values.kafkaClient }}
+{{- if not (has $c.securityProtocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) }}
+{{- fail "kafkaClient.securityProtocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL" }}
+{{- end }}
+{{- if ne $c.securityProtocol "PLAINTEXT" }}
+- name: TRADESTREAM_KAFKA_SECURITY_PROTOCOL
+  value: {{ $c.securityProtocol | quote }}
+{{- end }}
+{{- if hasPrefix "SASL_" $c.securityProtocol }}
+{{- if not (has $c.saslMechanism (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512")) }}
+{{- fail "kafkaClient.saslMechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512" }}
+{{- end }}
+{{- $secret := required "kafkaClient.saslSecret is required with a SASL_* kafkaClient.securityProtocol" $c.saslSecret }}
+- name: TRADESTREAM_KAFKA_SASL_MECHANISM
+  value: {{ $c.saslMechanism | quote }}
+- name: TRADESTREAM_KAFKA_SASL_USERNAME
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: {{ $c.saslUsernameKey }}}
+- name: TRADESTREAM_KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: {{ $c.saslPasswordKey }}}
+{{- end }}
+{{- if hasSuffix "SSL" $c.securityProtocol }}
+{{- with $c.sslCaFile }}
+- name: TRADESTREAM_KAFKA_SSL_CAFILE
+  value: {{ . | quote }}
+{{- end }}
+- name: TRADESTREAM_KAFKA_SSL_CHECK_HOSTNAME
+  value: {{ $c.sslCheckHostname | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Init container: waits until Kafka answers and the given topics exist. */}}
