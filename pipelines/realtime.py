@@ -29,6 +29,7 @@ from pipelines.options import (
     parse_pipeline_args,
     selected_strategies,
 )
+from tradestream.kafka_config import KafkaSecurityError, verify_connection
 from tradestream.local.checkpoints import flink_checkpoint_args
 from tradestream.local.flink import flink_runner_args
 from tradestream.settings import get_settings
@@ -168,8 +169,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     # Our flags were validated above; Beam parses the whole command line again.
     options = PipelineOptions(beam_args_with_defaults(argv + extra))
     try:
+        # Refused TLS/SASL settings stop the launch here: on Flink, workers failing to log
+        # in would only make the job restart again and again.
+        verify_connection(get_settings(), known.bootstrap_servers)
         strategies = selected_strategies(options, default_all=True)
-    except ValueError as exc:
+    except (ValueError, KafkaSecurityError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2
     if restored is not None:
