@@ -16,6 +16,11 @@ Sources:
 Every source writes protobuf Trades keyed by symbol with the trade's time as the Kafka
 timestamp, through an idempotent producer (acks=all); unusable input goes to the dead-letter
 topic with its reason.
+
+A restart resumes (unless --no_resume): it first reads the tail of the trades topic. A replay
+skips each symbol's trades up to and including its last trade already there (time-ordered
+input: nothing is sent twice, nothing left out); Coinbase remembers the trade ids already
+there, so the snapshot a new subscription starts with is not produced again.
 """
 
 from __future__ import annotations
@@ -45,6 +50,14 @@ from tradestream.ingest.metrics import IngestMetrics, MetricsServer
 from tradestream.ingest.ohlc_replay import expand_inputs, read_ohlc
 from tradestream.ingest.producer import TradeProducer
 from tradestream.ingest.replay import replay
+from tradestream.ingest.resume import (
+    SEED_IDS,
+    ResumeStats,
+    TopicTail,
+    describe,
+    seed_recent_ids,
+    skip_already_sent,
+)
 from tradestream.ingest.ws_client import BackoffPolicy
 from tradestream.sample import sample_trades
 from tradestream.settings import get_settings
@@ -151,6 +164,15 @@ class IngestOptions(PipelineOptions):
             type=_positive_float,
             default=24.0,
             help="length of the bundled sample when --input is omitted (default 24)",
+        )
+        group.add_argument(
+            "--no_resume",
+            action="store_true",
+            help=(
+                "send everything again. By default a restart resumes from the trades topic: "
+                "replays skip each symbol's trades up to its last one already on the topic; "
+                "coinbase drops trades whose ids are already there"
+            ),
         )
 
 
@@ -306,9 +328,28 @@ def _file_records(args: argparse.Namespace) -> tuple[Iterator, str]:
 def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    settings = get_settings()
     producer = TradeProducer(
-        get_settings(), args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
+        settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
     )
+    tail, skipped = None, ResumeStats()
+    if not args.no_resume:
+        try:
+            tail = TopicTail.open(settings, args.bootstrap_servers, args.trades_topic)
+        except ValueError as exc:
+            producer.close()
+            print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+            return 2
+        found = tail.symbols()
+        if found:
+            print(
+                f"[ingest] resuming: {describe(found)}; each symbol's trades up to its last one "
+                "there are skipped (--no_resume sends everything)",
+                flush=True,
+            )
+        else:
+            print(f"[ingest] resuming: {args.trades_topic} has no trades yet", flush=True)
+        stream = skip_already_sent(stream, tail.last_trade, skipped)
     speed = "max" if args.speed is None else f"{args.speed:g}x"
     print(
         f"[ingest] replaying {source} into {args.trades_topic} on {args.bootstrap_servers} "
@@ -329,9 +370,12 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
         return 130
     finally:
         producer.close()
+        if tail is not None:
+            tail.close()
+    resumed = f"; {skipped.total_skipped} already on the topic skipped" if tail is not None else ""
     print(
         f"[ingest] done: {result.sent} trades ({result.rate:,.0f}/s), "
-        f"{result.dead_lettered} dead-lettered to {args.dlq_topic}",
+        f"{result.dead_lettered} dead-lettered to {args.dlq_topic}{resumed}",
         flush=True,
     )
     return 0
@@ -372,10 +416,30 @@ def _run_coinbase(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         server = MetricsServer(metrics, args.metrics_port, args.metrics_host).start()
         log.info("metrics on http://%s:%d/metrics", server.host, server.port)
+    settings = get_settings()
     producer = TradeProducer(
-        get_settings(), args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
+        settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
     )
     stream = CoinbaseTradeStream(config, producer, metrics)
+    if not args.no_resume:
+        keep = min(config.dedup_window, SEED_IDS)
+        try:
+            with TopicTail.open(settings, args.bootstrap_servers, args.trades_topic, keep) as tail:
+                seeded = seed_recent_ids(stream.dedup, config.products, tail.recent)
+        except ValueError as exc:
+            producer.close()
+            if server is not None:
+                server.stop()
+            log.error("%s", exc)
+            return 2
+        log.info(
+            "resuming: %d of %d product(s) already on %s; their last %d trade id(s) are "
+            "remembered as duplicates (--no_resume forgets them)",
+            len(seeded),
+            len(config.products),
+            args.trades_topic,
+            sum(seeded.values()),
+        )
     code = 0
     try:
         received = run_until_signalled(stream)

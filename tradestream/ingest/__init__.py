@@ -6,6 +6,7 @@
 - `ws_client.py`: one self-healing WebSocket connection (backoff, silence detection).
 - `coinbase_stream.py`: the live Coinbase source (connections, de-duplication, dead letters).
 - `dedup.py`: recent trade ids per symbol, in bounded memory.
+- `resume.py`: what the trades topic already holds, so a restarted ingest sends nothing twice.
 - `metrics.py`: live counters, the summary log line, Prometheus text over HTTP.
 - `ohlc_replay.py`: OHLC bars as trades.
 - `fake_coinbase.py`: a local Coinbase-format server for tests, benches and demos.

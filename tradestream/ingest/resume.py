@@ -1,0 +1,308 @@
+"""Resuming ingest: what the trades topic already holds, so a restart sends nothing twice.
+
+A restarted `tradestream ingest` first looks at the tail of the trades topic (as of start-up):
+
+- **Replay sources** (trade files, the bundled sample, OHLC files) are time-ordered, so what an
+  earlier run wrote is, per symbol, a prefix of the file: records are keyed by symbol, a symbol
+  lives in one partition, and the idempotent producer keeps each partition's records in order,
+  even across a crash. `skip_already_sent` drops that prefix: a symbol's trades are skipped
+  while they sort at or before the symbol's last trade on the topic (by time, then trade id);
+  its first trade past that point, or the last trade itself, ends the skipping for the symbol.
+  (So a late trade further on in the file is still sent; the result is exact whenever the last
+  trade on the topic is in the file, and for any time-ordered file.) Dead letters of bad rows
+  are not sent again before the first trade is.
+- **Coinbase**: the `market_trades` snapshot of every new subscription repeats recent trades,
+  which a fresh process would take for new ones. `seed_recent_ids` fills the stream's
+  de-duplication window with the trade ids already on the topic.
+
+`TopicTail` reads only what it needs: the last records of every partition at start-up (for the
+report), and further back, lazily, in the partition of a symbol whose last trade is not in that
+tail yet (a symbol never written costs one read of its partition, once).
+
+    with TopicTail.open(settings, bootstrap, "trades") as tail:
+        for trade in skip_already_sent(read_trades(path), tail.last_trade, stats):
+            producer.send(trade)
+
+`tradestream ingest --no_resume` sends everything again (e.g. a deliberate second replay).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+
+from tradestream.ingest.dedup import RecentTradeIds
+from tradestream.kafka_config import client_config
+from tradestream.settings import Settings
+from tradestream.v1 import trade_pb2
+from transforms.trade_files import BadRow
+
+CHUNK = 5_000  # records read per step when scanning a partition backward
+SEED_IDS = 1_000  # Coinbase: trade ids per product remembered from the topic (snapshots ~100)
+READ_TIMEOUT_S = 30.0  # longest wait for one chunk of a partition
+
+
+def trade_order(trade: trade_pb2.Trade) -> tuple[int, int, int, str]:
+    """The replay order of a symbol's trades: time, then trade id.
+
+    Numeric ids compare as numbers (without `int()`, so any length works) and sort before
+    other ids, which compare as text.
+    """
+    trade_id = trade.trade_id
+    if trade_id.isascii() and trade_id.isdigit():
+        digits = trade_id.lstrip("0")
+        return (trade.time_ms, 0, len(digits), digits)
+    return (trade.time_ms, 1, 0, trade_id)
+
+
+def _same_trade(a: trade_pb2.Trade, b: trade_pb2.Trade) -> bool:
+    return a.trade_id == b.trade_id and a.time_ms == b.time_ms
+
+
+@dataclass
+class ResumeStats:
+    """What a resumed replay left out."""
+
+    skipped: dict[str, int] = field(default_factory=dict)  # trades per symbol
+    skipped_dead_letters: int = 0
+
+    @property
+    def total_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+
+def skip_already_sent(
+    records: Iterable[trade_pb2.Trade | BadRow],
+    last_trade: Callable[[str], trade_pb2.Trade | None],
+    stats: ResumeStats | None = None,
+) -> Iterator[trade_pb2.Trade | BadRow]:
+    """The records of a time-ordered replay minus what the topic already holds.
+
+    Args:
+        records: trades (and bad rows) in file order.
+        last_trade: the last trade of a symbol already on the topic, or None.
+        stats: counts of what was skipped (updated as the stream is consumed).
+
+    Yields:
+        Every trade after its symbol's last trade on the topic (see the module docstring),
+        and every bad row once a trade has been yielded.
+    """
+    stats = stats if stats is not None else ResumeStats()
+    resumed: set[str] = set()  # symbols whose already-sent prefix is over
+    sending = False
+    for record in records:
+        if not isinstance(record, trade_pb2.Trade):
+            if sending:
+                yield record
+            else:
+                stats.skipped_dead_letters += 1
+            continue
+        symbol = record.symbol
+        if symbol not in resumed:
+            last = last_trade(symbol)
+            if last is not None and trade_order(record) <= trade_order(last):
+                if _same_trade(record, last):
+                    resumed.add(symbol)  # the next one is new, whatever its time
+                stats.skipped[symbol] = stats.skipped.get(symbol, 0) + 1
+                continue
+            resumed.add(symbol)
+        sending = True
+        yield record
+
+
+def seed_recent_ids(
+    dedup: RecentTradeIds,
+    symbols: Iterable[str],
+    recent: Callable[[str], list[trade_pb2.Trade]],
+) -> dict[str, int]:
+    """Remembers the trade ids already on the topic, oldest first, in `dedup`.
+
+    Args:
+        dedup: the stream's de-duplication window.
+        symbols: the products subscribed to.
+        recent: a symbol's most recent trades on the topic, newest first.
+
+    Returns:
+        The number of ids remembered per symbol (symbols without any left out).
+    """
+    seeded = {}
+    for symbol in symbols:
+        trades = recent(symbol)
+        for trade in reversed(trades):
+            dedup.seen(symbol, trade.trade_id)
+        if trades:
+            seeded[symbol] = len(trades)
+    return seeded
+
+
+class TopicTail:
+    """The most recent trades of each symbol on a topic, as of when it was opened.
+
+    Records are keyed by symbol; a record whose value is not a Trade is passed over.
+
+    Args:
+        consumer: a kafka-python KafkaConsumer without a group (this object closes it).
+        topic: the trades topic.
+        keep: trades remembered per symbol (1 for replays; the ids to seed for Coinbase).
+        chunk: records read per step when scanning a partition backward.
+
+    Raises:
+        ValueError: the topic does not exist.
+    """
+
+    def __init__(self, consumer, topic: str, keep: int = 1, chunk: int = CHUNK) -> None:
+        from kafka import TopicPartition
+
+        if keep <= 0 or chunk <= 0:
+            raise ValueError("keep and chunk must be > 0")
+        self._consumer = consumer
+        self.topic = topic
+        self.keep = keep
+        self.chunk = chunk
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        if not partitions:
+            consumer.close()
+            raise ValueError(f"topic {topic!r} does not exist (create it, or check --trades_topic)")
+        self.partitions = partitions
+        tps = [TopicPartition(topic, p) for p in partitions]
+        self._begin = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
+        self._end = {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+        self._scanned_from = dict(self._end)  # offsets >= this are read (per partition)
+        self._recent: dict[str, list[trade_pb2.Trade]] = {}  # newest first, up to `keep`
+
+    @classmethod
+    def open(
+        cls, settings: Settings, bootstrap: str | None, topic: str, keep: int = 1
+    ) -> TopicTail:
+        """A tail of `topic` on the brokers of `settings` (or `bootstrap`), last chunk read."""
+        from kafka import KafkaConsumer
+
+        consumer = KafkaConsumer(
+            **client_config(settings, bootstrap), group_id=None, enable_auto_commit=False
+        )
+        tail = cls(consumer, topic, keep=keep)
+        try:
+            tail.read_last_chunk()
+        except BaseException:
+            tail.close()
+            raise
+        return tail
+
+    @property
+    def records(self) -> int:
+        """Records on the topic when the tail was opened."""
+        return sum(self._end[p] - self._begin[p] for p in self.partitions)
+
+    def symbols(self) -> dict[str, trade_pb2.Trade]:
+        """Symbol -> its last trade, for the symbols found so far."""
+        return {s: trades[0] for s, trades in self._recent.items() if trades}
+
+    def read_last_chunk(self) -> None:
+        """Reads the newest `chunk` records of every partition."""
+        for partition in self.partitions:
+            self._scan_step(partition)
+
+    def recent(self, symbol: str) -> list[trade_pb2.Trade]:
+        """Up to `keep` most recent trades of `symbol` on the topic, newest first."""
+        partition = self.partition_of(symbol)
+        while (
+            len(self._recent.get(symbol, ())) < self.keep
+            and self._scanned_from[partition] > self._begin[partition]
+        ):
+            self._scan_step(partition)
+        return list(self._recent.get(symbol, ()))
+
+    def last_trade(self, symbol: str) -> trade_pb2.Trade | None:
+        """The last trade of `symbol` on the topic, or None."""
+        found = self._recent.get(symbol)
+        if found:
+            return found[0]
+        trades = self.recent(symbol)
+        return trades[0] if trades else None
+
+    def partition_of(self, symbol: str) -> int:
+        """The partition of `symbol`'s records: the Kafka default partitioner (murmur2)."""
+        from kafka.partitioner.default import murmur2
+
+        return self.partitions[(murmur2(symbol.encode()) & 0x7FFFFFFF) % len(self.partitions)]
+
+    def _scan_step(self, partition: int) -> None:
+        stop = self._scanned_from[partition]
+        start = max(self._begin[partition], stop - self.chunk)
+        if start >= stop:
+            return
+        for record in reversed(self._read(partition, start, stop)):
+            if not record.key:
+                continue
+            symbol = record.key.decode("utf-8", "replace")
+            found = self._recent.setdefault(symbol, [])
+            if len(found) >= self.keep:
+                continue
+            try:
+                trade = trade_pb2.Trade.FromString(record.value or b"")
+            except DecodeError:
+                continue
+            if trade.symbol == symbol:
+                found.append(trade)
+        self._scanned_from[partition] = start
+
+    def _read(self, partition: int, start: int, stop: int) -> list:
+        from kafka import TopicPartition
+
+        tp = TopicPartition(self.topic, partition)
+        consumer = self._consumer
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        out = []
+        deadline = time.monotonic() + READ_TIMEOUT_S
+        while consumer.position(tp) < stop:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"reading {self.topic} partition {partition} offsets {start}..{stop} took "
+                    f"more than {READ_TIMEOUT_S:.0f}s"
+                )
+            for records in consumer.poll(timeout_ms=200, max_records=self.chunk).values():
+                out.extend(r for r in records if r.offset < stop)
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicTail:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def describe(last_trades: dict[str, trade_pb2.Trade]) -> str:
+    """`2 symbol(s) already on the topic up to 2024-01-02T01:00:00Z (BTC-USD ..., ...)`."""
+    if not last_trades:
+        return "nothing on the topic yet"
+    latest = max(t.time_ms for t in last_trades.values())
+    per_symbol = ", ".join(
+        f"{s} {_iso(t.time_ms)}" for s, t in sorted(last_trades.items())[:10]
+    ) + (", ..." if len(last_trades) > 10 else "")
+    return f"{len(last_trades)} symbol(s) already on the topic up to {_iso(latest)} ({per_symbol})"
+
+
+def _iso(time_ms: int) -> str:
+    try:
+        moment = datetime.fromtimestamp(time_ms / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"{time_ms} ms"
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+__all__ = [
+    "ResumeStats",
+    "TopicTail",
+    "describe",
+    "seed_recent_ids",
+    "skip_already_sent",
+    "trade_order",
+]
