@@ -234,3 +234,33 @@ def test_secured_broker_refuses_clients_without_tls_or_sasl(secured_kafka):
     )  # fmt: skip
     with pytest.raises(KafkaSecurityError):
         verify_connection(tls_only, timeout_s=10)
+
+
+def test_realtime_flink_with_a_wrong_password_stops_naming_the_refused_login(
+    secured_kafka, jvm_dir, tmp_path
+):
+    topics = _topics(secured_kafka, "trades", "signals", "dlq")
+    wrong = "not-the-password-" + uuid.uuid4().hex
+    log = tmp_path / "realtime.log"
+    pipeline = RealtimeProcess(
+        [
+            f"--trades_topic={topics['trades']}",
+            f"--signals_topic={topics['signals']}",
+            f"--dlq_topic={topics['dlq']}",
+            "--consumer_group=realtime-secured-wrong",
+            "--parallelism=1",
+            f"--strategy={STRATEGIES[0]}",
+        ],
+        _env(secured_kafka, tmp_path, jvm_dir, TRADESTREAM_KAFKA_SASL_PASSWORD=wrong),
+        log,
+    )
+    try:
+        # Checked at launch: a Flink job whose workers cannot log in restarts forever.
+        wait_for(lambda: not pipeline.alive(), timeout_s=90, what=f"the launch to fail ({log})")
+    finally:
+        code = pipeline.stop()
+    text = log.read_text(errors="replace")
+    assert code != 0, text[-3000:]
+    assert "refused the SASL SCRAM-SHA-512 login of user 'tradestream'" in text, text[-3000:]
+    _assert_secret_absent(wrong, text, files=tmp_path / "state")
+    _assert_secret_absent(secured_kafka.password, text)
