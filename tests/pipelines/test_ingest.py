@@ -16,6 +16,7 @@ from pipelines import ingest
 from tests.support.kafka import consume_all, create_topics, free_port
 from tests.tradestream.ingest import scenario
 from tradestream.ingest.fake_coinbase import FakeCoinbaseServer
+from tradestream.ingest.resume import TopicTail
 from tradestream.v1 import trade_pb2
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,6 +120,68 @@ def test_ingest_replay_file_writes_trades_and_dead_letters(kafka_broker, tmp_pat
     assert trade_pb2.DeadLetter.FromString(letters[0][1]).reason == "invalid_price"
 
 
+@pytest.mark.integration
+def test_ingest_replay_run_again_resumes_and_sends_nothing_twice(kafka_broker, tmp_path, capsys):
+    topic, dlq = "ingest-resume-trades", "ingest-resume-dlq"
+    create_topics(kafka_broker, [topic, dlq])
+    path = tmp_path / "trades.csv"
+    rows = [f"2024-01-02T14:30:{s:02d}Z,{sym},{100 + s},0.1,buy,{s}" for s in range(12)
+            for sym in ("BTC-USD", "ETH-USD", "SOL-USD")]  # fmt: skip
+    header = "time,symbol,price,size,side,trade_id\n"
+    path.write_text(header + "\n".join(rows) + "\n")
+    flags = [
+        "--source=replay",
+        f"--bootstrap_servers={kafka_broker.bootstrap}",
+        f"--trades_topic={topic}",
+        f"--dlq_topic={dlq}",
+    ]
+    half = tmp_path / "half.csv"
+    half.write_text(header + "\n".join(rows[:18]) + "\n")
+    assert ingest.run([*flags, f"--input={half}"]) == 0  # a run that stopped half way
+    first = capsys.readouterr().out
+    assert f"resuming: {topic} has no trades yet" in first
+    assert "done: 18 trades" in first
+
+    assert ingest.run([*flags, f"--input={path}"]) == 0
+    second = capsys.readouterr().out
+    assert "resuming: 3 symbol(s) already on the topic up to 2024-01-02T14:30:05.000Z" in second
+    assert "done: 18 trades" in second and "18 already on the topic skipped" in second
+    records = consume_all(kafka_broker.bootstrap, topic, expected=37, timeout_s=20)
+    assert sorted((k, trade_pb2.Trade.FromString(v).trade_id) for k, v in records) == sorted(
+        (sym.encode(), str(s)) for s in range(12) for sym in ("BTC-USD", "ETH-USD", "SOL-USD")
+    )
+
+    # The real partitioner puts each symbol where TopicTail looks for it (one record per step,
+    # nothing read in advance).
+    from kafka import KafkaConsumer
+
+    with TopicTail(KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap), topic, chunk=1) as tail:
+        assert {s: tail.last_trade(s).trade_id for s in ("BTC-USD", "ETH-USD", "SOL-USD")} == {
+            "BTC-USD": "11",
+            "ETH-USD": "11",
+            "SOL-USD": "11",
+        }
+
+    assert ingest.run([*flags, f"--input={path}", "--no_resume"]) == 0
+    assert "done: 36 trades" in capsys.readouterr().out
+
+
+@pytest.mark.integration
+def test_ingest_replay_resume_missing_topic_is_an_error(kafka_broker, tmp_path, capsys):
+    path = tmp_path / "trades.csv"
+    path.write_text("time,symbol,price,size\n2024-01-02T14:30:00Z,BTC-USD,1,1\n")
+    code = ingest.run(
+        [
+            "--source=replay",
+            f"--input={path}",
+            f"--bootstrap_servers={kafka_broker.bootstrap}",
+            "--trades_topic=ingest-no-such-topic",
+        ]
+    )
+    assert code == 2
+    assert "topic 'ingest-no-such-topic' does not exist" in capsys.readouterr().err
+
+
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
         return response.read().decode()
@@ -130,12 +193,19 @@ def produced(text: str) -> int:
     )
 
 
-@pytest.mark.integration
-def test_ingest_coinbase_process_survives_the_scenario_and_exits_0_on_sigterm(kafka_broker):
-    topic, dlq = "ingest-cli-coinbase-trades", "ingest-cli-coinbase-dlq"
-    create_topics(kafka_broker, [topic, dlq])
+def duplicates(text: str) -> int:
+    return sum(
+        int(n) for n in re.findall(r"^tradestream_ingest_duplicates_total\{.*\} (\d+)$", text, re.M)
+    )
+
+
+def run_coinbase_scenario(bootstrap: str, topic: str, dlq: str, done) -> tuple[int, str, str]:
+    """The coinbase ingest process against the scripted fake exchange until `done(metrics)`.
+
+    Returns:
+        (exit code after SIGTERM, its output, the last metrics text).
+    """
     port = free_port()
-    total = scenario.expected_total()
     with FakeCoinbaseServer(scenario.scripts(), heartbeat_every_s=0.05) as server:
         process = subprocess.Popen(
             [
@@ -151,7 +221,7 @@ def test_ingest_coinbase_process_survives_the_scenario_and_exits_0_on_sigterm(ka
                 "--reconnect_max=100ms",
                 "--log_every=200ms",
                 f"--metrics_port={port}",
-                f"--bootstrap_servers={kafka_broker.bootstrap}",
+                f"--bootstrap_servers={bootstrap}",
                 f"--trades_topic={topic}",
                 f"--dlq_topic={dlq}",
             ],
@@ -166,20 +236,31 @@ def test_ingest_coinbase_process_survives_the_scenario_and_exits_0_on_sigterm(ka
             while time.monotonic() < deadline and process.poll() is None:
                 try:
                     text = scrape(port)
-                    if produced(text) >= total:
+                    if done(text):
                         break
                 except OSError:
                     pass  # not listening yet
                 time.sleep(0.1)
-            assert produced(text) == total, text
-            assert "tradestream_ingest_reconnects_total" in text
             process.send_signal(signal.SIGTERM)
             output, _ = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
                 process.communicate()
-    assert process.returncode == 0, output
+    return process.returncode, output, text
+
+
+@pytest.mark.integration
+def test_ingest_coinbase_process_survives_the_scenario_and_exits_0_on_sigterm(kafka_broker):
+    topic, dlq = "ingest-cli-coinbase-trades", "ingest-cli-coinbase-dlq"
+    create_topics(kafka_broker, [topic, dlq])
+    total = scenario.expected_total()
+    code, output, text = run_coinbase_scenario(
+        kafka_broker.bootstrap, topic, dlq, lambda metrics: produced(metrics) >= total
+    )
+    assert produced(text) == total, text
+    assert "tradestream_ingest_reconnects_total" in text
+    assert code == 0, output
     assert "stopping (SIGTERM); flushing Kafka" in output
     assert re.search(r"BTC-USD=[\d.]+/s ETH-USD=[\d.]+/s SOL-USD=[\d.]+/s \| trades", output)
     records = consume_all(kafka_broker.bootstrap, topic, expected=total, timeout_s=30)
@@ -189,3 +270,28 @@ def test_ingest_coinbase_process_survives_the_scenario_and_exits_0_on_sigterm(ka
         assert key == trade.symbol.encode()
         by_symbol.setdefault(trade.symbol, []).append(trade.trade_id)
     assert by_symbol == scenario.expected_ids()
+
+
+@pytest.mark.integration
+def test_ingest_coinbase_restarted_takes_the_exchange_replay_for_duplicates(kafka_broker):
+    topic, dlq = "ingest-resume-coinbase-trades", "ingest-resume-coinbase-dlq"
+    create_topics(kafka_broker, [topic, dlq])
+    total = scenario.expected_total()
+    code, output, first = run_coinbase_scenario(
+        kafka_broker.bootstrap, topic, dlq, lambda metrics: produced(metrics) >= total
+    )
+    assert code == 0 and produced(first) == total, output
+    assert f"resuming: 0 of 3 product(s) already on {topic}" in output
+    # The restarted process gets every trade again (the exchange's snapshots and updates).
+    received = produced(first) + duplicates(first)
+    code, output, second = run_coinbase_scenario(
+        kafka_broker.bootstrap, topic, dlq, lambda metrics: duplicates(metrics) >= received
+    )
+    assert code == 0, output
+    assert f"resuming: 3 of 3 product(s) already on {topic}; their last {total} trade id(s)" in (
+        output
+    )
+    assert (produced(second), duplicates(second)) == (0, received), second
+    assert (
+        len(consume_all(kafka_broker.bootstrap, topic, expected=total + 1, timeout_s=10)) == total
+    )
