@@ -120,19 +120,36 @@ class WriteToKafkaFn(beam.DoFn):
         if len(self._recent) > self._window:
             self._recent.popitem(last=False)
 
+    def start_bundle(self) -> None:
+        self._failures: list[tuple[str | None, BaseException]] = []
+
     def process(self, element):
         key, value = element
+        ident = None
         if self._dedup_id is not None:
             ident = self._dedup_id(value)
             if ident in self._recent:
                 self._skipped.inc()
                 return
             self._remember(ident)
-        self._producer.send(self._topic, key=key, value=value)
+        future = self._producer.send(self._topic, key=key, value=value)
+        # Called on the producer's thread, before flush() returns; list.append is atomic.
+        future.add_errback(lambda exc, ident=ident: self._failures.append((ident, exc)))
         self._sent.inc()
 
     def finish_bundle(self) -> None:
+        # flush() returns once every record is acknowledged *or failed* (e.g. the brokers were
+        # away longer than delivery_timeout_ms); a failure must fail the bundle, so that the
+        # runner retries it instead of losing its records.
         self._producer.flush()
+        failures, self._failures = self._failures, []
+        if failures:
+            for ident, _ in failures:
+                self._recent.pop(ident, None)  # not written: a retry must send it again
+            raise RuntimeError(
+                f"{len(failures)} record(s) could not be written to Kafka topic "
+                f"{self._topic}: {failures[0][1]!r}"
+            )
 
     def teardown(self) -> None:
         producer = getattr(self, "_producer", None)
