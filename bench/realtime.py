@@ -98,7 +98,9 @@ def _pipeline(settings, topics, extra, log: Path) -> RealtimeProcess:
     )
 
 
-def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path) -> dict:
+def throughput(
+    settings, n_trades: int, n_symbols: int, log_dir: Path, extra: list[str]
+) -> dict:
     topics = _topics(settings, uuid.uuid4().hex[:6])
     symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(n_symbols)}
     hours = n_trades / (n_symbols * 3600.0)  # one trade per second per symbol
@@ -117,7 +119,8 @@ def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path) -> dict:
         settings,
         topics,
         ["--strategy=SMA_CROSSOVER", "--strategy=EMA_MACD", "--strategy=SMA_RSI",
-         "--strategy=BBAND_W_R", "--strategy=DONCHIAN_BREAKOUT", "--strategy=RSI_OVERBOUGHT_OVERSOLD"],
+         "--strategy=BBAND_W_R", "--strategy=DONCHIAN_BREAKOUT", "--strategy=RSI_OVERBOUGHT_OVERSOLD",
+         *extra],
         log_dir / "bench-throughput.log",
     )  # fmt: skip
     try:
@@ -242,7 +245,7 @@ def main() -> int:
     if args.latency_only:
         print(f"latency p50 {lt['p50_ms']:,.0f} ms p99 {lt['p99_ms']:,.0f} ms ({lt})")
         return 0
-    tp = throughput(settings, args.trades, args.symbols, log_dir)
+    tp = throughput(settings, args.trades, args.symbols, log_dir, args.pipeline_args)
     print("\nrealtime pipeline on Flink (embedded), this machine:")
     print(f"  throughput : {tp['trades_per_s']:>10,.0f} trades/s   ({tp['trades']:,} trades, "
           f"{tp['symbols']} symbols, 6 strategies, {tp['seconds']:.1f} s; job start-up "

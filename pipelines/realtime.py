@@ -27,6 +27,7 @@ from pipelines.options import (
     StrategyOptions,
     duration_or_zero_ms,
     parse_pipeline_args,
+    positive_float,
     selected_strategies,
 )
 from tradestream.kafka_config import KafkaSecurityError, verify_connection
@@ -82,9 +83,17 @@ class RealtimeOptions(PipelineOptions):
         )
         group.add_argument(
             "--idle_timeout",
-            type=float,
+            type=positive_float,
             default=2.0,
             help="seconds after which a caught-up partition stops holding the watermark",
+        )
+        group.add_argument(
+            "--max_clock_skew",
+            type=duration_or_zero_ms,
+            default=60_000,
+            help="trades stamped further than this ahead of the worker's clock are "
+            "dead-lettered (reason future_time) and never move the watermark "
+            "(default 1m; 0 disables the check)",
         )
 
 
@@ -98,6 +107,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         if rt.allowed_symbols
         else None
     )
+    skew = rt.max_clock_skew or None
     records = p | "ReadTrades" >> ReadTrades(
         kafka.bootstrap_servers,
         kafka.trades_topic,
@@ -105,8 +115,9 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         start_from=rt.start_from,
         watermark_delay_ms=rt.watermark_delay,
         idle_after_s=rt.idle_timeout,
+        max_clock_skew_ms=skew,
     )
-    parsed = records | "ParseTrades" >> ParseTrades(allowed, kafka.trades_topic)
+    parsed = records | "ParseTrades" >> ParseTrades(allowed, kafka.trades_topic, skew)
     # Candles, gap filling and strategies in one keyed step: on a streaming runner every
     # stateful step costs a watermark hop (see transforms/symbol_signals.py).
     out = parsed.trades | "TradesToSignals" >> TradesToSignals(
@@ -135,9 +146,10 @@ def beam_args_with_defaults(rest: list[str]) -> list[str]:
         defaults = flink_runner_args(get_settings(), flink_master=master)
         args += [d for d in defaults if d.split("=", 1)[0] not in given]
     args.append("--streaming")
-    # Latency: finish bundles often so that watermarks and timers move promptly.
+    # Latency: finish bundles often so that watermarks and timers move promptly (measured
+    # at 2k trades/s: 200 ms bundles p99 ~1.4 s, 50 ms p99 ~0.7 s; throughput ~4% lower).
     if "--max_bundle_time_mills" not in given:
-        args.append("--max_bundle_time_mills=200")
+        args.append("--max_bundle_time_mills=50")
     # The SDK's user-state cache is off by default; without it every state read is a
     # round trip to the runner (measured: ~20x slower candle building on Flink).
     if "--max_cache_memory_usage_mb" not in given:

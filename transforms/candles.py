@@ -11,6 +11,8 @@ Semantics (event time = the trade's own `time_ms`; intervals aligned to the epoc
 - A candle closes when the watermark passes its end plus the allowed lateness. A trade for a
   closed candle is dead-lettered with reason `late`. The decision uses the latest watermark
   that the symbol has observed (its most recent timer), so it is deterministic per symbol.
+- A trade already folded into its (open) candle, by exchange and trade id, is not counted
+  twice: the copy is dead-lettered with reason `duplicate` (a re-sent or replayed trade).
 - A symbol seen for the first time simply starts its own candles.
 
 Implemented as a stateful DoFn with event-time timers per candle, so the same transform
@@ -31,6 +33,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from tradestream.v1 import trade_pb2
 from transforms import candle_math
 from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
 
@@ -48,12 +51,19 @@ def timestamp_ms(ts: Timestamp) -> int:
     return ts.micros // 1000
 
 
+def trade_key(trade: trade_pb2.Trade) -> str:
+    """What makes a trade the same trade: its exchange and its id (within one symbol)."""
+    return f"{trade.exchange}|{trade.trade_id}"
+
+
 class PartialCandlesFn(beam.DoFn):
-    """(symbol, Trade) -> (symbol, (start, accumulator, trade bytes)) once per bundle.
+    """(symbol, Trade) -> (symbol, (start, accumulator, {trade key: bytes}, [duplicates])).
 
     Folds the trades of one bundle per (symbol, interval) before the keyed, stateful step,
-    so that state is touched once per partial candle instead of once per trade. The trade
-    bytes travel along only so that late trades can be dead-lettered one by one.
+    so that state is touched once per partial candle instead of once per trade. A trade
+    seen before in the bundle (same exchange and trade id) is not folded again: its bytes
+    go in the duplicates list, to be dead-lettered. The trade bytes travel along so that
+    late and duplicate trades can be dead-lettered one by one.
     """
 
     def __init__(self, interval_ms: int) -> None:
@@ -65,30 +75,36 @@ class PartialCandlesFn(beam.DoFn):
     def process(self, element, ts=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         symbol, trade = element
         start = candle_math.bucket_start(trade.time_ms, self._interval)
+        key = trade_key(trade)
         partial = self._partials.get((symbol, start))
         if partial is None:
             self._partials[(symbol, start)] = [
                 candle_math.new_accumulator(trade),
-                [trade.SerializeToString()],
+                {key: trade.SerializeToString()},
+                [],
                 ts,
                 window,
             ]
-        else:
-            candle_math.add_trade(partial[0], trade)
-            partial[1].append(trade.SerializeToString())
-            if ts < partial[2]:
-                partial[2] = ts
+            return
+        if key in partial[1]:
+            partial[2].append(trade.SerializeToString())
+            return
+        candle_math.add_trade(partial[0], trade)
+        partial[1][key] = trade.SerializeToString()
+        if ts < partial[3]:
+            partial[3] = ts
 
     def finish_bundle(self):
-        for (symbol, start), (acc, payloads, ts, window) in self._partials.items():
-            yield WindowedValue((symbol, (start, acc, payloads)), ts, [window])
+        for (symbol, start), (acc, payloads, dups, ts, window) in self._partials.items():
+            yield WindowedValue((symbol, (start, acc, payloads, dups)), ts, [window])
         self._partials = {}
 
 
 class CandleBook:
     """One symbol's open candles: the logic of BuildCandlesFn, on plain-data state.
 
-    State: {"buckets": {start_ms: [accumulator, revision emitted (-1: not yet)]},
+    State: {"buckets": {start_ms: [accumulator, revision emitted (-1: not yet), keys of the
+    trades folded in]},
     "floor": the latest watermark time this symbol has seen (None before the first)}.
     Methods return what to emit and which wake-up timers to set, as (time_ms, tag) pairs;
     the caller owns Beam state and timers, so the same logic serves BuildCandlesFn and
@@ -110,26 +126,41 @@ class CandleBook:
             return seen
         return None
 
-    def add(self, state: dict, symbol: str, start: int, acc: list):
-        """Folds a partial candle into an open one -> (corrected candles, timers)."""
+    def add(self, state: dict, symbol: str, start: int, acc: list, payloads: dict):
+        """Folds a partial candle into an open one -> (corrected candles, timers, duplicates).
+
+        `payloads` maps each trade key of the partial to its bytes. Trades the candle has
+        folded already (same key) are not folded again; their bytes come back as duplicates.
+        """
         end = start + self.interval
         seen = state["floor"]
         buckets = state["buckets"]
         bucket = buckets.get(start)
         if bucket is None:
-            bucket = buckets[start] = [acc, -1]
+            bucket = buckets[start] = [acc, -1, set(payloads)]
             if seen is not None and end - 1 <= seen:
                 # The on-time moment has passed already (late, within lateness): the
                 # first candle of this interval is already a correction.
                 bucket[1] = 1
                 out = [self._candle(symbol, start, bucket)]
-                return out, [(end - 1 + self.lateness, f"c{start}")]
-            return [], [(end - 1, f"e{start}")]
+                return out, [(end - 1 + self.lateness, f"c{start}")], []
+            return [], [(end - 1, f"e{start}")], []
+        keys = bucket[2]
+        repeated = keys.intersection(payloads)
+        duplicates = [payloads[k] for k in sorted(repeated)]
+        if repeated:
+            # Rare: fold again from the bytes, without the trades seen before.
+            acc = candle_math.fold(
+                trade_pb2.Trade.FromString(b) for k, b in payloads.items() if k not in repeated
+            )
+            if acc is None:
+                return [], [], duplicates
+        keys.update(payloads)
         bucket[0] = candle_math.merge(bucket[0], acc)
         if bucket[1] >= 0:
             bucket[1] += 1
-            return [self._candle(symbol, start, bucket)], []
-        return [], []
+            return [self._candle(symbol, start, bucket)], [], duplicates
+        return [], [], duplicates
 
     def advance(self, state: dict, symbol: str, now: int):
         """The watermark reached `now`: on-time candles due, in start order -> (candles, timers).
@@ -170,6 +201,12 @@ def late_dead_letters(book: CandleBook, symbol, start, seen, payloads, source_to
     return [dead_letter(payload, "late", detail, source_topic, symbol) for payload in payloads]
 
 
+def duplicate_dead_letters(symbol, start, payloads, source_topic):
+    """Dead letters (reason `duplicate`) for trades already folded into their candle."""
+    detail = f"a trade with this exchange and trade id is already in candle [{start}, ...)"
+    return [dead_letter(p, "duplicate", detail, source_topic, symbol) for p in payloads]
+
+
 class BuildCandlesFn(beam.DoFn):
     """(symbol, partial candle) -> (symbol, Candle), late trades to the dead-letter output.
 
@@ -186,6 +223,7 @@ class BuildCandlesFn(beam.DoFn):
         self._source_topic = source_topic
         self._late = Metrics.counter("WindowTradesToCandles", "late_trades")
         self._corrections = Metrics.counter("WindowTradesToCandles", "corrections")
+        self._duplicates = Metrics.counter("WindowTradesToCandles", "duplicate_trades")
 
     def process(
         self,
@@ -193,17 +231,22 @@ class BuildCandlesFn(beam.DoFn):
         book=beam.DoFn.StateParam(STATE),
         timer=beam.DoFn.TimerParam(TIMER),
     ):
-        symbol, (start, acc, payloads) = element
+        symbol, (start, acc, payloads, repeated) = element
         state = book.read() or CandleBook.new_state()
         seen = self._book.closed_at(state, start)
         if seen is not None:
             for letter in late_dead_letters(
-                self._book, symbol, start, seen, payloads, self._source_topic
+                self._book, symbol, start, seen, [*payloads.values(), *repeated], self._source_topic
             ):
                 self._late.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
             return
-        candles, timers = self._book.add(state, symbol, start, acc)
+        candles, timers, duplicates = self._book.add(state, symbol, start, acc, payloads)
+        for letter in duplicate_dead_letters(
+            symbol, start, [*repeated, *duplicates], self._source_topic
+        ):
+            self._duplicates.inc()
+            yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         for candle in candles:
             self._corrections.inc()
             yield self._out(symbol, candle)

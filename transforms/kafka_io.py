@@ -17,8 +17,10 @@ it had already written after that checkpoint.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -31,13 +33,33 @@ from transforms.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 log = logging.getLogger(__name__)
 
 
-def trade_time_ms(key: bytes | None, value: bytes | None) -> int | None:
-    """Event time of a trades-topic record: the Trade's time_ms, None if unusable."""
+def trade_time_ms(
+    key: bytes | None, value: bytes | None, max_future_ms: int | None = None
+) -> int | None:
+    """Event time of a trades-topic record: the Trade's time_ms, None if unusable.
+
+    With `max_future_ms`, a time further than that ahead of this clock is unusable too:
+    ParseTrades dead-letters such a trade, so it must not move the watermark either.
+    """
     try:
         time_ms = trade_pb2.Trade.FromString(value or b"").time_ms
     except DecodeError:
         return None
-    return time_ms if MIN_TIME_MS <= time_ms <= MAX_TIME_MS else None
+    if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
+        return None
+    if max_future_ms is not None and time_ms > time.time() * 1000 + max_future_ms:
+        return None
+    return time_ms
+
+
+@dataclass(frozen=True)
+class TradeEventTime:
+    """`trade_time_ms` with a clock-skew bound, as a picklable, hashable callable."""
+
+    max_future_ms: int | None = None
+
+    def __call__(self, key: bytes | None, value: bytes | None) -> int | None:
+        return trade_time_ms(key, value, self.max_future_ms)
 
 
 class ReadTrades(beam.PTransform):
@@ -51,6 +73,8 @@ class ReadTrades(beam.PTransform):
         watermark_delay_ms: how far the watermark trails the newest trade time.
         idle_after_s: a caught-up partition without records this long stops holding the
             watermark back.
+        max_clock_skew_ms: trades stamped further than this ahead of the reader's clock
+            do not move the watermark (None: no bound).
     """
 
     def __init__(
@@ -61,6 +85,7 @@ class ReadTrades(beam.PTransform):
         start_from: str = "earliest",
         watermark_delay_ms: int = 0,
         idle_after_s: float = 2.0,
+        max_clock_skew_ms: int | None = None,
     ) -> None:
         super().__init__()
         if start_from not in ("earliest", "latest"):
@@ -72,7 +97,7 @@ class ReadTrades(beam.PTransform):
             start_from=start_from,
             watermark_delay_ms=watermark_delay_ms,
             idle_after_s=idle_after_s,
-            event_time=trade_time_ms,
+            event_time=TradeEventTime(max_clock_skew_ms),
         )
 
     def expand(self, pbegin):

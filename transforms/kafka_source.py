@@ -54,7 +54,7 @@ class KafkaReadConfig:
     watermark_delay_ms: int = 0
     idle_after_s: float = 2.0
     max_poll_records: int = 2000
-    poll_budget_s: float = 0.25  # time spent reading per process() call
+    poll_budget_s: float = 0.25  # longest time spent reading per process() call
     commit_offsets: bool = True
     # Event time of a record from its (key, value), in epoch ms, or None when the record
     # cannot say (malformed). Default: the Kafka record timestamp. Records without an event
@@ -254,6 +254,10 @@ class ReadTopicFn(beam.DoFn):
             batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
             if not batches:
                 break
+            # A short batch means we have caught up: end this call so that the watermark
+            # is published now (latency); a full one means a backlog: keep reading until
+            # the budget is spent (throughput, fewer runner round trips).
+            caught_up = sum(map(len, batches.values())) < config.max_poll_records
             now = time.monotonic()
             for tp, records in batches.items():
                 self._last_record_at[tp.partition] = now
@@ -276,6 +280,8 @@ class ReadTopicFn(beam.DoFn):
                     yield TimestampedValue(
                         (record.key, record.value), Timestamp(micros=ts_ms * 1000)
                     )
+            if caught_up:
+                break
         self._advance_watermark(config, consumer, positions, max_ts, watermark)
         if config.commit_offsets and claimed_any:
             finalizer.register(lambda: self._commit(config, positions))

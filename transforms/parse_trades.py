@@ -10,6 +10,7 @@ the Beam metric `ParseTrades/<reason>`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection, Iterator
 from typing import NamedTuple
 
@@ -32,9 +33,15 @@ class ParsedTrades(NamedTuple):
 class ParseTradeFn(beam.DoFn):
     """bytes | (key, bytes) -> (symbol, Trade) stamped with the trade's own time."""
 
-    def __init__(self, allowed_symbols: Collection[str] | None, source_topic: str) -> None:
+    def __init__(
+        self,
+        allowed_symbols: Collection[str] | None,
+        source_topic: str,
+        max_clock_skew_ms: int | None = None,
+    ) -> None:
         self._allowed = frozenset(allowed_symbols) if allowed_symbols else None
         self._source_topic = source_topic
+        self._skew = max_clock_skew_ms
         self._parsed = Metrics.counter("ParseTrades", "parsed")
 
     def process(self, element) -> Iterator:
@@ -48,7 +55,8 @@ class ParseTradeFn(beam.DoFn):
         except (DecodeError, TypeError, ValueError) as exc:
             yield self._reject(payload, "malformed", f"not a protobuf Trade: {exc}", "")
             return
-        problem = check_trade(trade, self._allowed)
+        latest = None if self._skew is None else int(time.time() * 1000) + self._skew
+        problem = check_trade(trade, self._allowed, latest)
         if problem is not None:
             yield self._reject(payload, problem.reason, problem.detail, trade.symbol)
             return
@@ -69,17 +77,24 @@ class ParseTrades(beam.PTransform):
         allowed_symbols: when given, trades of other symbols are dead-lettered
             (`unknown_symbol`); when None, any well-formed symbol starts its own candles.
         source_topic: recorded in each dead letter.
+        max_clock_skew_ms: when given (live data), a trade stamped more than this ahead of
+            the worker's clock is dead-lettered (`future_time`) instead of being let in:
+            it would drag the watermark ahead and make every other trade late.
     """
 
     def __init__(
-        self, allowed_symbols: Collection[str] | None = None, source_topic: str = ""
+        self,
+        allowed_symbols: Collection[str] | None = None,
+        source_topic: str = "",
+        max_clock_skew_ms: int | None = None,
     ) -> None:
         super().__init__()
         self._allowed = allowed_symbols
         self._source_topic = source_topic
+        self._skew = max_clock_skew_ms
 
     def expand(self, records: beam.PCollection) -> ParsedTrades:
         outputs = records | "Parse" >> beam.ParDo(
-            ParseTradeFn(self._allowed, self._source_topic)
+            ParseTradeFn(self._allowed, self._source_topic, self._skew)
         ).with_outputs(DEAD_LETTER_TAG, main="trades")
         return ParsedTrades(outputs.trades, outputs[DEAD_LETTER_TAG])

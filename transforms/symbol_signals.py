@@ -3,7 +3,7 @@
     out = keyed_trades | TradesToSignals(strategies, interval_ms=60_000, lateness_ms=0,
                                          max_gap=60)
     out.signals        # PCollection[(symbol, Signal)]
-    out.dead_letters   # PCollection[DeadLetter]: trades that came too late
+    out.dead_letters   # PCollection[DeadLetter]: trades that came too late, or twice
 
 The same result as WindowTradesToCandles | FillCandleGaps | EvaluateStrategies (their
 logic classes `CandleBook`, `GapFiller` and `StrategyRunner` do the work), fused into one
@@ -31,6 +31,7 @@ from strategies.strategy import Strategy
 from transforms.candles import (
     CandleBook,
     PartialCandlesFn,
+    duplicate_dead_letters,
     late_dead_letters,
     ms_timestamp,
     timestamp_ms,
@@ -71,6 +72,7 @@ class SymbolSignalsFn(beam.DoFn):
         self._filler = GapFiller(interval_ms, max_gap, fill_trailing=True)
         self._source_topic = source_topic
         self._late = Metrics.counter("WindowTradesToCandles", "late_trades")
+        self._duplicates = Metrics.counter("WindowTradesToCandles", "duplicate_trades")
         self._corrections = Metrics.counter("EvaluateStrategies", "corrections_ignored")
         self._flats = Metrics.counter("FillCandleGaps", "flat_candles")
         self._candles = Metrics.counter("EvaluateStrategies", "candles")
@@ -93,12 +95,12 @@ class SymbolSignalsFn(beam.DoFn):
         stored=beam.DoFn.StateParam(STATE),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
-        symbol, (start, acc, payloads) = element
+        symbol, (start, acc, payloads, repeated) = element
         state = stored.read() or self._new_state()
         seen = self._book.closed_at(state["book"], start)
         if seen is not None:
             for letter in late_dead_letters(
-                self._book, symbol, start, seen, payloads, self._source_topic
+                self._book, symbol, start, seen, [*payloads.values(), *repeated], self._source_topic
             ):
                 self._late.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
@@ -106,7 +108,14 @@ class SymbolSignalsFn(beam.DoFn):
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
         # trade within the allowed lateness) only corrections are, which strategies ignore:
         # signals already sent cannot be taken back.
-        corrections, timers = self._book.add(state["book"], symbol, start, acc)
+        corrections, timers, duplicates = self._book.add(
+            state["book"], symbol, start, acc, payloads
+        )
+        for letter in duplicate_dead_letters(
+            symbol, start, [*repeated, *duplicates], self._source_topic
+        ):
+            self._duplicates.inc()
+            yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         self._corrections.inc(len(corrections))
         for at, tag in timers:
             wake.set(ms_timestamp(at), dynamic_timer_tag=tag)

@@ -27,12 +27,17 @@ class Rejection:
 
 
 def check_trade(
-    trade: trade_pb2.Trade, allowed_symbols: Collection[str] | None = None
+    trade: trade_pb2.Trade,
+    allowed_symbols: Collection[str] | None = None,
+    latest_ms: int | None = None,
 ) -> Rejection | None:
     """Returns None for a good trade, else the first problem found.
 
+    `latest_ms`: when given, a trade stamped after it is refused (`future_time`): live
+    callers pass their clock plus the clock skew they tolerate.
+
     Reasons: `missing_field`, `invalid_symbol`, `unknown_symbol`, `invalid_price`,
-    `invalid_size`, `invalid_side`, `invalid_time`.
+    `invalid_size`, `invalid_side`, `invalid_time`, `future_time`.
     """
     if not trade.symbol:
         return Rejection("missing_field", "symbol is empty")
@@ -55,5 +60,11 @@ def check_trade(
     if not MIN_TIME_MS <= trade.time_ms <= MAX_TIME_MS:
         return Rejection(
             "invalid_time", f"time_ms {trade.time_ms} is outside 2000..2200 (epoch milliseconds?)"
+        )
+    if latest_ms is not None and trade.time_ms > latest_ms:
+        return Rejection(
+            "future_time",
+            f"time_ms {trade.time_ms} is later than {latest_ms} (this clock plus the "
+            "tolerated skew): the sender's clock is wrong",
         )
     return None

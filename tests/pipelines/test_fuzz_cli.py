@@ -30,7 +30,6 @@ KNOWN_LOOSE = {
     "tradestream local up --port",
     "tradestream local up --controller-port",
     "tradestream local up --partitions",
-    "tradestream realtime --idle_timeout",
 }
 
 PIPELINES = {

@@ -137,3 +137,53 @@ def test_candles_batch_input_builds_the_same_candles():
             built.candles | beam.Map(lambda kv: (kv[1].start_ms - T0, kv[1].open, kv[1].close)),
             equal_to([(0, 100.0, 102.0), (MINUTE, 103.0, 105.0)]),
         )
+
+
+def test_candles_duplicate_trades_count_once_and_are_dead_lettered():
+    first = trade("BTC-USD", T0 + 1_000, 100.0, 2.0, "1")
+    second = trade("BTC-USD", T0 + 2_000, 104.0, 1.0, "2")
+    # The same trade re-sent in the same bundle, and again in a later one (a replay).
+    stream = (
+        TestStream()
+        .add_elements([_keyed(first), _keyed(second), _keyed(first)])
+        .advance_watermark_to(seconds(T0 + 30_000))
+        .add_elements([_keyed(second), _keyed(trade("BTC-USD", T0 + 3_000, 99.0, 1.0, "3"))])
+        .advance_watermark_to(seconds(T0 + 3 * MINUTE))
+        .advance_watermark_to_infinity()
+    )
+    with TestPipeline(options=_streaming()) as p:
+        built = p | stream | WindowTradesToCandles(MINUTE)
+        vwap = (100.0 * 2 + 104.0 + 99.0) / 4.0
+        assert_that(
+            built.candles | beam.Map(_summary),
+            equal_to([("BTC-USD", 0, 100.0, 104.0, 99.0, 99.0, 4.0, round(vwap, 9), 3, 0)]),
+        )
+        assert_that(
+            built.dead_letters | beam.Map(lambda d: (d.reason, d.payload)),
+            equal_to(
+                [
+                    ("duplicate", first.SerializeToString()),
+                    ("duplicate", second.SerializeToString()),
+                ]
+            ),
+            label="duplicates",
+        )
+
+
+def test_candles_same_trade_id_on_two_exchanges_is_two_trades():
+    a = trade("BTC-USD", T0 + 1_000, 100.0, 1.0, "7")
+    b = trade("BTC-USD", T0 + 2_000, 102.0, 1.0, "7")
+    b.exchange = "other"
+    stream = (
+        TestStream()
+        .add_elements([_keyed(a), _keyed(b)])
+        .advance_watermark_to(seconds(T0 + 2 * MINUTE))
+        .advance_watermark_to_infinity()
+    )
+    with TestPipeline(options=_streaming()) as p:
+        built = p | stream | WindowTradesToCandles(MINUTE)
+        assert_that(
+            built.candles | beam.Map(lambda kv: (kv[1].trade_count, kv[1].volume)),
+            equal_to([(2, 2.0)]),
+        )
+        assert_that(built.dead_letters, equal_to([]), label="none")

@@ -132,3 +132,71 @@ def test_fused_step_late_trades_correct_quietly_or_are_dead_lettered():
             equal_to([("late", "BTC-USD", beyond.SerializeToString())]),
             label="late",
         )
+
+
+def _minute_by_minute(trades, minutes, rng, extra_per_minute=None) -> TestStream:
+    """Trades shuffled within their minute, then the watermark moves to the minute's end."""
+    stream = TestStream()
+    for m in range(minutes):
+        batch = [t for t in trades if T0 + m * MINUTE <= t.time_ms < T0 + (m + 1) * MINUTE]
+        if extra_per_minute is not None:
+            batch += extra_per_minute(m, batch)
+        rng.shuffle(batch)
+        if batch:
+            stream = stream.add_elements([_keyed(t) for t in batch])
+        stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
+    stream = stream.advance_watermark_to(seconds(T0 + (minutes + 2 * MAX_GAP) * MINUTE))
+    return stream.advance_watermark_to_infinity()
+
+
+def test_fused_step_duplicated_trades_change_nothing_and_are_dead_lettered():
+    minutes = 40
+    trades = _walk("BTC-USD", minutes, 4, silent={12}) + _walk("ETH-USD", minutes, 5, set())
+    expected = reference_signals(
+        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
+    )
+    rng = random.Random(6)
+    resent: list = []
+
+    def repeats(m, batch):
+        # Re-send a third of this minute's trades at once, and some of the last minute's.
+        again = [t for t in batch if rng.random() < 0.33]
+        again += [t for t in trades if T0 + (m - 1) * MINUTE <= t.time_ms < T0 + m * MINUTE][:1]
+        resent.extend(again)
+        return again
+
+    stream = _minute_by_minute(trades, minutes, rng, repeats)
+    with TestPipeline(options=_streaming()) as p:
+        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, MINUTE, MAX_GAP, "trades")
+        assert_that(
+            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+        )
+        assert_that(
+            out.dead_letters | beam.Map(lambda d: (d.reason, d.payload)),
+            equal_to([("duplicate", t.SerializeToString()) for t in resent]),
+            label="duplicates",
+        )
+    assert len(resent) > minutes  # the stream really re-sent trades
+
+
+def test_fused_step_symbol_silent_for_hours_stops_after_max_gap_and_resumes():
+    hours = 2 * 60
+    # ETH trades in the first and the last 20 minutes only (silent 80 minutes); BTC keeps the watermark moving.
+    btc = _walk("BTC-USD", hours, 7, set())
+    eth = [
+        t
+        for t in _walk("ETH-USD", hours, 8, set())
+        if t.time_ms < T0 + 20 * MINUTE or t.time_ms >= T0 + (hours - 20) * MINUTE
+    ]
+    candles = _with_trailing_flats(reference_candles(btc + eth, MINUTE, MAX_GAP))
+    eth_starts = [c.start_ms for c in candles["ETH-USD"]]
+    assert T0 + 20 * MINUTE + MAX_GAP * MINUTE not in eth_starts  # bounded flat run
+    expected = reference_signals(STRATEGIES, candles)
+    assert any(s.symbol == "ETH-USD" and s.candle_start_ms > T0 + 100 * MINUTE for s in expected)
+
+    stream = _minute_by_minute(btc + eth, hours, random.Random(10))
+    with TestPipeline(options=_streaming()) as p:
+        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 0, MAX_GAP, "trades")
+        assert_that(
+            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+        )
