@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from tradestream.cli_types import positive_float
 from tradestream.kafka_config import env_client_config
 from tradestream.local import kafka as local_kafka
 from tradestream.settings import get_settings
@@ -45,7 +46,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--hours", type=float, default=24.0, help="hours of sample trades (24)")
+    p.add_argument("--hours", type=positive_float, default=24.0, help="hours of sample trades (24)")
     p.add_argument(
         "--speed",
         default="max",
@@ -58,7 +59,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--quiet-after",
-        type=float,
+        type=positive_float,
         default=20.0,
         help="after the replay, stop once no signal arrived for this many seconds (20)",
     )

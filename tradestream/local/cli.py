@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from tradestream.cli_types import port, positive_int
 from tradestream.local import jvm, kafka
 from tradestream.settings import Settings, get_settings
+
+
+def _listen_port(text: str) -> int:
+    """A port a broker can listen on: 1..65535."""
+    value = port(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("the broker needs a fixed port (1..65535), got 0")
+    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +44,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "sure the topics exist."
         ),
     )
-    up.add_argument("--port", type=int, help="client port (default 9092, TRADESTREAM_KAFKA_PORT)")
-    up.add_argument("--controller-port", type=int, help="KRaft controller port (default port+1)")
-    up.add_argument("--partitions", type=int, help="partitions per created topic (default 3)")
+    up.add_argument(
+        "--port", type=_listen_port, help="client port (default 9092, TRADESTREAM_KAFKA_PORT)"
+    )
+    up.add_argument(
+        "--controller-port", type=_listen_port, help="KRaft controller port (default port+1)"
+    )
+    up.add_argument(
+        "--partitions", type=positive_int, help="partitions per created topic (default 3)"
+    )
     up.set_defaults(handler=_up)
 
     down = sub.add_parser("down", help="stop the local Kafka broker")
