@@ -6,6 +6,8 @@ import re
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PATTERN = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+# Longer than ten years is a typo, and would overflow the int64 times it is added to.
+MAX_DURATION_MS = 3_660 * 86_400_000
 
 
 def parse_duration_ms(text: str | int, *, allow_zero: bool = False) -> int:
@@ -37,4 +39,6 @@ def parse_duration_ms(text: str | int, *, allow_zero: bool = False) -> int:
             value = int(match.group(1)) * _UNITS_MS[match.group(2)]
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"invalid duration {text!r}: must be {'>= 0' if allow_zero else '> 0'}")
+    if value > MAX_DURATION_MS:
+        raise ValueError(f"invalid duration {text!r}: longer than ten years")
     return value
