@@ -36,6 +36,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apache_beam.options.pipeline_options import PipelineOptions
+from kafka.errors import KafkaError
 
 from pipelines.options import KafkaOptions, duration_ms, parse_pipeline_args, positive_int
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
@@ -368,6 +369,9 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
         producer.flush()
         print(f"[ingest] interrupted after {producer.stats.sent} trades", flush=True)
         return 130
+    except (RuntimeError, KafkaError) as exc:  # records Kafka did not take
+        print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         producer.close()
         if tail is not None:

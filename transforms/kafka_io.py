@@ -131,6 +131,7 @@ class WriteToKafkaFn(beam.DoFn):
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
+            reconnect_backoff_max_ms=1000,  # back at work within 1 s of a broker restart
         )
         self._recent: OrderedDict[str, None] = OrderedDict()
         if self._dedup_id is not None:

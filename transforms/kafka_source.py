@@ -121,6 +121,30 @@ class TopicTracker(RestrictionTracker):
         return self._restriction.stop is not None
 
 
+# A reader may be made while the brokers are away (Beam makes a DoFn instance per bundle
+# processor, and a new processor whenever the previous ones still await their bundles'
+# finalization): keep bootstrapping as long as a producer keeps a record (its delivery
+# timeout) rather than fail the bundle, and reconnect within a second once the brokers are
+# back (kafka-python's reconnect backoff otherwise grows to 30 s).
+_OUTAGE_OPTIONS = {"reconnect_backoff_max_ms": 1000, "bootstrap_timeout_ms": 120_000}
+
+
+def _partitions_waiting_for_brokers(consumer, topic: str) -> set[int]:
+    """The topic's partitions; a broker restart is waited out (metadata raises at once)."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    deadline = time.monotonic() + _OUTAGE_OPTIONS["bootstrap_timeout_ms"] / 1000
+    while True:
+        try:
+            return consumer.partitions_for_topic(topic) or set()
+        except (KafkaConnectionError, KafkaTimeoutError) as exc:
+            if time.monotonic() > deadline:
+                consumer.close()
+                raise
+            log.warning("waiting for the Kafka brokers (%s)", exc)
+            time.sleep(1.0)
+
+
 class _Consumers:
     """One KafkaConsumer per (DoFn instance, config), assigned to every partition."""
 
@@ -135,17 +159,27 @@ class _Consumers:
             from tradestream.kafka_config import env_client_config
 
             consumer = KafkaConsumer(
-                **{**env_client_config(config.bootstrap_servers), **dict(config.client_options)},
+                **{
+                    **env_client_config(config.bootstrap_servers),
+                    **_OUTAGE_OPTIONS,
+                    **dict(config.client_options),
+                },
                 group_id=config.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset=config.start_from,
                 max_poll_records=config.max_poll_records,
             )
-            partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
+            partitions = sorted(_partitions_waiting_for_brokers(consumer, config.topic))
             if not partitions:
                 consumer.close()
                 raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
-            consumer.assign([TopicPartition(config.topic, p) for p in partitions])
+            tps = [TopicPartition(config.topic, p) for p in partitions]
+            consumer.assign(tps)
+            for tp in tps:
+                # process() seeks to the restriction's offsets; a position set here keeps
+                # position() from asking the group coordinator first (which fails at once
+                # while the brokers are away).
+                consumer.seek(tp, 0)
             self._consumers[config] = consumer
         return consumer
 

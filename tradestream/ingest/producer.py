@@ -38,7 +38,11 @@ class TradeProducer:
         from kafka import KafkaProducer
 
         verify_connection(settings, bootstrap)  # refused TLS/SASL: a clear error, at once
-        self._producer = KafkaProducer(**producer_config(settings, bootstrap))
+        # Reconnect within a second of a broker restart (kafka-python's backoff grows to 30 s);
+        # records wait meanwhile (retries, delivery timeout 120 s).
+        self._producer = KafkaProducer(
+            **{**producer_config(settings, bootstrap), "reconnect_backoff_max_ms": 1000}
+        )
         self.trades_topic = trades_topic
         self.dlq_topic = dlq_topic
         self.stats = ProducerStats()

@@ -35,12 +35,19 @@ def replay(
     progress_every_s: float = 5.0,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ReplayResult:
-    """Sends every record; returns counts. Flushes before returning (acks=all)."""
+    """Sends every record; returns counts. Flushes before returning (acks=all).
+
+    Raises:
+        RuntimeError: a record could not be written (raised by the final flush; sending stops
+            at the first such failure).
+    """
     started = time.monotonic()
     first_trade_ms: int | None = None
     next_progress = started + progress_every_s
     for record in records:
-        if should_stop():
+        if should_stop() or producer.stats.errors:
+            # After a failed send, stop: a restart resumes after the last trade on the topic,
+            # so nothing may be written beyond a record that was lost.
             break
         if isinstance(record, BadRow):
             producer.send_dead_letter(record.raw.encode(), record.reason, record.detail)

@@ -1,0 +1,40 @@
+"""Replaying records into the producer: dead letters in place, and a stop at the first failure."""
+
+from __future__ import annotations
+
+from tests.tradestream.ingest.fakes import RecordingProducer
+from tradestream.ingest.replay import replay
+from tradestream.v1 import trade_pb2
+from transforms.trade_files import BadRow
+
+
+def trades(n: int) -> list[trade_pb2.Trade]:
+    return [trade_pb2.Trade(symbol="BTC-USD", trade_id=str(i), time_ms=i) for i in range(n)]
+
+
+def test_replay_sends_trades_and_dead_letters_in_order_then_flushes():
+    producer = RecordingProducer()
+    records = [*trades(2), BadRow(3, "malformed", "row 3", "x")]
+    result = replay(records, producer)
+    assert (result.sent, result.dead_lettered) == (2, 1)
+    assert producer.flushed == 1
+
+
+class FailingAfter(RecordingProducer):
+    """A producer whose sends fail (asynchronously, as Kafka reports them) after `ok` sends."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__()
+        self.ok = ok
+
+    def send(self, trade: trade_pb2.Trade) -> None:
+        super().send(trade)
+        if self.stats.sent > self.ok:
+            self.stats.errors += 1
+
+
+def test_replay_stops_sending_after_a_failed_send():
+    # A restart resumes after the last trade on the topic: nothing may follow a lost record.
+    producer = FailingAfter(ok=3)
+    replay(trades(10), producer)
+    assert producer.ids("BTC-USD") == ["0", "1", "2", "3"]
