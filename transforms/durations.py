@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 _UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_PATTERN = re.compile(r"^\s*(\d+)\s*(ms|s|m|h|d)\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]+)\s*(ms|s|m|h|d)\s*$")
 # Longer than ten years is a typo, and would overflow the int64 times it is added to.
 MAX_DURATION_MS = 3_660 * 86_400_000
 
@@ -27,7 +27,7 @@ def parse_duration_ms(text: str | int, *, allow_zero: bool = False) -> int:
         value = text
     else:
         raw = str(text).strip()
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # not '²', which isdigit() accepts
             value = int(raw)
         else:
             match = _PATTERN.match(raw.lower())
