@@ -98,9 +98,7 @@ def _pipeline(settings, topics, extra, log: Path) -> RealtimeProcess:
     )
 
 
-def throughput(
-    settings, n_trades: int, n_symbols: int, log_dir: Path, extra: list[str]
-) -> dict:
+def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path, extra: list[str]) -> dict:
     topics = _topics(settings, uuid.uuid4().hex[:6])
     symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(n_symbols)}
     hours = n_trades / (n_symbols * 3600.0)  # one trade per second per symbol

@@ -27,6 +27,7 @@ Semantics:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,48 +146,73 @@ def _partitions_waiting_for_brokers(consumer, topic: str) -> set[int]:
             time.sleep(1.0)
 
 
-class _Consumers:
-    """One KafkaConsumer per (DoFn instance, config), assigned to every partition."""
+def _new_consumer(config: KafkaReadConfig):
+    """A KafkaConsumer of the group, assigned to every partition of the topic."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from tradestream.kafka_config import env_client_config
+
+    consumer = KafkaConsumer(
+        **{
+            **env_client_config(config.bootstrap_servers),
+            **_OUTAGE_OPTIONS,
+            **dict(config.client_options),
+        },
+        group_id=config.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset=config.start_from,
+        max_poll_records=config.max_poll_records,
+    )
+    partitions = sorted(_partitions_waiting_for_brokers(consumer, config.topic))
+    if not partitions:
+        consumer.close()
+        raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
+    tps = [TopicPartition(config.topic, p) for p in partitions]
+    consumer.assign(tps)
+    log.info(
+        "new reader of %s (group %s), partitions %s", config.topic, config.group_id, partitions
+    )
+    for tp in tps:
+        # process() seeks to the restriction's offsets; a position set here keeps
+        # position() from asking the group coordinator first (which fails at once
+        # while the brokers are away).
+        consumer.seek(tp, 0)
+    return consumer
+
+
+class _ConsumerPool:
+    """Consumers and per-partition activity shared by every ReadTopicFn of the process.
+
+    Beam makes a new DoFn instance for each new bundle processor, and keeps a processor
+    until its bundle is finalized (after the next checkpoint): with short bundles that is
+    hundreds of instances per checkpoint interval. Per-instance consumers would bootstrap
+    again each time, and per-instance activity times would forget which partitions were
+    recently active (the idleness rule). A consumer is lent to one caller at a time.
+    """
 
     def __init__(self) -> None:
-        self._consumers: dict[KafkaReadConfig, object] = {}
+        self._lock = threading.Lock()
+        self._idle: dict[KafkaReadConfig, list] = {}
+        self._last_record_at: dict[KafkaReadConfig, dict[int, float]] = {}
 
-    def get(self, config: KafkaReadConfig):
-        consumer = self._consumers.get(config)
-        if consumer is None:
-            from kafka import KafkaConsumer, TopicPartition
+    def acquire(self, config: KafkaReadConfig):
+        with self._lock:
+            idle = self._idle.get(config)
+            if idle:
+                return idle.pop()
+        return _new_consumer(config)
 
-            from tradestream.kafka_config import env_client_config
+    def release(self, config: KafkaReadConfig, consumer) -> None:
+        with self._lock:
+            self._idle.setdefault(config, []).append(consumer)
 
-            consumer = KafkaConsumer(
-                **{
-                    **env_client_config(config.bootstrap_servers),
-                    **_OUTAGE_OPTIONS,
-                    **dict(config.client_options),
-                },
-                group_id=config.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset=config.start_from,
-                max_poll_records=config.max_poll_records,
-            )
-            partitions = sorted(_partitions_waiting_for_brokers(consumer, config.topic))
-            if not partitions:
-                consumer.close()
-                raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
-            tps = [TopicPartition(config.topic, p) for p in partitions]
-            consumer.assign(tps)
-            for tp in tps:
-                # process() seeks to the restriction's offsets; a position set here keeps
-                # position() from asking the group coordinator first (which fails at once
-                # while the brokers are away).
-                consumer.seek(tp, 0)
-            self._consumers[config] = consumer
-        return consumer
+    def last_record_at(self, config: KafkaReadConfig) -> dict[int, float]:
+        """partition -> monotonic time of its latest record (shared, updated in place)."""
+        with self._lock:
+            return self._last_record_at.setdefault(config, {})
 
-    def close(self) -> None:
-        for consumer in self._consumers.values():
-            consumer.close()
-        self._consumers.clear()
+
+_POOL = _ConsumerPool()
 
 
 class _TopicRestrictions(RestrictionProvider):
@@ -249,18 +275,22 @@ _RESTRICTIONS = _TopicRestrictions()
 _WATERMARKS = _WatermarkProvider()
 
 
+def _caught_up(consumer, topic: str, positions: dict[int, int]) -> bool:
+    """Every partition read up to the high watermark of its latest fetch."""
+    from kafka import TopicPartition
+
+    for partition, position in positions.items():
+        highwater = consumer.highwater(TopicPartition(topic, partition))
+        if highwater is None or position < highwater:
+            return False
+    return True
+
+
 class ReadTopicFn(beam.DoFn):
     """Splittable DoFn: an impulse element -> the topic's records as (key, value)."""
 
     def __init__(self) -> None:
         self._records = Metrics.counter("ReadFromKafkaTopic", "records")
-
-    def setup(self) -> None:
-        self._consumers = _Consumers()
-        self._last_record_at: dict[int, float] = {}
-
-    def teardown(self) -> None:
-        self._consumers.close()
 
     def process(
         self,
@@ -270,9 +300,17 @@ class ReadTopicFn(beam.DoFn):
         tracker=beam.DoFn.RestrictionParam(_RESTRICTIONS),
         watermark=beam.DoFn.WatermarkEstimatorParam(_WATERMARKS),
     ):
+
+        consumer = _POOL.acquire(config)
+        try:
+            yield from self._read(config, consumer, finalizer, tracker, watermark)
+        finally:
+            _POOL.release(config, consumer)
+
+    def _read(self, config: KafkaReadConfig, consumer, finalizer, tracker, watermark):
         from kafka import TopicPartition
 
-        consumer = self._consumers.get(config)
+        last_record_at = _POOL.last_record_at(config)
         topic = config.topic
         restriction = tracker.current_restriction()
         # The tracker is a thread-safe view: keep our own copy of the progress.
@@ -288,13 +326,9 @@ class ReadTopicFn(beam.DoFn):
             batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
             if not batches:
                 break
-            # A short batch means we have caught up: end this call so that the watermark
-            # is published now (latency); a full one means a backlog: keep reading until
-            # the budget is spent (throughput, fewer runner round trips).
-            caught_up = sum(map(len, batches.values())) < config.max_poll_records
             now = time.monotonic()
             for tp, records in batches.items():
-                self._last_record_at[tp.partition] = now
+                last_record_at[tp.partition] = now
                 for record in records:
                     ts_ms = (
                         record.timestamp
@@ -314,14 +348,18 @@ class ReadTopicFn(beam.DoFn):
                     yield TimestampedValue(
                         (record.key, record.value), Timestamp(micros=ts_ms * 1000)
                     )
-            if caught_up:
+            # Caught up: end this call so that the watermark is published now (latency).
+            # Behind: keep reading until the budget is spent (throughput, fewer round trips).
+            if _caught_up(consumer, topic, positions):
                 break
-        self._advance_watermark(config, consumer, positions, max_ts, watermark)
+        self._advance_watermark(config, consumer, positions, max_ts, watermark, last_record_at)
         if config.commit_offsets and claimed_any:
             finalizer.register(lambda: self._commit(config, positions))
         tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
 
-    def _advance_watermark(self, config, consumer, positions, max_ts, watermark) -> None:
+    def _advance_watermark(
+        self, config, consumer, positions, max_ts, watermark, last_record_at
+    ) -> None:
         from kafka import TopicPartition
 
         now = time.monotonic()
@@ -335,7 +373,7 @@ class ReadTopicFn(beam.DoFn):
                     return  # records wait in a partition not read yet: hold the watermark
                 active.append(seen)
                 continue
-            quiet = now - self._last_record_at.get(partition, 0.0) >= config.idle_after_s
+            quiet = now - last_record_at.get(partition, 0.0) >= config.idle_after_s
             if seen is not None and not quiet:
                 active.append(seen)
         candidates = active or list(max_ts.values())
@@ -351,15 +389,19 @@ class ReadTopicFn(beam.DoFn):
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
-        consumer = self._consumers.get(config)
         offsets = {
             TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
             for p, o in positions.items()
         }
+        consumer = None
         try:
+            consumer = _POOL.acquire(config)
             consumer.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
             log.warning("committing offsets %s failed: %s", positions, exc)
+        finally:
+            if consumer is not None:
+                _POOL.release(config, consumer)
 
 
 class ReadFromKafkaTopic(beam.PTransform):
