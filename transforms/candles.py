@@ -21,6 +21,7 @@ runs in streaming (Flink) and in batch (backtests), where the watermark jumps to
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, NamedTuple  # noqa: UP035 - Beam reads typing.Tuple hints
 
 import apache_beam as beam
@@ -51,13 +52,18 @@ def timestamp_ms(ts: Timestamp) -> int:
     return ts.micros // 1000
 
 
-def trade_key(trade: trade_pb2.Trade) -> str:
-    """What makes a trade the same trade: its exchange and its id (within one symbol)."""
-    return f"{trade.exchange}|{trade.trade_id}"
+def trade_key(trade: trade_pb2.Trade) -> int:
+    """What makes a trade the same trade: its exchange and its id (within one symbol).
+
+    A 64-bit hash of both, so that an open candle's set of keys is small and cheap to
+    store (a false duplicate needs a collision among one candle's trades: ~n²/2⁶⁵).
+    """
+    digest = hashlib.blake2b(f"{trade.exchange}|{trade.trade_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
 
 
 class PartialCandlesFn(beam.DoFn):
-    """(symbol, Trade) -> (symbol, (start, accumulator, {trade key: bytes}, [duplicates])).
+    """(symbol, Trade) -> (symbol, (start, accumulator, {trade_key: bytes}, [duplicates])).
 
     Folds the trades of one bundle per (symbol, interval) before the keyed, stateful step,
     so that state is touched once per partial candle instead of once per trade. A trade
