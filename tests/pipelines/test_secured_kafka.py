@@ -33,7 +33,7 @@ from tradestream.sample import sample_trades
 from tradestream.v1 import signal_pb2, trade_pb2
 from transforms.trade_files import write_trades_csv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TRADESTREAM = str(Path(sys.executable).parent / "tradestream")
 MINUTE = 60_000
