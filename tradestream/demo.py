@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tradestream.cli_types import positive_float
@@ -64,6 +65,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="after the replay, stop once no signal arrived for this many seconds (20)",
     )
     p.set_defaults(handler=run)
+
+
+def ending_now(trades: Iterable, hours: float, now_ms: int | None = None) -> Iterator:
+    """The sample day moved in time so that it ends at the current minute.
+
+    Every run then has candles (and so signal ids) of its own: a second demo on the same
+    topics would otherwise produce exactly the signals already there, which WriteSignals
+    rightly skips as duplicates, and print nothing.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    shift = None
+    for trade in trades:
+        if shift is None:
+            first_minute = trade.time_ms - trade.time_ms % 60_000
+            end = now_ms - now_ms % 60_000
+            shift = end - int(hours * 3_600_000) - first_minute
+        moved = type(trade)()
+        moved.CopyFrom(trade)
+        moved.time_ms = trade.time_ms + shift
+        yield moved
 
 
 def _pipeline_args(settings, all_strategies: bool) -> list[str]:
@@ -199,7 +220,8 @@ def run(args: argparse.Namespace) -> int:
                 "signals appear once the Flink job is running (~20 s)",
                 flush=True,
             )
-            result = replay(sample_trades(hours=args.hours), producer, speed=speed)
+            trades = ending_now(sample_trades(hours=args.hours), args.hours)
+            result = replay(trades, producer, speed=speed)
             sent = result.sent
             print(f"[demo] replay done: {sent} trades ({result.rate:,.0f}/s)", flush=True)
         finally:
