@@ -60,6 +60,7 @@ from tradestream.ingest.resume import (
     skip_already_sent,
 )
 from tradestream.ingest.ws_client import BackoffPolicy
+from tradestream.kafka_config import KafkaSecurityError
 from tradestream.sample import sample_trades
 from tradestream.settings import get_settings
 from transforms.trade_files import TradeFileError, read_trades
@@ -330,9 +331,13 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = get_settings()
-    producer = TradeProducer(
-        settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
-    )
+    try:
+        producer = TradeProducer(
+            settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
+        )
+    except KafkaSecurityError as exc:
+        print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 2
     tail, skipped = None, ResumeStats()
     if not args.no_resume:
         try:
@@ -421,9 +426,15 @@ def _run_coinbase(args: argparse.Namespace) -> int:
         server = MetricsServer(metrics, args.metrics_port, args.metrics_host).start()
         log.info("metrics on http://%s:%d/metrics", server.host, server.port)
     settings = get_settings()
-    producer = TradeProducer(
-        settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
-    )
+    try:
+        producer = TradeProducer(
+            settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
+        )
+    except KafkaSecurityError as exc:
+        if server is not None:
+            server.stop()
+        log.error("%s", exc)
+        return 2
     stream = CoinbaseTradeStream(config, producer, metrics)
     if not args.no_resume:
         keep = min(config.dedup_window, SEED_IDS)
