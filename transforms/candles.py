@@ -168,6 +168,31 @@ class CandleBook:
             return [self._candle(symbol, start, bucket)], [], duplicates
         return [], [], duplicates
 
+    def receive(self, state: dict, symbol: str, partial: tuple, source_topic: str):
+        """A partial candle from PartialCandlesFn -> (corrected candles, timers, dead letters).
+
+        The dead letters are all its trades (reason `late`) when its candle has closed
+        already, which changes nothing else; otherwise its duplicates (reason `duplicate`).
+        """
+        start, acc, payloads, repeated = partial
+        seen = self.closed_at(state, start)
+        if seen is not None:
+            end = start + self.interval
+            detail = (
+                f"trade belongs to candle [{start}, {end}) which closed at watermark "
+                f"{seen} (allowed lateness {self.lateness} ms)"
+            )
+            letters = [*payloads.values(), *repeated]
+            return [], [], [dead_letter(p, "late", detail, source_topic, symbol) for p in letters]
+        candles, timers, duplicates = self.add(state, symbol, start, acc, payloads)
+        detail = f"a trade with this exchange and trade id is already in candle [{start}, ...)"
+        letters = [*repeated, *duplicates]
+        return (
+            candles,
+            timers,
+            [dead_letter(p, "duplicate", detail, source_topic, symbol) for p in letters],
+        )
+
     def advance(self, state: dict, symbol: str, now: int):
         """The watermark reached `now`: on-time candles due, in start order -> (candles, timers).
 
@@ -197,22 +222,6 @@ class CandleBook:
         return candle_math.to_candle(symbol, start, self.interval, bucket[0], bucket[1])
 
 
-def late_dead_letters(book: CandleBook, symbol, start, seen, payloads, source_topic):
-    """Dead letters (reason `late`) for the trades of a partial candle that closed already."""
-    end = start + book.interval
-    detail = (
-        f"trade belongs to candle [{start}, {end}) which closed at watermark "
-        f"{seen} (allowed lateness {book.lateness} ms)"
-    )
-    return [dead_letter(payload, "late", detail, source_topic, symbol) for payload in payloads]
-
-
-def duplicate_dead_letters(symbol, start, payloads, source_topic):
-    """Dead letters (reason `duplicate`) for trades already folded into their candle."""
-    detail = f"a trade with this exchange and trade id is already in candle [{start}, ...)"
-    return [dead_letter(p, "duplicate", detail, source_topic, symbol) for p in payloads]
-
-
 class BuildCandlesFn(beam.DoFn):
     """(symbol, partial candle) -> (symbol, Candle), late trades to the dead-letter output.
 
@@ -237,21 +246,11 @@ class BuildCandlesFn(beam.DoFn):
         book=beam.DoFn.StateParam(STATE),
         timer=beam.DoFn.TimerParam(TIMER),
     ):
-        symbol, (start, acc, payloads, repeated) = element
+        symbol, partial = element
         state = book.read() or CandleBook.new_state()
-        seen = self._book.closed_at(state, start)
-        if seen is not None:
-            for letter in late_dead_letters(
-                self._book, symbol, start, seen, [*payloads.values(), *repeated], self._source_topic
-            ):
-                self._late.inc()
-                yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
-            return
-        candles, timers, duplicates = self._book.add(state, symbol, start, acc, payloads)
-        for letter in duplicate_dead_letters(
-            symbol, start, [*repeated, *duplicates], self._source_topic
-        ):
-            self._duplicates.inc()
+        candles, timers, letters = self._book.receive(state, symbol, partial, self._source_topic)
+        for letter in letters:
+            (self._late if letter.reason == "late" else self._duplicates).inc()
             yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         for candle in candles:
             self._corrections.inc()

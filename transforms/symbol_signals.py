@@ -33,8 +33,6 @@ from strategies.strategy import Strategy
 from transforms.candles import (
     CandleBook,
     PartialCandlesFn,
-    duplicate_dead_letters,
-    late_dead_letters,
     ms_timestamp,
     timestamp_ms,
 )
@@ -128,24 +126,16 @@ class SymbolSignalsFn(beam.DoFn):
         stored=beam.DoFn.StateParam(STATE),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
-        symbol, (start, acc, payloads, repeated) = element
+        symbol, partial = element
         state = stored.read() or SymbolState()
-        seen = self._book.closed_at(state.book, start)
-        if seen is not None:
-            for letter in late_dead_letters(
-                self._book, symbol, start, seen, [*payloads.values(), *repeated], self._source_topic
-            ):
-                self._late.inc()
-                yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
-            return
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
         # trade within the allowed lateness) only corrections are, which strategies ignore:
         # signals already sent cannot be taken back.
-        corrections, timers, duplicates = self._book.add(state.book, symbol, start, acc, payloads)
-        for letter in duplicate_dead_letters(
-            symbol, start, [*repeated, *duplicates], self._source_topic
-        ):
-            self._duplicates.inc()
+        corrections, timers, letters = self._book.receive(
+            state.book, symbol, partial, self._source_topic
+        )
+        for letter in letters:
+            (self._late if letter.reason == "late" else self._duplicates).inc()
             yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         self._corrections.inc(len(corrections))
         for at, tag in timers:
