@@ -38,6 +38,7 @@ from tests.support.realtime import (
     REPO,
     RealtimeProcess,
     read_signals,
+    read_topic,
     reference_candles,
     reference_signals,
     signal_key,
@@ -211,25 +212,8 @@ def _assert_signals_equal_reference(bootstrap: str, topic: str, expected, log: P
 
 
 def _trade_ids(bootstrap: str, topic: str) -> list[tuple[str, str]]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, "could not read the trades topic to its end"
-            for records in consumer.poll(timeout_ms=200).values():
-                for r in records:
-                    trade = trade_pb2.Trade.FromString(r.value)
-                    out.append((trade.symbol, trade.trade_id))
-        return out
-    finally:
-        consumer.close()
+    trades = read_topic(bootstrap, topic, trade_pb2.Trade.FromString)
+    return [(trade.symbol, trade.trade_id) for trade in trades]
 
 
 @pytest.mark.integration

@@ -95,8 +95,8 @@ class RealtimeProcess:
         return self.proc.returncode
 
 
-def read_signals(bootstrap: str, topic: str) -> list[signal_pb2.Signal]:
-    """Every signal currently on the topic."""
+def read_topic(bootstrap: str, topic: str, decode) -> list:
+    """Every record currently on the topic, each value decoded with `decode`."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -109,12 +109,17 @@ def read_signals(bootstrap: str, topic: str) -> list[signal_pb2.Signal]:
         deadline = time.monotonic() + 30
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:
-                raise TimeoutError("could not read the signals topic to its end")
+                raise TimeoutError(f"could not read the topic {topic} to its end")
             for records in consumer.poll(timeout_ms=200).values():
-                out.extend(signal_pb2.Signal.FromString(r.value) for r in records)
+                out.extend(decode(r.value) for r in records)
         return out
     finally:
         consumer.close()
+
+
+def read_signals(bootstrap: str, topic: str) -> list[signal_pb2.Signal]:
+    """Every signal currently on the topic."""
+    return read_topic(bootstrap, topic, signal_pb2.Signal.FromString)
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
