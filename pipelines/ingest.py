@@ -39,6 +39,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaError
 
 from pipelines.options import KafkaOptions, duration_ms, parse_pipeline_args, positive_int
+from tradestream.cli_types import positive_float
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
 from tradestream.ingest.coinbase_stream import (
     CoinbaseStreamConfig,
@@ -111,16 +112,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
 def _zone(text: str) -> str:
     # Option values must stay plain (they travel to runners as JSON): validate, return text.
     try:
@@ -163,7 +154,7 @@ class IngestOptions(PipelineOptions):
         )
         group.add_argument(
             "--sample_hours",
-            type=_positive_float,
+            type=positive_float,
             default=24.0,
             help="length of the bundled sample when --input is omitted (default 24)",
         )
@@ -270,7 +261,7 @@ class OhlcReplayOptions(PipelineOptions):
         )
         group.add_argument(
             "--unit_size",
-            type=_positive_float,
+            type=positive_float,
             default=1.0,
             help="size of each trade when the file has no volume (default 1)",
         )

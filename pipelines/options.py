@@ -16,6 +16,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from strategies.errors import StrategyError
 from strategies.strategy import Strategy
+from tradestream.cli_types import non_negative_float, positive_float
 from tradestream.settings import get_settings
 from transforms.durations import parse_duration_ms
 
@@ -291,23 +292,6 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
     for strategy in built:
         seen.setdefault(strategy.strategy_id, strategy)  # the same strategy twice runs once
     return list(seen.values())
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
-    return value
 
 
 def unknown_flags(beam_args: Sequence[str]) -> list[str]:
