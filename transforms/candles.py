@@ -52,6 +52,13 @@ def timestamp_ms(ts: Timestamp) -> int:
     return ts.micros // 1000
 
 
+def keyed_at_end(symbol: str, candle):
+    """(symbol, candle) stamped at the candle's last millisecond, as candle steps emit it."""
+    return TimestampedValue(
+        (symbol, candle), ms_timestamp(candle.start_ms + candle.interval_ms - 1)
+    )
+
+
 def trade_key(trade: trade_pb2.Trade) -> int:
     """What makes a trade the same trade: its exchange and its id (within one symbol).
 
@@ -254,7 +261,7 @@ class BuildCandlesFn(beam.DoFn):
             yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         for candle in candles:
             self._corrections.inc()
-            yield self._out(symbol, candle)
+            yield keyed_at_end(symbol, candle)
         for at, tag in timers:
             timer.set(ms_timestamp(at), dynamic_timer_tag=tag)
         book.write(state)
@@ -271,15 +278,10 @@ class BuildCandlesFn(beam.DoFn):
         state = book.read() or CandleBook.new_state()
         candles, timers = self._book.advance(state, key, now)
         for candle in candles:
-            yield self._out(key, candle)
+            yield keyed_at_end(key, candle)
         for at, tag in timers:
             timer.set(ms_timestamp(at), dynamic_timer_tag=tag)
         book.write(state)
-
-    def _out(self, symbol: str, candle):
-        return TimestampedValue(
-            (symbol, candle), ms_timestamp(candle.start_ms + candle.interval_ms - 1)
-        )
 
 
 class WindowTradesToCandles(beam.PTransform):

@@ -24,11 +24,10 @@ from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
-from apache_beam.transforms.window import TimestampedValue
 
 from tradestream.v1 import candle_pb2
 from transforms import candle_math
-from transforms.candles import ms_timestamp, timestamp_ms
+from transforms.candles import keyed_at_end, ms_timestamp, timestamp_ms
 
 
 class GapFiller:
@@ -121,7 +120,7 @@ class FillCandleGapsFn(beam.DoFn):
         state = gaps.read() or GapFiller.new_state()
         passed, timers = self._filler.add(state, candle)
         for out in passed:
-            yield self._out(symbol, out)
+            yield keyed_at_end(symbol, out)
         for at, tag in timers:
             tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
         if timers:
@@ -140,15 +139,10 @@ class FillCandleGapsFn(beam.DoFn):
         for candle in candles:
             if candle.filled:
                 self._flats.inc()
-            yield self._out(key, candle)
+            yield keyed_at_end(key, candle)
         for at, tag in timers:
             tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
         gaps.write(state)
-
-    def _out(self, symbol: str, candle):
-        return TimestampedValue(
-            (symbol, candle), ms_timestamp(candle.start_ms + candle.interval_ms - 1)
-        )
 
 
 class FillCandleGaps(beam.PTransform):

@@ -59,3 +59,40 @@ def candle(
 def seconds(ms: int) -> float:
     """Beam/TestStream timestamps are seconds."""
     return ms / 1000.0
+
+
+def streaming_options():
+    """Pipeline options of a streaming TestPipeline (TestStream needs them)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    return options
+
+
+def keyed_trade(t: trade_pb2.Trade):
+    """(symbol, trade) stamped at the trade's time, as ParseTrades emits it."""
+    from apache_beam.transforms.window import TimestampedValue
+
+    return TimestampedValue((t.symbol, t), seconds(t.time_ms))
+
+
+def keyed_candle(c: candle_pb2.Candle):
+    """(symbol, candle) stamped at the candle's last millisecond, as candle steps emit it."""
+    from apache_beam.transforms.window import TimestampedValue
+
+    return TimestampedValue((c.symbol, c), seconds(c.start_ms + c.interval_ms - 1))
+
+
+def signal_row(signal) -> tuple:
+    """What two signals must share to be the same signal, readable in a failed assertion."""
+    from transforms.signals import ACTION_NAMES
+
+    return (
+        signal.signal_id,
+        signal.symbol,
+        signal.strategy.strategy_id,
+        signal.candle_start_ms,
+        ACTION_NAMES[signal.action],
+        signal.price,
+    )

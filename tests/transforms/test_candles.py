@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import TimestampedValue
 
-from tests.support.builders import MINUTE, T0, seconds, trade
+from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streaming_options, trade
 from transforms.candles import WindowTradesToCandles
-
-
-def _streaming() -> PipelineOptions:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return options
-
-
-def _keyed(t):
-    return TimestampedValue((t.symbol, t), seconds(t.time_ms))
 
 
 def _summary(kv):
@@ -51,11 +39,11 @@ def test_candles_ohlcv_vwap_count_per_symbol_in_event_time_order():
     ]
     stream = (
         TestStream()
-        .add_elements([_keyed(t) for t in trades])
+        .add_elements([keyed_trade(t) for t in trades])
         .advance_watermark_to(seconds(T0 + 3 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE)
         vwap = (100 * 2 + 102 + 101 + 99) / 5.0
         assert_that(
@@ -74,13 +62,13 @@ def test_candles_ohlcv_vwap_count_per_symbol_in_event_time_order():
 def test_candles_late_trade_within_lateness_emits_corrected_candle():
     stream = (
         TestStream()
-        .add_elements([_keyed(trade(time_ms=T0 + 1_000, price=100.0, trade_id="1"))])
+        .add_elements([keyed_trade(trade(time_ms=T0 + 1_000, price=100.0, trade_id="1"))])
         .advance_watermark_to(seconds(T0 + MINUTE + 5_000))  # candle 0 is emitted
-        .add_elements([_keyed(trade(time_ms=T0 + 50_000, price=120.0, trade_id="2"))])
+        .add_elements([keyed_trade(trade(time_ms=T0 + 50_000, price=120.0, trade_id="2"))])
         .advance_watermark_to(seconds(T0 + 5 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE, allowed_lateness_ms=2 * MINUTE)
         assert_that(
             built.candles | beam.Map(lambda kv: (kv[1].revision, kv[1].close, kv[1].high)),
@@ -93,13 +81,13 @@ def test_candles_late_trade_beyond_lateness_is_dead_lettered_as_late():
     late = trade(time_ms=T0 + 2_000, price=90.0, trade_id="2")
     stream = (
         TestStream()
-        .add_elements([_keyed(trade(time_ms=T0 + 1_000, price=100.0, trade_id="1"))])
+        .add_elements([keyed_trade(trade(time_ms=T0 + 1_000, price=100.0, trade_id="1"))])
         .advance_watermark_to(seconds(T0 + 3 * MINUTE))  # closes candle 0 (lateness 1m)
-        .add_elements([_keyed(late)])
+        .add_elements([keyed_trade(late)])
         .advance_watermark_to(seconds(T0 + 5 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE, allowed_lateness_ms=MINUTE)
         assert_that(
             built.candles | beam.Map(lambda kv: (kv[1].revision, kv[1].close)),
@@ -115,13 +103,13 @@ def test_candles_late_trade_beyond_lateness_is_dead_lettered_as_late():
 def test_candles_symbol_appearing_mid_stream_starts_its_own_candles():
     stream = (
         TestStream()
-        .add_elements([_keyed(trade("BTC-USD", T0 + 1_000, 100.0))])
+        .add_elements([keyed_trade(trade("BTC-USD", T0 + 1_000, 100.0))])
         .advance_watermark_to(seconds(T0 + 2 * MINUTE))
-        .add_elements([_keyed(trade("NEW-USD", T0 + 2 * MINUTE + 1, 5.0))])
+        .add_elements([keyed_trade(trade("NEW-USD", T0 + 2 * MINUTE + 1, 5.0))])
         .advance_watermark_to(seconds(T0 + 4 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE)
         assert_that(
             built.candles | beam.Map(lambda kv: (kv[0], kv[1].start_ms - T0)),
@@ -132,7 +120,7 @@ def test_candles_symbol_appearing_mid_stream_starts_its_own_candles():
 def test_candles_batch_input_builds_the_same_candles():
     trades = [trade(time_ms=T0 + i * 20_000, price=100.0 + i, trade_id=str(i)) for i in range(6)]
     with TestPipeline() as p:
-        built = p | beam.Create(trades) | beam.Map(_keyed) | WindowTradesToCandles(MINUTE)
+        built = p | beam.Create(trades) | beam.Map(keyed_trade) | WindowTradesToCandles(MINUTE)
         assert_that(
             built.candles | beam.Map(lambda kv: (kv[1].start_ms - T0, kv[1].open, kv[1].close)),
             equal_to([(0, 100.0, 102.0), (MINUTE, 103.0, 105.0)]),
@@ -145,13 +133,15 @@ def test_candles_duplicate_trades_count_once_and_are_dead_lettered():
     # The same trade re-sent in the same bundle, and again in a later one (a replay).
     stream = (
         TestStream()
-        .add_elements([_keyed(first), _keyed(second), _keyed(first)])
+        .add_elements([keyed_trade(first), keyed_trade(second), keyed_trade(first)])
         .advance_watermark_to(seconds(T0 + 30_000))
-        .add_elements([_keyed(second), _keyed(trade("BTC-USD", T0 + 3_000, 99.0, 1.0, "3"))])
+        .add_elements(
+            [keyed_trade(second), keyed_trade(trade("BTC-USD", T0 + 3_000, 99.0, 1.0, "3"))]
+        )
         .advance_watermark_to(seconds(T0 + 3 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE)
         vwap = (100.0 * 2 + 104.0 + 99.0) / 4.0
         assert_that(
@@ -176,11 +166,11 @@ def test_candles_same_trade_id_on_two_exchanges_is_two_trades():
     b.exchange = "other"
     stream = (
         TestStream()
-        .add_elements([_keyed(a), _keyed(b)])
+        .add_elements([keyed_trade(a), keyed_trade(b)])
         .advance_watermark_to(seconds(T0 + 2 * MINUTE))
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         built = p | stream | WindowTradesToCandles(MINUTE)
         assert_that(
             built.candles | beam.Map(lambda kv: (kv[1].trade_count, kv[1].volume)),

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import TimestampedValue
 
-from tests.support.builders import MINUTE, T0, candle, seconds
+from tests.support.builders import MINUTE, T0, candle, keyed_candle, seconds, streaming_options
 from transforms.gaps import FillCandleGaps
-
-
-def _streaming() -> PipelineOptions:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return options
-
-
-def _keyed(c):
-    return TimestampedValue((c.symbol, c), seconds(c.start_ms + c.interval_ms - 1))
 
 
 def _summary(kv):
@@ -34,7 +22,7 @@ def test_gaps_silent_intervals_get_flat_candles_at_last_close():
         out = (
             p
             | beam.Create(candles)
-            | beam.Map(_keyed)
+            | beam.Map(keyed_candle)
             | FillCandleGaps(MINUTE, max_gap=10, fill_trailing=False)
         )
         assert_that(
@@ -53,7 +41,7 @@ def test_gaps_silent_intervals_get_flat_candles_at_last_close():
 def test_gaps_flat_candle_is_ohlc_equal_to_previous_close_volume_zero():
     candles = [candle(T0, 10.0, open_=9.0, high=11.0, low=8.0), candle(T0 + 2 * MINUTE, 12.0)]
     with TestPipeline() as p:
-        out = p | beam.Create(candles) | beam.Map(_keyed) | FillCandleGaps(MINUTE, 5, False)
+        out = p | beam.Create(candles) | beam.Map(keyed_candle) | FillCandleGaps(MINUTE, 5, False)
         flats = out | beam.Filter(lambda kv: kv[1].filled)
         assert_that(
             flats
@@ -65,7 +53,7 @@ def test_gaps_flat_candle_is_ohlc_equal_to_previous_close_volume_zero():
 def test_gaps_longer_than_max_gap_are_filled_only_max_gap_times():
     candles = [candle(T0, 10.0), candle(T0 + 6 * MINUTE, 16.0)]
     with TestPipeline() as p:
-        out = p | beam.Create(candles) | beam.Map(_keyed) | FillCandleGaps(MINUTE, 2, False)
+        out = p | beam.Create(candles) | beam.Map(keyed_candle) | FillCandleGaps(MINUTE, 2, False)
         assert_that(
             out | beam.Map(lambda kv: ((kv[1].start_ms - T0) // MINUTE, kv[1].filled)),
             equal_to([(0, False), (1, True), (2, True), (6, False)]),
@@ -75,15 +63,15 @@ def test_gaps_longer_than_max_gap_are_filled_only_max_gap_times():
 def test_gaps_streaming_fills_trailing_intervals_as_watermark_advances():
     stream = (
         TestStream()
-        .add_elements([_keyed(candle(T0, 10.0))])
+        .add_elements([keyed_candle(candle(T0, 10.0))])
         .advance_watermark_to(seconds(T0 + MINUTE))
         .advance_watermark_to(seconds(T0 + 3 * MINUTE + 1))  # intervals 1 and 2 are over
-        .add_elements([_keyed(candle(T0 + 3 * MINUTE, 13.0))])
+        .add_elements([keyed_candle(candle(T0 + 3 * MINUTE, 13.0))])
         .advance_watermark_to(seconds(T0 + 4 * MINUTE))
         .advance_watermark_to(seconds(T0 + 20 * MINUTE))  # long silence: max_gap=3 flats
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | FillCandleGaps(MINUTE, max_gap=3, fill_trailing=True)
         assert_that(
             out | beam.Map(_summary),
@@ -104,12 +92,12 @@ def test_gaps_streaming_fills_trailing_intervals_as_watermark_advances():
 def test_gaps_real_candle_for_an_already_filled_interval_passes_as_correction():
     stream = (
         TestStream()
-        .add_elements([_keyed(candle(T0, 10.0))])
+        .add_elements([keyed_candle(candle(T0, 10.0))])
         .advance_watermark_to(seconds(T0 + 2 * MINUTE + 1))  # interval 1 filled flat
-        .add_elements([_keyed(candle(T0 + MINUTE, 11.0, revision=0))])
+        .add_elements([keyed_candle(candle(T0 + MINUTE, 11.0, revision=0))])
         .advance_watermark_to_infinity()
     )
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | FillCandleGaps(MINUTE, max_gap=1, fill_trailing=True)
         assert_that(
             out | beam.Map(_summary),

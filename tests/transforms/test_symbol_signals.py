@@ -9,14 +9,20 @@ from __future__ import annotations
 import random
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.transforms.window import TimestampedValue
 
 from strategies import library
-from tests.support.builders import MINUTE, T0, seconds, trade
+from tests.support.builders import (
+    MINUTE,
+    T0,
+    keyed_trade,
+    seconds,
+    signal_row,
+    streaming_options,
+    trade,
+)
 from tests.support.realtime import reference_candles, reference_signals
 from transforms import candle_math
 from transforms.signals import ACTION_NAMES
@@ -27,27 +33,6 @@ STRATEGIES = [
     library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4}),
     library.build("SMA_CROSSOVER", {"fast": 3, "slow": 6}),
 ]
-
-
-def _streaming() -> PipelineOptions:
-    options = PipelineOptions()
-    options.view_as(StandardOptions).streaming = True
-    return options
-
-
-def _keyed(t):
-    return TimestampedValue((t.symbol, t), seconds(t.time_ms))
-
-
-def _key(signal):
-    return (
-        signal.signal_id,
-        signal.symbol,
-        signal.strategy.strategy_id,
-        signal.candle_start_ms,
-        ACTION_NAMES[signal.action],
-        round(signal.price, 9),
-    )
 
 
 def _walk(symbol: str, minutes: int, seed: int, silent: set[int]) -> list:
@@ -91,15 +76,16 @@ def test_fused_step_signals_equal_reference_with_gaps_and_out_of_order_trades():
         batch = [t for t in trades if T0 + m * MINUTE <= t.time_ms < T0 + (m + 1) * MINUTE]
         rng.shuffle(batch)
         if batch:
-            stream = stream.add_elements([_keyed(t) for t in batch])
+            stream = stream.add_elements([keyed_trade(t) for t in batch])
         stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
     stream = stream.advance_watermark_to(seconds(T0 + (minutes + 2 * MAX_GAP) * MINUTE))
     stream = stream.advance_watermark_to_infinity()
 
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 0, MAX_GAP, "trades")
         assert_that(
-            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+            out.signals | beam.Map(lambda kv: signal_row(kv[1])),
+            equal_to([signal_row(s) for s in expected]),
         )
         assert_that(out.dead_letters, equal_to([]), label="no_dead_letters")
 
@@ -110,11 +96,13 @@ def test_fused_step_late_trades_correct_quietly_or_are_dead_lettered():
     beyond = trade("BTC-USD", T0 + 1 * MINUTE + 2_000, 1.0, trade_id="b")
     stream = TestStream()
     for t in on_time[:7]:
-        stream = stream.add_elements([_keyed(t)]).advance_watermark_to(
+        stream = stream.add_elements([keyed_trade(t)]).advance_watermark_to(
             seconds(t.time_ms - 1_000 + MINUTE)
         )
     # The watermark is at the end of minute 6: minute 5 is within lateness, minute 1 is not.
-    stream = stream.add_elements([_keyed(within), _keyed(beyond), _keyed(on_time[7])])
+    stream = stream.add_elements(
+        [keyed_trade(within), keyed_trade(beyond), keyed_trade(on_time[7])]
+    )
     stream = stream.advance_watermark_to(seconds(T0 + (8 + 2 * MAX_GAP) * MINUTE))
     stream = stream.advance_watermark_to_infinity()
     # Strategies see each interval's on-time candle only: the correction changes nothing.
@@ -122,10 +110,11 @@ def test_fused_step_late_trades_correct_quietly_or_are_dead_lettered():
         STRATEGIES, _with_trailing_flats(reference_candles(on_time, MINUTE, MAX_GAP))
     )
 
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 2 * MINUTE, MAX_GAP, "trades")
         assert_that(
-            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+            out.signals | beam.Map(lambda kv: signal_row(kv[1])),
+            equal_to([signal_row(s) for s in expected]),
         )
         assert_that(
             out.dead_letters | beam.Map(lambda d: (d.reason, d.symbol, d.payload)),
@@ -143,7 +132,7 @@ def _minute_by_minute(trades, minutes, rng, extra_per_minute=None) -> TestStream
             batch += extra_per_minute(m, batch)
         rng.shuffle(batch)
         if batch:
-            stream = stream.add_elements([_keyed(t) for t in batch])
+            stream = stream.add_elements([keyed_trade(t) for t in batch])
         stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
     stream = stream.advance_watermark_to(seconds(T0 + (minutes + 2 * MAX_GAP) * MINUTE))
     return stream.advance_watermark_to_infinity()
@@ -166,10 +155,11 @@ def test_fused_step_duplicated_trades_change_nothing_and_are_dead_lettered():
         return again
 
     stream = _minute_by_minute(trades, minutes, rng, repeats)
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | TradesToSignals(STRATEGIES, MINUTE, MINUTE, MAX_GAP, "trades")
         assert_that(
-            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+            out.signals | beam.Map(lambda kv: signal_row(kv[1])),
+            equal_to([signal_row(s) for s in expected]),
         )
         assert_that(
             out.dead_letters | beam.Map(lambda d: (d.reason, d.payload)),
@@ -195,8 +185,9 @@ def test_fused_step_symbol_silent_for_hours_stops_after_max_gap_and_resumes():
     assert any(s.symbol == "ETH-USD" and s.candle_start_ms > T0 + 100 * MINUTE for s in expected)
 
     stream = _minute_by_minute(btc + eth, hours, random.Random(10))
-    with TestPipeline(options=_streaming()) as p:
+    with TestPipeline(options=streaming_options()) as p:
         out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 0, MAX_GAP, "trades")
         assert_that(
-            out.signals | beam.Map(lambda kv: _key(kv[1])), equal_to([_key(s) for s in expected])
+            out.signals | beam.Map(lambda kv: signal_row(kv[1])),
+            equal_to([signal_row(s) for s in expected]),
         )
