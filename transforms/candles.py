@@ -69,48 +69,70 @@ def trade_key(trade: trade_pb2.Trade) -> int:
     return int.from_bytes(digest, "little", signed=True)
 
 
-class PartialCandlesFn(beam.DoFn):
-    """(symbol, Trade) -> (symbol, (start, accumulator, {trade_key: bytes}, [duplicates])).
+class PartialCandles:
+    """Folds trades per (symbol, interval) into partial candles until they are taken.
 
-    Folds the trades of one bundle per (symbol, interval) before the keyed, stateful step,
-    so that state is touched once per partial candle instead of once per trade. A trade
-    seen before in the bundle (same exchange and trade id) is not folded again: its bytes
-    go in the duplicates list, to be dead-lettered. The trade bytes travel along so that
-    late and duplicate trades can be dead-lettered one by one.
+    A partial is (symbol, (start, accumulator, {trade_key: bytes}, [duplicates])), stamped
+    with the earliest stamp among its trades. A trade seen before in the same partial (same
+    exchange and trade id) is not folded again: its bytes go in the duplicates list, to be
+    dead-lettered. The trade bytes travel along so that late and duplicate trades can be
+    dead-lettered one by one.
     """
 
     def __init__(self, interval_ms: int) -> None:
         self._interval = interval_ms
-
-    def start_bundle(self) -> None:
         self._partials: dict[tuple[str, int], list] = {}
 
-    def process(self, element, ts=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
-        symbol, trade = element
+    def add(self, symbol: str, trade: trade_pb2.Trade, payload: bytes, stamp, window) -> None:
+        """Folds one trade; `stamp` is any ordered value (its Timestamp, or time_ms)."""
         start = candle_math.bucket_start(trade.time_ms, self._interval)
         key = trade_key(trade)
         partial = self._partials.get((symbol, start))
         if partial is None:
             self._partials[(symbol, start)] = [
                 candle_math.new_accumulator(trade),
-                {key: trade.SerializeToString()},
+                {key: payload},
                 [],
-                ts,
+                stamp,
                 window,
             ]
             return
         if key in partial[1]:
-            partial[2].append(trade.SerializeToString())
+            partial[2].append(payload)
             return
         candle_math.add_trade(partial[0], trade)
-        partial[1][key] = trade.SerializeToString()
-        if ts < partial[3]:
-            partial[3] = ts
+        partial[1][key] = payload
+        if stamp < partial[3]:
+            partial[3] = stamp
+
+    def take(self, to_timestamp=lambda stamp: stamp):
+        """Every partial so far as a WindowedValue (emptying the fold)."""
+        partials, self._partials = self._partials, {}
+        for (symbol, start), (acc, payloads, dups, stamp, window) in partials.items():
+            yield WindowedValue(
+                (symbol, (start, acc, payloads, dups)), to_timestamp(stamp), [window]
+            )
+
+
+class PartialCandlesFn(beam.DoFn):
+    """(symbol, Trade) -> partial candles (see `PartialCandles`), folded per bundle.
+
+    So that the keyed, stateful step touches state once per partial candle instead of once
+    per trade.
+    """
+
+    def __init__(self, interval_ms: int) -> None:
+        self._interval = interval_ms
+
+    def start_bundle(self) -> None:
+        self._partials = PartialCandles(self._interval)
+
+    def process(self, element, ts=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
+        symbol, trade = element
+        self._partials.add(symbol, trade, trade.SerializeToString(), ts, window)
 
     def finish_bundle(self):
-        for (symbol, start), (acc, payloads, dups, ts, window) in self._partials.items():
-            yield WindowedValue((symbol, (start, acc, payloads, dups)), ts, [window])
-        self._partials = {}
+        yield from self._partials.take()
 
 
 class CandleBook:

@@ -1,6 +1,6 @@
 """Kafka at the edges of the realtime pipeline: ReadTrades, WriteSignals, WriteDeadLetters.
 
-    records = p | ReadTrades(bootstrap, "trades", group_id="tradestream-realtime")
+    batches = p | ReadTrades(bootstrap, "trades", group_id="tradestream-realtime")
     signals | WriteSignals(bootstrap, "signals")
     dead_letters | WriteDeadLetters(bootstrap, "trades-dlq")
 
@@ -63,7 +63,10 @@ class TradeEventTime:
 
 
 class ReadTrades(beam.PTransform):
-    """PBegin -> PCollection[(key bytes, value bytes)] from the trades topic (unbounded).
+    """PBegin -> PCollection[list[bytes]]: the trades topic's records, a batch per poll.
+
+    Unbounded; each batch is stamped with the earliest trade time in it. Parse them with
+    `RecordsToSignals` (or flatten them into ParseTrades).
 
     Args:
         bootstrap_servers: Kafka bootstrap servers.

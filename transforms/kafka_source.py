@@ -12,8 +12,12 @@ Semantics:
   runner's checkpoints).
 - Start: the consumer group's committed offsets; partitions without one start at
   `start_from` (`earliest` or `latest`).
-- Element: `(key, value)` bytes, stamped with the Kafka record timestamp (TradeStream's
-  producers set it to the trade time).
+- Element: a batch, the list of the values of one partition's records from one poll
+  (keys are dropped), claimed together and stamped with the earliest event time among
+  them (by default the Kafka record timestamp; TradeStream's producers set it to the
+  trade time). Batches, not records: the SDK's cost per element is paid once per poll
+  rather than at every record and at each step after it (measured: ~20% of the source's
+  time).
 - Watermark: the minimum over *active* partitions of (largest timestamp seen - delay).
   A partition is idle when it is caught up (position = high watermark) and has had no
   record for `idle_after_s`; idle partitions do not hold the watermark back (the usual
@@ -287,7 +291,7 @@ def _caught_up(consumer, topic: str, positions: dict[int, int]) -> bool:
 
 
 class ReadTopicFn(beam.DoFn):
-    """Splittable DoFn: an impulse element -> the topic's records as (key, value)."""
+    """Splittable DoFn: an impulse element -> the topic's records, as batches of values."""
 
     def __init__(self) -> None:
         self._records = Metrics.counter("ReadFromKafkaTopic", "records")
@@ -329,25 +333,11 @@ class ReadTopicFn(beam.DoFn):
             now = time.monotonic()
             for tp, records in batches.items():
                 last_record_at[tp.partition] = now
-                for record in records:
-                    ts_ms = (
-                        record.timestamp
-                        if config.event_time is None
-                        else config.event_time(record.key, record.value)
-                    )
-                    if not tracker.try_claim((tp.partition, record.offset, ts_ms or 0)):
-                        return
-                    positions[tp.partition] = record.offset + 1
-                    if ts_ms is None:
-                        # No event time: stamp it at the partition's progress, move nothing.
-                        ts_ms = max_ts.get(tp.partition, record.timestamp)
-                    elif ts_ms > max_ts.get(tp.partition, -(2**62)):
-                        max_ts[tp.partition] = ts_ms
-                    claimed_any = True
-                    self._records.inc()
-                    yield TimestampedValue(
-                        (record.key, record.value), Timestamp(micros=ts_ms * 1000)
-                    )
+                batch = self._batch(config, tp.partition, records, tracker, positions, max_ts)
+                if batch is None:  # the claim failed: the runner split the restriction here
+                    return
+                claimed_any = True
+                yield batch
             # Caught up: end this call so that the watermark is published now (latency).
             # Behind: keep reading until the budget is spent (throughput, fewer round trips).
             if _caught_up(consumer, topic, positions):
@@ -356,6 +346,27 @@ class ReadTopicFn(beam.DoFn):
         if config.commit_offsets and claimed_any:
             finalizer.register(lambda: self._commit(config, positions))
         tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
+
+    def _event_time(self, config: KafkaReadConfig, record) -> int | None:
+        if config.event_time is None:
+            return record.timestamp
+        return config.event_time(record.key, record.value)
+
+    def _batch(self, config, partition, records, tracker, positions, max_ts):
+        """The records' values as one list, claimed together, at their earliest event time.
+
+        None when the claim fails (the restriction was split before these records).
+        """
+        times = [t for t in (self._event_time(config, r) for r in records) if t is not None]
+        newest = max(times, default=0)
+        if not tracker.try_claim((partition, records[-1].offset, newest)):
+            return None
+        positions[partition] = records[-1].offset + 1
+        stamp = min(times) if times else max_ts.get(partition, records[0].timestamp)
+        if times and newest > max_ts.get(partition, -(2**62)):
+            max_ts[partition] = newest
+        self._records.inc(len(records))
+        return TimestampedValue([r.value for r in records], Timestamp(micros=stamp * 1000))
 
     def _advance_watermark(
         self, config, consumer, positions, max_ts, watermark, last_record_at
@@ -405,7 +416,7 @@ class ReadTopicFn(beam.DoFn):
 
 
 class ReadFromKafkaTopic(beam.PTransform):
-    """PBegin -> PCollection[(key bytes, value bytes)], unbounded, event-time stamped."""
+    """PBegin -> PCollection[list[value bytes]], unbounded, event-time stamped batches."""
 
     def __init__(self, config: KafkaReadConfig) -> None:
         super().__init__()

@@ -30,8 +30,12 @@ class ParsedTrades(NamedTuple):
     dead_letters: beam.PCollection
 
 
-class ParseTradeFn(beam.DoFn):
-    """bytes | (key, bytes) -> (symbol, Trade) stamped with the trade's own time."""
+class TradeParser:
+    """One record's bytes -> a valid Trade, or a DeadLetter saying why not (and counted).
+
+    Shared by ParseTradeFn (a record per element) and the realtime pipeline's batched step
+    (`transforms.symbol_signals.ParseAndFoldFn`), so both accept and refuse the same trades.
+    """
 
     def __init__(
         self,
@@ -44,8 +48,7 @@ class ParseTradeFn(beam.DoFn):
         self._skew = max_clock_skew_ms
         self._parsed = Metrics.counter("ParseTrades", "parsed")
 
-    def process(self, element) -> Iterator:
-        payload = element[1] if isinstance(element, tuple) else element
+    def parse(self, payload) -> trade_pb2.Trade | trade_pb2.DeadLetter:
         if payload is None:
             payload = b""
         elif isinstance(payload, str):  # a string deserializer upstream: keep it readable
@@ -53,21 +56,36 @@ class ParseTradeFn(beam.DoFn):
         try:
             trade = trade_pb2.Trade.FromString(payload)
         except (DecodeError, TypeError, ValueError) as exc:
-            yield self._reject(payload, "malformed", f"not a protobuf Trade: {exc}", "")
-            return
+            return self._reject(payload, "malformed", f"not a protobuf Trade: {exc}", "")
         latest = None if self._skew is None else int(time.time() * 1000) + self._skew
         problem = check_trade(trade, self._allowed, latest)
         if problem is not None:
-            yield self._reject(payload, problem.reason, problem.detail, trade.symbol)
-            return
+            return self._reject(payload, problem.reason, problem.detail, trade.symbol)
         self._parsed.inc()
-        yield TimestampedValue((trade.symbol, trade), trade.time_ms / 1000.0)
+        return trade
 
     def _reject(self, payload: bytes, reason: str, detail: str, symbol: str):
         Metrics.counter("ParseTrades", reason).inc()
-        return pvalue.TaggedOutput(
-            DEAD_LETTER_TAG, dead_letter(payload, reason, detail, self._source_topic, symbol)
-        )
+        return dead_letter(payload, reason, detail, self._source_topic, symbol)
+
+
+class ParseTradeFn(beam.DoFn):
+    """bytes | (key, bytes) -> (symbol, Trade) stamped with the trade's own time."""
+
+    def __init__(
+        self,
+        allowed_symbols: Collection[str] | None,
+        source_topic: str,
+        max_clock_skew_ms: int | None = None,
+    ) -> None:
+        self._parser = TradeParser(allowed_symbols, source_topic, max_clock_skew_ms)
+
+    def process(self, element) -> Iterator:
+        parsed = self._parser.parse(element[1] if isinstance(element, tuple) else element)
+        if isinstance(parsed, trade_pb2.Trade):
+            yield TimestampedValue((parsed.symbol, parsed), parsed.time_ms / 1000.0)
+        else:
+            yield pvalue.TaggedOutput(DEAD_LETTER_TAG, parsed)
 
 
 class ParseTrades(beam.PTransform):

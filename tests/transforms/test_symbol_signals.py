@@ -26,7 +26,7 @@ from tests.support.builders import (
 from tests.support.realtime import reference_candles, reference_signals
 from transforms import candle_math
 from transforms.signals import ACTION_NAMES
-from transforms.symbol_signals import TradesToSignals
+from transforms.symbol_signals import RecordsToSignals, TradesToSignals
 
 MAX_GAP = 3
 STRATEGIES = [
@@ -191,3 +191,70 @@ def test_fused_step_symbol_silent_for_hours_stops_after_max_gap_and_resumes():
             out.signals | beam.Map(lambda kv: signal_row(kv[1])),
             equal_to([signal_row(s) for s in expected]),
         )
+
+
+def _record_batches(payloads: list[bytes], rng: random.Random) -> list[list[bytes]]:
+    """Consecutive payloads cut into batches of 1 to 9, as polls of a partition return."""
+    out, i = [], 0
+    while i < len(payloads):
+        n = rng.randint(1, 9)
+        out.append(payloads[i : i + n])
+        i += n
+    return out
+
+
+def test_records_to_signals_parses_batches_like_parse_trades_then_the_fused_step():
+    minutes = 45
+    trades = _walk("BTC-USD", minutes, 11, silent={8, 9, 20}) + _walk("ETH-USD", minutes, 12, set())
+    expected = reference_signals(
+        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
+    )
+    nan_price = trade("BTC-USD", T0 + 3 * MINUTE, float("nan")).SerializeToString()
+    unknown = trade("DOGE-USD", T0 + 4 * MINUTE, 1.0).SerializeToString()
+    garbage = b"\x0a\xff\xff not a trade"
+    rng = random.Random(13)
+    resent: list[bytes] = []
+    stream = TestStream()
+    for m in range(minutes):
+        batch = [
+            t.SerializeToString()
+            for t in trades
+            if T0 + m * MINUTE <= t.time_ms < T0 + (m + 1) * MINUTE
+        ]
+        rng.shuffle(batch)
+        if m == 5:
+            batch += [nan_price, unknown, garbage]
+        if m % 4 == 0 and batch:
+            resent.append(batch[0])
+            batch.append(batch[0])  # re-sent within the same poll batch or the next
+        if batch:
+            stream = stream.add_elements(_record_batches(batch, rng))
+        stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
+    stream = stream.advance_watermark_to(seconds(T0 + (minutes + 2 * MAX_GAP) * MINUTE))
+    stream = stream.advance_watermark_to_infinity()
+
+    with TestPipeline(options=streaming_options()) as p:
+        out = (
+            p
+            | stream
+            | RecordsToSignals(
+                STRATEGIES, MINUTE, 0, MAX_GAP, "trades", allowed_symbols={"BTC-USD", "ETH-USD"}
+            )
+        )
+        assert_that(
+            out.signals | beam.Map(lambda kv: signal_row(kv[1])),
+            equal_to([signal_row(s) for s in expected]),
+        )
+        assert_that(
+            out.dead_letters | beam.Map(lambda d: (d.reason, d.payload, d.source_topic)),
+            equal_to(
+                [
+                    ("invalid_price", nan_price, "trades"),
+                    ("unknown_symbol", unknown, "trades"),
+                    ("malformed", garbage, "trades"),
+                ]
+                + [("duplicate", payload, "trades") for payload in resent]
+            ),
+            label="dead_letters",
+        )
+    assert len(resent) >= 10

@@ -10,6 +10,8 @@ defaults to 2 GiB (`JDK_JAVA_OPTIONS`, which a user may set instead).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tradestream.local.jvm import require
 from tradestream.settings import Settings
@@ -46,3 +48,27 @@ def flink_runner_args(
     if streaming:
         args.append("--streaming")
     return args
+
+
+@contextmanager
+def python_worker_processes(options) -> Iterator[None]:
+    """LOOPBACK workers become processes when `--sdk_worker_parallelism` is above 1.
+
+    In LOOPBACK every worker is a thread of this process, all sharing one interpreter
+    lock; here they are child processes (`tradestream.local.workers`) serving the runner
+    through Beam's EXTERNAL environment, for as long as the block runs. `options` (Beam
+    PipelineOptions) are changed in place; other environments are left alone.
+    """
+    from apache_beam.options.pipeline_options import PortableOptions, WorkerOptions
+
+    from tradestream.local.workers import WorkerProcesses
+
+    portable = options.view_as(PortableOptions)
+    if portable.environment_type != "LOOPBACK" or int(portable.sdk_worker_parallelism) <= 1:
+        yield
+        return
+    cache_mb = options.view_as(WorkerOptions).max_cache_memory_usage_mb
+    with WorkerProcesses(state_cache_mb=cache_mb) as address:
+        portable.environment_type = "EXTERNAL"
+        portable.environment_config = address
+        yield
