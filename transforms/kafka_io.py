@@ -78,6 +78,8 @@ class ReadTrades(beam.PTransform):
             watermark back.
         max_clock_skew_ms: trades stamped further than this ahead of the reader's clock
             do not move the watermark (None: no bound).
+        commit_offsets: "finalized" (after each checkpoint that covers the records),
+            "read" (as read: for jobs without checkpoints) or "never".
     """
 
     def __init__(
@@ -89,8 +91,11 @@ class ReadTrades(beam.PTransform):
         watermark_delay_ms: int = 0,
         idle_after_s: float = 2.0,
         max_clock_skew_ms: int | None = None,
+        commit_offsets: str = "finalized",
     ) -> None:
         super().__init__()
+        if commit_offsets not in ("finalized", "read", "never"):
+            raise ValueError("commit_offsets must be 'finalized', 'read' or 'never'")
         if start_from not in ("earliest", "latest"):
             raise ValueError("start_from must be 'earliest' or 'latest'")
         self._config = KafkaReadConfig(
@@ -101,6 +106,7 @@ class ReadTrades(beam.PTransform):
             watermark_delay_ms=watermark_delay_ms,
             idle_after_s=idle_after_s,
             event_time=TradeEventTime(max_clock_skew_ms),
+            commit_offsets=commit_offsets,
         )
 
     def expand(self, pbegin):

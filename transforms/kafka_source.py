@@ -25,7 +25,8 @@ Semantics:
   partition is idle the watermark holds at the latest timestamp seen - delay: it never
   jumps to wall-clock time.
 - Offsets are committed to the group in the bundle finalizer, i.e. only after the runner
-  has durably committed the bundle's output (after a Flink checkpoint).
+  has durably committed the bundle's output (after a Flink checkpoint). A job without
+  checkpoints commits them as it reads instead (`commit_offsets="read"`).
 """
 
 from __future__ import annotations
@@ -60,7 +61,11 @@ class KafkaReadConfig:
     idle_after_s: float = 2.0
     max_poll_records: int = 2000
     poll_budget_s: float = 0.25  # longest time spent reading per process() call
-    commit_offsets: bool = True
+    # When the read offsets are committed to the group: "finalized" (after the runner has
+    # durably checkpointed the bundle's output: needs checkpointing, without which a runner
+    # never finalizes bundles and the SDK keeps every one of them), "read" (at the end of
+    # each read call: for a job without checkpoints), or "never".
+    commit_offsets: str = "finalized"
     # Event time of a record from its (key, value), in epoch ms, or None when the record
     # cannot say (malformed). Default: the Kafka record timestamp. Records without an event
     # time never move the watermark.
@@ -343,8 +348,10 @@ class ReadTopicFn(beam.DoFn):
             if _caught_up(consumer, topic, positions):
                 break
         self._advance_watermark(config, consumer, positions, max_ts, watermark, last_record_at)
-        if config.commit_offsets and claimed_any:
+        if claimed_any and config.commit_offsets == "finalized":
             finalizer.register(lambda: self._commit(config, positions))
+        elif claimed_any and config.commit_offsets == "read":
+            self._commit(config, positions, consumer)
         tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
 
     def _event_time(self, config: KafkaReadConfig, record) -> int | None:
@@ -396,7 +403,8 @@ class ReadTopicFn(beam.DoFn):
         if current is None or proposed > current:
             watermark.set_watermark(proposed)
 
-    def _commit(self, config: KafkaReadConfig, positions: dict[int, int]) -> None:
+    def _commit(self, config: KafkaReadConfig, positions: dict[int, int], held=None) -> None:
+        """Commits `positions` with the consumer `held` by the caller, or one from the pool."""
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
@@ -404,14 +412,14 @@ class ReadTopicFn(beam.DoFn):
             TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
             for p, o in positions.items()
         }
-        consumer = None
+        consumer = held
         try:
-            consumer = _POOL.acquire(config)
+            consumer = consumer or _POOL.acquire(config)
             consumer.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
             log.warning("committing offsets %s failed: %s", positions, exc)
         finally:
-            if consumer is not None:
+            if consumer is not None and held is None:
                 _POOL.release(config, consumer)
 
 

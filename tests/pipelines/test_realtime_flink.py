@@ -82,7 +82,9 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
             f"--signals_topic={topics['signals']}",
             f"--dlq_topic={topics['dlq']}",
             "--consumer_group=realtime-equality",
-            "--parallelism=1",
+            # Default workers and parallelism; without checkpoints, offsets are committed
+            # as read.
+            "--checkpoint_interval=0",
         ],
         _env(tmp_path, jvm_dir),
         tmp_path / "realtime.log",
@@ -101,6 +103,31 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
     assert sorted(signal_key(s) for s in got) == sorted(signal_key(s) for s in expected)
     assert all(s.reason for s in got), "realtime signals say which rule fired"
     assert topic_size(kafka_broker.bootstrap, topics["dlq"]) == 2
+    assert _committed(kafka_broker.bootstrap, topics["trades"], "realtime-equality") == _ends(
+        kafka_broker.bootstrap, topics["trades"]
+    )
+
+
+def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    try:
+        parts = sorted(consumer.partitions_for_topic(topic))
+        return {p: consumer.committed(TopicPartition(topic, p)) for p in parts}
+    finally:
+        consumer.close()
+
+
+def _ends(bootstrap: str, topic: str) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        return {tp.partition: end for tp, end in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
 
 
 def test_realtime_flink_killed_mid_replay_resumes_from_checkpoint_without_gap_or_duplicate(
