@@ -14,8 +14,8 @@ Every `--every` seconds it prints one row:
   - consumer lag: trades on the topic not yet committed by the pipeline's consumer group.
     Offsets are committed after each checkpoint (default every 10 s), so a lag of up to one
     checkpoint interval of trades is normal;
-  - memory: resident set size of the pipeline's Python process (the SDK worker runs in it)
-    and of its Java job server (embedded Flink, whose heap holds the keyed state).
+  - memory: resident set size of the pipeline's Python processes (the launcher and its SDK
+    worker processes, together) and of its Java job server (embedded Flink, whose heap holds the keyed state).
 
 At the end: totals, overall latency, and memory growth from the first quarter of the run to
 the last; state per symbol is bounded (open candles, a bounded number of pending candles and
@@ -77,15 +77,21 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def _is_java(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"java" in f.read().split(b"\0")[0]
+    except OSError:
+        return False
+
+
 def _java_pid(pid: int) -> int | None:
-    for child in _descendants(pid):
-        try:
-            with open(f"/proc/{child}/cmdline", "rb") as f:
-                if b"java" in f.read().split(b"\0")[0]:
-                    return child
-        except OSError:
-            continue
-    return None
+    return next((child for child in _descendants(pid) if _is_java(child)), None)
+
+
+def _python_rss_mb(pid: int) -> float:
+    """The launcher and its Python SDK worker processes, together."""
+    return _rss_mb(pid) + sum(_rss_mb(c) for c in _descendants(pid) if not _is_java(c))
 
 
 def _lag(bootstrap: str, topic: str, group: str) -> int | None:
@@ -252,7 +258,7 @@ def main() -> int:
                     "p50": _pct(latencies, 0.5),
                     "p99": _pct(latencies, 0.99),
                     "lag": _lag(settings.bootstrap, topics["trades"], group),
-                    "py_mb": _rss_mb(pipeline.proc.pid),
+                    "py_mb": _python_rss_mb(pipeline.proc.pid),
                     "jvm_mb": _rss_mb(java) if java else float("nan"),
                 }
                 rows.append(row)
@@ -279,7 +285,7 @@ def main() -> int:
     last = statistics.mean(r["py_mb"] for r in rows[-quarter:])
     jfirst = statistics.mean(r["jvm_mb"] for r in rows[:quarter])
     jlast = statistics.mean(r["jvm_mb"] for r in rows[-quarter:])
-    print("\nsoak summary (this machine, embedded Flink, one Python worker):")
+    print("\nsoak summary (this machine, embedded Flink):")
     print(f"  trades sent    : {sent:,} at {statistics.mean(r['rate'] for r in rows):,.0f}/s "
           f"over {args.symbols} symbols, {args.minutes:g} min")  # fmt: skip
     print(f"  signals        : {len(clock.all):,}; latency p50 {_pct(clock.all, 0.5):,.0f} ms, "

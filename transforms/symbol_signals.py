@@ -50,21 +50,20 @@ class SymbolSignals(NamedTuple):
     dead_letters: beam.PCollection
 
 
-class SymbolState(CacheAware):
-    """One symbol's state in the fused step: the three logic classes' plain-data states.
+class OpenCandles(CacheAware):
+    """One symbol's open candles (CandleBook's state): rewritten whenever its trades arrive.
 
-    The SDK's state cache weighs each value it stores by walking the whole object graph
-    (every open candle's trade keys, every pending candle) on every write; measured, that
-    sizing was about 30% of the worker's busy time. As a `CacheAware` value it is weighed by its
-    largest part, the evaluator's pickled state, instead.
+    Kept apart from `SymbolSeries` so that the many writes as trades arrive (one per symbol
+    and bundle) do not copy the evaluator's state each time to the runner. The SDK's state
+    cache weighs each value it stores by walking its whole object graph (every open
+    candle's trade keys) on every write; as a `CacheAware` value it is weighed as a small
+    fixed-size object instead.
     """
 
-    __slots__ = ("book", "gaps", "strategies")
+    __slots__ = ("book",)
 
     def __init__(self) -> None:
         self.book = CandleBook.new_state()
-        self.gaps = GapFiller.new_state()
-        self.strategies = StrategyRunner.new_state()
 
     def __getstate__(self):
         # The open candles' trade keys are written packed (8 bytes each): pickled as sets
@@ -74,14 +73,37 @@ class SymbolState(CacheAware):
             start: [acc, rev, array("q", keys).tobytes()]
             for start, (acc, rev, keys) in self.book["buckets"].items()
         }
-        return (book, self.gaps, self.strategies)
+        return book
 
-    def __setstate__(self, state) -> None:
-        self.book, self.gaps, self.strategies = state
-        for bucket in self.book["buckets"].values():
+    def __setstate__(self, book) -> None:
+        self.book = book
+        for bucket in book["buckets"].values():
             packed = array("q")
             packed.frombytes(bucket[2])
             bucket[2] = set(packed)
+
+    def get_referents_for_cache(self) -> list:
+        return []
+
+
+class SymbolSeries(CacheAware):
+    """One symbol's closed candles onwards: GapFiller's and StrategyRunner's states.
+
+    Written only when the watermark closes candles. Weighed by its largest part, the
+    evaluator's pickled state (see `OpenCandles`).
+    """
+
+    __slots__ = ("gaps", "strategies")
+
+    def __init__(self) -> None:
+        self.gaps = GapFiller.new_state()
+        self.strategies = StrategyRunner.new_state()
+
+    def __getstate__(self):
+        return (self.gaps, self.strategies)
+
+    def __setstate__(self, state) -> None:
+        self.gaps, self.strategies = state
 
     def get_referents_for_cache(self) -> list:
         evaluator = self.strategies["evaluator"]
@@ -91,11 +113,14 @@ class SymbolState(CacheAware):
 class SymbolSignalsFn(beam.DoFn):
     """(symbol, partial candle) -> (symbol, Signal); late trades to the dead-letter output.
 
-    One state value per symbol, a `SymbolState`. Timers are wake-ups only: whichever fires, every
-    candle due at that watermark is built, gap-filled and evaluated in start order.
+    Two state values per symbol: `OpenCandles`, which arriving trades change, and
+    `SymbolSeries`, which only closing candles change. Timers are wake-ups only: whichever
+    fires, every candle due at that watermark is built, gap-filled and evaluated in start
+    order.
     """
 
-    STATE = ReadModifyWriteStateSpec("symbol", PickleCoder())
+    OPEN = ReadModifyWriteStateSpec("open_candles", PickleCoder())
+    SERIES = ReadModifyWriteStateSpec("series", PickleCoder())
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
     def __init__(
@@ -126,11 +151,11 @@ class SymbolSignalsFn(beam.DoFn):
     def process(
         self,
         element,
-        stored=beam.DoFn.StateParam(STATE),
+        stored=beam.DoFn.StateParam(OPEN),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         symbol, partial = element
-        state = stored.read() or SymbolState()
+        state = stored.read() or OpenCandles()
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
         # trade within the allowed lateness) only corrections are, which strategies ignore:
         # signals already sent cannot be taken back.
@@ -150,12 +175,15 @@ class SymbolSignalsFn(beam.DoFn):
         self,
         key=beam.DoFn.KeyParam,
         fired=beam.DoFn.TimestampParam,
-        stored=beam.DoFn.StateParam(STATE),
+        stored_open=beam.DoFn.StateParam(OPEN),
+        stored_series=beam.DoFn.StateParam(SERIES),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         now = timestamp_ms(fired)
-        state = stored.read() or SymbolState()
-        candles, timers = self._book.advance(state.book, key, now)
+        opened = stored_open.read() or OpenCandles()
+        state = stored_series.read() or SymbolSeries()
+        candles, timers = self._book.advance(opened.book, key, now)
+        stored_open.write(opened)
         for candle in candles:
             passed, more = self._filler.add(state.gaps, candle)
             self._corrections.inc(len(passed))
@@ -175,7 +203,7 @@ class SymbolSignalsFn(beam.DoFn):
         for at, tag in timers:
             if at > now:
                 wake.set(ms_timestamp(at), dynamic_timer_tag=tag)
-        stored.write(state)
+        stored_series.write(state)
 
 
 class ParseAndFoldFn(beam.DoFn):

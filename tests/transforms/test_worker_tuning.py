@@ -1,4 +1,4 @@
-"""Worker tuning: cheaper state sizing with the same weights; SymbolState weighs little."""
+"""Worker tuning: cheaper state sizing with the same weights; the fused step's state values weigh little."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from apache_beam.runners.worker import statecache
 
 from tests.support.builders import T0, trade
 from transforms import candle_math
-from transforms.symbol_signals import SymbolState
+from transforms.symbol_signals import OpenCandles, SymbolSeries
 from transforms.worker_tuning import tune_worker
 
 
@@ -26,11 +26,18 @@ def test_cheap_sizing_weighs_plain_data_exactly_as_before():
     assert statecache.get_deep_size(value) == before
 
 
-def test_symbol_state_round_trips_and_is_weighed_by_its_evaluator_blob():
-    state = SymbolState()
-    state.book["buckets"][T0] = [candle_math.new_accumulator(trade(time_ms=T0)), 0, {-5, 7, 2**62}]
-    state.strategies["evaluator"] = b"e" * 10_000
-    copy = pickle.loads(pickle.dumps(state))
-    assert (copy.book, copy.gaps, copy.strategies) == (state.book, state.gaps, state.strategies)
-    weight = statecache.get_deep_size(state)
-    assert 10_000 <= weight < 10_000 + 1_000  # the blob, not a walk over every field
+def test_symbol_states_round_trip_and_are_weighed_without_walking_them():
+    opened = OpenCandles()
+    keys = set(range(-5_000, 5_000))
+    opened.book["buckets"][T0] = [candle_math.new_accumulator(trade(time_ms=T0)), 0, keys]
+    copy = pickle.loads(pickle.dumps(opened))
+    assert copy.book == opened.book
+    assert statecache.get_deep_size(opened) < 1_000  # not a walk over 10,000 keys
+
+    series = SymbolSeries()
+    series.gaps["last"] = (T0, 101.5)
+    series.strategies["evaluator"] = b"e" * 10_000
+    copy = pickle.loads(pickle.dumps(series))
+    assert (copy.gaps, copy.strategies) == (series.gaps, series.strategies)
+    weight = statecache.get_deep_size(series)
+    assert 10_000 <= weight < 10_000 + 1_000  # the evaluator's blob
