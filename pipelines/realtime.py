@@ -5,9 +5,10 @@
         --candle_interval 5m --allowed_lateness 30s
 
 Runs on the Flink runner by default: an embedded Flink cluster (`--flink_master=[local]`)
-with the job server from the local JVM cache and in-process Python workers; pass
-`--flink_master=HOST:PORT` for a session cluster. Any Beam/Flink pipeline option is also
-accepted (e.g. --parallelism, --checkpointing_interval, --max_bundle_time_mills).
+with the job server from the local JVM cache and Python workers started by this process
+(one process per core, up to 2: `--sdk_worker_parallelism`, and `--parallelism` to match);
+pass `--flink_master=HOST:PORT` for a session cluster. Any Beam/Flink pipeline option is
+also accepted (e.g. --parallelism, --sdk_worker_parallelism, --max_bundle_time_mills).
 Stop it with Ctrl-C (the job is cancelled).
 """
 
@@ -99,6 +100,16 @@ class RealtimeOptions(PipelineOptions):
         )
 
 
+def flink_checkpoints(options: PipelineOptions) -> bool:
+    """Whether Flink checkpoints the job: `--checkpointing_interval` (Flink's flag, which
+    `--checkpoint_interval` sets locally and the Helm chart passes directly) above 0."""
+    value = options.get_all_options(retain_unknown_options=True).get("checkpointing_interval")
+    try:
+        return int(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
 def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
     """Composes the realtime graph on `p` (wiring only)."""
     kafka = options.view_as(KafkaOptions)
@@ -119,7 +130,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         idle_after_s=rt.idle_timeout,
         max_clock_skew_ms=skew,
         # Flink finalizes bundles only when a checkpoint completes.
-        commit_offsets="finalized" if rt.checkpoint_interval > 0 else "read",
+        commit_offsets="finalized" if flink_checkpoints(options) else "read",
     )
     # Parsing, candles, gap filling and strategies: records are parsed and folded into
     # partial candles a poll batch at a time, then one keyed step does the rest (on a

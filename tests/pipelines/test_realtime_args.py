@@ -1,0 +1,41 @@
+"""The realtime launcher's defaults: what runs when a user gives no Flink flags."""
+
+from __future__ import annotations
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.realtime import LOCAL_WORKERS, beam_args_with_defaults, flink_checkpoints
+
+
+def _value(args: list[str], flag: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in args if a.startswith(flag + "=")), None)
+
+
+@pytest.mark.integration  # the job server jar: the JVM cache
+def test_local_flink_gets_worker_processes_and_matching_parallelism(jvm_dir):
+    args = beam_args_with_defaults([])
+    assert _value(args, "--runner") == "FlinkRunner"
+    assert _value(args, "--environment_type") == "LOOPBACK"
+    assert _value(args, "--sdk_worker_parallelism") == str(LOCAL_WORKERS)
+    assert _value(args, "--parallelism") == str(LOCAL_WORKERS)
+    assert _value(args, "--max_bundle_time_mills") == "50"
+    assert _value(args, "--max_cache_memory_usage_mb") == "256"
+
+
+@pytest.mark.integration
+def test_a_users_own_choices_are_kept(jvm_dir):
+    args = beam_args_with_defaults(
+        ["--parallelism=3", "--sdk_worker_parallelism", "1", "--max_bundle_time_mills=200"]
+    )
+    assert "--sdk_worker_parallelism" in args and _value(args, "--sdk_worker_parallelism") is None
+    assert _value(args, "--parallelism") == "3"
+    assert _value(args, "--max_bundle_time_mills") == "200"
+    other = beam_args_with_defaults(["--runner=DirectRunner"])
+    assert _value(other, "--parallelism") is None and _value(other, "--environment_type") is None
+
+
+def test_offsets_follow_checkpoints_only_when_flink_checkpoints():
+    assert flink_checkpoints(PipelineOptions(["--checkpointing_interval=10000"]))
+    assert not flink_checkpoints(PipelineOptions(["--checkpointing_interval=0"]))
+    assert not flink_checkpoints(PipelineOptions([]))
