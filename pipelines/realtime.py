@@ -167,7 +167,7 @@ def beam_args_with_defaults(rest: list[str]) -> list[str]:
         defaults = flink_runner_args(get_settings(), flink_master=master)
         args += [d for d in defaults if d.split("=", 1)[0] not in given]
         # Python does most of the work: one worker process per core, each with a share of
-        # the keyed steps (see README, "Speed").
+        # the keyed steps (see README, "Performance").
         if "--sdk_worker_parallelism" not in given:
             args.append(f"--sdk_worker_parallelism={LOCAL_WORKERS}")
         if "--parallelism" not in given:

@@ -40,10 +40,12 @@ class WorkerProcesses:
 
     Args:
         state_cache_mb: each worker's user-state cache (Beam's `--max_cache_memory_usage_mb`).
+        port: where to listen on localhost (0: any free port).
     """
 
-    def __init__(self, state_cache_mb: int) -> None:
+    def __init__(self, state_cache_mb: int, port: int = 0) -> None:
         self._cache_bytes = state_cache_mb << 20
+        self._port = port
         self._workers: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
         self._server = None
@@ -54,7 +56,7 @@ class WorkerProcesses:
         from apache_beam.utils import thread_pool_executor
 
         self._server = grpc.server(thread_pool_executor.shared_unbounded_instance())
-        port = self._server.add_insecure_port("localhost:0")
+        port = self._server.add_insecure_port(f"localhost:{self._port}")
         beam_fn_api_pb2_grpc.add_BeamFnExternalWorkerPoolServicer_to_server(
             _Servicer(self), self._server
         )
