@@ -15,6 +15,7 @@ Stop it with Ctrl-C (the job is cancelled).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -226,6 +227,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _run_until_stopped(options, strategies)
 
 
+def checkpoint_mismatch(failure: str) -> str | None:
+    """A readable error when Flink could not restore the retained checkpoint, else None.
+
+    Flink refuses a checkpoint whose operators are not in the submitted job, which happens
+    after an upgrade of TradeStream changed the pipeline's steps.
+    """
+    found = re.search(r"Failed to rollback to checkpoint/savepoint (\S+)\.", failure)
+    if found is None:
+        return None
+    return (
+        f"the retained checkpoint {found.group(1)} was taken by a pipeline with other steps "
+        "(an earlier TradeStream version) and cannot be restored into this one; start with "
+        "--fresh_start to continue from the consumer group's committed offsets with empty "
+        "candles and indicators"
+    )
+
+
 def _run_until_stopped(options: PipelineOptions, strategies) -> int:
     p = beam.Pipeline(options=options)
     build(p, options, strategies)
@@ -236,6 +254,12 @@ def _run_until_stopped(options: PipelineOptions, strategies) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result.wait_until_finish()
+    except RuntimeError as exc:
+        problem = checkpoint_mismatch(str(exc))
+        if problem is None:
+            raise
+        print(f"tradestream realtime: error: {problem}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("[realtime] stopping: cancelling the job", flush=True)
         try:

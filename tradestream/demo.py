@@ -95,6 +95,9 @@ def _pipeline_args(settings, all_strategies: bool) -> list[str]:
         f"--dlq_topic={settings.dlq_topic}",
         f"--consumer_group={GROUP}",
         "--parallelism=1",
+        # Every demo reads from where its own replay begins (see _start_group_at), with empty
+        # candles: not from a checkpoint of an earlier demo.
+        "--fresh_start",
     ]
     if not all_strategies:
         for name, params in DEMO_STRATEGIES:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.realtime import LOCAL_WORKERS, beam_args_with_defaults, flink_checkpoints
+from pipelines.realtime import (
+    LOCAL_WORKERS,
+    beam_args_with_defaults,
+    checkpoint_mismatch,
+    flink_checkpoints,
+)
 
 
 def _value(args: list[str], flag: str) -> str | None:
@@ -39,3 +44,16 @@ def test_offsets_follow_checkpoints_only_when_flink_checkpoints():
     assert flink_checkpoints(PipelineOptions(["--checkpointing_interval=10000"]))
     assert not flink_checkpoints(PipelineOptions(["--checkpointing_interval=0"]))
     assert not flink_checkpoints(PipelineOptions([]))
+
+
+def test_a_checkpoint_of_another_pipeline_gets_a_readable_error():
+    # What Flink 1.19 reports (seen after an upgrade that changed the pipeline's steps).
+    failure = (
+        "Pipeline BeamApp-root-1 failed in state FAILED: java.lang.IllegalStateException: "
+        "Failed to rollback to checkpoint/savepoint file:/s/checkpoints/g/fd16/chk-20. Cannot "
+        "map checkpoint/savepoint state for operator 4f90 to the new program, because the "
+        "operator is not available in the new program."
+    )
+    message = checkpoint_mismatch(failure)
+    assert "file:/s/checkpoints/g/fd16/chk-20" in message and "--fresh_start" in message
+    assert checkpoint_mismatch("Pipeline failed: java.lang.OutOfMemoryError") is None
