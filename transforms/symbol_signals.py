@@ -268,7 +268,10 @@ class TradesToSignals(beam.PTransform):
         )
 
     def expand(self, trades: beam.PCollection) -> SymbolSignals:
-        partials = trades | "PartialCandles" >> beam.ParDo(PartialCandlesFn(self._interval))
+        # Keyed by symbol (a str): Beam then picks a deterministic key coder for the step.
+        partials = trades | "PartialCandles" >> beam.ParDo(
+            PartialCandlesFn(self._interval)
+        ).with_output_types(tuple[str, Any])
         return self._signals(partials)
 
     def _signals(self, partials: beam.PCollection) -> SymbolSignals:
@@ -307,7 +310,7 @@ class RecordsToSignals(TradesToSignals):
     def expand(self, batches: beam.PCollection) -> SymbolSignals:
         parsed = batches | "ParseAndFold" >> beam.ParDo(
             ParseAndFoldFn(self._parser, self._interval)
-        ).with_outputs(DEAD_LETTER_TAG, main="partials")
+        ).with_output_types(tuple[str, Any]).with_outputs(DEAD_LETTER_TAG, main="partials")
         out = self._signals(parsed.partials)
         letters = (parsed[DEAD_LETTER_TAG], out.dead_letters) | "DeadLetters" >> beam.Flatten()
         return SymbolSignals(out.signals, letters)
