@@ -184,7 +184,9 @@ log4j.logger.org.apache.kafka.controller=WARN
 def _cluster_id(p: BrokerPaths) -> str:
     if p.cluster_id.is_file():
         return p.cluster_id.read_text().strip()
-    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cid = "-"
+    while cid.startswith("-"):  # as Kafka's own ids: one starting with '-' reads as a flag
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     p.cluster_id.write_text(cid + "\n")
     return cid
 
@@ -259,7 +261,7 @@ def up(
     if not (p.data / "meta.properties").is_file():
         fmt = subprocess.run(
             [java, *jvm_flags, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", _cluster_id(p), "-c", str(p.config), *format_args],
+             f"--cluster-id={_cluster_id(p)}", "-c", str(p.config), *format_args],
             capture_output=True, text=True,
         )  # fmt: skip
         if fmt.returncode != 0:

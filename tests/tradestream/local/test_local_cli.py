@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,19 @@ def test_local_up_invalid_port_flag_is_rejected(cli_env):
     assert result.returncode == 2
     assert "--port" in result.stderr and "65535" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_local_up_with_a_cluster_id_that_starts_with_a_dash(cli_env):
+    # One random id in 64 starts with '-': it must not be read as a flag by Kafka's tool.
+    cid = ""
+    while not cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    kafka_dir = Path(cli_env["TRADESTREAM_STATE_DIR"]) / "kafka"
+    kafka_dir.mkdir(parents=True)
+    (kafka_dir / "cluster-id").write_text(cid + "\n")
+    try:
+        up = _run(["local", "up"], cli_env)
+        assert up.returncode == 0, up.stderr
+    finally:
+        _run(["local", "down"], cli_env)
+    assert f"cluster.id={cid}" in (kafka_dir / "data" / "meta.properties").read_text()
