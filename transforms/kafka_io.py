@@ -94,10 +94,6 @@ class ReadTrades(beam.PTransform):
         commit_offsets: str = "finalized",
     ) -> None:
         super().__init__()
-        if commit_offsets not in ("finalized", "read", "never"):
-            raise ValueError("commit_offsets must be 'finalized', 'read' or 'never'")
-        if start_from not in ("earliest", "latest"):
-            raise ValueError("start_from must be 'earliest' or 'latest'")
         self._config = KafkaReadConfig(
             bootstrap_servers=bootstrap_servers,
             topic=topic,

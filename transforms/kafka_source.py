@@ -72,6 +72,12 @@ class KafkaReadConfig:
     event_time: Callable[[bytes | None, bytes | None], int | None] | None = None
     client_options: tuple[tuple[str, object], ...] = ()  # extra kafka-python options
 
+    def __post_init__(self) -> None:
+        if self.start_from not in ("earliest", "latest"):
+            raise ValueError("start_from must be 'earliest' or 'latest'")
+        if self.commit_offsets not in ("finalized", "read", "never"):
+            raise ValueError("commit_offsets must be 'finalized', 'read' or 'never'")
+
 
 @dataclass
 class TopicRestriction:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.support.builders import T0, trade
@@ -62,3 +63,15 @@ def test_a_batch_without_any_event_time_is_stamped_at_the_partition_progress():
     assert out.timestamp.micros == (T0 + 50) * 1000
     assert max_ts == {0: T0 + 50}
     assert positions == {0: 2}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("start_from", "newest", "start_from must be 'earliest' or 'latest'"),
+        ("commit_offsets", "always", "commit_offsets must be 'finalized', 'read' or 'never'"),
+    ],
+)
+def test_a_config_with_an_unknown_choice_is_refused(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        KafkaReadConfig("localhost:1", "trades", "g", **{field: value})
