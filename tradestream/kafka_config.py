@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 import ssl
 import threading
+import time
 from typing import Any
 
 from tradestream.settings import Settings, get_settings
 
 VERIFY_TIMEOUT_S = 30.0
+# How long a command waits for a broker before it says there is none (issue 15: ~30 s of
+# kafka-python retries and a traceback were the old behaviour).
+BROKER_TIMEOUT_S = 8.0
 
 
 class KafkaSecurityError(RuntimeError):
     """Brokers refused the configured TLS or SASL settings (or could not be reached)."""
+
+
+class KafkaUnavailableError(KafkaSecurityError):
+    """No broker answered at the bootstrap servers."""
 
 
 def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
@@ -154,6 +163,55 @@ def verify_connection(
         )
     with _verified_lock:
         _verified.add(key)
+
+
+def require_broker(
+    settings: Settings, bootstrap: str | None = None, timeout_s: float = BROKER_TIMEOUT_S
+) -> None:
+    """Fails fast, with one readable line, when no broker is reachable or security is refused.
+
+    For the commands a person starts (`realtime`, `ingest`, `paper run`, `signals tail`):
+    first a plain TCP connection to each bootstrap server (a stopped local broker is refused
+    at once), then `verify_connection` for TLS/SASL settings.
+
+    Raises:
+        KafkaUnavailableError: no bootstrap server accepted a connection within `timeout_s`.
+        KafkaSecurityError: the brokers refused the TLS handshake or SASL login.
+    """
+    servers = [s.strip() for s in (bootstrap or settings.bootstrap).split(",") if s.strip()]
+    start = time.monotonic()
+    while True:
+        reasons, refused_only = [], True
+        for server in servers:
+            try:
+                _tcp_probe(server, timeout_s=min(3.0, timeout_s))
+                break
+            except OSError as exc:
+                refused_only &= isinstance(exc, ConnectionRefusedError)
+                reasons.append(f"{server}: {exc.strerror or exc}")
+        else:
+            # A refused connection is retried briefly (a broker that is just starting);
+            # a silent host until the whole timeout.
+            waited = time.monotonic() - start
+            if waited + 0.5 < (min(2.0, timeout_s) if refused_only else timeout_s):
+                time.sleep(0.5)
+                continue
+            raise KafkaUnavailableError(
+                f"no Kafka broker answers at {','.join(servers)} ({'; '.join(reasons)}); "
+                "start the local one with `tradestream local up`, or point "
+                "--bootstrap_servers or TRADESTREAM_BOOTSTRAP_SERVERS at a running cluster"
+            )
+        break
+    verify_connection(settings, bootstrap, timeout_s=max(timeout_s, 5.0))
+
+
+def _tcp_probe(server: str, timeout_s: float) -> None:
+    """Opens and closes a TCP connection to `host:port` (raises OSError when it cannot)."""
+    host, _, port = server.rpartition(":")
+    if not port.isdigit():
+        raise OSError(f"not host:port: {server!r}")
+    with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout_s):
+        pass
 
 
 def _explain(settings: Settings, servers: str, failure: BaseException) -> str:
