@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 
@@ -15,6 +16,8 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 from pydantic import ValidationError  # noqa: E402
 
+from tradestream.kafka_config import KafkaSecurityError  # noqa: E402
+from tradestream.kafka_positions import StalePositionError  # noqa: E402
 from tradestream.local.errors import LocalRuntimeError  # noqa: E402
 
 # Commands whose flags belong to a pipeline module: `run(argv)` parses them itself.
@@ -68,6 +71,15 @@ def main(argv: list[str] | None = None) -> int:
     except LocalRuntimeError as exc:
         print(f"tradestream: error: {exc}", file=sys.stderr)
         return 1
+    except (KafkaSecurityError, StalePositionError) as exc:
+        # No broker, refused credentials, or a stored position of another topic: one line.
+        print(f"tradestream: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader went away (`tradestream strategies list | head`): not an error of ours.
+        # Point stdout at /dev/null so that the interpreter's final flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ValidationError as exc:
         print(f"tradestream: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
