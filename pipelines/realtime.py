@@ -33,8 +33,14 @@ from pipelines.options import (
     positive_float,
     selected_strategies,
 )
-from tradestream.kafka_config import KafkaSecurityError, verify_connection
-from tradestream.local.checkpoints import flink_checkpoint_args
+from tradestream.kafka_config import KafkaSecurityError, client_config, require_broker
+from tradestream.kafka_positions import (
+    ON_TOPIC_RESET,
+    StalePositionError,
+    read_topic_state,
+    settle_committed,
+)
+from tradestream.local.checkpoints import flink_checkpoint_args, prepare_resume
 from tradestream.local.flink import flink_runner_args, python_worker_processes
 from tradestream.settings import get_settings
 from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
@@ -84,6 +90,15 @@ class RealtimeOptions(PipelineOptions):
             "--fresh_start",
             action="store_true",
             help="ignore retained checkpoints; start from the group's committed offsets",
+        )
+        group.add_argument(
+            "--on_topic_reset",
+            choices=ON_TOPIC_RESET,
+            default="fail",
+            help="when the retained checkpoint or the group's committed offsets do not fit "
+            "the trades topic any more (a reset broker, a recreated topic, records deleted "
+            "unread): 'fail' stops with an error (default); 'start_over' sets the checkpoint "
+            "aside and moves the offsets to --start_from, with a warning",
         )
         group.add_argument(
             "--idle_timeout",
@@ -193,29 +208,52 @@ def run(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         option_classes=[KafkaOptions, CandleOptions, StrategyOptions, RealtimeOptions],
     )
-    extra: list[str] = []
-    restored = None
-    if known.checkpoint_interval > 0:
-        settings = get_settings()
-        checkpoint_dir = Path(
-            known.checkpoint_dir or settings.state_dir / "checkpoints" / known.consumer_group
-        )
-        extra, restored = flink_checkpoint_args(
-            checkpoint_dir,
-            settings.state_dir / "flink-conf" / known.consumer_group,
-            known.checkpoint_interval,
-            resume=not known.fresh_start,
-        )
-    # Our flags were validated above; Beam parses the whole command line again.
-    options = PipelineOptions(beam_args_with_defaults(argv + extra))
+    settings = get_settings()
     try:
-        # Refused TLS/SASL settings stop the launch here: on Flink, workers failing to log
-        # in would only make the job restart again and again.
-        verify_connection(get_settings(), known.bootstrap_servers)
+        # No broker, refused TLS/SASL settings, or positions that do not fit the topic stop
+        # the launch here: on Flink, workers failing would only restart the job forever.
+        require_broker(settings, known.bootstrap_servers)
+        state = read_topic_state(
+            client_config(settings, known.bootstrap_servers),
+            known.trades_topic,
+            known.consumer_group,
+        )
+        extra: list[str] = []
+        restored = None
+        warnings = []
+        if known.checkpoint_interval > 0:
+            checkpoint_dir = Path(
+                known.checkpoint_dir or settings.state_dir / "checkpoints" / known.consumer_group
+            )
+            warnings += prepare_resume(
+                checkpoint_dir,
+                state,
+                known.bootstrap_servers,
+                resume=not known.fresh_start,
+                on_topic_reset=known.on_topic_reset,
+            )
+            extra, restored = flink_checkpoint_args(
+                checkpoint_dir,
+                settings.state_dir / "flink-conf" / known.consumer_group,
+                known.checkpoint_interval,
+                resume=not known.fresh_start,
+            )
+        if restored is None:
+            warnings += settle_committed(
+                client_config(settings, known.bootstrap_servers),
+                state,
+                known.consumer_group,
+                known.start_from,
+                known.on_topic_reset,
+            )
+        # Our flags were validated above; Beam parses the whole command line again.
+        options = PipelineOptions(beam_args_with_defaults(argv + extra))
         strategies = selected_strategies(options, default_all=True)
-    except (ValueError, KafkaSecurityError) as exc:
+    except (ValueError, KafkaSecurityError, StalePositionError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2
+    for warning in warnings:
+        print(f"[realtime] WARNING: {warning}", file=sys.stderr, flush=True)
     if restored is not None:
         print(f"[realtime] resuming from checkpoint {restored}", flush=True)
     print(

@@ -99,3 +99,113 @@ def check_position(
                 f"{beginning[partition] - offset} records were never read"
             )
     return PositionCheck(tuple(problems))
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """A topic as it is now, and a consumer group's committed offsets on it.
+
+    Attributes:
+        topic: The topic's name.
+        topic_id: Kafka's id of the topic (None on brokers before 2.8).
+        beginning: partition -> earliest offset still held.
+        end: partition -> offset after the newest record.
+        committed: partition -> the group's committed offset (partitions without one absent).
+    """
+
+    topic: str
+    topic_id: str | None
+    beginning: dict[int, int]
+    end: dict[int, int]
+    committed: dict[int, int]
+
+
+def read_topic_state(client_options: Mapping, topic: str, group_id: str | None) -> TopicState:
+    """Reads the topic's id and offset range, and the group's committed offsets on it.
+
+    Args:
+        client_options: kafka-python options (`tradestream.kafka_config.client_config`).
+        topic: The topic to describe.
+        group_id: The consumer group whose committed offsets to read (None: none read).
+
+    Raises:
+        StalePositionError: the topic does not exist.
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(**dict(client_options), group_id=group_id, enable_auto_commit=False)
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        if not partitions:
+            servers = ",".join(client_options.get("bootstrap_servers", []))
+            raise StalePositionError(
+                f"topic {topic} does not exist on {servers} (`tradestream local up` creates "
+                "the local topics)"
+            )
+        tps = [TopicPartition(topic, p) for p in partitions]
+        committed = {}
+        if group_id is not None:
+            for tp in tps:
+                offset = consumer.committed(tp)
+                if offset is not None:
+                    committed[tp.partition] = offset
+        return TopicState(
+            topic=topic,
+            topic_id=current_topic_id(consumer, topic),
+            beginning={tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()},
+            end={tp.partition: o for tp, o in consumer.end_offsets(tps).items()},
+            committed=committed,
+        )
+    finally:
+        consumer.close()
+
+
+def commit_offsets(client_options: Mapping, topic: str, group_id: str, offsets: Mapping[int, int]):
+    """Sets the group's committed offsets on `topic` (for a policy that starts over)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    consumer = KafkaConsumer(**dict(client_options), group_id=group_id, enable_auto_commit=False)
+    try:
+        tps = {p: TopicPartition(topic, p) for p in offsets}
+        consumer.assign(list(tps.values()))
+        consumer.commit({tps[p]: OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+    finally:
+        consumer.close()
+
+
+def settle_committed(
+    client_options: Mapping, state: TopicState, group_id: str, start_from: str, on_topic_reset: str
+) -> list[str]:
+    """Checks a group's committed offsets against the topic's ranges before a consumer starts.
+
+    Offsets beyond a partition's end (records lost on the broker) or before its beginning
+    (records deleted by retention before they were read) are refused (`"fail"`), or moved to
+    the `start_from` edge (`"start_over"`) with a warning naming each partition.
+
+    Returns:
+        Warnings for the console (empty when every committed offset fits).
+
+    Raises:
+        StalePositionError: an offset does not fit and the policy is "fail".
+    """
+    check = check_position(state.topic, None, None, state.committed, state.beginning, state.end)
+    if check.fits:
+        return []
+    if on_topic_reset == "fail":
+        raise StalePositionError(
+            f"the committed offsets of consumer group {group_id} do not fit "
+            f"{state.topic}: {check.summary()}; start with --on_topic_reset=start_over to "
+            f"move them to the {start_from} offsets"
+        )
+    edge = state.beginning if start_from == "earliest" else state.end
+    moved = {
+        p: edge[p]
+        for p, o in state.committed.items()
+        if p in edge and not state.beginning.get(p, 0) <= o <= state.end[p]
+    }
+    commit_offsets(client_options, state.topic, group_id, moved)
+    return [
+        f"consumer group {group_id}: {check.summary()}; moved to the {start_from} offsets "
+        f"{dict(sorted(moved.items()))}"
+    ]

@@ -44,6 +44,7 @@ from tests.support.realtime import (
     signal_key,
     topic_size,
     wait_for,
+    with_sentinels,
 )
 from tradestream.local import kafka as local_kafka
 from tradestream.sample import sample_trades
@@ -112,18 +113,6 @@ def test_write_to_kafka_failed_delivery_fails_the_bundle_and_the_retry_sends_it(
 
 def _trades(hours: float, seed: int) -> list[trade_pb2.Trade]:
     return list(sample_trades(hours=hours, seed=seed, symbols=SYMBOLS))
-
-
-def _with_sentinels(trades: list[trade_pb2.Trade]) -> list[trade_pb2.Trade]:
-    """One more trade per symbol in the interval after the last, which closes every candle."""
-    end = max(t.time_ms for t in trades)
-    close_at = end - end % MINUTE + MINUTE
-    return trades + [
-        trade_pb2.Trade(
-            exchange="test", symbol=s, trade_id="sentinel", price=1.0, size=1.0, time_ms=close_at
-        )
-        for s in sorted(SYMBOLS)
-    ]
 
 
 def _expected(trades: list[trade_pb2.Trade]) -> list[signal_pb2.Signal]:
@@ -235,7 +224,7 @@ def _broker_restart_scenario(settings, jvm_dir: Path, tmp_path: Path) -> None:
     trades = _trades(hours=1.5, seed=18)  # 24 signals, 8 in the head
     expected = _expected(trades)
     assert len(expected) > 10
-    records = _with_sentinels(trades)
+    records = with_sentinels(trades)
     head = int(len(records) * 0.4)
     produce(bootstrap, topics["trades"], [(t.symbol.encode(), t.SerializeToString())
                                           for t in records[:head]])  # fmt: skip
@@ -297,7 +286,7 @@ def test_faults_ingest_killed_and_restarted_mid_stream_resumes_signals_equal_und
     trades = _trades(hours=1.5, seed=24)  # 18 signals, 4 in the head
     expected = _expected(trades)
     assert len(expected) > 10
-    records = _with_sentinels(trades)
+    records = with_sentinels(trades)
     path = tmp_path / "trades.csv"
     write_trades_csv(path, iter(records))
     head = int(len(records) * 0.3)

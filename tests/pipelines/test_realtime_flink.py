@@ -24,6 +24,7 @@ from tests.support.realtime import (
     signal_key,
     topic_size,
     wait_for,
+    with_sentinels,
 )
 from tradestream.sample import sample_trades
 from tradestream.v1 import trade_pb2
@@ -48,19 +49,6 @@ def _env(tmp_path, jvm_dir) -> dict[str, str]:
     return env
 
 
-def _with_sentinels(trades: list[trade_pb2.Trade]) -> list[trade_pb2.Trade]:
-    """One more trade per symbol in the interval after the last, which closes every candle."""
-    end = max(t.time_ms for t in trades)
-    close_at = end - end % MINUTE + MINUTE  # the next interval: no gap before it
-    symbols = sorted({t.symbol for t in trades})
-    return trades + [
-        trade_pb2.Trade(
-            exchange="test", symbol=s, trade_id="sentinel", price=1.0, size=1.0, time_ms=close_at
-        )
-        for s in symbols
-    ]
-
-
 def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir, tmp_path):
     topics = _topics(kafka_broker)
     trades = list(sample_trades(hours=3, seed=11))
@@ -72,7 +60,7 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
         b"\x00 not a protobuf",
         trade_pb2.Trade(symbol="BTC-USD", price=float("nan")).SerializeToString(),
     ]
-    records = [(t.symbol.encode(), t.SerializeToString()) for t in _with_sentinels(trades)]
+    records = [(t.symbol.encode(), t.SerializeToString()) for t in with_sentinels(trades)]
     produce(kafka_broker.bootstrap, topics["trades"], records + [(b"x", b) for b in bad])
 
     pipeline = RealtimeProcess(
@@ -140,7 +128,7 @@ def test_realtime_flink_killed_mid_replay_resumes_from_checkpoint_without_gap_or
     names = ["SMA_CROSSOVER", "EMA_MACD", "SMA_RSI", "BBAND_W_R"]
     strategies = [library.build(n) for n in names]
     expected = reference_signals(strategies, reference_candles(trades, MINUTE, max_gap=60))
-    records = [(t.symbol.encode(), t.SerializeToString()) for t in _with_sentinels(trades)]
+    records = [(t.symbol.encode(), t.SerializeToString()) for t in with_sentinels(trades)]
     cut = int(len(records) * 0.6)
     produce(kafka_broker.bootstrap, topics["trades"], records[:cut])
 

@@ -85,3 +85,29 @@ def consume_all(
 
 def create_topics(settings: Settings, topics: list[str], partitions: int = 3) -> None:
     local_kafka.ensure_topics(settings.bootstrap, topics, partitions)
+
+
+def recreate_topics(settings: Settings, topics: list[str], partitions: int = 3) -> None:
+    """Deletes the topics and creates them again: same names, new topic ids, offsets from 0."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30000)
+    try:
+        admin.delete_topics(topics, timeout_ms=30000)
+        deadline = time.monotonic() + 60
+        while set(topics) & set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {topics} still listed after deletion")
+            time.sleep(0.5)
+    finally:
+        admin.close()
+    # A name can be refused for a moment after its deletion: retry the creation.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            create_topics(settings, topics, partitions)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)

@@ -40,6 +40,20 @@ def reference_candles(
     return dict(out)
 
 
+def with_sentinels(
+    trades: list[trade_pb2.Trade], interval_ms: int = 60_000
+) -> list[trade_pb2.Trade]:
+    """One more trade per symbol in the interval after the last, which closes every candle."""
+    end = max(t.time_ms for t in trades)
+    close_at = end - end % interval_ms + interval_ms  # the next interval: no gap before it
+    return trades + [
+        trade_pb2.Trade(
+            exchange="test", symbol=s, trade_id="sentinel", price=1.0, size=1.0, time_ms=close_at
+        )
+        for s in sorted({t.symbol for t in trades})
+    ]
+
+
 def reference_signals(strategies, candles_by_symbol) -> list[signal_pb2.Signal]:
     out = []
     for candles in candles_by_symbol.values():
