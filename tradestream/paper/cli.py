@@ -7,18 +7,25 @@
 Portfolio flags given on the command line override the settings stored in the database
 (each override is logged); flags not given keep the stored value, or the default for a new
 database. The database is `TRADESTREAM_PAPER_DB_URL`, default `sqlite:///<state_dir>/paper.db`.
+
+No broker, a stored position that no longer fits the topic (see `--on_topic_reset`) and a
+database that cannot be read are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from tradestream.cli_types import finite_float, positive_float, positive_int
+from tradestream.kafka_config import KafkaSecurityError
+from tradestream.kafka_positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.settings import get_settings
 
 # flag -> (PaperConfig field, type, help); defaults come from PaperConfig / the database.
@@ -110,6 +117,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="earliest",
         help="where a new database starts reading (default earliest: the portfolio is a "
         "function of the whole retained stream)",
+    )
+    kafka.add_argument(
+        "--on_topic_reset",
+        choices=ON_TOPIC_RESET,
+        default="fail",
+        help="when the stored offsets do not fit a topic (recreated: a new topic id, or an "
+        "offset beyond its end, e.g. after a broker reset): fail (default) stops with one "
+        "line; start_over drops them and reads the topic from its beginning, logging what "
+        "was dropped",
     )
     kafka.add_argument(
         "--max_batch", type=positive_int, default=500, help="records per transaction"
@@ -213,13 +229,40 @@ def build_config(args: argparse.Namespace, stored):
     return PaperConfig.model_validate({**base, **given})
 
 
+def _database_errors(handler: Callable[[argparse.Namespace], int]):
+    """Wraps a command so that a database it cannot use is one line and exit 2.
+
+    A damaged or non-SQLite `--db` file fails on the first statement (wherever that is);
+    SQLAlchemy's error would print its SQL and a traceback of 50 to 120 lines.
+    """
+
+    @functools.wraps(handler)
+    def wrapped(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import DBAPIError
+
+        from tradestream.paper.store import StoreUnusableError, unusable
+
+        try:
+            return handler(args)
+        except DBAPIError as exc:
+            print(f"tradestream: error: {unusable(args.db, exc)}", file=sys.stderr)
+        except StoreUnusableError as exc:
+            print(f"tradestream: error: {exc}", file=sys.stderr)
+        return 2
+
+    return wrapped
+
+
+@_database_errors
 def run_paper(args: argparse.Namespace) -> int:
     from tradestream.paper.executor import ExecutorOptions, PaperExecutor
-    from tradestream.paper.store import PaperStore, StoreLockedError
+    from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # kafka-python logs every connection step at INFO (20 lines per start); its warnings stay.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     log = logging.getLogger("tradestream.paper")
     store = PaperStore(args.db)
     try:
@@ -239,16 +282,18 @@ def run_paper(args: argparse.Namespace) -> int:
             max_batch=args.max_batch,
             stop_at_end=args.stop_at_end,
             log_every_s=args.log_every,
+            on_topic_reset=args.on_topic_reset,
         )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        log.info("paper portfolio %s: %s", args.db, config.model_dump_json())
         try:
             return PaperExecutor(config, options, store).run(stop)
         except StoreLockedError as exc:
             print(f"tradestream paper: {exc}", file=sys.stderr)
             return 1
+        except (KafkaSecurityError, StalePositionError, StoreUnusableError):
+            raise  # one line and exit 2, by tradestream.cli or _database_errors
         except RuntimeError as exc:
             print(f"tradestream paper: {exc}", file=sys.stderr)
             return 1
@@ -256,7 +301,10 @@ def run_paper(args: argparse.Namespace) -> int:
         store.close()
 
 
+@_database_errors
 def run_status(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from tradestream.paper.store import PaperStore, sqlite_path
 
     path = sqlite_path(args.db)
@@ -266,9 +314,10 @@ def run_status(args: argparse.Namespace) -> int:
     store = PaperStore(args.db, readonly=True)
     try:
         snap = store.snapshot(signals=10, fills=10, equity_points=1)
-    except Exception as exc:  # noqa: BLE001 - a missing/empty database is a message, not a trace
-        print(f"tradestream paper: cannot read {args.db}: {exc}", file=sys.stderr)
-        return 1
+    except OperationalError as exc:
+        if "no such table" not in str(exc.orig):
+            raise  # _database_errors: one line
+        snap = {"ready": False}  # an empty file: no executor has written to it yet
     finally:
         store.close()
     if args.json:
@@ -295,6 +344,7 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+@_database_errors
 def run_reset_breaker(args: argparse.Namespace) -> int:
     from tradestream.paper.store import PaperStore
 

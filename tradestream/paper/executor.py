@@ -16,6 +16,14 @@ uncommitted batch, which is read again. A signal delivered twice at different of
 (a producer retry, a replayed pipeline) is caught by its `signal_id`. Partitions are
 assigned explicitly (no group rebalance; partitions added later are picked up within
 30 s); one executor per database (a lock file for SQLite).
+
+Before reading, the stored offsets are compared with the topics as they are now: the topic
+id stored with them, and each offset with its partition's range. A topic deleted and
+created again (a reset local broker) has a new id and starts at offset 0, so resuming at
+the old offsets would skip records without a word. By default the executor then stops with
+one line (`StalePositionError`); `--on_topic_reset start_over` drops the old topic's offsets,
+reads the new topic from its beginning and says so at WARNING. A broker that does not answer
+is reported within seconds (`require_broker`), before any consumer is built.
 """
 
 from __future__ import annotations
@@ -27,10 +35,16 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from tradestream.kafka_config import client_config
+from tradestream.kafka_config import client_config, require_broker
+from tradestream.kafka_positions import (
+    ON_TOPIC_RESET,
+    StalePositionError,
+    check_position,
+    current_topic_id,
+)
 from tradestream.paper.config import PaperConfig
 from tradestream.paper.engine import PaperEngine, SignalEvent, decode_signal
-from tradestream.paper.store import PaperStore
+from tradestream.paper.store import PaperStore, display_name
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
 
@@ -52,6 +66,13 @@ class ExecutorOptions:
     stop_at_end: bool = False  # exit once the end offsets seen at start are reached
     log_every_s: float = 10.0
     topic_wait_s: float = 60.0
+    on_topic_reset: str = "fail"  # stored offsets that do not fit a topic: ON_TOPIC_RESET
+
+    def __post_init__(self) -> None:
+        if self.on_topic_reset not in ON_TOPIC_RESET:
+            raise ValueError(
+                f"on_topic_reset must be one of {ON_TOPIC_RESET}, got {self.on_topic_reset!r}"
+            )
 
 
 class PaperExecutor:
@@ -70,6 +91,7 @@ class PaperExecutor:
         self.settings = settings or Settings()
         self.engine: PaperEngine | None = None
         self.positions: dict[tuple[str, int], int] = {}
+        self.topic_ids: dict[str, str | None] = {}  # topic -> Kafka topic id, saved with offsets
         self._consumer = None
         self._end: dict = {}
         self._assigned: list = []
@@ -106,6 +128,8 @@ class PaperExecutor:
     def _connect(self, stop: threading.Event):
         from kafka import KafkaConsumer
 
+        # kafka-python would retry an absent broker for ~30 s and end in a traceback.
+        require_broker(self.settings, self.options.bootstrap)
         consumer = KafkaConsumer(
             **client_config(self.settings, self.options.bootstrap),
             group_id=self.options.group_id,
@@ -125,14 +149,75 @@ class PaperExecutor:
             log.info("waiting for topic(s) %s", ", ".join(self.topics))
             stop.wait(1.0)
             partitions = self._partitions(consumer)
+        try:
+            self._check_positions(consumer, partitions)
+        except BaseException:
+            consumer.close()
+            raise
         self._assign(consumer, partitions)
         self._end = consumer.end_offsets(partitions) if self.options.stop_at_end else {}
+        # Logged once the broker and the stored offsets are known to be fine: an error is
+        # then the only line on stderr.
+        log.info(
+            "paper portfolio %s: %s", display_name(self.store.url), self.config.model_dump_json()
+        )
         log.info(
             "paper executor reading %s from %s",
             ", ".join(self.topics),
             {f"{tp.topic}/{tp.partition}": consumer.position(tp) for tp in partitions},
         )
         return consumer
+
+    def _check_positions(self, consumer, partitions) -> None:
+        """Compares the stored offsets of each topic with the topic now, before any read.
+
+        A stored position fits when it was read from the topic with today's id (or an
+        unknown one: a database from before ids were kept, a pre-2.8 broker) and every
+        offset lies within its partition's range. One that does not is refused, or with
+        on_topic_reset=start_over replaced by the topic's beginning (stored at once, so a
+        restart does not ask again) and logged at WARNING.
+
+        Raises:
+            StalePositionError: a stored position does not fit and on_topic_reset is fail.
+        """
+        beginning = consumer.beginning_offsets(partitions)
+        end = consumer.end_offsets(partitions)
+        stored_ids = self.store.topic_ids()
+        for topic in self.topics:
+            topic_id = current_topic_id(consumer, topic)
+            self.topic_ids[topic] = topic_id
+            offsets = {p: o for (t, p), o in self.positions.items() if t == topic}
+            if not offsets:
+                continue  # nothing stored: start_from decides
+            first = {tp.partition: o for tp, o in beginning.items() if tp.topic == topic}
+            last = {tp.partition: o for tp, o in end.items() if tp.topic == topic}
+            check = check_position(topic, stored_ids.get(topic), topic_id, offsets, first, last)
+            if check.fits:
+                if stored_ids.get(topic) is None and topic_id is not None:
+                    # Offsets stored without an id (schema 1) that fit: from now on they
+                    # belong to this incarnation of the topic.
+                    self.store.set_topic_offsets(topic, topic_id, offsets)
+                continue
+            if self.options.on_topic_reset == "fail":
+                raise StalePositionError(
+                    f"the stored offsets of {topic} in {display_name(self.store.url)} do not "
+                    f"fit the topic, resuming would skip signals: {check.summary()}; run with "
+                    f"--on_topic_reset start_over to read {topic} from its beginning (the "
+                    "portfolio is kept; signals it already recorded are not traded twice)"
+                )
+            log.warning(
+                "--on_topic_reset start_over: dropping the stored offsets of %s %s "
+                "(partition: next offset) because %s; reading %s from its beginning %s",
+                topic,
+                dict(sorted(offsets.items())),
+                check.summary(),
+                topic,
+                dict(sorted(first.items())),
+            )
+            self.store.set_topic_offsets(topic, topic_id, first)
+            for partition in offsets:
+                del self.positions[(topic, partition)]
+            self.positions.update({(topic, p): o for p, o in first.items()})
 
     def _assign(self, consumer, partitions) -> None:
         """Assigns `partitions`, each at its stored offset (else per start_from)."""
@@ -200,7 +285,12 @@ class PaperExecutor:
                 self._apply(records)
             if records or done:
                 self.store.save(
-                    engine.state, engine.take_changes(), self.positions, self.config, done
+                    engine.state,
+                    engine.take_changes(),
+                    self.positions,
+                    self.config,
+                    done,
+                    topic_ids=self.topic_ids,
                 )
                 if records:
                     self._commit(batch)

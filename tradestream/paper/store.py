@@ -10,6 +10,14 @@ One `save()` is one transaction holding everything a batch of records changed *a
 Kafka offsets after that batch; the executor commits offsets to Kafka only after it. So the
 database is always a state that some prefix of the topics produced, and it says which.
 
+Each offset row also keeps the id of the topic it was read from (Kafka topic ids), so a
+restart can tell a stored position of a deleted and recreated topic from a current one (see
+`tradestream.kafka_positions`). Databases of schema 1 (no topic ids) are migrated on open;
+their ids are unknown until the executor has checked the offsets against the topic.
+
+A file that is not a readable database (damaged, or not SQLite at all) raises
+`StoreUnusableError` with one line naming the file and what to do.
+
 Tables: account (one row), positions, marks, votes, atr, pending, signals, fills, equity,
 events, offsets, meta (schema version, config, control requests).
 """
@@ -19,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,6 +51,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tradestream.paper.aggregation import Vote
 from tradestream.paper.atr import AtrTracker
@@ -51,7 +60,7 @@ from tradestream.paper.engine import Changes, EngineState, SignalEvent
 from tradestream.paper.portfolio import Portfolio, Position
 from tradestream.paper.risk import RiskState, status_of
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: offsets.topic_id
 metadata = MetaData()
 
 meta_table = Table(
@@ -175,6 +184,7 @@ offsets_table = Table(
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True, autoincrement=False),
     Column("next_offset", BigInteger, nullable=False),
+    Column("topic_id", String(64)),  # None: stored before topic ids were kept (schema 1)
 )
 
 
@@ -220,25 +230,87 @@ class StoreLockedError(RuntimeError):
     """Another executor owns this database."""
 
 
+class StoreUnusableError(RuntimeError):
+    """The database cannot be used: a damaged file, not SQLite, no access, another schema."""
+
+
+def display_name(url: str) -> str:
+    """The file of a SQLite URL, else the URL without its password (for messages)."""
+    path = sqlite_path(url)
+    return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
+
+
+def unusable(url: str, exc: DBAPIError) -> StoreUnusableError:
+    """A one-line error for a database error that no retry will fix.
+
+    SQLite reports a file that is not a database, or a damaged one, as a DatabaseError
+    ("file is not a database", "database disk image is malformed") on the first statement
+    that reads it; access problems are OperationalErrors ("unable to open database file").
+    """
+    name = display_name(url)
+    cause = str(exc.orig).strip() or type(exc.orig).__name__
+    if isinstance(exc, OperationalError):
+        advice = "check that the path exists and is readable and writable"
+    else:
+        advice = (
+            "the file is damaged or not a SQLite database: move it aside (a new portfolio "
+            "then starts from the signals topic) or restore a copy"
+        )
+    return StoreUnusableError(
+        f"cannot use the paper database {name} ({cause}): {advice}, or point --db "
+        "(TRADESTREAM_PAPER_DB_URL) at another database"
+    )
+
+
 class PaperStore:
     """Reads and writes the paper executor's state in one database."""
 
     def __init__(self, url: str, readonly: bool = False) -> None:
+        """Opens (and, unless readonly, creates or migrates) the database at `url`.
+
+        Raises:
+            StoreUnusableError: the file is not a readable database of a known schema.
+        """
         self.url = url
         self.engine = open_engine(url, readonly=readonly)
         self._lock_fd: int | None = None
-        if not readonly:
-            metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                version = conn.scalar(
-                    select(meta_table.c.value).where(meta_table.c.key == "schema")
+        try:
+            if readonly:
+                # Nothing is created; read the schema now so that a damaged file is
+                # reported here rather than by whichever query comes first.
+                with self.engine.begin() as conn:
+                    conn.execute(select(func.count()).select_from(meta_table)).close()
+            else:
+                self._create_or_migrate()
+        except DBAPIError as exc:
+            if readonly and "no such table" in str(exc.orig):
+                return  # an empty database: snapshot() reports it as not ready
+            self.engine.dispose()
+            raise unusable(url, exc) from None
+        except StoreUnusableError:
+            self.engine.dispose()
+            raise
+
+    def _create_or_migrate(self) -> None:
+        metadata.create_all(self.engine)  # only the missing tables; existing ones stay
+        with self.engine.begin() as conn:
+            version = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "schema"))
+            if version is None:
+                conn.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
+            elif version == "1":
+                # Offsets without topic ids: unknown ids, checked against the topic's range.
+                conn.exec_driver_sql("ALTER TABLE offsets ADD COLUMN topic_id VARCHAR(64)")
+                conn.execute(
+                    update(meta_table)
+                    .where(meta_table.c.key == "schema")
+                    .values(value=SCHEMA_VERSION)
                 )
-                if version is None:
-                    conn.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
-                elif version != SCHEMA_VERSION:
-                    raise RuntimeError(
-                        f"{url}: schema {version}, this version needs {SCHEMA_VERSION}"
-                    )
+            elif version != SCHEMA_VERSION:
+                raise StoreUnusableError(
+                    f"the paper database {display_name(self.url)} has schema {version}; "
+                    f"this version of tradestream reads schema {SCHEMA_VERSION}: use the "
+                    "tradestream that wrote it, or point --db at another database"
+                )
 
     def close(self) -> None:
         self.unlock()
@@ -325,6 +397,27 @@ class PaperStore:
             rows = conn.execute(select(offsets_table)).all()
         return {(r.topic, r.partition): r.next_offset for r in rows}
 
+    def topic_ids(self) -> dict[str, str | None]:
+        """{topic: id of the topic its stored offsets were read from} (None: not known)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(offsets_table.c.topic, offsets_table.c.topic_id)).all()
+        ids: dict[str, str | None] = {}
+        for topic, topic_id in rows:
+            ids[topic] = ids.get(topic) or topic_id
+        return ids
+
+    def set_topic_offsets(self, topic: str, topic_id: str | None, offsets: Mapping[int, int]):
+        """Replaces every stored offset of `topic` by `offsets` (partition -> next offset),
+        read from the topic with id `topic_id`, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(offsets_table).where(offsets_table.c.topic == topic))
+            rows = [
+                {"topic": topic, "partition": p, "next_offset": o, "topic_id": topic_id}
+                for p, o in sorted(offsets.items())
+            ]
+            if rows:
+                conn.execute(insert(offsets_table), rows)
+
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         """The ids among `ids` that were already processed."""
         ids = list(dict.fromkeys(ids))
@@ -364,8 +457,13 @@ class PaperStore:
         offsets: dict[tuple[str, int], int],
         config: PaperConfig,
         done_requests: Iterable[str] = (),
+        topic_ids: Mapping[str, str | None] | None = None,
     ) -> None:
-        """Writes a batch's changes, the resulting state and the offsets in one transaction."""
+        """Writes a batch's changes, the resulting state and the offsets in one transaction.
+
+        `topic_ids` (topic -> Kafka topic id) are stored with the offsets of each topic.
+        """
+        topic_ids = topic_ids or {}
         pf = state.portfolio
         now = _now_ms()
         with self.engine.begin() as conn:
@@ -506,7 +604,7 @@ class PaperStore:
                 offsets_table,
                 [offsets_table.c.topic, offsets_table.c.partition],
                 [
-                    {"topic": t, "partition": p, "next_offset": o}
+                    {"topic": t, "partition": p, "next_offset": o, "topic_id": topic_ids.get(t)}
                     for (t, p), o in sorted(offsets.items())
                 ],
             )
@@ -574,7 +672,17 @@ class PaperStore:
             reset_requested = conn.scalar(
                 select(meta_table.c.value).where(meta_table.c.key == "request:reset_breaker")
             )
-            offsets = [dict(r) for r in conn.execute(select(offsets_table)).mappings()]
+            # Named columns: a schema-1 database (no topic_id) opened read-only reads too.
+            offsets = [
+                dict(r)
+                for r in conn.execute(
+                    select(
+                        offsets_table.c.topic,
+                        offsets_table.c.partition,
+                        offsets_table.c.next_offset,
+                    )
+                ).mappings()
+            ]
         config = json.loads(config_text) if config_text else {}
         risk_state = RiskState(**json.loads(account["risk"]))
         equity = account["cash"] + sum(p["market_value"] for p in positions)
