@@ -45,6 +45,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+from kafka.errors import OffsetOutOfRangeError
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,43 @@ def _partitions_waiting_for_brokers(consumer, topic: str) -> set[int]:
             time.sleep(1.0)
 
 
+def _restart_out_of_range(consumer, offsets: dict) -> dict[int, int]:
+    """Reads a partition from its beginning when the position is outside its records.
+
+    A position beyond the end means the topic was recreated or truncated under a running or
+    restored job (its records since then are the new ones, all of which are read); one
+    before the beginning means records were deleted by retention before they were read.
+    Either way the job goes on from the partition's first record, and says so: the
+    `realtime` launcher refuses such positions at start, this covers those met later.
+
+    Returns:
+        partition -> the offset now read from.
+    """
+    tps = list(offsets) or list(consumer.assignment())
+    beginning = consumer.beginning_offsets(tps)
+    end = consumer.end_offsets(tps)
+    for tp in tps:
+        offset = offsets.get(tp)
+        if offset is None:
+            lost = "unknown"
+        elif offset > end[tp]:
+            lost = f"beyond its end {end[tp]}: the topic was recreated or truncated"
+        else:
+            lost = f"before its beginning {beginning[tp]}: {beginning[tp] - offset} records "
+            lost += "were deleted before they were read"
+        log.warning(
+            "%s[%d]: offset %s is %s; reading from offset %d (records older than the "
+            "watermark go to the dead letters as late)",
+            tp.topic,
+            tp.partition,
+            offset,
+            lost,
+            beginning[tp],
+        )
+        consumer.seek(tp, beginning[tp])
+    return {tp.partition: beginning[tp] for tp in tps}
+
+
 def _new_consumer(config: KafkaReadConfig):
     """A KafkaConsumer of the group, assigned to every partition of the topic."""
     from kafka import KafkaConsumer, TopicPartition
@@ -175,7 +213,9 @@ def _new_consumer(config: KafkaReadConfig):
         },
         group_id=config.group_id,
         enable_auto_commit=False,
-        auto_offset_reset=config.start_from,
+        # Never reset a position silently (kafka-python only logs INFO): an offset out of
+        # the partition's range raises, and _restart_out_of_range says what it does.
+        auto_offset_reset="none",
         max_poll_records=config.max_poll_records,
     )
     partitions = sorted(_partitions_waiting_for_brokers(consumer, config.topic))
@@ -338,7 +378,17 @@ class ReadTopicFn(beam.DoFn):
         deadline = time.monotonic() + config.poll_budget_s
         claimed_any = False
         while time.monotonic() < deadline:
-            batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
+            try:
+                batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
+            except OffsetOutOfRangeError as exc:
+                moved = _restart_out_of_range(consumer, exc.args[0] if exc.args else {})
+                # The move is claimed, so that the next checkpoint holds it (a restriction
+                # otherwise starts at the old offset again after every deferral).
+                for partition, offset in moved.items():
+                    if not tracker.try_claim((partition, offset - 1, 0)):
+                        return
+                    positions[partition] = offset
+                continue
             if not batches:
                 break
             now = time.monotonic()

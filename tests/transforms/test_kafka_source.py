@@ -75,3 +75,69 @@ def test_a_batch_without_any_event_time_is_stamped_at_the_partition_progress():
 def test_a_config_with_an_unknown_choice_is_refused(field, value, message):
     with pytest.raises(ValueError, match=message):
         KafkaReadConfig("localhost:1", "trades", "g", **{field: value})
+
+
+class _Finalizer:
+    def __init__(self) -> None:
+        self.callbacks = []
+
+    def register(self, callback) -> None:
+        self.callbacks.append(callback)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("start", "deleted", "why"),
+    [(40, 0, "beyond its end 5"), (0, 2, "2 records were deleted before they were read")],
+    ids=["beyond_end", "before_beginning"],
+)
+def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
+    kafka_broker, caplog, start, deleted, why
+):
+    import uuid
+
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+    from tests.support.kafka import create_topics, produce
+    from transforms.kafka_source import _new_consumer
+
+    topic = f"trades-range-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker, [topic], partitions=1)
+    values = [trade(time_ms=T0 + i).SerializeToString() for i in range(5)]
+    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", v) for v in values])
+    if deleted:  # retention deleted the oldest records before they were read
+        from kafka import TopicPartition
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+        admin.delete_records({TopicPartition(topic, 0): deleted})
+        admin.close()
+        values = values[deleted:]
+    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-range", commit_offsets="never")
+    # A restored restriction of an earlier incarnation of the topic (or of deleted records).
+    restriction = TopicRestriction(start={0: start}, max_ts={})
+    consumer = _new_consumer(config)
+    read = []
+    try:
+        for _ in range(40):  # each call as the runner makes it: on the previous residual
+            tracker = ThreadsafeRestrictionTracker(TopicTracker(restriction))
+            batches = ReadTopicFn()._read(
+                config,
+                consumer,
+                _Finalizer(),
+                RestrictionTrackerView(tracker),
+                ManualWatermarkEstimator(None),
+            )
+            read += [v for batch in batches for v in batch.value]
+            restriction = tracker.deferred_status()[0]
+            if len(read) >= len(values):
+                break
+    finally:
+        consumer.close()
+    assert read == values, "every record of the partition is read, none skipped"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(
+        f"offset {start} is" in m and why in m and f"reading from offset {deleted}" in m
+        for m in warned
+    ), warned
