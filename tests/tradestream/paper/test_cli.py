@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.tradestream.paper.signals import event
 from tradestream.cli import build_parser, main
 from tradestream.paper.cli import build_config
 from tradestream.paper.config import PaperConfig
 from tradestream.paper.engine import PaperEngine
+from tradestream.paper.executor import ExecutorOptions
 from tradestream.paper.store import PaperStore
 
 
@@ -66,3 +69,14 @@ def test_paper_cli_database_defaults_to_sqlite_in_the_state_dir(monkeypatch, tmp
     assert Settings().paper_db == f"sqlite:///{tmp_path / 'paper.db'}"
     monkeypatch.setenv("TRADESTREAM_PAPER_DB_URL", "postgresql://u@db/paper")
     assert Settings().paper_db == "postgresql://u@db/paper"
+
+
+def test_paper_cli_on_topic_reset_defaults_to_fail_and_refuses_other_policies(capsys):
+    assert _args().on_topic_reset == "fail"
+    assert _args("--on_topic_reset", "start_over").on_topic_reset == "start_over"
+    with pytest.raises(SystemExit) as raised:
+        _args("--on_topic_reset", "latest")
+    assert raised.value.code == 2
+    assert "invalid choice: 'latest'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="on_topic_reset"):
+        ExecutorOptions(bootstrap="localhost:9092", on_topic_reset="skip")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from tests.tradestream.paper.signals import MINUTE, T0, event, random_stream
 from tradestream.paper.config import PaperConfig
 from tradestream.paper.engine import PaperEngine, SignalEvent
-from tradestream.paper.store import PaperStore, StoreLockedError
+from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
 
 
 @pytest.fixture
@@ -110,3 +112,65 @@ def test_store_control_request_roundtrip(store):
     eng = PaperEngine(config)
     store.save(eng.state, eng.take_changes(), {}, config, done_requests=["reset_breaker"])
     assert not store.requested("reset_breaker")
+
+
+def test_store_offsets_keep_the_id_of_the_topic_they_were_read_from(store):
+    config = PaperConfig()
+    eng = PaperEngine(config)
+    store.save(
+        eng.state,
+        eng.take_changes(),
+        {("signals", 0): 7, ("signals", 1): 9, ("trades", 0): 3},
+        config,
+        topic_ids={"signals": "id-1"},
+    )
+    assert store.topic_ids() == {"signals": "id-1", "trades": None}
+    # Starting over on a recreated topic replaces all of its offsets, the others stay.
+    store.set_topic_offsets("signals", "id-2", {0: 0})
+    assert store.offsets() == {("signals", 0): 0, ("trades", 0): 3}
+    assert store.topic_ids() == {"signals": "id-2", "trades": None}
+
+
+def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_topic_ids(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = PaperConfig()
+    store = PaperStore(url)
+    eng = PaperEngine(config)
+    store.save(eng.state, eng.take_changes(), {("signals", 0): 20, ("signals", 1): 50}, config)
+    store.close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:  # as the schema-1 executor left it
+        conn.execute("ALTER TABLE offsets DROP COLUMN topic_id")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    readonly = PaperStore(url, readonly=True)  # status and the dashboard read it unmigrated
+    try:
+        assert len(readonly.snapshot()["offsets"]) == 2
+    finally:
+        readonly.close()
+    store = PaperStore(url)
+    try:
+        assert store.offsets() == {("signals", 0): 20, ("signals", 1): 50}
+        assert store.topic_ids() == {"signals": None}
+    finally:
+        store.close()
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writer", "readonly"])
+def test_store_on_a_file_that_is_not_a_database_raises_one_line(tmp_path, readonly):
+    path = tmp_path / "notes.db"
+    path.write_text("not a database\n")
+    with pytest.raises(StoreUnusableError) as raised:
+        PaperStore(f"sqlite:///{path}", readonly=readonly)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"cannot use the paper database {path} (file is not a database)" in message
+
+
+def test_store_of_an_unknown_schema_is_refused_with_one_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    PaperStore(url).close()
+    with sqlite3.connect(tmp_path / "new.db") as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(StoreUnusableError, match=r"has schema 99; .* reads schema 2"):
+        PaperStore(url)

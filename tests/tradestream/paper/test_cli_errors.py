@@ -1,0 +1,93 @@
+"""`tradestream paper` errors a user can cause: one line on stderr, exit 2, and soon.
+
+Run as the real command (a subprocess), so that what is checked is what a person sees:
+nothing of logging, warnings or tracebacks besides the one line.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.kafka import free_port
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _tradestream(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TRADESTREAM_STATE_DIR": str(tmp_path / "state")}
+    return subprocess.run(
+        [sys.executable, "-m", "tradestream.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_paper_run_without_a_broker_fails_within_10s_with_one_line(tmp_path):
+    closed = f"127.0.0.1:{free_port()}"  # bound and released: nothing listens there
+    start = time.monotonic()
+    result = _tradestream(
+        tmp_path, "paper", "run", "--db", f"sqlite:///{tmp_path / 'p.db'}",
+        "--bootstrap_servers", closed,
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tradestream: error: no Kafka broker answers at {closed}")
+    assert "tradestream local up" in lines[0]
+    assert elapsed < 10.0, f"took {elapsed:.1f}s"
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(random.Random(15).randbytes(8192))
+
+
+def _text(path: Path) -> None:
+    path.write_text("equity,cash\n10000,10000\n")
+
+
+@pytest.mark.parametrize("damage", [_random_bytes, _text], ids=["random-bytes", "text"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--bootstrap_servers", "127.0.0.1:9"],  # the database fails before Kafka
+        ["status"],
+        ["status", "--json"],
+        ["reset-breaker"],
+    ],
+    ids=["run", "status", "status-json", "reset-breaker"],
+)
+def test_paper_commands_on_a_corrupted_database_print_one_line_naming_the_file(
+    tmp_path, damage, command
+):
+    db = tmp_path / "paper.db"
+    damage(db)
+    before = db.read_bytes()
+    result = _tradestream(tmp_path, "paper", command[0], "--db", f"sqlite:///{db}", *command[1:])
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tradestream: error: cannot use the paper database {db} ")
+    assert "file is not a database" in lines[0] and "move it aside" in lines[0]
+    assert result.stdout == ""
+    assert db.read_bytes() == before  # left as it was, for the user to look at
+
+
+def test_paper_run_on_a_directory_instead_of_a_database_prints_one_line(tmp_path):
+    db = tmp_path / "paper.db"
+    db.mkdir()
+    result = _tradestream(tmp_path, "paper", "run", "--db", f"sqlite:///{db}")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"cannot use the paper database {db} (unable to open database file)" in lines[0]
