@@ -406,7 +406,9 @@ class PaperStore:
             ids[topic] = ids.get(topic) or topic_id
         return ids
 
-    def set_topic_offsets(self, topic: str, topic_id: str | None, offsets: Mapping[int, int]):
+    def set_topic_offsets(
+        self, topic: str, topic_id: str | None, offsets: Mapping[int, int]
+    ) -> None:
         """Replaces every stored offset of `topic` by `offsets` (partition -> next offset),
         read from the topic with id `topic_id`, in one transaction."""
         with self.engine.begin() as conn:
