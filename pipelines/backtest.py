@@ -24,13 +24,17 @@ per side, --slippage_bps moves every fill against the trader. Metrics are annual
 
 Output (--output DIR): summary.json, trades.csv, signals.csv, equity.csv, candles.csv,
 report.html. The detail files cover the best --detail_top results per symbol by --rank_by.
-Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
-built from the inputs (the output files still say why, e.g. every row rejected).
+They replace a previous run's files in DIR only when the run has results: a failed run
+leaves DIR as it was. Exit status: 0 on success, 2 for invalid arguments or inputs (a DIR
+that is a file or cannot be written, inputs without a data row), 1 when no candle could be
+built from the inputs (every row rejected; the error line gives the reasons).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -53,7 +57,15 @@ from transforms.backtest.files import (
     resolve_inputs,
 )
 from transforms.backtest.inputs import CandlesFromInputs
-from transforms.backtest.outputs import GridInfo, RunInfo, WriteBacktestOutputs, console_summary
+from transforms.backtest.outputs import (
+    GridInfo,
+    OutputDirError,
+    RunInfo,
+    StagedOutputDir,
+    WriteBacktestOutputs,
+    console_summary,
+    no_candle_error,
+)
 from transforms.backtest.selection import select_strategies
 from transforms.backtest.series import CollectCandleSeries
 from transforms.backtest.transforms import (
@@ -129,20 +141,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     unknown = unknown_flags(beam_args)
     if unknown:
-        print(f"tradestream backtest: error: unknown flag(s) {', '.join(unknown)}", file=sys.stderr)
-        return 2
+        return _error(f"unknown flag(s) {', '.join(unknown)}")
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
         selection = select_strategies(args.strategy_spec, args.strategies_file, args.grid)
         config = execution_config(args)
-    except (ValueError, TradeFileError) as exc:
-        print(f"tradestream backtest: error: {exc}", file=sys.stderr)
-        return 2
+        staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
+    except (ValueError, TradeFileError, OutputDirError) as exc:
+        return _error(str(exc))
     if selection.grid is not None:
         print(f"[backtest] {selection.grid.describe()}", file=sys.stderr)
     if not selection.strategies:
-        print("tradestream backtest: error: no parameter set is valid", file=sys.stderr)
-        return 2
+        return _error("no parameter set is valid")
     strategies = selection.strategies
     info = RunInfo(
         inputs=tuple(paths),
@@ -155,11 +165,29 @@ def run(argv: Sequence[str] | None = None) -> int:
         grid=GridInfo.of(selection.grid) if selection.grid is not None else None,
         command=shlex.join(["tradestream", "backtest", *argv]),
     )
-    print(
-        f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
-        file=sys.stderr,
-    )
+    try:
+        with staged as out_dir:
+            print(
+                f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
+                file=sys.stderr,
+            )
+            _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
+            with open(os.path.join(out_dir, "summary.json"), encoding="utf-8") as fh:
+                failed = no_candle_error(json.load(fh))
+            if failed is None:
+                staged.commit()
+    except OutputDirError as exc:
+        return _error(str(exc))
+    if failed is not None:
+        code, reason = failed
+        return _error(f"{reason}; nothing written to {args.output}", code)
+    text, _ = console_summary(args.output, args.rank_by)
+    print(text, file=sys.stderr)
+    return 0
 
+
+def _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir: str) -> None:
+    """The Beam job: inputs -> candles -> results, detail files and report in `out_dir`."""
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
         inputs = p | "ReadInputs" >> CandlesFromInputs(
             kind, paths, args.symbol, args.candle_interval, args.allowed_lateness, args.max_gap
@@ -180,11 +208,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             "series": series,
             "details": details,
             "rejected": rejected,
-        } | "WriteOutputs" >> WriteBacktestOutputs(args.output, info)
+        } | "WriteOutputs" >> WriteBacktestOutputs(out_dir, info)
 
-    text, results = console_summary(args.output, args.rank_by)
-    print(text, file=sys.stderr)
-    return 0 if results else 1  # no candles at all: nothing was backtested
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"tradestream backtest: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -11,11 +11,12 @@
 
 What it does: a first Beam job reads the inputs exactly like `tradestream backtest` (trades
 files through WindowTradesToCandles and FillCandleGaps, or candles files) and stores each
-symbol's candle series in DIR/.work. Then, per generation, one Beam job backtests every new
-genome of every search (strategy type x symbol x window) with the vectorized evaluator and
-the backtest's execution model and metrics; the GA itself (selection, crossover, mutation,
-elitism) runs here, between jobs. With --train/--test, each walk-forward fold is searched on
-its training window and its winner backtested on its test window (one more job).
+symbol's candle series in DIR/.staging-*/.work. Then, per generation, one Beam job backtests
+every new genome of every search (strategy type x symbol x window) with the vectorized
+evaluator and the backtest's execution model and metrics; the GA itself (selection,
+crossover, mutation, elitism) runs here, between jobs. With --train/--test, each
+walk-forward fold is searched on its training window and its winner backtested on its test
+window (one more job).
 
 Strategies: --strategy NAME (repeatable) or --strategy all, --strategies FILE; --param k=v
 fixes a parameter; --bound NAME=LOW:HIGH narrows a declared range. Objectives and their
@@ -26,9 +27,11 @@ first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO
 history.json (per generation), evaluations.json (every distinct parameter set evaluated,
 with its fitness and first generation) and report.html (fitness by generation, parameter
 heatmaps over every evaluation, in-sample vs out-of-sample). Progress per generation on
-stderr.
-Exit status: 0 on success, 2 for invalid arguments or inputs, 1 when no candle could be
-built or no parameter set reached a finite fitness.
+stderr. The files replace a previous run's in DIR only when some set reached a finite
+fitness: a failed run leaves DIR as it was (DIR/.staging-* holds the run's files meanwhile).
+Exit status: 0 on success, 2 for invalid arguments or inputs (a DIR that is a file or cannot
+be written, inputs without a data row), 1 when no candle could be built or no parameter set
+reached a finite fitness.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 
@@ -69,6 +71,7 @@ from transforms.backtest.files import (
     resolve_inputs,
 )
 from transforms.backtest.inputs import CandlesFromInputs
+from transforms.backtest.outputs import OutputDirError, StagedOutputDir
 from transforms.optimize.fitness import EvaluateFitness, FitnessConfig, FitnessResult
 from transforms.optimize.ga import GAConfig
 from transforms.optimize.objectives import OBJECTIVES
@@ -312,14 +315,17 @@ class BeamFitness:
         return [FitnessResult.from_json(d) for d in read_json(path)]
 
 
-def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work) -> list | int:
-    """Load job, searches, out-of-sample job, output files: best.json entries or an exit code."""
+def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work, out_dir) -> list | int:
+    """Load job, searches, out-of-sample job, output files in `out_dir`: best.json entries or
+    an exit code."""
     files, rejected = _load_series(args, paths, kind, job_args, work)
+    unchanged = f"nothing written to {args.output}"
+    if not files and not rejected:
+        return _error(f"no data rows in {', '.join(paths)} (a header only?); {unchanged}")
+    if not files:
+        return _error(f"no candle could be built from the inputs: {rejected}; {unchanged}", 1)
     if rejected:
         print(f"[optimize] {rejected}", file=sys.stderr)
-    if not files:
-        print("tradestream optimize: no candle could be built from the inputs", file=sys.stderr)
-        return 1
     for f in files:
         print(f"[optimize] {f.symbol}: {f.candles} candles", file=sys.stderr)
     try:
@@ -332,16 +338,15 @@ def _optimize(args, paths, kind, spaces, ga, fitness, job_args, work) -> list | 
     out_of_sample = evaluate_out_of_sample(outcomes, evaluate, args.batch_size)
     walk_mode = args.walk_forward if args.train is not None else None
     entries = best_entries(outcomes, out_of_sample, fitness, args.top, walk_mode)
-    write_outputs(args.output, entries, history_json(outcomes))
-    write_evaluations(args.output, outcomes, fitness.objective)  # before the report reads it
-    print(f"[optimize] report: {write_report(args.output)}", file=sys.stderr)
-    print(console_summary(entries), file=sys.stderr)
+    write_outputs(out_dir, entries, history_json(outcomes))
+    write_evaluations(out_dir, outcomes, fitness.objective)  # before the report reads it
+    write_report(out_dir)
     return entries
 
 
-def _error(message: str) -> int:
+def _error(message: str, code: int = 2) -> int:
     print(f"tradestream optimize: error: {message}", file=sys.stderr)
-    return 2
+    return code
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -390,20 +395,28 @@ def run(argv: Sequence[str] | None = None) -> int:
         )
         if (args.train is None) != (args.test is None):
             raise ValueError("walk-forward needs both --train and --test")
-    except (ValueError, TradeFileError) as exc:
+        staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
+    except (ValueError, TradeFileError, OutputDirError) as exc:
         return _error(str(exc))
-    for space in spaces:
-        print(f"[optimize] {space.stype.name}: {space.describe()}", file=sys.stderr)
-    work = os.path.join(args.output, ".work")
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
     try:
-        with shared_job_server(beam_args, work) as job_args:
-            entries = _optimize(args, paths, kind, spaces, ga, fitness, job_args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        with staged as out_dir:
+            for space in spaces:
+                print(f"[optimize] {space.stype.name}: {space.describe()}", file=sys.stderr)
+            work = os.path.join(out_dir, ".work")  # removed with the staging directory
+            os.makedirs(work)
+            with shared_job_server(beam_args, work) as job_args:
+                entries = _optimize(args, paths, kind, spaces, ga, fitness, job_args, work, out_dir)
+            if isinstance(entries, list) and entries:
+                staged.commit()
+    except OutputDirError as exc:
+        return _error(str(exc))
     if isinstance(entries, int):
         return entries
+    if not entries:
+        reason = "no parameter set reached a finite fitness (see --min_trades)"
+        return _error(f"{reason}; nothing written to {args.output}", 1)
+    print(f"[optimize] report: {os.path.join(args.output, 'report.html')}", file=sys.stderr)
+    print(console_summary(entries), file=sys.stderr)
     if args.publish_topic and entries:
         try:
             sent = publish_strategy_sets(

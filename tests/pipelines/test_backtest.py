@@ -211,7 +211,7 @@ def test_backtest_bad_arguments_exit_2_with_a_message(trades_file, tmp_path, cap
     assert message in capsys.readouterr().err
 
 
-def test_backtest_input_without_a_usable_row_exits_1_and_says_why(tmp_path, capsys):
+def test_backtest_input_without_a_usable_row_exits_1_says_why_and_writes_nothing(tmp_path, capsys):
     path = tmp_path / "trades.csv"
     path.write_text(
         "time,symbol,price,size\n" + BAD_ROWS.replace(",buy,x1", "").replace(",buy,x2", "")
@@ -221,7 +221,8 @@ def test_backtest_input_without_a_usable_row_exits_1_and_says_why(tmp_path, caps
         backtest.run(["--input", str(path), "--output", str(out), "--strategy", "SMA_CROSSOVER"])
         == 1
     )
-    err = capsys.readouterr().err
-    assert "2 input row(s) rejected" in err and "nothing to backtest" in err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["results"] == [] and summary["input"]["rejected_rows"]["total"] == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("tradestream backtest: error: no candle could be built: 2 input")
+    assert "rejected (invalid_price: 1, malformed: 1)" in error
+    assert f"first: {path} row 1, " in error and error.endswith(f"; nothing written to {out}")
+    assert not out.exists()

@@ -192,10 +192,14 @@ def test_optimize_bad_arguments_exit_2_with_the_reason(candles, tmp_path, capsys
     assert message in capsys.readouterr().err
 
 
-def test_optimize_no_trading_set_exits_1(candles, tmp_path, capsys):
-    assert _optimize(candles, tmp_path, "--generations", "1", "--min_trades", "100000") == 1
-    assert json.loads((tmp_path / "best.json").read_text()) == []
-    assert "no parameter set reached a finite fitness" in capsys.readouterr().err
+def test_optimize_no_trading_set_exits_1_and_writes_nothing(candles, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _optimize(candles, out, "--generations", "1", "--min_trades", "100000") == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "tradestream optimize: error: no parameter set reached a finite fitness "
+        f"(see --min_trades); nothing written to {out}"
+    )
+    assert not out.exists()
 
 
 def test_optimize_searches_each_symbol_of_a_trades_file(tmp_path):

@@ -17,6 +17,10 @@ Undefined metrics are `null`.
 
 Each CSV is written by workers as sorted part files, then concatenated in order by one step,
 so memory stays bounded by one part however large the file.
+
+A run writes into a staging directory (`StagedOutputDir`, shared with `tradestream
+optimize`) and its files replace those in the output directory only once it has results: a
+failed run leaves a previous run's files as they were.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import math
 import os
 import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -547,3 +552,133 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
     )
     lines.append(f"wrote {', '.join(names)} to {output_dir}")
     return "\n".join(lines), len(results)
+
+
+def no_candle_error(summary: dict[str, Any]) -> tuple[int, str] | None:
+    """Why a run built no candle, as (exit status, one line); None when it built some.
+
+    Exit status 2 when the inputs hold no data row at all (a header only), 1 when every row
+    was rejected (the line gives the counts by reason and the first example).
+    """
+    if summary["input"]["symbols"]:
+        return None
+    inputs = summary["run"]["inputs"]
+    rejected = summary["input"]["rejected_rows"]
+    if not rejected["total"]:
+        named = inputs[0] + (f" and {len(inputs) - 1} more" if len(inputs) > 1 else "")
+        return 2, f"no data rows in {named} (a header only?)"
+    reasons = ", ".join(f"{r}: {n}" for r, n in rejected["by_reason"].items())
+    line = f"no candle could be built: {rejected['total']} input row(s) rejected ({reasons})"
+    if rejected["examples"]:
+        first = rejected["examples"][0]
+        line += f"; first: {first['file']} row {first['row']}, {first['reason']}"
+        line += f" ({' '.join(str(first['detail']).split())})" if first["detail"] else ""
+    return 1, line
+
+
+# --- the output directory ---------------------------------------------------------------
+
+
+class OutputDirError(Exception):
+    """An output directory that cannot be written; the message is one line for the user."""
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class StagedOutputDir:
+    """A run's files, written to a staging directory and moved into the output directory only
+    when the run succeeded, so a failed run leaves a previous run's files byte-identical.
+
+        staged = StagedOutputDir(args.output)  # OutputDirError now if DIR cannot be written
+        with staged as work_dir:               # DIR/.staging-XXXX (DIR made if missing)
+            ...                                # the run writes its files into work_dir
+            staged.commit()                    # each file replaces DIR's by one rename
+        # without commit(): the staging directory is removed, and DIR if this run made it
+
+    The staging directory is inside DIR, not beside it: a rename stays on one file system
+    even when DIR is a mount point, only DIR needs to be writable, and other files in DIR
+    (not written by the run) are left alone. Its name is hidden, so the dashboard does not
+    list a run in progress.
+
+    Args:
+        directory: the output directory (--output).
+        flag: how the user named it, for messages.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], flag: str = "--output") -> None:
+        self.directory = Path(directory)
+        self._flag = flag
+        self._staging: Path | None = None
+        self._created: list[Path] = []
+        self._committed = False
+        self._check()
+
+    def _check(self) -> None:
+        """Refuses, before any work, a DIR that is a file or that cannot be created or written."""
+        target = self.directory
+        if target.exists() and not target.is_dir():
+            raise OutputDirError(f"{self._flag} {target} is a file, not a directory")
+        existing = target
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise OutputDirError(
+                f"cannot create {self._flag} {target}: {existing} is a file, not a directory"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            readonly = os.statvfs(existing).f_flag & os.ST_RDONLY
+            why = "is on a read-only file system" if readonly else "is not writable"
+            raise OutputDirError(f"cannot write {self._flag} {target}: {existing} {why}")
+
+    def __enter__(self) -> str:
+        missing = []
+        path = self.directory
+        while not path.exists() and path != path.parent:
+            missing.append(path)
+            path = path.parent
+        self._created = missing  # deepest first, the order to remove them in
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            staging = tempfile.mkdtemp(prefix=".staging-", dir=self.directory)
+        except OSError as exc:
+            self._remove_created()
+            raise OutputDirError(
+                f"cannot create {self._flag} {self.directory}: {_why(exc)}"
+            ) from None
+        self._staging = Path(staging).absolute()
+        return str(self._staging)
+
+    def commit(self) -> list[Path]:
+        """Moves every file the run wrote (not its hidden work files) into DIR.
+
+        Returns:
+            The files' paths in DIR.
+        """
+        if self._staging is None:
+            raise RuntimeError("commit() outside the with block")
+        moved = []
+        try:
+            for entry in sorted(self._staging.iterdir()):
+                if entry.is_file() and not entry.name.startswith("."):
+                    os.replace(entry, self.directory / entry.name)
+                    moved.append(self.directory / entry.name)
+        except OSError as exc:
+            raise OutputDirError(
+                f"cannot move the results into {self._flag} {self.directory}: {_why(exc)}"
+            ) from None
+        self._committed = True
+        return moved
+
+    def __exit__(self, *exc_info) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+        if not self._committed:
+            self._remove_created()
+
+    def _remove_created(self) -> None:
+        for directory in self._created:
+            with contextlib.suppress(OSError):  # only when empty
+                directory.rmdir()
