@@ -15,13 +15,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import create_topics
+from tests.support.kafka import create_topics, recreate_topics
 from tests.tradestream.paper.signals import random_stream
 from tradestream.paper.config import PaperConfig
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
@@ -48,30 +47,6 @@ def _produce(bootstrap: str, topic: str, by_partition: dict[int, list]) -> None:
         producer.flush(timeout=60)
     finally:
         producer.close()
-
-
-def _recreate(settings, topic: str, partitions: int) -> None:
-    """Deletes the topic and creates it again: the same name, a new id, offsets from 0."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30_000)
-    try:
-        admin.delete_topics([topic], timeout_ms=30_000)
-        deadline = time.monotonic() + 60
-        while topic in admin.list_topics():
-            assert time.monotonic() < deadline, f"{topic} still listed after its deletion"
-            time.sleep(0.5)
-    finally:
-        admin.close()
-    deadline = time.monotonic() + 60
-    while True:  # the name can be refused for a moment after the deletion
-        try:
-            create_topics(settings, [topic], partitions)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
 
 
 def _topic_id(bootstrap: str, topic: str) -> str:
@@ -109,7 +84,7 @@ def old_position(kafka_broker, tmp_path):
         assert store.topic_ids() == {topic: old_id}
     finally:
         store.close()
-    _recreate(kafka_broker, topic, partitions=2)
+    recreate_topics(kafka_broker, [topic], partitions=2)
     assert _topic_id(kafka_broker.bootstrap, topic) != old_id
     return topic, db_url, db_path, old_id
 
