@@ -47,7 +47,15 @@ def list_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         params = ", ".join(_param_text(spec) for spec in stype.params)
         out.write(f"{name:<{width}}  {stype.warmup():>6}  {params}\n")
     out.write(f"\n{len(names)} strategy types\n")
+    _flush(out)
     return 0
+
+
+def _flush(out: TextIO) -> None:
+    """Flushes now, inside the command: a reader that went away (`strategies list | head`)
+    then raises BrokenPipeError where `tradestream` ends quietly, not in the interpreter's
+    final flush, which prints a warning and exits 120."""
+    out.flush()
 
 
 def _tree(node: Node, indent: str, out: TextIO) -> None:
@@ -78,4 +86,5 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     _tree(strategy.entry, "  ", out)
     out.write("Exit (SELL):\n")
     _tree(strategy.exit, "  ", out)
+    _flush(out)
     return 0

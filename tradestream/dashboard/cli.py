@@ -7,16 +7,19 @@
 
 Bound to 127.0.0.1 by default. Binding any other address needs a token (`--token` or
 TRADESTREAM_DASHBOARD_TOKEN, 16+ characters of [A-Za-z0-9._~-]); it refuses to start
-without one.
+without one. The address is bound before anything is announced: a port in use is one line
+on stderr and exit 2; `--port 0` takes a free port and announces it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -93,6 +96,26 @@ def _server(config, stopping):
     return Server(config)
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket listening on (host, port), as uvicorn would bind it, for
+    `Server.run(sockets=)`. Listening before the page is announced means a browser opened at
+    once waits in the backlog instead of being refused.
+
+    Raises:
+        OSError: the address is in use, not local, or the host does not resolve.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # uvicorn's default backlog
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def run_dashboard(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -115,6 +138,17 @@ def run_dashboard(args: argparse.Namespace) -> int:
         print(
             f"tradestream dashboard: refusing to bind {args.host} without a token "
             "(--token or TRADESTREAM_DASHBOARD_TOKEN); 127.0.0.1 needs none",
+            file=sys.stderr,
+        )
+        return 2
+    try:  # before anything is started or announced
+        sock = _listen(args.host, args.port)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why = f"{why} (another dashboard? choose another --port)"
+        print(
+            f"tradestream dashboard: error: cannot listen on {args.host}:{args.port}: {why}",
             file=sys.stderr,
         )
         return 2
@@ -148,13 +182,12 @@ def run_dashboard(args: argparse.Namespace) -> int:
         app.state.stopping,
     )
     shown = "localhost" if is_loopback(args.host) else args.host
-    print(
-        f"dashboard on http://{shown}:{args.port}/ (runs from {args.runs_dir.resolve()})",
-        flush=True,
-    )
+    port = sock.getsockname()[1]
+    print(f"dashboard on http://{shown}:{port}/ (runs from {args.runs_dir.resolve()})", flush=True)
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         if health is not None:
             health.stop()
         app.state.source.close()

@@ -3,7 +3,8 @@
 A run is a directory holding `summary.json` (what `tradestream backtest --output DIR`
 writes, with `report.html`), or `best.json` (what `tradestream optimize --output DIR`
 writes: a list of the best parameter sets, best first, with `history.json`). Directories are searched to
-`MAX_DEPTH` levels below `--runs_dir`; the newest run comes first.
+`MAX_DEPTH` levels below `--runs_dir`; the newest run comes first. Hidden directories are
+not searched: they hold a run in progress (`DIR/.staging-*`) or its work files.
 """
 
 from __future__ import annotations
@@ -116,7 +117,9 @@ def list_runs(root: Path) -> list[Run]:
             except OSError:
                 continue
             frontier.extend(
-                (c, depth + 1) for c in children if c.name not in _SKIP and not c.is_symlink()
+                (c, depth + 1)
+                for c in children
+                if c.name not in _SKIP and not c.name.startswith(".") and not c.is_symlink()
             )
     return sorted(runs, key=lambda r: (-r.modified_ts, r.path))
 

@@ -64,6 +64,13 @@ def test_runs_lists_backtests_and_optimizer_runs_newest_first(tmp_path):
     assert optimized.best["strategy_id"] == "RSI(period=9)" and optimized.best["sharpe"] == 1.9
 
 
+def test_runs_skips_hidden_directories_such_as_a_run_in_progress(tmp_path):
+    make_backtest(tmp_path / "out")
+    make_backtest(tmp_path / "out" / ".staging-abc123")  # tradestream backtest, not done yet
+    make_backtest(tmp_path / ".hidden")
+    assert [r.path for r in list_runs(tmp_path)] == ["out"]
+
+
 def test_runs_file_access_stays_inside_the_runs_dir(tmp_path):
     make_backtest(tmp_path / "runs" / "a")
     (tmp_path / "secret.txt").write_text("no")
