@@ -33,8 +33,6 @@ built from the inputs (every row rejected; the error line gives the reasons).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -65,6 +63,7 @@ from transforms.backtest.outputs import (
     WriteBacktestOutputs,
     console_summary,
     no_candle_error,
+    read_summary,
 )
 from transforms.backtest.selection import select_strategies
 from transforms.backtest.series import CollectCandleSeries
@@ -172,8 +171,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
-            with open(os.path.join(out_dir, "summary.json"), encoding="utf-8") as fh:
-                failed = no_candle_error(json.load(fh))
+            failed = no_candle_error(read_summary(out_dir))
             if failed is None:
                 staged.commit()
     except OutputDirError as exc:

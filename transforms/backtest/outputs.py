@@ -516,9 +516,7 @@ class WriteBacktestOutputs(beam.PTransform):
 def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, int]:
     """A few lines for the terminal (the best results per symbol, the files written), and
     the number of results."""
-    path = os.path.join(output_dir, "summary.json")
-    with open(path, encoding="utf-8") as fh:
-        summary = json.load(fh)
+    summary = read_summary(output_dir)
     lines = []
     rejected = summary["input"]["rejected_rows"]
     if rejected["total"]:
@@ -552,6 +550,12 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
     )
     lines.append(f"wrote {', '.join(names)} to {output_dir}")
     return "\n".join(lines), len(results)
+
+
+def read_summary(output_dir: str) -> dict[str, Any]:
+    """The summary.json document of an output (or staging) directory."""
+    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 def no_candle_error(summary: dict[str, Any]) -> tuple[int, str] | None:
