@@ -15,7 +15,12 @@ Sources:
 
 Every source writes protobuf Trades keyed by symbol with the trade's time as the Kafka
 timestamp, through an idempotent producer (acks=all); unusable input goes to the dead-letter
-topic with its reason.
+topic with its reason. A replay ends with where every record read went, e.g.
+
+    [ingest] done: 15 trades (1,200/s); 21 rows: 15 sent, 6 dead-lettered to trades-dlq
+             (invalid_price 6), 0 already on the topic skipped
+
+Without a broker at --bootstrap_servers every source stops at once with one line (exit 2).
 
 A restart resumes (unless --no_resume): it first reads the tail of the trades topic. A replay
 skips each symbol's trades up to and including its last trade already there (time-ordered
@@ -40,6 +45,7 @@ from kafka.errors import KafkaError
 
 from pipelines.options import KafkaOptions, duration_ms, parse_pipeline_args, positive_int
 from tradestream.cli_types import positive_float
+from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
 from tradestream.ingest.coinbase_stream import (
     CoinbaseStreamConfig,
@@ -61,7 +67,7 @@ from tradestream.ingest.resume import (
     skip_already_sent,
 )
 from tradestream.ingest.ws_client import BackoffPolicy
-from tradestream.kafka_config import KafkaSecurityError
+from tradestream.kafka_config import KafkaSecurityError, require_broker
 from tradestream.sample import sample_trades
 from tradestream.settings import get_settings
 from transforms.trade_files import TradeFileError, read_trades
@@ -284,15 +290,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     if args.source == "coinbase":
         return _run_coinbase(args)
     try:
-        stream, source = _file_records(args)
+        stream, source, unit = _file_records(args)
     except (TradeFileError, ValueError) as exc:
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
         return 2
-    return _run_replay(args, stream, source)
+    return _run_replay(args, stream, source, unit)
 
 
-def _file_records(args: argparse.Namespace) -> tuple[Iterator, str]:
-    """The records of a replay source and its description; file errors surface here."""
+def _file_records(args: argparse.Namespace) -> tuple[Iterator, str, str]:
+    """The records of a replay source, its description and what a record is called in it.
+
+    File errors surface here.
+    """
     if args.source == "ohlc-replay":
         if not args.input:
             raise ValueError("--source=ohlc-replay needs --input (OHLC files or a directory)")
@@ -301,12 +310,15 @@ def _file_records(args: argparse.Namespace) -> tuple[Iterator, str]:
             paths, args.quote, ZoneInfo(args.ohlc_timezone), args.bar_interval, args.unit_size
         )
         source = f"{len(paths)} OHLC file(s) ({', '.join(p.name for p in paths[:5])}{'...' if len(paths) > 5 else ''})"
+        unit = "records (4 trades per bar, 1 per bad bar)"
     elif args.input:
         records = read_trades(Path(args.input))
-        source = args.input
+        source, unit = args.input, "rows"
     else:
-        return sample_trades(hours=args.sample_hours), (
-            f"the bundled sample ({args.sample_hours:g} h)"
+        return (
+            sample_trades(hours=args.sample_hours),
+            f"the bundled sample ({args.sample_hours:g} h)",
+            "sample trades",
         )
     first = next(records, None)  # surfaces a missing file or columns now
 
@@ -315,22 +327,25 @@ def _file_records(args: argparse.Namespace) -> tuple[Iterator, str]:
             yield first
         yield from records
 
-    return all_records(), source
+    return all_records(), source, unit
 
 
-def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
+def _run_replay(args: argparse.Namespace, stream: Iterator, source: str, unit: str) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     settings = get_settings()
     try:
+        require_broker(settings, args.bootstrap_servers)  # no broker: one line in seconds
         producer = TradeProducer(
             settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers
         )
     except KafkaSecurityError as exc:
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
         return 2
-    tail, skipped = None, ResumeStats()
-    if not args.no_resume:
+    account = ReplayAccount(resume=None if args.no_resume else ResumeStats())
+    stream = account.reading(stream)
+    tail = None
+    if account.resume is not None:
         try:
             tail = TopicTail.open(settings, args.bootstrap_servers, args.trades_topic)
         except ValueError as exc:
@@ -346,7 +361,7 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
             )
         else:
             print(f"[ingest] resuming: {args.trades_topic} has no trades yet", flush=True)
-        stream = skip_already_sent(stream, tail.last_trade, skipped)
+        stream = skip_already_sent(stream, tail.last_trade, account.resume)
     speed = "max" if args.speed is None else f"{args.speed:g}x"
     print(
         f"[ingest] replaying {source} into {args.trades_topic} on {args.bootstrap_servers} "
@@ -360,10 +375,12 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
             speed=args.speed,
             progress=lambda n, s: print(f"[ingest] {n} trades, {n / s:,.0f}/s", flush=True),
             should_stop=stop.is_set,
+            account=account,
         )
     except KeyboardInterrupt:
         producer.flush()
-        print(f"[ingest] interrupted after {producer.stats.sent} trades", flush=True)
+        account.stopped = True
+        print(f"[ingest] interrupted: {account.summary(unit, args.dlq_topic)}", flush=True)
         return 130
     except (RuntimeError, KafkaError) as exc:  # records Kafka did not take
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
@@ -372,12 +389,19 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str) -> int:
         producer.close()
         if tail is not None:
             tail.close()
-    resumed = f"; {skipped.total_skipped} already on the topic skipped" if tail is not None else ""
+    ended = "stopped (SIGTERM)" if result.stopped else "done"
     print(
-        f"[ingest] done: {result.sent} trades ({result.rate:,.0f}/s), "
-        f"{result.dead_lettered} dead-lettered to {args.dlq_topic}{resumed}",
+        f"[ingest] {ended}: {result.sent} trades ({result.rate:,.0f}/s); "
+        f"{account.summary(unit, args.dlq_topic)}",
         flush=True,
     )
+    if not account.balanced:  # a record read went nowhere: say so loudly, never exit 0
+        print(
+            f"tradestream ingest: error: {account.unaccounted} of {account.read} {unit} were "
+            "neither sent, dead-lettered nor skipped",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -409,6 +433,12 @@ def _run_coinbase(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
         return 2
+    settings = get_settings()
+    try:
+        require_broker(settings, args.bootstrap_servers)  # no broker: one line in seconds
+    except KafkaSecurityError as exc:
+        print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 2
     _configure_logging()
     log = logging.getLogger("tradestream.ingest")
     metrics = IngestMetrics()
@@ -416,7 +446,6 @@ def _run_coinbase(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         server = MetricsServer(metrics, args.metrics_port, args.metrics_host).start()
         log.info("metrics on http://%s:%d/metrics", server.host, server.port)
-    settings = get_settings()
     try:
         producer = TradeProducer(
             settings, args.trades_topic, args.dlq_topic, bootstrap=args.bootstrap_servers

@@ -22,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
 from tradestream.cli_types import positive_float, positive_int
-from tradestream.kafka_config import client_config
+from tradestream.kafka_config import client_config, require_broker
 from tradestream.settings import get_settings
 from tradestream.v1 import signal_pb2
 
@@ -75,11 +75,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_tail(args: argparse.Namespace) -> int:
+    """Prints signals until Ctrl-C, `--timeout` seconds without one, or `--max` of them.
+
+    Raises:
+        KafkaUnavailableError: no broker answers at the bootstrap servers (within seconds;
+            `tradestream` prints it as one line, exit 2).
+    """
     from kafka import KafkaConsumer
 
+    settings = get_settings()
+    require_broker(settings, args.bootstrap_servers)  # not kafka-python's 30 s and a traceback
     consumer = KafkaConsumer(
         args.signals_topic,
-        **client_config(get_settings(), args.bootstrap_servers),
+        **client_config(settings, args.bootstrap_servers),
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         enable_auto_commit=False,
         group_id=None,

@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from pipelines import ingest
 from tests.support.kafka import consume_all, create_topics, free_port
+from tests.support.realtime import read_topic
 from tests.tradestream.ingest import scenario
 from tradestream.ingest.fake_coinbase import FakeCoinbaseServer
 from tradestream.ingest.resume import TopicTail
@@ -166,6 +168,117 @@ def test_ingest_replay_run_again_resumes_and_sends_nothing_twice(kafka_broker, t
     assert "done: 36 trades" in capsys.readouterr().out
 
 
+# Issue 15: a 21-row file, the first 5 rows bad (and one more further on), reported
+# "15 trades, 1 dead-lettered": 5 rows went nowhere and the summary did not say.
+HEADER = "time,symbol,price,size,side\n"
+BAD_FIRST = [
+    "2024-01-02T14:29:00Z,BTC-USD,abc,0.1,buy",  # malformed
+    "2024-01-02T14:29:01Z,BTC-USD,-1,0.1,buy",  # invalid_price
+    "2024-01-02T14:29:02Z,ETH-USD,2200,0,sell",  # invalid_size
+    "2024-01-02T14:29:03Z,ETH-USD,2200,1,hold",  # invalid_side
+    "2024-01-02T14:29:04Z,BTC_USD,42000,1,buy",  # invalid_symbol
+]
+BAD_ROW = 14  # invalid_price, between good rows
+ROWS = BAD_FIRST + [
+    f"2024-01-02T14:30:{n:02d}Z,{('BTC-USD', 'ETH-USD', 'SOL-USD')[n % 3]},"
+    f"{-5 if n == BAD_ROW else 100 + n},0.1,buy"
+    for n in range(6, 22)
+]
+SUMMARY = re.compile(
+    r"\[ingest\] done: \d+ trades .*; (?P<rows>\d+) rows: (?P<sent>\d+) sent, "
+    r"(?P<dead>\d+) dead-lettered to \S+(?: \((?P<reasons>[^)]*)\))?, "
+    r"(?P<skipped>\d+) (?:already on the topic skipped|skipped \(--no_resume\))"
+)
+
+
+def accounting(output: str) -> dict:
+    """The counts of the summary line; they must add up to its rows."""
+    found = SUMMARY.search(output)
+    assert found, output
+    counts = {k: int(found[k]) for k in ("rows", "sent", "dead", "skipped")}
+    assert counts["sent"] + counts["dead"] + counts["skipped"] == counts["rows"], output
+    reasons = Counter()
+    for part in (found["reasons"] or "").split(", "):
+        if part:
+            reason, n = part.split()
+            reasons[reason] = int(n)
+    assert sum(reasons.values()) == counts["dead"], output
+    return {**counts, "reasons": reasons}
+
+
+def on_topics(bootstrap: str, topic: str, dlq: str) -> tuple[Counter, Counter, Counter]:
+    """What the topics hold: trade ids (= their row numbers), dead letters by reason and row."""
+    trades = Counter(t.trade_id for t in read_topic(bootstrap, topic, trade_pb2.Trade.FromString))
+    letters = read_topic(bootstrap, dlq, trade_pb2.DeadLetter.FromString)
+    rows = Counter(int(re.match(r"row (\d+):", d.detail)[1]) for d in letters)
+    return trades, Counter(d.reason for d in letters), rows
+
+
+def replay_rows(bootstrap: str, topic: str, dlq: str, path: Path, capsys, *flags: str) -> dict:
+    code = ingest.run(
+        ["--source=replay", f"--input={path}", f"--bootstrap_servers={bootstrap}",
+         f"--trades_topic={topic}", f"--dlq_topic={dlq}", *flags]
+    )  # fmt: skip
+    output = capsys.readouterr().out
+    assert code == 0, output
+    return accounting(output)
+
+
+@pytest.mark.integration
+def test_ingest_replay_resumed_accounts_for_every_row_and_the_topics_agree(
+    kafka_broker, tmp_path, capsys
+):
+    topic, dlq = "ingest-account-trades", "ingest-account-dlq"
+    create_topics(kafka_broker, [topic, dlq])
+    bootstrap = kafka_broker.bootstrap
+    half, path = tmp_path / "half.csv", tmp_path / "trades.csv"
+    half.write_text(HEADER + "\n".join(ROWS[:12]) + "\n")  # a run stopped after row 12
+    path.write_text(HEADER + "\n".join(ROWS) + "\n")
+    bad_first = {"malformed": 1, "invalid_price": 1, "invalid_size": 1, "invalid_side": 1,
+                 "invalid_symbol": 1}  # fmt: skip
+
+    first = replay_rows(bootstrap, topic, dlq, half, capsys)
+    assert first == {"rows": 12, "sent": 7, "dead": 5, "skipped": 0, "reasons": bad_first}
+    trades, reasons, rows = on_topics(bootstrap, topic, dlq)
+    assert trades == Counter(str(n) for n in range(6, 13))
+    assert (reasons, rows) == (first["reasons"], Counter(range(1, 6)))
+
+    # The whole file: rows 1-12 were handled by the first run (the bad ones are dead letters).
+    second = replay_rows(bootstrap, topic, dlq, path, capsys)
+    assert second == {
+        "rows": 21, "sent": 8, "dead": 1, "skipped": 12, "reasons": {"invalid_price": 1}
+    }  # fmt: skip
+    trades, reasons, rows = on_topics(bootstrap, topic, dlq)
+    good = Counter(str(n) for n in range(6, 22) if n != BAD_ROW)
+    assert trades == good  # 15 trades, each once
+    assert reasons == first["reasons"] + second["reasons"]
+    assert rows == Counter([1, 2, 3, 4, 5, BAD_ROW])  # every bad row, each once
+
+    third = replay_rows(bootstrap, topic, dlq, path, capsys)
+    assert third == {"rows": 21, "sent": 0, "dead": 0, "skipped": 21, "reasons": {}}
+    assert on_topics(bootstrap, topic, dlq) == (trades, reasons, rows)
+
+
+@pytest.mark.integration
+def test_ingest_replay_no_resume_accounts_for_every_row_and_the_topics_agree(
+    kafka_broker, tmp_path, capsys
+):
+    topic, dlq = "ingest-account-all-trades", "ingest-account-all-dlq"
+    create_topics(kafka_broker, [topic, dlq])
+    bootstrap = kafka_broker.bootstrap
+    path = tmp_path / "trades.csv"
+    path.write_text(HEADER + "\n".join(ROWS) + "\n")
+    reasons = {"invalid_price": 2, "malformed": 1, "invalid_size": 1, "invalid_side": 1,
+               "invalid_symbol": 1}  # fmt: skip
+    for run in (1, 2):  # everything again, each time
+        counts = replay_rows(bootstrap, topic, dlq, path, capsys, "--no_resume")
+        assert counts == {"rows": 21, "sent": 15, "dead": 6, "skipped": 0, "reasons": reasons}
+        trades, on_dlq, rows = on_topics(bootstrap, topic, dlq)
+        assert trades == Counter({str(n): run for n in range(6, 22) if n != BAD_ROW})
+        assert on_dlq == Counter({r: n * run for r, n in reasons.items()})
+        assert rows == Counter({n: run for n in [1, 2, 3, 4, 5, BAD_ROW]})
+
+
 @pytest.mark.integration
 def test_ingest_replay_resume_missing_topic_is_an_error(kafka_broker, tmp_path, capsys):
     path = tmp_path / "trades.csv"
@@ -180,6 +293,40 @@ def test_ingest_replay_resume_missing_topic_is_an_error(kafka_broker, tmp_path, 
     )
     assert code == 2
     assert "topic 'ingest-no-such-topic' does not exist" in capsys.readouterr().err
+
+
+def no_broker_run(argv: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+    """`tradestream ARGV` against a closed port: (the finished process, seconds it took)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "tradestream.cli", *argv,
+         f"--bootstrap_servers=127.0.0.1:{free_port()}"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        ["--source=replay", "--input={trades}"],
+        ["--source=replay", "--sample_hours=0.1"],
+        ["--source=ohlc-replay", "--input={bars}"],
+        ["--source=coinbase", "--products=BTC-USD"],
+    ],
+    ids=["replay-file", "replay-sample", "ohlc-replay", "coinbase"],
+)
+def test_ingest_no_broker_is_one_line_on_stderr_exit_2_within_seconds(source, tmp_path):
+    trades, bars = tmp_path / "trades.csv", tmp_path / "AAPL.csv"
+    trades.write_text(HEADER + "\n".join(ROWS) + "\n")
+    bars.write_text("datetime,open,high,low,close\n2024-01-02 09:30:00,185,185.5,184.8,185.2\n")
+    argv = [a.format(trades=trades, bars=bars) for a in source]
+    done, seconds = no_broker_run(["ingest", *argv])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert "no Kafka broker answers at 127.0.0.1:" in done.stderr
+    assert "tradestream local up" in done.stderr
+    assert seconds < 10
 
 
 def scrape(port: int) -> str:

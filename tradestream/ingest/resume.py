@@ -9,8 +9,12 @@ A restarted `tradestream ingest` first looks at the tail of the trades topic (as
   while they sort at or before the symbol's last trade on the topic (by time, then trade id);
   its first trade past that point, or the last trade itself, ends the skipping for the symbol.
   (So a late trade further on in the file is still sent; the result is exact whenever the last
-  trade on the topic is in the file, and for any time-ordered file.) Dead letters of bad rows
-  are not sent again before the first trade is.
+  trade on the topic is in the file, and for any time-ordered file.) A bad row is skipped too
+  when the next trade after it in the file is: the earlier run got past the row and
+  dead-lettered it. Any other bad row is dead-lettered, e.g. one after the last trade already
+  sent, which the earlier run may or may not have reached: at worst a second copy on the
+  dead-letter topic, never a row lost without a word. Every skipped record is counted in
+  `ResumeStats`, trades per symbol and bad rows per reason.
 - **Coinbase**: the `market_trades` snapshot of every new subscription repeats recent trades,
   which a fresh process would take for new ones. `seed_recent_ids` fills the stream's
   de-duplication window with the trade ids already on the topic.
@@ -65,14 +69,23 @@ def _same_trade(a: trade_pb2.Trade, b: trade_pb2.Trade) -> bool:
 
 @dataclass
 class ResumeStats:
-    """What a resumed replay left out."""
+    """What a resumed replay left out, because an earlier run already sent it."""
 
     skipped: dict[str, int] = field(default_factory=dict)  # trades per symbol
-    skipped_dead_letters: int = 0
+    skipped_bad_rows: dict[str, int] = field(default_factory=dict)  # bad rows per reason
+
+    @property
+    def skipped_trades(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def skipped_dead_letters(self) -> int:
+        return sum(self.skipped_bad_rows.values())
 
     @property
     def total_skipped(self) -> int:
-        return sum(self.skipped.values())
+        """Records skipped: trades and bad rows."""
+        return self.skipped_trades + self.skipped_dead_letters
 
 
 def skip_already_sent(
@@ -88,18 +101,17 @@ def skip_already_sent(
         stats: counts of what was skipped (updated as the stream is consumed).
 
     Yields:
-        Every trade after its symbol's last trade on the topic (see the module docstring),
-        and every bad row once a trade has been yielded.
+        Every trade after its symbol's last trade on the topic (see the module docstring), and
+        every bad row whose next trade is not skipped, in file order. A bad row is held until
+        that trade decides it (or the input ends), so each record read is either yielded or
+        counted in `stats`.
     """
     stats = stats if stats is not None else ResumeStats()
     resumed: set[str] = set()  # symbols whose already-sent prefix is over
-    sending = False
+    held: list[BadRow] = []  # bad rows since the last trade, until a trade decides them
     for record in records:
         if not isinstance(record, trade_pb2.Trade):
-            if sending:
-                yield record
-            else:
-                stats.skipped_dead_letters += 1
+            held.append(record)
             continue
         symbol = record.symbol
         if symbol not in resumed:
@@ -108,10 +120,18 @@ def skip_already_sent(
                 if _same_trade(record, last):
                     resumed.add(symbol)  # the next one is new, whatever its time
                 stats.skipped[symbol] = stats.skipped.get(symbol, 0) + 1
+                # The earlier run wrote this trade, so it got past the bad rows before it.
+                for bad in held:
+                    stats.skipped_bad_rows[bad.reason] = (
+                        stats.skipped_bad_rows.get(bad.reason, 0) + 1
+                    )
+                held.clear()
                 continue
             resumed.add(symbol)
-        sending = True
+        yield from held
+        held.clear()
         yield record
+    yield from held
 
 
 def seed_recent_ids(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.tradestream.ingest.fakes import RecordingProducer
+from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.replay import replay
 from tradestream.v1 import trade_pb2
 from transforms.trade_files import BadRow
@@ -38,3 +39,33 @@ def test_replay_stops_sending_after_a_failed_send():
     producer = FailingAfter(ok=3)
     replay(trades(10), producer)
     assert producer.ids("BTC-USD") == ["0", "1", "2", "3"]
+
+
+def test_replay_counts_each_record_in_the_account_with_dead_letters_by_reason():
+    account = ReplayAccount()
+    records = [
+        BadRow(1, "malformed", "row 1", "x"),
+        *trades(3),
+        BadRow(5, "invalid_price", "row 5", "y"),
+        BadRow(6, "malformed", "row 6", "z"),
+    ]
+    result = replay(account.reading(records), RecordingProducer(), account=account)
+    assert (account.read, account.sent_trades, account.dead_letters) == (
+        6,
+        3,
+        {"malformed": 2, "invalid_price": 1},
+    )
+    assert account.unaccounted == 0 and not result.stopped
+
+
+def test_replay_stopped_reads_no_record_it_does_not_send():
+    producer = RecordingProducer()
+    account = ReplayAccount()
+    result = replay(
+        account.reading(trades(10)),
+        producer,
+        should_stop=lambda: producer.stats.sent >= 4,
+        account=account,
+    )
+    assert result.stopped and result.sent == 4
+    assert account.read == 4 and account.unaccounted == 0

@@ -106,17 +106,46 @@ def test_skip_already_sent_everything_on_the_topic_sends_nothing():
     assert stats.total_skipped == 3
 
 
-def test_skip_already_sent_bad_rows_before_the_first_new_trade_are_not_sent_again():
+def test_skip_already_sent_empty_topic_bad_rows_before_the_first_trade_are_sent():
+    # Issue 15: five bad rows at the start of a fresh replay were skipped without a word.
+    file = [*(BadRow(n, "invalid_price", f"row {n}", "x") for n in (1, 2)), trade("BTC-USD", 3, 3)]
+    stats = ResumeStats()
+    assert ids(skip_already_sent(file, on_topic(), stats)) == ["bad", "bad", "BTC-USD:3"]
+    assert stats.total_skipped == 0
+
+
+def test_skip_already_sent_bad_rows_before_a_trade_on_the_topic_are_skipped_and_counted():
     file = [
-        trade("BTC-USD", 1, 1),
-        BadRow(2, "malformed", "row 2", "x"),
-        trade("BTC-USD", 3, 3),
-        BadRow(4, "invalid_price", "row 4", "y"),
+        BadRow(1, "malformed", "row 1", "w"),
+        trade("BTC-USD", 2, 2),
+        BadRow(3, "malformed", "row 3", "x"),
+        BadRow(4, "invalid_size", "row 4", "y"),
+        trade("BTC-USD", 5, 5),  # the last one on the topic: the earlier run got past rows 1-4
+        BadRow(6, "invalid_price", "row 6", "z"),  # may not have been: dead-lettered
+        trade("BTC-USD", 7, 7),
     ]
     stats = ResumeStats()
-    out = skip_already_sent(file, on_topic(trade("BTC-USD", 1, 1)), stats)
-    assert ids(out) == ["BTC-USD:3", "bad"]
-    assert stats.skipped_dead_letters == 1
+    out = skip_already_sent(file, on_topic(trade("BTC-USD", 5, 5)), stats)
+    assert ids(out) == ["bad", "BTC-USD:7"]
+    assert stats.skipped == {"BTC-USD": 2}
+    assert stats.skipped_bad_rows == {"malformed": 2, "invalid_size": 1}
+    assert (stats.skipped_trades, stats.skipped_dead_letters, stats.total_skipped) == (2, 3, 5)
+
+
+def test_skip_already_sent_bad_rows_at_the_end_are_sent():
+    file = [trade("BTC-USD", 1, 1), BadRow(2, "malformed", "row 2", "x")]
+    stats = ResumeStats()
+    assert ids(skip_already_sent(file, on_topic(trade("BTC-USD", 1, 1)), stats)) == ["bad"]
+    assert stats.total_skipped == 1
+
+
+def test_skip_already_sent_bad_row_before_another_symbols_skipped_trade_is_skipped():
+    # BTC resumed first; ETH's last trade on the topic comes after the bad row in the file.
+    file = [trade("BTC-USD", 1, 1), BadRow(2, "malformed", "row 2", "x"), trade("ETH-USD", 3, 3)]
+    stats = ResumeStats()
+    out = skip_already_sent(file, on_topic(trade("ETH-USD", 3, 3)), stats)
+    assert ids(out) == ["BTC-USD:1"]
+    assert stats.skipped_bad_rows == {"malformed": 1}
 
 
 def test_skip_already_sent_looks_each_symbol_up_until_it_resumes():
@@ -144,6 +173,36 @@ def test_skip_already_sent_after_any_crash_topic_plus_resume_is_the_file_once(sy
     resent = list(skip_already_sent(file, last.get))
     everything = [t for ts in written.values() for t in ts] + resent
     assert sorted(ids(everything)) == sorted(ids(file))
+
+
+@given(
+    st.lists(st.sampled_from(["BTC-USD", "ETH-USD", "bad"]), max_size=40),
+    st.tuples(st.integers(0, 40), st.integers(0, 40)),
+)
+def test_skip_already_sent_every_record_is_yielded_or_counted_once(kinds, cut):
+    file = [
+        BadRow(i, "malformed", f"row {i}", "x") if k == "bad" else trade(k, 1000 + i, i)
+        for i, k in enumerate(kinds)
+    ]
+    per_symbol = {
+        s: [t for t in file if getattr(t, "symbol", None) == s] for s in ("BTC-USD", "ETH-USD")
+    }
+    last = {
+        s: ts[n - 1] for (s, ts), n in zip(per_symbol.items(), cut, strict=True) if 0 < n <= len(ts)
+    }
+    stats = ResumeStats()
+    out = list(skip_already_sent(file, last.get, stats))
+    assert len(out) + stats.total_skipped == len(file)
+    assert stats.skipped_dead_letters + sum(isinstance(r, BadRow) for r in out) == kinds.count(
+        "bad"
+    )
+    sent = [any(r is o for o in out) for r in file]
+    assert [r for r, kept in zip(file, sent, strict=True) if kept] == out  # in file order
+    # A bad row is skipped exactly when the next trade after it in the file was skipped.
+    for i, record in enumerate(file):
+        if isinstance(record, BadRow):
+            after = [j for j in range(i + 1, len(file)) if not isinstance(file[j], BadRow)]
+            assert sent[i] == (not after or sent[after[0]])
 
 
 # -- Coinbase: seeding the de-duplication window ----------------------------------------------
