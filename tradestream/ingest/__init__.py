@@ -2,6 +2,7 @@
 
 - `producer.py`: TradeProducer, the one way trades and dead letters reach Kafka.
 - `replay.py`: a stream of records into the producer, at a speed factor or flat out.
+- `accounting.py`: where each record of a replay went (sent, dead-lettered, skipped).
 - `coinbase.py`: the Coinbase Advanced Trade WebSocket protocol (pure parsing).
 - `ws_client.py`: one self-healing WebSocket connection (backoff, silence detection).
 - `coinbase_stream.py`: the live Coinbase source (connections, de-duplication, dead letters).
