@@ -57,13 +57,16 @@ class SnapshotSource:
     def _paper(self) -> dict:
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        from tradestream.paper.store import PaperStore, sqlite_path
+        from tradestream.paper.store import PaperStore, StoreUnusableError, sqlite_path
 
         path = sqlite_path(self.config.db_url)
         if path is not None and not path.is_file():
             return {"ready": False, "reason": f"no portfolio database at {path} yet"}
         if self._store is None:
-            self._store = PaperStore(self.config.db_url, readonly=True)
+            try:
+                self._store = PaperStore(self.config.db_url, readonly=True)
+            except StoreUnusableError as exc:  # a damaged file: said on the page, not a 500
+                return {"ready": False, "reason": str(exc)}
         try:
             return self._store.snapshot(signals=self.config.signals, fills=self.config.fills)
         except (OperationalError, ProgrammingError) as exc:

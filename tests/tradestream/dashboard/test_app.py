@@ -71,6 +71,19 @@ def test_dashboard_without_a_database_says_so(tmp_path):
     assert page.status == 200 and 'id="equity"' in page.text
 
 
+def test_dashboard_on_a_damaged_database_says_so_and_keeps_serving(tmp_path):
+    damaged = tmp_path / "x.db"
+    damaged.write_bytes(b"\x13 not a database " * 100)
+    app = create_app(DashboardConfig(db_url=f"sqlite:///{damaged}", runs_dir=tmp_path))
+    with serve(app) as url:
+        response = get(f"{url}/api/snapshot")
+        page = get(f"{url}/")
+    assert response.status == 200
+    paper = json.loads(response.text)["paper"]
+    assert paper["ready"] is False and str(damaged) in paper["reason"]
+    assert page.status == 200
+
+
 def test_dashboard_token_is_required_and_accepted_three_ways(db_url, tmp_path):
     app = create_app(DashboardConfig(db_url=db_url, runs_dir=tmp_path, token=TOKEN))
     with serve(app) as url:
