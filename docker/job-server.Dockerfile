@@ -1,20 +1,29 @@
-# syntax=docker/dockerfile:1
 # Beam's Flink job server (Beam 2.62, Flink 1.19 runner) for the chart's Flink session
 # cluster. Build from the repository root:
 #
-#   docker build -f docker/job-server.Dockerfile -t tradestream-flink-job-server:0.1.0 .
+#   docker build --network host -f docker/job-server.Dockerfile -t tradestream-flink-job-server:0.1.0 .
 #
+# BASE_IMAGE: any Debian 12 image (default: docker/base-image.sh's debootstrapped one;
+# elsewhere --build-arg BASE_IMAGE=debian:bookworm-slim); Maven and the JRE come from Debian.
 # Beam's pre-shaded job-server jar is not on the Maven Central TradeStream builds from, so
 # the same program is assembled from Beam's modules by scripts/jvm/beam/pom.xml, as
 # `tradestream local fetch` does on a workstation; here the jars stay on a plain class path.
-FROM maven:3.9.9-eclipse-temurin-17 AS build
+ARG BASE_IMAGE=tradestream/debian-base:bookworm
+
+FROM ${BASE_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends maven openjdk-17-jdk-headless ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/jvm/beam/pom.xml scripts/jvm/beam/pom.xml
-RUN --mount=type=cache,target=/root/.m2 \
-    mvn -B -q -f scripts/jvm/beam/pom.xml package -Dtradestream.out=/opt/beam/lib \
+RUN mvn -B -q -f scripts/jvm/beam/pom.xml package -Dtradestream.out=/opt/beam/lib \
  && test -n "$(ls /opt/beam/lib/beam-runners-flink-1.19-*.jar)"
 
-FROM eclipse-temurin:17.0.15_6-jre-jammy
+FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
+ && rm -rf /var/lib/apt/lists/*
+# The JRE layer above is shared by the Kafka, Flink and job-server images.
 LABEL org.opencontainers.image.title="tradestream-flink-job-server" \
       org.opencontainers.image.description="Apache Beam Flink 1.19 job server for TradeStream" \
       org.opencontainers.image.licenses="Apache-2.0"
