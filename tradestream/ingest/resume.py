@@ -48,6 +48,12 @@ from transforms.trade_files import BadRow
 CHUNK = 5_000  # records read per step when scanning a partition backward
 SEED_IDS = 1_000  # Coinbase: trade ids per product remembered from the topic (snapshots ~100)
 READ_TIMEOUT_S = 30.0  # longest wait for one chunk of a partition
+# A topic without partitions is asked for again before it is called missing: kafka-python 3.0
+# can answer the consumer's all-topics metadata request with the no-topics response of a
+# refresh of its own that was in flight, so an existing topic looks missing (seen now and then
+# in `ingest` started right after another run).
+METADATA_ATTEMPTS = 4
+METADATA_PAUSE_S = 0.25
 
 
 def trade_order(trade: trade_pb2.Trade) -> tuple[int, int, int, str]:
@@ -183,7 +189,7 @@ class TopicTail:
         self.topic = topic
         self.keep = keep
         self.chunk = chunk
-        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        partitions = _partitions_of(consumer, topic)
         if not partitions:
             consumer.close()
             raise ValueError(f"topic {topic!r} does not exist (create it, or check --trades_topic)")
@@ -297,6 +303,17 @@ class TopicTail:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _partitions_of(consumer, topic: str) -> list[int]:
+    """The topic's partitions, or [] when it has none after METADATA_ATTEMPTS answers."""
+    for attempt in range(METADATA_ATTEMPTS):
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return sorted(partitions)
+        if attempt + 1 < METADATA_ATTEMPTS:
+            time.sleep(METADATA_PAUSE_S)
+    return []
 
 
 def describe(last_trades: dict[str, trade_pb2.Trade]) -> str:

@@ -295,7 +295,17 @@ def tail_over(partitions: dict[int, list[trade_pb2.Trade]], keep=1, chunk=3, beg
     return TopicTail(consumer, "t", keep=keep, chunk=chunk), consumer
 
 
-def test_topic_tail_missing_topic_is_a_value_error():
+def test_topic_tail_topic_missing_from_one_metadata_answer_is_asked_again(monkeypatch):
+    # kafka-python 3.0 may hand back a refresh of no topics for the first question.
+    monkeypatch.setattr("tradestream.ingest.resume.METADATA_PAUSE_S", 0.0)
+    consumer = FakeConsumer("t", {0: [], 1: []})
+    answers = iter([set(), None])
+    consumer.partitions_for_topic = lambda topic: next(answers, {0, 1})
+    assert TopicTail(consumer, "t").partitions == [0, 1]
+
+
+def test_topic_tail_missing_topic_is_a_value_error(monkeypatch):
+    monkeypatch.setattr("tradestream.ingest.resume.METADATA_PAUSE_S", 0.0)
     consumer = FakeConsumer("other", {0: []})
     with pytest.raises(ValueError, match="does not exist"):
         TopicTail(consumer, "trades")
