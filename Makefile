@@ -57,3 +57,16 @@ format: install
 clean:
 	-$(BIN)/tradestream local down
 	rm -rf $(VENV) .local tradestream/v1 .pytest_cache .hypothesis
+
+# A real single-node Kubernetes on this machine (root, Debian 12; see README, "Deploy on
+# Kubernetes"): binaries, images and state under .local/k8s. k8s-e2e installs the chart on
+# it and checks signals against `tradestream backtest`, with faults; k8s-down stops it all.
+.PHONY: k8s-up k8s-down k8s-e2e
+k8s-up:
+	bash scripts/k8s/up.sh
+
+k8s-down:
+	bash scripts/k8s/down.sh
+
+k8s-e2e: install
+	bash scripts/k8s/e2e.sh $(K8S_E2E_ARGS)
