@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
 
 import apache_beam as beam
@@ -65,12 +66,12 @@ from transforms.backtest.outputs import (
     no_candle_error,
     read_summary,
 )
-from transforms.backtest.selection import select_strategies
+from transforms.backtest.selection import grid_progress, select_strategies
 from transforms.backtest.series import CollectCandleSeries
 from transforms.backtest.transforms import (
     RANK_METRICS,
-    ComputeMetrics,
     DetailResults,
+    RankResults,
     SelectTopResults,
     SimulateTrades,
 )
@@ -143,7 +144,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
-        selection = select_strategies(args.strategy_spec, args.strategies_file, args.grid)
+        selection = select_strategies(
+            args.strategy_spec, args.strategies_file, args.grid, grid_progress()
+        )
         config = execution_config(args)
         staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
     except (ValueError, TradeFileError, OutputDirError) as exc:
@@ -171,7 +174,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
-            failed = no_candle_error(read_summary(out_dir))
+            failed = no_candle_error(read_summary(out_dir, results_per_symbol=0))
             if failed is None:
                 staged.commit()
     except OutputDirError as exc:
@@ -186,16 +189,19 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir: str) -> None:
     """The Beam job: inputs -> candles -> results, detail files and report in `out_dir`."""
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    with (
+        tempfile.TemporaryDirectory(prefix=".results-", dir=out_dir) as work_dir,
+        beam.Pipeline(options=PipelineOptions(beam_args)) as p,
+    ):
         inputs = p | "ReadInputs" >> CandlesFromInputs(
             kind, paths, args.symbol, args.candle_interval, args.allowed_lateness, args.max_gap
         )
         candles, rejected = inputs.candles, inputs.rejected
         series = candles | "CollectCandleSeries" >> CollectCandleSeries(args.candle_interval)
-        results = (
+        results = (  # one RankedResults per symbol: every result, best first, on disk
             series
             | "SimulateTrades" >> SimulateTrades(strategies, config, args.memory_mb)
-            | "ComputeMetrics" >> ComputeMetrics(config)
+            | "RankResults" >> RankResults(strategies, config, args.rank_by, work_dir)
         )
         selected = results | "SelectTop" >> SelectTopResults(args.detail_top, args.rank_by)
         details = series | "DetailResults" >> DetailResults(

@@ -49,12 +49,22 @@ import numpy as np
 
 from transforms.backtest.config import ExecutionConfig
 
-_BYTES_PER_CELL = 64  # peak working set of simulate + metrics, per (set, candle)
+BYTES_PER_CELL = 64  # peak working set of simulate + metrics, per (set, candle)
 
 
-def chunk_size_for(candles: int, memory_mb: float, cap: int = 512) -> int:
-    """How many parameter sets to simulate at once within about `memory_mb` of working set."""
-    fit = int(memory_mb * 1024 * 1024 // (max(candles, 1) * _BYTES_PER_CELL))
+def chunk_size_for(
+    candles: int, memory_mb: float, cap: int = 512, bytes_per_cell: int = BYTES_PER_CELL
+) -> int:
+    """How many parameter sets to simulate at once within about `memory_mb` of working set.
+
+    Args:
+        candles: the symbol's candle count.
+        memory_mb: the working-set budget.
+        cap: the most sets per chunk (beyond it, larger chunks are not faster).
+        bytes_per_cell: the working set per (set, candle) (evaluation can need more than
+            simulation: see `transforms.backtest.transforms.cell_bytes`).
+    """
+    fit = int(memory_mb * 1024 * 1024 // (max(candles, 1) * bytes_per_cell))
     return max(1, min(cap, fit))
 
 

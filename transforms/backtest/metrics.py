@@ -19,6 +19,9 @@ Definitions (per parameter set; `E` is equity at each candle's close, `cash` the
   close[-1] / close[0] - 1 (no costs).
 Undefined values (no trade, no losing trade, zero volatility, fewer than 2 trades for SQN) are
 NaN in numbers and null in JSON.
+
+Big grids keep their metrics as `RECORD_DTYPE` rows (the parameter set's index and every
+metric, 144 bytes) on disk rather than as messages in memory (:mod:`transforms.backtest.ranking`).
 """
 
 from __future__ import annotations
@@ -67,6 +70,34 @@ class MetricArrays:
 
     def proto(self, row: int) -> backtest_pb2.BacktestMetrics:
         return backtest_pb2.BacktestMetrics(**self.values(row))
+
+    def records(self, first_set: int = 0) -> np.ndarray:
+        """The k sets as RECORD_DTYPE rows, set indices from `first_set`."""
+        k = self.final_equity.shape[0]
+        out = np.empty(k, dtype=RECORD_DTYPE)
+        out["set"] = np.arange(first_set, first_set + k)
+        for f in fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+
+def _record_dtype() -> np.dtype:
+    columns = [("set", np.int64)]
+    for f in fields(MetricArrays):
+        columns.append((f.name, np.int64 if f.name in INT_METRICS else np.float64))
+    return np.dtype(columns)
+
+
+RECORD_DTYPE = _record_dtype()  # one parameter set's metrics, in BacktestMetrics field order
+
+
+def record_proto(record: np.void) -> backtest_pb2.BacktestMetrics:
+    """The BacktestMetrics of one RECORD_DTYPE row (the same values as MetricArrays.proto)."""
+    values = {}
+    for name in RECORD_DTYPE.names[1:]:
+        value = record[name]
+        values[name] = int(value) if name in INT_METRICS else float(value)
+    return backtest_pb2.BacktestMetrics(**values)
 
 
 def compute_metrics(

@@ -44,6 +44,8 @@ import numpy as np
 from transforms.backtest.config import ExecutionConfig
 from transforms.backtest.files import RejectedRow
 from transforms.backtest.grid import Grid
+from transforms.backtest.progress import Progress
+from transforms.backtest.ranking import RankedResults
 from transforms.backtest.series import CandleSeries
 from transforms.backtest.transforms import RANK_METRICS, ResultDetail, rank_value
 from transforms.signals import signal_id
@@ -355,6 +357,49 @@ def summary_json(
     }
 
 
+def write_summary(
+    path: str,
+    run: RunInfo,
+    results: Sequence,
+    series: Sequence[SeriesInfo],
+    rejected: RejectionSummary,
+) -> str:
+    """Writes summary.json. RankedResults (one per symbol, best first, on disk) are streamed
+    into it an entry at a time, so memory does not grow with the grid; the bytes are those
+    `write_json(path, summary_json(...))` writes for the same results.
+
+    Args:
+        path: the file to write.
+        run: the run's settings.
+        results: every BacktestResult, or one RankedResults per symbol.
+        series: what each symbol's candles were.
+        rejected: the rejected input rows.
+    """
+    ranked = sorted((r for r in results if isinstance(r, RankedResults)), key=lambda r: r.symbol)
+    if not ranked:
+        return write_json(path, summary_json(run, results, series, rejected))
+    total = sum(r.count for r in ranked)
+    meter = Progress("[backtest]", total, "results written to summary.json", every_s=2.0)
+    head = json.dumps(summary_json(run, [], series, rejected), indent=2, allow_nan=False)
+    empty = '"results": []\n}'
+    if not head.endswith(empty):
+        raise AssertionError("summary.json: the results must be its last key")
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(head[: -len(empty)] + '"results": [\n')
+        separator = ""
+        for symbol_results in ranked:
+            # Progress only for long writes (a few seconds): 100,000 results and more.
+            progress = meter.advance if total >= 100_000 else None
+            for result in symbol_results.results(progress=progress):
+                entry = json.dumps(result_json(result), indent=2, allow_nan=False)
+                fh.write(separator + "    " + entry.replace("\n", "\n    "))
+                separator = ",\n"
+        fh.write("\n  ]\n}\n")
+    os.replace(tmp, path)
+    return path
+
+
 # --- writing ----------------------------------------------------------------------------
 
 
@@ -488,9 +533,7 @@ class WriteBacktestOutputs(beam.PTransform):
             trigger
             | "WriteSummary"
             >> beam.Map(
-                lambda _, rs, ss, rej: write_json(
-                    path("summary.json"), summary_json(run, rs, ss, rej)
-                ),
+                lambda _, rs, ss, rej: write_summary(path("summary.json"), run, rs, ss, rej),
                 rs=beam.pvalue.AsList(results),
                 ss=beam.pvalue.AsList(series_info),
                 rej=beam.pvalue.AsSingleton(rejected),
@@ -516,7 +559,7 @@ class WriteBacktestOutputs(beam.PTransform):
 def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, int]:
     """A few lines for the terminal (the best results per symbol, the files written), and
     the number of results."""
-    summary = read_summary(output_dir)
+    summary = read_summary(output_dir, results_per_symbol=top)
     lines = []
     rejected = summary["input"]["rejected_rows"]
     if rejected["total"]:
@@ -549,13 +592,45 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
         "report.html",
     )
     lines.append(f"wrote {', '.join(names)} to {output_dir}")
-    return "\n".join(lines), len(results)
+    return "\n".join(lines), summary["run"]["parameter_sets"] * len(symbols)
 
 
-def read_summary(output_dir: str) -> dict[str, Any]:
-    """The summary.json document of an output (or staging) directory."""
-    with open(os.path.join(output_dir, "summary.json"), encoding="utf-8") as fh:
-        return json.load(fh)
+def read_summary(output_dir: str, results_per_symbol: int | None = None) -> dict[str, Any]:
+    """The summary.json document of an output (or staging) directory.
+
+    Args:
+        output_dir: the directory.
+        results_per_symbol: keep only the first (best) N results of each symbol in
+            "results", reading the file a line at a time: a big grid's summary.json can be
+            hundreds of MB. None: every result.
+    """
+    path = os.path.join(output_dir, "summary.json")
+    with open(path, encoding="utf-8") as fh:
+        if results_per_symbol is None:
+            return json.load(fh)
+        head = []
+        for line in fh:  # the results are the last key, one entry every 4-space "{" .. "}"
+            if line.startswith('  "results": ['):
+                break
+            head.append(line)
+        summary = json.loads("".join(head).rstrip().rstrip(",") + "\n}")
+        summary["results"] = results = []
+        kept: Counter[str] = Counter()
+        entry: list[str] = []
+        for line in fh:
+            entry.append(line)
+            if line.rstrip() not in ("    }", "    },"):
+                continue
+            symbol_line = entry[1] if len(entry) > 1 else ""
+            if symbol_line.startswith('      "symbol": '):
+                symbol = json.loads(symbol_line.split(": ", 1)[1].rstrip().rstrip(","))
+            else:
+                symbol = json.loads("".join(entry).rstrip().rstrip(","))["symbol"]
+            if kept[symbol] < results_per_symbol:
+                kept[symbol] += 1
+                results.append(json.loads("".join(entry).rstrip().rstrip(",")))
+            entry = []
+    return summary
 
 
 def no_candle_error(summary: dict[str, Any]) -> tuple[int, str] | None:

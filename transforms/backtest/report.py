@@ -4,7 +4,12 @@ For each symbol, the best result by the run's ranking metric: its equity curve a
 and hold, its drawdown, and the price with entries (green triangles up) and exits (red
 triangles down). Then a heatmap of the ranking metric for 2-parameter grids (one per symbol),
 and a table of the results (the best 200 per symbol). Long series are drawn from per-pixel
-min/max buckets, so the page stays small whatever the number of candles.
+min/max buckets, so the page stays small whatever the number of candles; an axis of more
+than 100 values is drawn in buckets of neighbouring values (each cell shows its best), so
+the heatmap stays small whatever the grid.
+
+Results come as BacktestResult messages, or as RankedResults (on disk, best first: only the
+table's rows are read as messages, and the heatmap's metric as one array).
 """
 
 from __future__ import annotations
@@ -12,18 +17,20 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
 from transforms.backtest.outputs import RejectionSummary, RunInfo, SeriesInfo, iso_time
+from transforms.backtest.ranking import RankedResults
 from transforms.backtest.transforms import ResultDetail, rank_value
 
 WIDTH, HEIGHT = 960, 240
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 70, 16, 14, 26
 TABLE_ROWS = 200
 MAX_MARKERS = 1500
+HEATMAP_CELLS = 100  # the most rows or columns of a heatmap; longer axes are bucketed
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
@@ -248,49 +255,134 @@ def _color(value: float, low: float, high: float) -> str:
     return f"rgb({round(235 - 190 * f)},{round(240 - 140 * f)},{round(250 - 60 * f)})"
 
 
-def heatmap(run: RunInfo, results: Sequence, symbol: str) -> str:
+@dataclass(frozen=True)
+class SymbolResults:
+    """What the report shows of one symbol's results.
+
+    Attributes:
+        symbol: the symbol.
+        count: how many results it has.
+        best: its best TABLE_ROWS results, best first.
+        cells: for a 2-parameter grid, the ranking metric by (first, second) axis position,
+            NaN where undefined; `present` marks the combinations evaluated.
+    """
+
+    symbol: str
+    count: int
+    best: list
+    cells: np.ndarray | None = None
+    present: np.ndarray | None = None
+
+
+def symbol_results(run: RunInfo, results: Sequence) -> list[SymbolResults]:
+    """Per symbol (sorted), what the report shows of `results` (messages or RankedResults)."""
+    two_axes = run.grid is not None and len(run.grid.axes) == 2
+    out = []
+    ranked = sorted((r for r in results if isinstance(r, RankedResults)), key=lambda r: r.symbol)
+    for r in ranked:
+        cells = present = None
+        if two_axes:
+            sets, values = r.metric(run.rank_by)
+            positions = r.names.positions(sets)
+            cells, present = _grid_matrix(run, positions[:, 0], positions[:, 1], values)
+        out.append(SymbolResults(r.symbol, r.count, r.top(TABLE_ROWS), cells, present))
+    if ranked:
+        return out
+    by_symbol: dict[str, list] = {}
+    for r in results:
+        by_symbol.setdefault(r.symbol, []).append(r)
+    for symbol in sorted(by_symbol):
+        ordered = sorted(
+            by_symbol[symbol],
+            key=lambda r: (-rank_value(r, run.rank_by), r.strategy.strategy_id),
+        )
+        cells = present = None
+        if two_axes:
+            (name_a, values_a), (name_b, values_b) = run.grid.axes
+            index_a = {v: i for i, v in enumerate(values_a)}
+            index_b = {v: i for i, v in enumerate(values_b)}
+            rows, cols, values = [], [], []
+            for r in ordered:
+                params = {p.name: (p.int_value if p.WhichOneof("value") == "int_value"
+                                   else p.float_value) for p in r.strategy.params}  # fmt: skip
+                if params.get(name_a) in index_a and params.get(name_b) in index_b:
+                    rows.append(index_a[params[name_a]])
+                    cols.append(index_b[params[name_b]])
+                    values.append(float(getattr(r.metrics, run.rank_by)))
+            cells, present = _grid_matrix(run, np.array(rows), np.array(cols), np.array(values))
+        out.append(SymbolResults(symbol, len(ordered), ordered[:TABLE_ROWS], cells, present))
+    return out
+
+
+def _grid_matrix(run: RunInfo, rows, cols, values) -> tuple[np.ndarray, np.ndarray]:
+    (_, values_a), (_, values_b) = run.grid.axes
+    cells = np.full((len(values_a), len(values_b)), np.nan)
+    present = np.zeros(cells.shape, dtype=bool)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    cells[rows, cols] = np.asarray(values, dtype=np.float64)
+    present[rows, cols] = True
+    return cells, present
+
+
+def _buckets(count: int) -> list[tuple[int, int]]:
+    """[start, stop) of each row or column: one per value, or neighbours together."""
+    size = max(1, math.ceil(count / HEATMAP_CELLS))
+    return [(i, min(i + size, count)) for i in range(0, count, size)]
+
+
+def heatmap(run: RunInfo, view: SymbolResults) -> str:
     """The ranking metric over a 2-parameter grid: rows = first axis, columns = second."""
     (name_a, values_a), (name_b, values_b) = run.grid.axes
     metric = run.rank_by
-    cells: dict[tuple[Any, Any], float] = {}
-    for r in results:
-        if r.symbol != symbol:
-            continue
-        params = {p.name: (p.int_value if p.WhichOneof("value") == "int_value" else p.float_value)
-                  for p in r.strategy.params}  # fmt: skip
-        cells[(params.get(name_a), params.get(name_b))] = float(getattr(r.metrics, metric))
-    finite = [v for v in cells.values() if math.isfinite(v)]
-    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
-    cell = max(6, min(34, (WIDTH - 120) // max(len(values_b), 1)))
+    rows_a, cols_b = _buckets(len(values_a)), _buckets(len(values_b))
+    bucketed = len(rows_a) < len(values_a) or len(cols_b) < len(values_b)
+    finite_cells = view.cells[np.isfinite(view.cells) & view.present]
+    low, high = (
+        (float(finite_cells.min()), float(finite_cells.max())) if finite_cells.size else (0.0, 0.0)
+    )
+    cell = max(6, min(34, (WIDTH - 120) // max(len(cols_b), 1)))
     label_cells = cell >= 30
     left, top = 90, 30
-    width = left + cell * len(values_b) + 10
-    height = top + cell * len(values_a) + 40
+    width = left + cell * len(cols_b) + 10
+    height = top + cell * len(rows_a) + 40
     parts = [
         f'<text class="axis" x="{left}" y="14">{html.escape(name_b)} →</text>',
         f'<text class="axis" x="6" y="{top + 12}">{html.escape(name_a)} ↓</text>',
     ]
-    step_b = max(1, len(values_b) // 20)
-    for j, vb in enumerate(values_b):
+    step_b = max(1, len(cols_b) // 20)
+    for j, (b0, _) in enumerate(cols_b):
         if j % step_b == 0:
             x = left + j * cell + cell / 2
             parts.append(
-                f'<text class="axis" x="{x:.1f}" y="{top - 4}" text-anchor="middle">{vb}</text>'
+                f'<text class="axis" x="{x:.1f}" y="{top - 4}" text-anchor="middle">'
+                f"{values_b[b0]}</text>"
             )
-    step_a = max(1, len(values_a) // 30)
-    for i, va in enumerate(values_a):
+    step_a = max(1, len(rows_a) // 30)
+
+    def span(values, start: int, stop: int) -> str:
+        return f"{values[start]}" if stop - start == 1 else f"{values[start]}..{values[stop - 1]}"
+
+    for i, (a0, a1) in enumerate(rows_a):
         y = top + i * cell
         if i % step_a == 0:
             parts.append(
                 f'<text class="axis" x="{left - 6}" y="{y + cell / 2 + 4:.1f}" '
-                f'text-anchor="end">{va}</text>'
+                f'text-anchor="end">{values_a[a0]}</text>'
             )
-        for j, vb in enumerate(values_b):
-            value = cells.get((va, vb))
-            if value is None:
-                continue  # a combination skipped by a constraint
+        for j, (b0, b1) in enumerate(cols_b):
+            present = view.present[a0:a1, b0:b1]
+            if not present.any():
+                continue  # combinations skipped by a constraint
+            block = view.cells[a0:a1, b0:b1][present]
+            finite = block[np.isfinite(block)]
+            value = float(finite.max()) if finite.size else math.nan
             x = left + j * cell
-            tip = f"{name_a}={va}, {name_b}={vb}: {metric} = {_fmt(value, 'num')}"
+            what = f"best {metric}" if bucketed else metric
+            tip = (
+                f"{name_a}={span(values_a, a0, a1)}, {name_b}={span(values_b, b0, b1)}: "
+                f"{what} = {_fmt(value, 'num')}"
+            )
             parts.append(
                 f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
                 f'fill="{_color(value, low, high)}"><title>{html.escape(tip)}</title></rect>'
@@ -304,6 +396,11 @@ def heatmap(run: RunInfo, results: Sequence, symbol: str) -> str:
         f'<p class="note">Colour: {html.escape(metric)} from {_fmt(low, "num")} to '
         f"{_fmt(high, 'num')}; grey: undefined; blank: skipped by a constraint.</p>"
     )
+    if bucketed:
+        legend += (
+            f'<p class="note">{len(values_a)} x {len(values_b)} values in {len(rows_a)} x '
+            f"{len(cols_b)} cells: each cell shows the best of its neighbouring values.</p>"
+        )
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="heatmap">{"".join(parts)}</svg>'
@@ -311,20 +408,14 @@ def heatmap(run: RunInfo, results: Sequence, symbol: str) -> str:
     return svg + legend
 
 
-def _table(run: RunInfo, results: Sequence) -> str:
-    by_symbol: dict[str, list] = {}
-    for r in results:
-        by_symbol.setdefault(r.symbol, []).append(r)
+def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in _COLUMNS)
     rows = []
     hidden = 0
-    for symbol in sorted(by_symbol):
-        ordered = sorted(
-            by_symbol[symbol],
-            key=lambda r: (-rank_value(r, run.rank_by), r.strategy.strategy_id),
-        )
-        hidden += max(0, len(ordered) - TABLE_ROWS)
-        for r in ordered[:TABLE_ROWS]:
+    for view in views:
+        symbol = view.symbol
+        hidden += max(0, view.count - TABLE_ROWS)
+        for r in view.best[:TABLE_ROWS]:
             cells = []
             for name, _, kind in _COLUMNS:
                 value = getattr(r.metrics, name)
@@ -377,13 +468,14 @@ def render_report(
 
     Args:
         run: the run's settings.
-        results: every BacktestResult.
+        results: every BacktestResult, or one RankedResults per symbol.
         series: what each symbol's candles were.
         best: the detail of the best result of each symbol.
         rejected: the rejected input rows.
     """
     c = run.config
-    by_key = {(r.symbol, r.strategy.strategy_id): r for r in results}
+    views = symbol_results(run, results)
+    by_key = {(v.symbol, r.strategy.strategy_id): r for v in views for r in v.best}
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>TradeStream backtest</title>",
@@ -394,7 +486,7 @@ def render_report(
         f'<p class="meta">Execution: fill at {"the signal candle close" if c.fill == "close" else "the next open"}, '
         f"{'long and short' if c.allow_short else 'long only'}, cash {c.cash:,.2f}, fee "
         f"{100 * c.fee:.3f}% per side, slippage {c.slippage_bps:g} bps. "
-        f"{len(results)} result(s), {run.strategies} parameter set(s); ranked by "
+        f"{sum(v.count for v in views)} result(s), {run.strategies} parameter set(s); ranked by "
         f"{html.escape(run.rank_by)}.</p>",
     ]
     if run.grid is not None:
@@ -437,11 +529,11 @@ def render_report(
 
     if run.grid is not None and len(run.grid.axes) == 2:
         out.append(f"<h2>Heatmap of {html.escape(run.rank_by)}</h2>")
-        for symbol in sorted({r.symbol for r in results}):
-            out.append(f"<h3>{html.escape(symbol)}</h3>")
-            out.append(heatmap(run, results, symbol))
+        for view in views:
+            out.append(f"<h3>{html.escape(view.symbol)}</h3>")
+            out.append(heatmap(run, view))
 
     out.append("<h2>Results</h2>")
-    out.append(_table(run, results))
+    out.append(_table(run, views))
     out.append("</body></html>\n")
     return "".join(out)

@@ -11,19 +11,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from strategies.errors import StrategyError
 from strategies.strategy import Strategy, StrategyType
 from transforms.backtest.grid import Grid, expand_grid
+from transforms.backtest.progress import Progress
+
+GRID_PROGRESS_FROM = 200_000  # combinations: below, checking them takes under a second
 
 
 @dataclass(frozen=True)
 class Selection:
-    """The strategies of a run, and the grid they came from (if any)."""
+    """The strategies of a run, and the grid they came from (if any).
 
-    strategies: tuple[Strategy, ...]
+    For a grid, `strategies` is the grid's lazy sequence: a strategy is built when indexed.
+    """
+
+    strategies: Sequence[Strategy]
     grid: Grid | None = None
 
 
@@ -68,12 +74,35 @@ def parse_strategy_spec(
     return [(name, _numbers(raw)) for name, raw in chosen]
 
 
+def grid_progress(label: str = "[backtest]") -> Callable[[int, int], None]:
+    """A `progress(checked, combinations)` for `select_strategies` that prints on stderr
+    (every 2 s) while a big grid's constraints are checked."""
+    state: dict[str, object] = {"done": 0, "meter": None}
+
+    def report(checked: int, combinations: int) -> None:
+        if combinations < GRID_PROGRESS_FROM:
+            return
+        if state["meter"] is None:
+            state["meter"] = Progress(label, combinations, "grid combinations checked", 2.0)
+        state["meter"].advance(checked - state["done"])
+        state["done"] = checked
+
+    return report
+
+
 def select_strategies(
     strategy_spec: Sequence[str | tuple[str, str]] | None,
     strategies_file: str | None,
     axes_text: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
 ) -> Selection:
     """The strategies of a backtest (see the module docstring).
+
+    Args:
+        strategy_spec: `StrategyOptions.strategy_spec` items (--strategy/--param).
+        strategies_file: a --strategies file, or None.
+        axes_text: the --grid flags.
+        progress: `progress(checked, combinations)` while a grid's constraints are checked.
 
     Raises:
         ValueError: nothing selected, an unknown type or parameter, an invalid value, or a
@@ -104,7 +133,7 @@ def select_strategies(
                 "(use one --strategy NAME, or a --strategies file with one strategy)"
             )
         stype, base = types[0]
-        grid = expand_grid(stype, base, axes_text)
+        grid = expand_grid(stype, base, axes_text, progress)
         return Selection(grid.strategies, grid)
     built: dict[str, Strategy] = {}
     try:

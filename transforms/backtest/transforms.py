@@ -1,17 +1,23 @@
-"""The backtest's Beam steps: SimulateTrades, ComputeMetrics, SelectTopResults, DetailResults.
+"""The backtest's Beam steps: SimulateTrades, RankResults (or ComputeMetrics),
+SelectTopResults, DetailResults.
 
     chunks = series | SimulateTrades(strategies, config, memory_mb=512)
-    results = chunks | ComputeMetrics(config)           # PCollection[BacktestResult]
-    top = results | SelectTopResults(10, "sharpe")       # PCollection[Selected]
+    ranked = chunks | RankResults(strategies, config, "sharpe", work_dir)  # one per symbol
+    top = ranked | SelectTopResults(10, "sharpe")        # PCollection[Selected]
     details = series | DetailResults(strategies, config, top)   # PCollection[ResultDetail]
 
-Work is split over (symbol, chunk of parameter sets): each work item evaluates its chunk of
-strategies with the vectorized evaluator (shared indicator nodes computed once per chunk),
-simulates them with :mod:`transforms.backtest.engine` and turns the (k, n) equity matrix into
-metrics right away, so memory is bounded by the chunk (sized from `memory_mb` and the
-symbol's candle count) whatever the number of parameter sets. Equity curves, trades and
-signals of the best results are recomputed (the simulation is deterministic and cheap)
-instead of being kept for every parameter set.
+    results = chunks | ComputeMetrics(config)   # or: one BacktestResult message per result
+
+Work is split over (symbol, chunk of parameter sets): each work item builds its chunk of
+strategies (a grid's are built only here), evaluates them with the vectorized evaluator
+(shared indicator nodes computed once per chunk), simulates them with
+:mod:`transforms.backtest.engine` and turns the (k, n) equity matrix into metrics right away,
+so memory is bounded by the chunk (sized from `memory_mb`, the symbol's candle count and the
+strategies' graph) whatever the number of parameter sets. RankResults writes each chunk's
+metrics to disk as it goes and ranks them per symbol there (:mod:`transforms.backtest.ranking`),
+so no step holds a message per result. Equity curves, trades and signals of the best results
+are recomputed (the simulation is deterministic and cheap) instead of being kept for every
+parameter set.
 """
 
 from __future__ import annotations
@@ -29,9 +35,22 @@ from strategies.strategy import Strategy
 from strategies.vectorized import evaluate_vectorized
 from tradestream.v1 import backtest_pb2, strategy_pb2
 from transforms.backtest.config import ExecutionConfig
-from transforms.backtest.engine import Simulation, Trades, chunk_size_for, simulate
-from transforms.backtest.metrics import compute_metrics
-from transforms.backtest.progress import shared_progress
+from transforms.backtest.engine import (
+    BYTES_PER_CELL,
+    Simulation,
+    Trades,
+    chunk_size_for,
+    simulate,
+)
+from transforms.backtest.metrics import MetricArrays, compute_metrics
+from transforms.backtest.progress import Progress, shared_progress
+from transforms.backtest.ranking import (
+    RankedResults,
+    SeriesSpan,
+    rank_parts,
+    set_names,
+    write_part,
+)
 from transforms.backtest.series import CandleSeries
 from transforms.signals import strategy_proto
 
@@ -57,6 +76,7 @@ class ChunkSimulation:
     strategies: tuple[Strategy, ...]
     signals: np.ndarray  # (k, n) int8
     simulation: Simulation
+    first: int = 0  # the index of strategies[0] among the run's parameter sets
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class Selected:
     symbol: str
     strategy_id: str
     rank: int
+    index: int = -1  # the parameter set's index in the run (-1: find it by strategy_id)
 
 
 @dataclass(frozen=True)
@@ -86,27 +107,58 @@ class ResultDetail:
 
 
 def simulate_chunk(
-    series: CandleSeries, strategies: Sequence[Strategy], config: ExecutionConfig
+    series: CandleSeries,
+    strategies: Sequence[Strategy],
+    config: ExecutionConfig,
+    first: int = 0,
 ) -> ChunkSimulation:
-    """Evaluates and simulates strategies over one symbol's series."""
+    """Evaluates and simulates strategies over one symbol's series.
+
+    Args:
+        series: the symbol's candles.
+        strategies: the chunk's strategies.
+        config: the execution settings.
+        first: the index of strategies[0] among the run's parameter sets.
+    """
     strategies = tuple(strategies)
     actions = evaluate_vectorized(strategies, series.arrays())
-    signals = np.stack([actions[s.strategy_id] for s in strategies]).astype(np.int8, copy=False)
+    signals = np.empty((len(strategies), len(series)), dtype=np.int8)
+    for row, strategy in enumerate(strategies):
+        signals[row] = actions.pop(strategy.strategy_id)
+    del actions
     sim = simulate(signals, series.open, series.close, config)
-    return ChunkSimulation(series, strategies, signals, sim)
+    return ChunkSimulation(series, strategies, signals, sim, first)
 
 
-def chunk_results(chunk: ChunkSimulation, config: ExecutionConfig) -> list:
-    """One BacktestResult per strategy of a simulated chunk."""
+def chunk_metrics(chunk: ChunkSimulation, config: ExecutionConfig) -> MetricArrays:
+    """The metrics of every strategy of a simulated chunk."""
     series = chunk.series
     interval = series.interval_ms
-    metrics = compute_metrics(
+    return compute_metrics(
         chunk.simulation,
         series.start_ms,
         interval,
         series.close,
         config.annual_periods(interval),
     )
+
+
+def series_span(series: CandleSeries) -> SeriesSpan:
+    """What every result of `series` records of its candles."""
+    return SeriesSpan(
+        symbol=series.symbol,
+        start_ms=int(series.start_ms[0]),
+        end_ms=int(series.start_ms[-1]) + series.interval_ms,
+        candle_count=len(series),
+        interval_ms=series.interval_ms,
+    )
+
+
+def chunk_results(chunk: ChunkSimulation, config: ExecutionConfig) -> list:
+    """One BacktestResult per strategy of a simulated chunk."""
+    series = chunk.series
+    interval = series.interval_ms
+    metrics = chunk_metrics(chunk, config)
     config_proto = config.to_proto(interval)
     out = []
     for row, strategy in enumerate(chunk.strategies):
@@ -130,6 +182,23 @@ def rank_value(result, metric: str) -> float:
     return value if math.isfinite(value) or value == math.inf else -math.inf
 
 
+def cell_bytes(strategy: Strategy) -> int:
+    """Peak working set per (parameter set, candle) of a chunk of sets like `strategy`.
+
+    The larger of simulation plus metrics (engine.BYTES_PER_CELL) and evaluation: every node
+    of the strategy's graph as its own array (8 bytes a candle; sets of a chunk share some,
+    this does not count on it) with the chunk's signal matrix.
+    """
+    nodes = {n for root in (strategy.entry, strategy.exit) for n in root.walk()}
+    computed = sum(1 for n in nodes if n.kind not in ("open", "high", "low", "close", "volume"))
+    return max(BYTES_PER_CELL, 8 * computed + 2)
+
+
+def plan_chunks(strategies: Sequence[Strategy], candles: int, memory_mb: float) -> int:
+    """The chunk size (parameter sets) for a symbol of `candles` candles within `memory_mb`."""
+    return chunk_size_for(candles, memory_mb, bytes_per_cell=cell_bytes(strategies[0]))
+
+
 class SimulateChunkFn(beam.DoFn):
     """(symbol, first, stop) work item -> ChunkSimulation of strategies[first:stop]."""
 
@@ -140,7 +209,7 @@ class SimulateChunkFn(beam.DoFn):
         run_id: str,
         memory_mb: float,
     ):
-        self._strategies = tuple(strategies)
+        self._strategies = strategies if hasattr(strategies, "names") else tuple(strategies)
         self._config = config
         self._run_id = run_id
         self._memory_mb = memory_mb
@@ -151,9 +220,9 @@ class SimulateChunkFn(beam.DoFn):
         series = series_by_symbol[symbol]
         total = len(self._strategies)
         progress = None
-        if total > chunk_size_for(len(series), self._memory_mb):  # several chunks: long
+        if total > stop - first:  # several chunks: long
             progress = shared_progress(self._run_id, symbol, "[backtest]", total, "parameter sets")
-        chunk = simulate_chunk(series, self._strategies[first:stop], self._config)
+        chunk = simulate_chunk(series, self._strategies[first:stop], self._config, first)
         self._sets.inc(stop - first)
         if progress is not None:
             progress.advance(stop - first, symbol)
@@ -164,7 +233,8 @@ class SimulateTrades(beam.PTransform):
     """PCollection[CandleSeries] -> PCollection[ChunkSimulation], chunked parameter sets.
 
     Args:
-        strategies: the parameter sets (built strategies) to run on every symbol.
+        strategies: the parameter sets to run on every symbol (built strategies, or a grid's
+            lazy sequence: then each chunk builds its own).
         config: the execution model settings.
         memory_mb: working-set budget of one chunk (sets the chunk size per symbol).
     """
@@ -173,9 +243,9 @@ class SimulateTrades(beam.PTransform):
         self, strategies: Sequence[Strategy], config: ExecutionConfig, memory_mb: float = 512
     ):
         super().__init__()
-        if not strategies:
+        if not len(strategies):
             raise ValueError("SimulateTrades needs at least one strategy")
-        self._strategies = tuple(strategies)
+        self._strategies = strategies if hasattr(strategies, "names") else tuple(strategies)
         self._config = config
         self._memory_mb = memory_mb
         self._run_id = uuid.uuid4().hex
@@ -183,9 +253,10 @@ class SimulateTrades(beam.PTransform):
     def expand(self, series: beam.PCollection) -> beam.PCollection:
         total = len(self._strategies)
         memory_mb = self._memory_mb
+        first_strategy = (self._strategies[0],)
 
         def plan(s: CandleSeries):
-            size = chunk_size_for(len(s), memory_mb)
+            size = plan_chunks(first_strategy, len(s), memory_mb)
             for first in range(0, total, size):
                 yield (s.symbol, first, min(first + size, total))
 
@@ -194,6 +265,78 @@ class SimulateTrades(beam.PTransform):
         return work | "Simulate" >> beam.ParDo(
             SimulateChunkFn(self._strategies, self._config, self._run_id, memory_mb),
             series_by_symbol=beam.pvalue.AsDict(keyed),
+        )
+
+
+class StoreMetricsFn(beam.DoFn):
+    """ChunkSimulation -> (symbol, ResultPart): the chunk's metrics, written as records."""
+
+    def __init__(self, config: ExecutionConfig, work_dir: str) -> None:
+        self._config = config
+        self._work_dir = work_dir
+
+    def process(self, chunk: ChunkSimulation):
+        records = chunk_metrics(chunk, self._config).records(chunk.first)
+        span = series_span(chunk.series)
+        yield span.symbol, write_part(self._work_dir, records, span)
+
+
+class RankSymbolFn(beam.DoFn):
+    """(symbol, [ResultPart]) -> RankedResults: the symbol's results, best first, on disk."""
+
+    def __init__(self, names, config: ExecutionConfig, rank_by: str, work_dir: str) -> None:
+        self._names = names
+        self._config = config
+        self._rank_by = rank_by
+        self._work_dir = work_dir
+
+    def process(self, element):
+        symbol, parts = element
+        parts = list(parts)
+        count = sum(p.count for p in parts)
+        progress = None
+        if count > 100_000:  # a few seconds: say so
+            meter = Progress("[backtest]", count, "results ranked")
+            progress = lambda n: meter.advance(n, symbol)  # noqa: E731
+        yield rank_parts(parts, self._names, self._config, self._rank_by, self._work_dir, progress)
+
+
+class RankResults(beam.PTransform):
+    """PCollection[ChunkSimulation] -> PCollection[RankedResults], one per symbol.
+
+    Each chunk's metrics go to a part file in `work_dir` as soon as they are computed; each
+    symbol's parts are then ranked into one file (see :mod:`transforms.backtest.ranking`).
+    Memory holds a chunk, or 24 bytes per parameter set of one symbol while it is ranked.
+
+    Args:
+        strategies: the run's parameter sets (names the results).
+        config: the execution settings (recorded in each result).
+        rank_by: a metric of RANK_METRICS, higher is better (NaN last).
+        work_dir: a directory for the part and ranked files (the caller removes it).
+    """
+
+    def __init__(
+        self,
+        strategies: Sequence[Strategy],
+        config: ExecutionConfig,
+        rank_by: str,
+        work_dir: str,
+    ) -> None:
+        super().__init__()
+        if rank_by not in RANK_METRICS:
+            raise ValueError(f"rank_by must be one of {', '.join(RANK_METRICS)}")
+        self._names = set_names(strategies)
+        self._config = config
+        self._rank_by = rank_by
+        self._work_dir = str(work_dir)
+
+    def expand(self, chunks: beam.PCollection) -> beam.PCollection:
+        return (
+            chunks
+            | "StoreMetrics" >> beam.ParDo(StoreMetricsFn(self._config, self._work_dir))
+            | "GroupBySymbol" >> beam.GroupByKey()
+            | "Rank"
+            >> beam.ParDo(RankSymbolFn(self._names, self._config, self._rank_by, self._work_dir))
         )
 
 
@@ -214,7 +357,8 @@ class ComputeMetrics(beam.PTransform):
 
 
 class SelectTopResults(beam.PTransform):
-    """PCollection[BacktestResult] -> PCollection[Selected]: the best `top` per symbol.
+    """PCollection[BacktestResult | RankedResults] -> PCollection[Selected]: the best `top`
+    per symbol (RankedResults are ranked already: their first `top` rows).
 
     Args:
         top: results per symbol (0: all).
@@ -237,6 +381,13 @@ class SelectTopResults(beam.PTransform):
 
         def pick(symbol_results):
             symbol, items = symbol_results
+            items = list(items)
+            if isinstance(items[0], RankedResults):
+                ranked = items[0]
+                ids = ranked.ids(0, top if top > 0 else None)
+                for rank, (index, strategy_id) in enumerate(ids):
+                    yield Selected(symbol, strategy_id, rank, index)
+                return
             ordered = sorted(items, key=lambda r: (-key(r)[0], key(r)[1]))
             if top > 0:
                 ordered = ordered[:top]
@@ -253,6 +404,8 @@ class SelectTopResults(beam.PTransform):
 
 def _slim(result):
     """Just what ranking needs (keeps the grouped data small for big grids)."""
+    if isinstance(result, RankedResults):
+        return result
     return backtest_pb2.BacktestResult(
         strategy=strategy_pb2.Strategy(strategy_id=result.strategy.strategy_id),
         symbol=result.symbol,
@@ -264,19 +417,28 @@ class DetailResultsFn(beam.DoFn):
     """CandleSeries -> ResultDetail of each selected strategy of its symbol."""
 
     def __init__(self, strategies: Sequence[Strategy], config: ExecutionConfig, memory_mb: float):
-        self._strategies = tuple(strategies)
+        self._strategies = strategies if hasattr(strategies, "names") else tuple(strategies)
         self._config = config
         self._memory_mb = memory_mb
 
     def setup(self) -> None:
-        self._by_id = {s.strategy_id: s for s in self._strategies}
+        self._by_id: dict[str, Strategy] | None = None
+
+    def _strategy(self, pick: Selected) -> Strategy:
+        if pick.index >= 0:
+            return self._strategies[pick.index]
+        if self._by_id is None:  # picks named by id only: an explicit (short) list
+            self._by_id = {s.strategy_id: s for s in self._strategies}
+        return self._by_id[pick.strategy_id]
 
     def process(self, series: CandleSeries, selected):
         picks = sorted((s for s in selected if s.symbol == series.symbol), key=lambda s: s.rank)
-        size = chunk_size_for(len(series), self._memory_mb)
+        if not picks:
+            return
+        size = plan_chunks((self._strategy(picks[0]),), len(series), self._memory_mb)
         for first in range(0, len(picks), size):
             part = picks[first : first + size]
-            chunk = simulate_chunk(series, [self._by_id[p.strategy_id] for p in part], self._config)
+            chunk = simulate_chunk(series, [self._strategy(p) for p in part], self._config)
             positions = chunk.simulation.position()
             for row, pick in enumerate(part):
                 yield ResultDetail(
