@@ -616,8 +616,11 @@ def read_summary(output_dir: str, results_per_symbol: int | None = None) -> dict
         summary = json.loads("".join(head).rstrip().rstrip(",") + "\n}")
         summary["results"] = results = []
         kept: Counter[str] = Counter()
+        wanted = len(summary["input"]["symbols"]) * results_per_symbol
         entry: list[str] = []
         for line in fh:
+            if len(results) >= wanted:  # the best of every symbol: the rest is not read
+                break
             entry.append(line)
             if line.rstrip() not in ("    }", "    },"):
                 continue

@@ -1,4 +1,5 @@
-"""Progress of long backtests on stderr: parameter sets done per symbol, percent, elapsed time.
+"""Progress of long backtests on stderr: parameter sets done per symbol, percent, elapsed time,
+rate and the time left (ETA) at that rate.
 
     progress = Progress("[backtest]", total=4950, unit="parameter sets")
     progress.advance(64, "BTC-USD")   # prints at most once a second, and at 100%
@@ -58,7 +59,19 @@ class Progress:
                 f"{self._label}{name}: {done:,}/{self._total:,} {self._unit} "
                 f"({100.0 * done / self._total:.0f}%), {elapsed:.1f} s, {rate:,.0f}/s"
             )
+            if not finished and rate > 0:
+                line += f", ETA {_duration((self._total - done) / rate)}"
             print(line, file=self._stream or sys.stderr, flush=True)
+
+
+def _duration(seconds: float) -> str:
+    """`42 s`, `3 min 05 s`, `1 h 02 min`."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def shared_progress(run_id: str, key: str, label: str, total: int, unit: str) -> Progress:
