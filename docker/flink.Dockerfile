@@ -28,8 +28,6 @@ LABEL org.opencontainers.image.title="tradestream-flink" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --gid 9999 flink \
  && useradd --uid 9999 --gid 9999 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin flink
-COPY --from=build /opt/flink/lib /opt/flink/lib
-COPY docker/flink/bin/ /opt/flink/bin/
 ENV FLINK_HOME=/opt/flink \
     FLINK_CONF_DIR=/opt/flink/conf \
     FLINK_LOG_DIR=/tmp/flink-log \
@@ -39,3 +37,5 @@ WORKDIR /tmp
 HEALTHCHECK NONE
 ENTRYPOINT ["/opt/flink/bin/jobmanager.sh"]
 CMD ["start-foreground"]
+COPY docker/flink/bin/ /opt/flink/bin/
+COPY --from=build /opt/flink/lib /opt/flink/lib

@@ -30,7 +30,6 @@ LABEL org.opencontainers.image.title="tradestream-flink-job-server" \
 RUN groupadd --gid 10001 beam \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
       --shell /usr/sbin/nologin beam
-COPY --from=build /opt/beam/lib /opt/beam/lib
 USER 10001:10001
 WORKDIR /tmp
 HEALTHCHECK NONE
@@ -53,3 +52,4 @@ ENTRYPOINT ["java", \
   "-cp", "/opt/beam/lib/*", \
   "org.apache.beam.runners.flink.FlinkJobServerDriver"]
 CMD ["--flink-master=localhost:8081", "--job-host=0.0.0.0"]
+COPY --from=build /opt/beam/lib /opt/beam/lib

@@ -30,8 +30,6 @@ RUN groupadd --gid 1000 kafka \
  && useradd --uid 1000 --gid 1000 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin kafka \
  && mkdir -p /var/lib/kafka/data \
  && chown 1000:1000 /var/lib/kafka/data
-COPY --from=build /opt/kafka/libs /opt/kafka/libs
-COPY docker/kafka/bin/ /opt/kafka/bin/
 ENV PATH=/opt/kafka/bin:$PATH \
     LOG_DIR=/tmp/kafka-logs
 USER 1000:1000
@@ -39,3 +37,5 @@ WORKDIR /tmp
 HEALTHCHECK NONE
 ENTRYPOINT ["/opt/kafka/bin/kafka-server-start.sh"]
 CMD ["/etc/kafka/server.properties"]
+COPY docker/kafka/bin/ /opt/kafka/bin/
+COPY --from=build /opt/kafka/libs /opt/kafka/libs

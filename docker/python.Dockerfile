@@ -13,7 +13,7 @@
 # dependencies are one layer of their own, so a source change rebuilds in seconds.
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
 
-FROM ${BASE_IMAGE} AS build
+FROM ${BASE_IMAGE} AS deps
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
  && rm -rf /var/lib/apt/lists/*
@@ -31,6 +31,21 @@ COPY pyproject.toml ./
 RUN python3 -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print('\n'.join(d for d in deps if not d.startswith('apache-flink')))" > /tmp/requirements.txt \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet -r /tmp/requirements.txt
+
+# The package itself, in a stage of its own (so that a source change does not copy the
+# dependencies again): protobuf modules generated, then `pip install --no-deps` into a small
+# virtualenv at the same path, which the final stage lays over the dependencies.
+FROM ${BASE_IMAGE} AS package
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python3 -m venv /opt/protoc \
+ && /opt/protoc/bin/pip install --quiet grpcio-tools==1.65.5
+COPY pyproject.toml ./
 COPY README.md ./
 COPY protos/ protos/
 COPY scripts/gen_protos.py scripts/gen_protos.py
@@ -39,10 +54,12 @@ COPY pipelines/ pipelines/
 COPY transforms/ transforms/
 COPY strategies/ strategies/
 RUN /opt/protoc/bin/python scripts/gen_protos.py \
+ && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --quiet --no-deps . \
- && /opt/venv/bin/python -c "import tradestream.v1.signal_pb2, pipelines.realtime, pipelines.ingest" \
- && /opt/venv/bin/tradestream --help >/dev/null
+ && test -x /opt/venv/bin/tradestream
 
+# Metadata and small files first, the large virtualenv last: every instruction after it would
+# copy it again on storage drivers without layer sharing (vfs).
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="tradestream" \
       org.opencontainers.image.description="TradeStream pipelines and Beam Python SDK worker pool" \
@@ -53,8 +70,6 @@ RUN apt-get update \
  && groupadd --gid 10001 tradestream \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp \
       --shell /usr/sbin/nologin tradestream
-COPY --from=build /opt/venv /opt/venv
-COPY docker/worker_pool.py /opt/tradestream/worker_pool.py
 # Local state (TRADESTREAM_STATE_DIR) and HOME live in /tmp: the chart mounts an emptyDir
 # there and keeps the root filesystem read-only.
 ENV PATH=/opt/venv/bin:$PATH \
@@ -62,9 +77,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/tmp \
     TRADESTREAM_STATE_DIR=/tmp/tradestream
-USER 10001:10001
 WORKDIR /tmp
 # Kubernetes probes each container itself (the chart's liveness/readiness probes).
 HEALTHCHECK NONE
 ENTRYPOINT ["tradestream"]
 CMD ["--help"]
+USER 10001:10001
+COPY docker/worker_pool.py /opt/tradestream/worker_pool.py
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=package /opt/venv /opt/venv

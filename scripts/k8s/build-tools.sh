@@ -26,7 +26,15 @@ if [ ! -x $B/kubectl ] || [ ! -x $B/kubelet ]; then
   rm -rf $W/src
 fi
 export GOBIN=$B
-[ -x $B/helm ]    || { say "building helm $HELM_VERSION"; go install -ldflags '-s -w' helm.sh/helm/v3/cmd/helm@$HELM_VERSION; }
+# helm with the version stamps of its release build (tests/charts/test_chart.py builds the same):
+# without them `helm version` is empty and `helm template` assumes Kubernetes v1.20.
+if [ "$($B/helm version --template '{{.Version}}' 2>/dev/null)" != "$HELM_VERSION" ]; then
+  say "building helm $HELM_VERSION"
+  go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION \
+    -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34 \
+    -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34" \
+    helm.sh/helm/v3/cmd/helm@$HELM_VERSION
+fi
 [ -x $B/coredns ] || { say "building CoreDNS $COREDNS_VERSION (~3 min)"; go install -ldflags '-s -w' github.com/coredns/coredns@$COREDNS_VERSION; }
 if [ ! -x $B/pause ]; then
   mkdir -p $W/pause-src

@@ -26,7 +26,7 @@ build() {
   # The build context: the repository files the Dockerfiles copy, nothing else (no .venv,
   # .local, .git or generated protobuf modules), laid out as in the repository.
   local ctx=$W/context.tar
-  (cd $REPO && tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude=tradestream/v1 \
+  (cd $REPO && tar -c --exclude=__pycache__ --exclude='*.pyc' --anchored --exclude=tradestream/v1 \
     pyproject.toml README.md protos scripts/gen_protos.py scripts/jvm/kafka/pom.xml \
     scripts/jvm/beam/pom.xml docker tradestream pipelines transforms strategies) > $ctx
   for spec in "${IMAGES[@]}"; do
