@@ -25,7 +25,7 @@ GRID = ("--grid", "bb_period=2:100:1", "--grid", "wr_period=2:31:1", "--grid", "
 SETS = 99 * 30 * 2
 
 
-def _write_candles(path: Path, n: int = 500, seed: int = 3) -> Path:
+def write_daily_candles(path: Path, n: int = 500, seed: int = 3) -> Path:
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
     open_ = np.concatenate([[100.0], close[:-1]])
@@ -79,7 +79,7 @@ def run_measured(
 
 @pytest.fixture(scope="module")
 def candles(tmp_path_factory) -> Path:
-    return _write_candles(tmp_path_factory.mktemp("data") / "BTC-USD.csv")
+    return write_daily_candles(tmp_path_factory.mktemp("data") / "BTC-USD.csv")
 
 
 def test_backtest_grid_peak_rss_stays_within_memory_mb_plus_baseline(candles, tmp_path):

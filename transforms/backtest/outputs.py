@@ -26,6 +26,7 @@ failed run leaves a previous run's files as they were.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -213,6 +214,7 @@ def iso_times(ms: np.ndarray) -> list[str]:
     return [t + "Z" for t in np.datetime_as_string(ms.astype("datetime64[ms]"), unit=unit)]
 
 
+@functools.lru_cache(maxsize=256)  # summary.json repeats each symbol's start and end per entry
 def iso_time(ms: int) -> str:
     return iso_times(np.array([ms]))[0]
 
@@ -392,12 +394,50 @@ def write_summary(
             # Progress only for long writes (a few seconds): 100,000 results and more.
             progress = meter.advance if total >= 100_000 else None
             for result in symbol_results.results(progress=progress):
-                entry = json.dumps(result_json(result), indent=2, allow_nan=False)
-                fh.write(separator + "    " + entry.replace("\n", "\n    "))
+                fh.write(separator + _entry_text(result_json(result)))
                 separator = ",\n"
         fh.write("\n  ]\n}\n")
     os.replace(tmp, path)
     return path
+
+
+def _json_scalar(value: Any) -> str:
+    """What json.dumps writes for a str, number, bool or None (NaN and infinities refused)."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.encoder.encode_basestring_ascii(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"out of range float value in summary.json: {value!r}")
+        return float.__repr__(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value, allow_nan=False)
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    """An entry of summary.json's results list as `json.dump(summary, indent=2)` writes it
+    (scalars and objects of scalars), built directly: the pure-Python indenting encoder is
+    the slowest part of writing a big grid's summary."""
+    lines = []
+    for key, value in entry.items():
+        name = json.encoder.encode_basestring_ascii(key)
+        if not isinstance(value, dict):
+            lines.append(f"      {name}: {_json_scalar(value)}")
+        elif not value:
+            lines.append(f"      {name}: {{}}")
+        else:
+            inner = ",\n".join(
+                f"        {json.encoder.encode_basestring_ascii(k)}: {_json_scalar(v)}"
+                for k, v in value.items()
+            )
+            lines.append(f"      {name}: {{\n{inner}\n      }}")
+    if not lines:
+        return "    {}"
+    return "    {\n" + ",\n".join(lines) + "\n    }"
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -12,8 +12,8 @@ Work is split over (symbol, chunk of parameter sets): each work item builds its 
 strategies (a grid's are built only here), evaluates them with the vectorized evaluator
 (shared indicator nodes computed once per chunk), simulates them with
 :mod:`transforms.backtest.engine` and turns the (k, n) equity matrix into metrics right away,
-so memory is bounded by the chunk (sized from `memory_mb`, the symbol's candle count and the
-strategies' graph) whatever the number of parameter sets. RankResults writes each chunk's
+so memory is bounded by the chunk (sized from `memory_mb` and the symbol's candle count)
+whatever the number of parameter sets. RankResults writes each chunk's
 metrics to disk as it goes and ranks them per symbol there (:mod:`transforms.backtest.ranking`),
 so no step holds a message per result. Equity curves, trades and signals of the best results
 are recomputed (the simulation is deterministic and cheap) instead of being kept for every
@@ -35,13 +35,7 @@ from strategies.strategy import Strategy
 from strategies.vectorized import evaluate_vectorized
 from tradestream.v1 import backtest_pb2, strategy_pb2
 from transforms.backtest.config import ExecutionConfig
-from transforms.backtest.engine import (
-    BYTES_PER_CELL,
-    Simulation,
-    Trades,
-    chunk_size_for,
-    simulate,
-)
+from transforms.backtest.engine import Simulation, Trades, chunk_size_for, simulate
 from transforms.backtest.metrics import MetricArrays, compute_metrics
 from transforms.backtest.progress import Progress, shared_progress
 from transforms.backtest.ranking import (
@@ -182,23 +176,6 @@ def rank_value(result, metric: str) -> float:
     return value if math.isfinite(value) or value == math.inf else -math.inf
 
 
-def cell_bytes(strategy: Strategy) -> int:
-    """Peak working set per (parameter set, candle) of a chunk of sets like `strategy`.
-
-    The larger of simulation plus metrics (engine.BYTES_PER_CELL) and evaluation: every node
-    of the strategy's graph as its own array (8 bytes a candle; sets of a chunk share some,
-    this does not count on it) with the chunk's signal matrix.
-    """
-    nodes = {n for root in (strategy.entry, strategy.exit) for n in root.walk()}
-    computed = sum(1 for n in nodes if n.kind not in ("open", "high", "low", "close", "volume"))
-    return max(BYTES_PER_CELL, 8 * computed + 2)
-
-
-def plan_chunks(strategies: Sequence[Strategy], candles: int, memory_mb: float) -> int:
-    """The chunk size (parameter sets) for a symbol of `candles` candles within `memory_mb`."""
-    return chunk_size_for(candles, memory_mb, bytes_per_cell=cell_bytes(strategies[0]))
-
-
 class SimulateChunkFn(beam.DoFn):
     """(symbol, first, stop) work item -> ChunkSimulation of strategies[first:stop]."""
 
@@ -253,10 +230,9 @@ class SimulateTrades(beam.PTransform):
     def expand(self, series: beam.PCollection) -> beam.PCollection:
         total = len(self._strategies)
         memory_mb = self._memory_mb
-        first_strategy = (self._strategies[0],)
 
         def plan(s: CandleSeries):
-            size = plan_chunks(first_strategy, len(s), memory_mb)
+            size = chunk_size_for(len(s), memory_mb)
             for first in range(0, total, size):
                 yield (s.symbol, first, min(first + size, total))
 
@@ -435,7 +411,7 @@ class DetailResultsFn(beam.DoFn):
         picks = sorted((s for s in selected if s.symbol == series.symbol), key=lambda s: s.rank)
         if not picks:
             return
-        size = plan_chunks((self._strategy(picks[0]),), len(series), self._memory_mb)
+        size = chunk_size_for(len(series), self._memory_mb)
         for first in range(0, len(picks), size):
             part = picks[first : first + size]
             chunk = simulate_chunk(series, [self._strategy(p) for p in part], self._config)

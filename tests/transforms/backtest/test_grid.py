@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 from strategies import library
@@ -141,3 +144,42 @@ strategies:
 def test_selection_errors_name_the_problem(spec, axes, message):
     with pytest.raises(ValueError, match=message):
         select_strategies(spec, None, axes)
+
+
+def test_grid_is_lazy_one_bit_per_combination_and_builds_the_same_strategies():
+    from apache_beam.internal import pickler
+
+    axes = ["short=2:50:1", "medium=3:100:1", "long=4:70:1"]  # 321,734 combinations
+    values = [range(2, 51), range(3, 101), range(4, 71)]
+    valid = [c for c in itertools.product(*values) if c[0] < c[1] < c[2]]
+    checked = []
+    grid = expand_grid(library.get("TRIPLE_EMA_CROSSOVER"), {}, axes, lambda n, of: checked.append((n, of)))  # fmt: skip
+    assert grid.combinations == 321_734 and len(grid) == len(valid)
+    assert grid.skipped == grid.combinations - len(valid)
+    assert checked[-1] == (321_734, 321_734) and len(checked) == 5  # a block of 65,536 each
+    assert len(pickler.dumps(grid.strategies)) < 200_000  # every Beam step that needs them
+    rng = np.random.default_rng(0)
+    picks = sorted({0, len(valid) - 1, *rng.integers(0, len(valid), 300).tolist()})
+    for i in picks:
+        short, medium, long_ = valid[i]
+        expected = library.build("TRIPLE_EMA_CROSSOVER", {"short": short, "medium": medium, "long": long_})  # fmt: skip
+        assert grid.strategies[i] == expected
+        assert grid.sets.describe(np.array([i]))[0][2] == expected.strategy_id
+    with pytest.raises(IndexError):
+        grid.strategies[len(valid)]
+
+
+@pytest.mark.parametrize(
+    "type_name,axes",
+    [
+        ("SMA_CROSSOVER", ["fast=2:12:1", "slow=3:120:7"]),  # 10 < 2 < 3 ... as text
+        ("BBAND_W_R", ["bb_width=0.5:1.5:0.05", "bb_period=5,50,10,100", "wr_period=2:30:3"]),
+        ("PARABOLIC_SAR", ["acceleration=0.001,0.01,0.1,0.002,0.02", "maximum=0.01:1:0.09"]),
+    ],
+)
+def test_grid_id_keys_sort_sets_as_their_strategy_ids_sort(type_name, axes):
+    grid = expand_grid(library.get(type_name), {}, axes)
+    ids = [s.strategy_id for s in grid.strategies]
+    keys = grid.sets.id_keys(np.arange(len(grid)))
+    assert [ids[i] for i in np.argsort(keys, kind="stable")] == sorted(ids)
+    assert len(set(keys.tolist())) == len(ids)
