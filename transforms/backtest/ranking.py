@@ -8,7 +8,7 @@
 
 A chunk's metrics are `RECORD_DTYPE` rows (144 bytes a parameter set) in a part file.
 Ranking a symbol concatenates its parts, reads the ranking metric and the set indices in
-blocks, sorts them (about 24 bytes a set: 24 MB for the largest grid), and rewrites the rows
+blocks, sorts them (about 40 bytes a set: 40 MB for the largest grid), and rewrites the rows
 best first, so that every reader (the best N for the detail files, summary.json, the report,
 the console) reads a contiguous slice. Results are messages only while they are written.
 
@@ -36,7 +36,6 @@ from transforms.backtest.metrics import RECORD_DTYPE, record_proto
 from transforms.signals import strategy_proto
 
 READ_BLOCK = 16_384  # rows read at a time (2.3 MB)
-GATHER_BLOCK = 2_048  # rows gathered at a time from scattered places (at most 8 MB of pages)
 
 
 class SetNames(Protocol):
@@ -182,20 +181,10 @@ class RankedResults:
         """The best `n` results."""
         return list(self.results(0, n))
 
-    def metric(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(set indices, values) of one metric for every result, in rank order."""
-        sets = np.empty(self.count, dtype=np.int64)
-        values = np.empty(self.count, dtype=RECORD_DTYPE[name])
+    def blocks(self) -> Iterator[np.ndarray]:
+        """Every row, best first, READ_BLOCK rows at a time."""
         for first in range(0, self.count, READ_BLOCK):
-            rows = self.records(first, first + READ_BLOCK)
-            sets[first : first + rows.shape[0]] = rows["set"]
-            values[first : first + rows.shape[0]] = rows[name]
-        return sets, values
-
-
-def rank_keys(values: np.ndarray) -> np.ndarray:
-    """The ranking value of each result: the metric, NaN ranked last (as `rank_value`)."""
-    return np.where(np.isnan(values), -np.inf, values)
+            yield self.records(first, first + READ_BLOCK)
 
 
 def rank_parts(
@@ -228,26 +217,35 @@ def rank_parts(
             with open(part.path, "rb") as fh:
                 shutil.copyfileobj(fh, out)
             os.remove(part.path)
+    # 8 bytes a result each for the metric, the id keys and the order (and lexsort's own).
     values = np.empty(count, dtype=np.float64)
-    sets = np.empty(count, dtype=np.int64)
+    keys = np.empty(count, dtype=np.int64)
     with open(unsorted, "rb") as fh:
         for first in range(0, count, READ_BLOCK):
             rows = np.fromfile(fh, dtype=RECORD_DTYPE, count=min(READ_BLOCK, count - first))
             values[first : first + rows.shape[0]] = rows[rank_by]
-            sets[first : first + rows.shape[0]] = rows["set"]
-    keys = names.id_keys(sets)
-    del sets
-    order = np.lexsort((keys, -rank_keys(values)))  # higher first; ties by id
+            keys[first : first + rows.shape[0]] = names.id_keys(rows["set"])
+    values[np.isnan(values)] = -np.inf  # NaN ranks last, as rank_value has it
+    np.negative(values, out=values)  # higher first
+    order = np.lexsort((keys, values))  # ties by id
     del keys, values
     path = os.path.join(work_dir, f"{span.symbol.replace(os.sep, '_')}-{uuid.uuid4().hex}.ranked")
-    with open(path, "wb") as out:
-        for first in range(0, count, GATHER_BLOCK):
-            # A fresh map per block: the pages it touched leave the process with it.
-            rows = np.memmap(unsorted, dtype=RECORD_DTYPE, mode="r", shape=(count,))
-            block = rows[order[first : first + GATHER_BLOCK]]
-            del rows
-            block.tofile(out)
-            if progress is not None:
-                progress(block.shape[0])
+    size = RECORD_DTYPE.itemsize
+    # Rows are read one by one (pread): a memory map would count every page it touched, and
+    # the pages the kernel maps around each, in the process's resident memory.
+    fd = os.open(unsorted, os.O_RDONLY)
+    try:
+        with open(path, "wb") as out:
+            for first in range(0, count, READ_BLOCK):
+                wanted = order[first : first + READ_BLOCK]
+                ascending = np.argsort(wanted)  # file order, for the page cache
+                data = b"".join(os.pread(fd, size, int(p) * size) for p in wanted[ascending])
+                block = np.empty(wanted.shape[0], dtype=RECORD_DTYPE)
+                block[ascending] = np.frombuffer(data, dtype=RECORD_DTYPE)
+                block.tofile(out)
+                if progress is not None:
+                    progress(block.shape[0])
+    finally:
+        os.close(fd)
     os.remove(unsorted)
     return RankedResults(span, count, path, names, config, rank_by)

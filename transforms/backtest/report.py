@@ -282,9 +282,13 @@ def symbol_results(run: RunInfo, results: Sequence) -> list[SymbolResults]:
     for r in ranked:
         cells = present = None
         if two_axes:
-            sets, values = r.metric(run.rank_by)
-            positions = r.names.positions(sets)
-            cells, present = _grid_matrix(run, positions[:, 0], positions[:, 1], values)
+            (_, values_a), (_, values_b) = run.grid.axes
+            cells = np.full((len(values_a), len(values_b)), np.nan)
+            present = np.zeros(cells.shape, dtype=bool)
+            for rows in r.blocks():
+                at = r.names.positions(rows["set"])
+                cells[at[:, 0], at[:, 1]] = rows[run.rank_by]
+                present[at[:, 0], at[:, 1]] = True
         out.append(SymbolResults(r.symbol, r.count, r.top(TABLE_ROWS), cells, present))
     if ranked:
         return out

@@ -115,8 +115,7 @@ def test_ranked_results_of_a_listed_selection_tie_break_by_id(tmp_path):
 def test_rank_parts_reads_and_gathers_in_blocks(tmp_path, monkeypatch):
     from transforms.backtest import ranking
 
-    monkeypatch.setattr(ranking, "READ_BLOCK", 5)
-    monkeypatch.setattr(ranking, "GATHER_BLOCK", 3)
+    monkeypatch.setattr(ranking, "READ_BLOCK", 3)
     rng = np.random.default_rng(4)
     names = set_names(expand_grid(library.get("SMA_CROSSOVER"), {}, ["fast=2:9:1", "slow=10:14:1"]).strategies)  # fmt: skip
     records = np.zeros(len(names), dtype=RECORD_DTYPE)
@@ -133,9 +132,9 @@ def test_rank_parts_reads_and_gathers_in_blocks(tmp_path, monkeypatch):
     for value in np.unique(keys):  # ties: by id as text
         tied = [i for i, k in zip(ids, keys, strict=True) if k == value]
         assert tied == sorted(tied)
-    sets, metric = ranked.metric("sharpe")
-    assert sorted(sets.tolist()) == list(range(40))
-    assert np.array_equal(metric, values, equal_nan=True)
+    rows = np.concatenate(list(ranked.blocks()))
+    assert sorted(rows["set"].tolist()) == list(range(40))
+    assert np.array_equal(rows["sharpe"], values, equal_nan=True)
 
 
 def _run_info(grid, rank_by="sharpe"):
