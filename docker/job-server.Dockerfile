@@ -11,7 +11,9 @@
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
 
 FROM ${BASE_IMAGE} AS build
-RUN apt-get update \
+# (man1: the JDK's update-alternatives links there; slim bases strip /usr/share/man.)
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
  && apt-get install -y --no-install-recommends maven openjdk-17-jdk-headless ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -20,7 +22,8 @@ RUN mvn -B -q -f scripts/jvm/beam/pom.xml package -Dtradestream.out=/opt/beam/li
  && test -n "$(ls /opt/beam/lib/beam-runners-flink-1.19-*.jar)"
 
 FROM ${BASE_IMAGE}
-RUN apt-get update \
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*
 # The JRE layer above is shared by the Kafka, Flink and job-server images.

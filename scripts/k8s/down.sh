@@ -1,10 +1,12 @@
 #!/bin/bash
-# `make k8s-down`: stops the local cluster of `make k8s-up` and leaves nothing behind: no
+# `make k8s-down` (KEEP_DOCKERD=1: without the image builder): stops the local cluster of `make k8s-up` and leaves nothing behind: no
 # process (each stopped by the pid it was started with), mount, network namespace, bridge or
 # iptables chain of ours. Keeps the built binaries and images under .local/k8s (a warm
 # `make k8s-up` reuses them); WIPE=1 also deletes the cluster's state (etcd, volumes).
 source "$(dirname "$0")/common.sh"
 require_host
+# Best effort from here on: every step runs even when an earlier one found nothing to do.
+set +e +o pipefail
 stop_pid controller-manager
 stop_pid scheduler
 if [ -f $L/kubelet.pid ] && kubectl get --raw /readyz >/dev/null 2>&1; then
@@ -30,7 +32,7 @@ stop_pid containerd
 for p in $(pgrep -f "containerd-shim-runc-v2 .*-address $SOCK" || true); do kill -9 "$p" 2>/dev/null || true; done
 stop_pid apiserver
 stop_pid etcd
-stop_pid dockerd
+[ "${KEEP_DOCKERD:-0}" = 1 ] || stop_pid dockerd  # KEEP_DOCKERD=1: the image builder stays up
 # Mounts under $W (container rootfs, shm, volumes, the image builder's), deepest first.
 grep -o " $W/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 # Pod network namespaces (CNI's) and our bridge.

@@ -51,8 +51,8 @@ load() {
   mkdir -p $W/loaded
   for img in "${IMAGES[@]%% *}" tradestream-k8s/pause:3.10 tradestream-k8s/coredns:${COREDNS_VERSION#v}; do
     local id stamp=$W/loaded/$(echo "$img" | tr '/:' '__')
-    id=$($DOCKER image inspect -f '{{.Id}}' "$img")
-    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$id" ] && $CTR images ls -q | grep -q "/$img\$"; then
+    id=$($DOCKER image inspect -f '{{.Id}}' "$img" 2>/dev/null) || { say "warning: $img is not built (scripts/k8s/images.sh build)"; continue; }
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$id" ] && $CTR images ls -q | grep "/$img\$" >/dev/null; then
       continue
     fi
     local t0=$SECONDS

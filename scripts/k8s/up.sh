@@ -8,8 +8,10 @@
 source "$(dirname "$0")/common.sh"
 require_host
 t_start=$SECONDS
-bash "$REPO/scripts/k8s/build-tools.sh"
-bash "$REPO/scripts/k8s/images.sh" build
+if [ "${1:-}" != --no-build ]; then  # --no-build: start from the cached binaries and images
+  bash "$REPO/scripts/k8s/build-tools.sh"
+  bash "$REPO/scripts/k8s/images.sh" build
+fi
 
 if [ -f $L/apiserver.pid ] && kill -0 "$(cat $L/apiserver.pid)" 2>/dev/null && kubectl get --raw /readyz >/dev/null 2>&1; then
   say "the cluster already runs; loading images"
@@ -22,6 +24,11 @@ for port in 2379 2380 6443 10250 10256 10249; do
   fi
 done
 mkdir -p $L $W/containerd $W/cni/net.d $W/kubelet $W/volumes
+# The node's address: the source address of this machine's default route. Pods reach the
+# apiserver and the apiserver the kubelet there (Kubernetes refuses a loopback node IP).
+NODE_IP=$(ip -4 route show default | awk '{for (i = 1; i < NF; i++) if ($i == "src") {print $(i + 1); exit}}')
+[ -n "$NODE_IP" ] || NODE_IP=$(ip -4 -o addr show scope global | awk '{sub("/.*", "", $4); print $4; exit}')
+[ -n "$NODE_IP" ] || die "no IPv4 address for the node (a default route or a global address)"
 start() { local name=$1; shift; nohup "$@" > $L/$name.log 2>&1 & echo $! > $L/$name.pid; }
 
 # --- certificates: one CA; the apiserver's serving cert; an admin client cert (also used by
@@ -105,13 +112,14 @@ for _ in $(seq 60); do ctr -a $SOCK version >/dev/null 2>&1 && break; sleep 0.5;
 ctr -a $SOCK version >/dev/null 2>&1 || die "containerd did not start (log: $L/containerd.log)"
 bash "$REPO/scripts/k8s/images.sh" load
 
-start apiserver $B/kube-apiserver --etcd-servers=http://127.0.0.1:2379 --bind-address=127.0.0.1 \
-  --advertise-address=127.0.0.1 --secure-port=6443 \
+start apiserver $B/kube-apiserver --etcd-servers=http://127.0.0.1:2379 \
+  --advertise-address=$NODE_IP --secure-port=6443 \
   --tls-cert-file=$P/apiserver.crt --tls-private-key-file=$P/apiserver.key --client-ca-file=$P/ca.crt \
   --service-account-key-file=$P/sa.pub --service-account-signing-key-file=$P/sa.key \
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-cluster-ip-range=10.96.0.0/16 --authorization-mode=Node,RBAC --allow-privileged=true \
-  --kubelet-client-certificate=$P/admin.crt --kubelet-client-key=$P/admin.key
+  --kubelet-client-certificate=$P/admin.crt --kubelet-client-key=$P/admin.key \
+  --kubelet-preferred-address-types=InternalIP
 for _ in $(seq 120); do kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 0.5; done
 kubectl get --raw /readyz >/dev/null 2>&1 || die "kube-apiserver did not become ready (log: $L/apiserver.log)"
 start controller-manager $B/kube-controller-manager --kubeconfig=$KUBECONFIG \
@@ -137,7 +145,7 @@ resolvConf: /etc/resolv.conf
 evictionHard: {memory.available: "200Mi", nodefs.available: "2%", imagefs.available: "2%"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
-address: 127.0.0.1
+address: $NODE_IP
 port: 10250
 healthzBindAddress: 127.0.0.1
 maxPods: 60
@@ -155,7 +163,7 @@ metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 EOT
 start kubelet $B/kubelet --config=$W/kubelet-config.yaml --kubeconfig=$KUBECONFIG --root-dir=$W/kubelet \
-  --cert-dir=$W/kubelet/pki --hostname-override=tradestream-local
+  --cert-dir=$W/kubelet/pki --hostname-override=tradestream-local --node-ip=$NODE_IP
 start kube-proxy $B/kube-proxy --config=$W/kube-proxy-config.yaml
 for _ in $(seq 120); do kubectl get node tradestream-local 2>/dev/null | grep -q ' Ready' && break; sleep 0.5; done
 kubectl get node tradestream-local 2>/dev/null | grep -q ' Ready' || die "the node did not become Ready (log: $L/kubelet.log)"
