@@ -12,13 +12,17 @@ peak RSS (ru_maxrss of the child, VmHWM polled while it runs), the bound (baseli
     .venv/bin/python bench/backtest_memory.py --memory_mb 128
 
 Not part of the test suite (`tests/pipelines/test_backtest_memory.py` is its small form).
-Measured here (2 cores, shared with other jobs), --memory_mb 512:
+Measured here (2 cores, shared with other jobs; times vary with the load):
 
-    run                  sets      peak     baseline + budget   elapsed
-    baseline                1    223 MB                          8.8 s
-    bbands 104k       104,247    243 MB    223 + 512 = 735 MB    98 s (evaluation 56 s,
-                                                                   summary.json 32 s)
-    before the fix    104,247   >2.1 GB    killed at 300 s with no line after the first
+    --memory_mb    run       sets      peak    baseline + budget   elapsed
+    512            one set         1  218 MB                          7.7 s
+    512            104k      104,247  239 MB   218 + 512 = 730 MB    69 s (evaluating 50 s,
+                                                                     summary.json 13 s)
+    512            684k      683,991  244 MB   218 + 512 = 730 MB   626 s (evaluating 466 s,
+                                                                     ranking 3 s, summary 150 s)
+    128            104k      104,247  232 MB   217 + 128 = 345 MB   136 s
+    before the fix 104k      104,247  >1.7 GB (2.1 GB in issue 15), killed at 300 s, no
+                                      progress after the first line
 """
 
 from __future__ import annotations
