@@ -45,7 +45,7 @@ start_dockerd() {
   mkdir -p $W/docker $L
   say "starting a private dockerd ($DOCKER_SOCK)"
   nohup dockerd --host "unix://$DOCKER_SOCK" --data-root $W/docker/root --exec-root $W/docker/exec \
-    --pidfile $W/docker/dockerd.pid --storage-driver=vfs --iptables=false --ip6tables=false --bridge=none \
+    --pidfile $W/docker/dockerd.pid --storage-driver=vfs --iptables=false ${DOCKERD_DEBUG:+--debug} --ip6tables=false --bridge=none \
     > $L/dockerd.log 2>&1 &
   echo $! > $L/dockerd.pid
   for _ in $(seq 60); do docker version >/dev/null 2>&1 && return 0; sleep 1; done

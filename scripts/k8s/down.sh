@@ -34,7 +34,10 @@ stop_pid apiserver
 stop_pid etcd
 [ "${KEEP_DOCKERD:-0}" = 1 ] || stop_pid dockerd  # KEEP_DOCKERD=1: the image builder stays up
 # Mounts under $W (container rootfs, shm, volumes, the image builder's), deepest first.
-grep -o " $W/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+# (With KEEP_DOCKERD=1, the image builder's mounts stay: its host-network namespace is one.)
+keep='^$'
+[ "${KEEP_DOCKERD:-0}" = 1 ] && keep="^$W/docker/"
+grep -o " $W/[^ ]*" /proc/mounts | sed 's/^ //' | grep -v "$keep" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 # Pod network namespaces (CNI's) and our bridge.
 for n in $(ip netns list 2>/dev/null | awk '/^cni-/ {print $1}'); do ip netns del "$n" 2>/dev/null || true; done
 ip link del tsk8s0 2>/dev/null || true
@@ -54,7 +57,7 @@ if [ "${WIPE:-0}" = 1 ]; then
   say "cluster state wiped (binaries and images kept)"
 fi
 # What is left of ours, if anything (there should be nothing).
-left=$(pgrep -f "$W/" || true)
+left=$([ "${KEEP_DOCKERD:-0}" = 1 ] || pgrep -f "$W/" || true)
 [ -z "$left" ] || say "warning: processes still running under $W: $left"
 grep -q " $W/" /proc/mounts && say "warning: mounts left under $W" || true
 say "cluster down"
