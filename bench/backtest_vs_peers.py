@@ -83,11 +83,11 @@ def worker_ours(args) -> None:
     """TradeStream: strategies from the library, chunked evaluate + simulate + metrics."""
     sys.path.insert(0, str(REPO))
     from strategies.spec import parse_document
-    from transforms.backtest.config import ExecutionConfig
-    from transforms.backtest.engine import chunk_size_for
-    from transforms.backtest.progress import Progress
-    from transforms.backtest.series import CandleSeries
-    from transforms.backtest.transforms import chunk_results, simulate_chunk
+    from tradestream.backtest.chunks import chunk_results, simulate_chunk
+    from tradestream.backtest.config import ExecutionConfig
+    from tradestream.backtest.engine import chunk_size_for
+    from tradestream.backtest.progress import Progress
+    from tradestream.backtest.series import CandleSeries
 
     data = _load(args.data)
     n = data["close"].shape[0]

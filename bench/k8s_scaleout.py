@@ -40,7 +40,7 @@ STRATEGIES = ["SMA_CROSSOVER", "EMA_MACD", "SMA_RSI", "BBAND_W_R", "DONCHIAN_BRE
 LOADER = r"""
 import json, os, sys, time
 from kafka import KafkaConsumer, KafkaProducer
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
 from tradestream.v1 import trade_pb2
 boot = os.environ["TRADESTREAM_BOOTSTRAP_SERVERS"]
 P = int(os.environ["PARTITIONS"])

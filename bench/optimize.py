@@ -36,17 +36,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from strategies import library  # noqa: E402
-from tests.transforms.optimize.builders import series_from_close, write_candles_csv  # noqa: E402
-from transforms.backtest.config import ExecutionConfig  # noqa: E402
-from transforms.optimize.fitness import (  # noqa: E402
+from tests.tradestream.optimize.builders import series_from_close, write_candles_csv  # noqa: E402
+from tradestream.backtest.config import ExecutionConfig  # noqa: E402
+from tradestream.optimize.fitness import (  # noqa: E402
     EvaluateFitness,
     FitnessConfig,
     evaluate_genomes,
     plan_jobs,
 )
-from transforms.optimize.genome import make_space  # noqa: E402
-from transforms.optimize.store import save_series  # noqa: E402
-from transforms.optimize.walk_forward import Window  # noqa: E402
+from tradestream.optimize.genome import make_space  # noqa: E402
+from tradestream.optimize.store import save_series  # noqa: E402
+from tradestream.optimize.walk_forward import Window  # noqa: E402
 
 MINUTE = 60_000
 
@@ -60,7 +60,7 @@ def synthetic_close(n: int, seed: int = 1) -> np.ndarray:
 
 
 def evaluations_per_second(candles: int, genomes: int, batch: int, work: Path) -> None:
-    from transforms.optimize.fitness import FitnessTask
+    from tradestream.optimize.fitness import FitnessTask
 
     series = series_from_close(synthetic_close(candles))
     file = save_series(series, str(work / "series"))

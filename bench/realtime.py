@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
-from tradestream.sample import sample_trades  # noqa: E402
+from tradestream.market.sample_day import sample_trades  # noqa: E402
 from tradestream.settings import get_settings  # noqa: E402
 from tradestream.v1 import signal_pb2, trade_pb2  # noqa: E402
 

@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 
 from tests.support.realtime import RealtimeProcess  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
+from tradestream.market.durations import parse_duration_ms  # noqa: E402
 from tradestream.settings import get_settings  # noqa: E402
 from tradestream.v1 import signal_pb2, trade_pb2  # noqa: E402
-from transforms.durations import parse_duration_ms  # noqa: E402
 
 PARTITIONS = 3
 

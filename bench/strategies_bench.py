@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from strategies import library  # noqa: E402
-from strategies.candles import CandleArrays  # noqa: E402
+from strategies.candle_arrays import CandleArrays  # noqa: E402
 from strategies.graph import topological  # noqa: E402
 from strategies.incremental import IncrementalEvaluator  # noqa: E402
 from strategies.vectorized import evaluate_vectorized  # noqa: E402

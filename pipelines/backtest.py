@@ -52,30 +52,30 @@ from pipelines.options import (
     positive_float,
     unknown_flags,
 )
-from transforms.backtest.files import (
+from tradestream.backtest.chunks import RANK_METRICS
+from tradestream.backtest.files import (
     resolve_inputs,
 )
-from transforms.backtest.inputs import CandlesFromInputs
-from transforms.backtest.outputs import (
+from tradestream.backtest.outputs import (
     GridInfo,
     OutputDirError,
     RunInfo,
     StagedOutputDir,
-    WriteBacktestOutputs,
     console_summary,
     no_candle_error,
     read_summary,
 )
-from transforms.backtest.selection import grid_progress, select_strategies
-from transforms.backtest.series import CollectCandleSeries
-from transforms.backtest.transforms import (
-    RANK_METRICS,
+from tradestream.backtest.selection import grid_progress, select_strategies
+from tradestream.market.trade_files import TradeFileError
+from transforms.backtest.collect_series import CollectCandleSeries
+from transforms.backtest.inputs import CandlesFromInputs
+from transforms.backtest.simulate import (
     DetailResults,
     RankResults,
     SelectTopResults,
     SimulateTrades,
 )
-from transforms.trade_files import TradeFileError
+from transforms.backtest.write_outputs import WriteBacktestOutputs
 
 
 def _count(text: str) -> int:

@@ -20,7 +20,7 @@ window (one more job).
 
 Strategies: --strategy NAME (repeatable) or --strategy all, --strategies FILE; --param k=v
 fixes a parameter; --bound NAME=LOW:HIGH narrows a declared range. Objectives and their
-normalisation: see transforms/optimize/objectives.py; DSR and PBO: overfitting.py.
+normalisation: see tradestream/optimize/objectives.py; DSR and PBO: overfitting.py.
 
 Output (--output DIR): best.json (the best --top sets per strategy type and symbol, best
 first, with metrics, in-sample / out-of-sample walk-forward results, DSR and PBO),
@@ -66,16 +66,15 @@ from pipelines.options import (
     positive_int,
     unknown_flags,
 )
-from tradestream.settings import get_settings
-from transforms.backtest.files import (
+from tradestream.backtest.files import (
     resolve_inputs,
 )
-from transforms.backtest.inputs import CandlesFromInputs
-from transforms.backtest.outputs import OutputDirError, StagedOutputDir
-from transforms.optimize.fitness import EvaluateFitness, FitnessConfig, FitnessResult
-from transforms.optimize.ga import GAConfig
-from transforms.optimize.objectives import OBJECTIVES
-from transforms.optimize.outputs import (
+from tradestream.backtest.outputs import OutputDirError, StagedOutputDir
+from tradestream.market.trade_files import TradeFileError
+from tradestream.optimize.fitness import FitnessConfig, FitnessResult
+from tradestream.optimize.ga import GAConfig
+from tradestream.optimize.objectives import OBJECTIVES
+from tradestream.optimize.outputs import (
     best_entries,
     console_summary,
     history_json,
@@ -84,23 +83,20 @@ from transforms.optimize.outputs import (
     write_evaluations,
     write_outputs,
 )
-from transforms.optimize.report import write_report
-from transforms.optimize.search import (
+from tradestream.optimize.search import (
     evaluate_out_of_sample,
     plan_searches,
     run_searches,
     tasks_of,
 )
-from transforms.optimize.selection import select_spaces
-from transforms.optimize.store import (
-    SaveCandleSeries,
-    SaveRejections,
-    WriteJsonList,
-    read_json,
-    read_saved_series,
-)
-from transforms.optimize.walk_forward import MODES
-from transforms.trade_files import TradeFileError
+from tradestream.optimize.selection import select_spaces
+from tradestream.optimize.store import read_json, read_saved_series
+from tradestream.optimize.walk_forward import MODES
+from tradestream.reports.optimize_report import write_report
+from tradestream.settings import get_settings
+from transforms.backtest.inputs import CandlesFromInputs
+from transforms.optimize.evaluate_fitness import EvaluateFitness
+from transforms.optimize.work_files import SaveCandleSeries, SaveRejections, WriteJsonList
 
 
 def _fraction(text: str) -> float:

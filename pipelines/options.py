@@ -17,8 +17,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from strategies.errors import StrategyError
 from strategies.strategy import Strategy
 from tradestream.cli_types import non_negative_float, positive_float
+from tradestream.market.durations import parse_duration_ms
 from tradestream.settings import get_settings
-from transforms.durations import parse_duration_ms
 
 
 def duration_ms(text: str) -> int:
@@ -209,7 +209,7 @@ def strategies_from_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -
     from kafka import KafkaConsumer, TopicPartition
 
     from strategies import library
-    from tradestream.kafka_config import env_client_config
+    from tradestream.kafka_clients.config import env_client_config
     from tradestream.v1 import strategy_pb2
 
     consumer = KafkaConsumer(**env_client_config(bootstrap), enable_auto_commit=False)
@@ -343,7 +343,7 @@ def add_input_kind_flags(group) -> None:
 
 def add_execution_flags(group) -> None:
     """The execution model: --fill, --allow_short, --cash, --fee, --slippage_bps, ..."""
-    from transforms.backtest.config import FILLS
+    from tradestream.backtest.config import FILLS
 
     group.add_argument(
         "--fill",
@@ -381,7 +381,7 @@ def add_execution_flags(group) -> None:
 
 def execution_config(args):
     """The ExecutionConfig of parsed execution flags (see add_execution_flags)."""
-    from transforms.backtest.config import ExecutionConfig
+    from tradestream.backtest.config import ExecutionConfig
 
     return ExecutionConfig(
         cash=args.cash,

@@ -33,15 +33,15 @@ from pipelines.options import (
     positive_float,
     selected_strategies,
 )
-from tradestream.kafka_config import KafkaSecurityError, client_config, require_broker
-from tradestream.kafka_positions import (
+from tradestream.kafka_clients.config import KafkaSecurityError, client_config, require_broker
+from tradestream.kafka_clients.positions import (
     ON_TOPIC_RESET,
     StalePositionError,
     read_topic_state,
     settle_committed,
 )
-from tradestream.local.checkpoints import flink_checkpoint_args, prepare_resume
-from tradestream.local.flink import flink_runner_args, python_worker_processes
+from tradestream.runtime.checkpoints import flink_checkpoint_args, prepare_resume
+from tradestream.runtime.flink import flink_runner_args, python_worker_processes
 from tradestream.settings import get_settings
 from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
 from transforms.symbol_signals import RecordsToSignals

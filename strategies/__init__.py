@@ -26,7 +26,7 @@ Evaluators
   shared nodes computed once, ``{strategy_id: int8 array}`` (+1 BUY, -1 SELL, 0 nothing);
   :func:`strategies.vectorized.explain_signals` gives the reason of each signal.
 * :class:`strategies.incremental.IncrementalEvaluator` (realtime): ``update(o, h, l, c, v)``
-  returns :class:`~strategies.signals.Emission` objects; ``get_state()`` is plain JSON-able
+  returns :class:`~strategies.actions.Emission` objects; ``get_state()`` is plain JSON-able
   data and ``IncrementalEvaluator.from_state(strategies, state)`` rebuilds it exactly.
 
 Node values are identical in both evaluators: for TA-Lib kinds the incremental side transcribes
@@ -38,11 +38,11 @@ Library and files: :mod:`strategies.library` (``names()``, ``get(name)``, ``buil
 params)``), :func:`strategies.spec.load_strategy_file` (YAML/JSON), :mod:`strategies.cli`.
 """
 
-from strategies.candles import CandleArrays
+from strategies.actions import Emission
+from strategies.candle_arrays import CandleArrays
 from strategies.errors import StrategyError
 from strategies.incremental import IncrementalEvaluator
 from strategies.params import ParamSpec
-from strategies.signals import Emission
 from strategies.strategy import Strategy, StrategyType
 from strategies.vectorized import evaluate_vectorized, explain_signals
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from strategies.candles import FIELDS
+from strategies.actions import BUY, SELL, Emission, reason_text
+from strategies.candle_arrays import FIELDS
 from strategies.errors import StrategyError
 from strategies.graph import Node, topological
-from strategies.signals import BUY, SELL, Emission, reason_text
 from strategies.strategy import Strategy
 
 STATE_VERSION = 1

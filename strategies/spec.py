@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from strategies.candles import FIELDS
+from strategies.candle_arrays import FIELDS
 from strategies.errors import StrategyError
 from strategies.graph import Node
 from strategies.nodes import const

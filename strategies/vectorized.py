@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from strategies.candles import FIELDS, CandleArrays
+from strategies.actions import BUY, reason_text
+from strategies.candle_arrays import FIELDS, CandleArrays
 from strategies.graph import Node, topological
-from strategies.signals import BUY, reason_text
 from strategies.strategy import Strategy
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import broker_settings
-from tradestream.local import jvm
 from tradestream.local import kafka as local_kafka
+from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings
 
 

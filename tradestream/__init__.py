@@ -1,0 +1,11 @@
+"""TradeStream: the contracts, domain, engines and apps around the Beam pipelines.
+
+Bottom to top (a layer imports only layers below it; `lint-imports` checks it):
+
+    v1/, settings.py, cli_types.py    contracts and base: import nothing of ours
+    market/, kafka_clients/           the domain without Beam: import the base only
+    backtest/, optimize/, reports/    engines without Beam: may import strategies/ too
+    runtime/                          what pipelines need to run on Flink (beside transforms/)
+    cli.py, demo.py, ingest/, paper/, dashboard/, local/, signals_tail.py, sample_cli.py
+                                      the apps: may import everything, pipelines included
+"""

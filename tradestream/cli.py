@@ -16,14 +16,14 @@ warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
 
 from pydantic import ValidationError  # noqa: E402
 
-from tradestream.kafka_config import KafkaSecurityError  # noqa: E402
-from tradestream.kafka_positions import StalePositionError  # noqa: E402
-from tradestream.local.errors import LocalRuntimeError  # noqa: E402
+from tradestream.kafka_clients.config import KafkaSecurityError  # noqa: E402
+from tradestream.kafka_clients.positions import StalePositionError  # noqa: E402
+from tradestream.runtime.errors import LocalRuntimeError  # noqa: E402
 
 # Commands whose flags belong to a pipeline module: `run(argv)` parses them itself.
 PIPELINES = {
     "ingest": (
-        "pipelines.ingest",
+        "tradestream.ingest.cli",
         "publish trades to the trades topic (coinbase, replay file or sample, OHLC bars)",
     ),
     "backtest": ("pipelines.backtest", "backtest strategies or grids on trade/candle files"),

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tradestream.cli_types import positive_float
-from tradestream.kafka_config import env_client_config
+from tradestream.kafka_clients.config import env_client_config
 from tradestream.local import kafka as local_kafka
 from tradestream.settings import get_settings
 from tradestream.signals_tail import HEADER, format_row
@@ -181,8 +181,8 @@ class SignalPrinter(threading.Thread):
 def run(args: argparse.Namespace) -> int:
     from tradestream.ingest.producer import TradeProducer
     from tradestream.ingest.replay import replay
-    from tradestream.sample import sample_trades
-    from transforms.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
+    from tradestream.market.sample_day import sample_trades
+    from tradestream.market.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
 
     settings = get_settings()
     speed = None if str(args.speed).lower() == "max" else float(args.speed)

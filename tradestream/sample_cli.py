@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tradestream.cli_types import positive_float
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from transforms.trade_files import write_trades_csv
+    from tradestream.market.trade_files import write_trades_csv
 
     n = write_trades_csv(args.output, sample_trades(hours=args.hours, seed=args.seed))
     print(f"[sample] wrote {n} trades to {args.output}")

@@ -22,7 +22,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
 from tradestream.cli_types import positive_float, positive_int
-from tradestream.kafka_config import client_config, require_broker
+from tradestream.kafka_clients.config import client_config, require_broker
 from tradestream.settings import get_settings
 from tradestream.v1 import signal_pb2
 

@@ -29,9 +29,9 @@ from apache_beam.transforms.window import TimestampedValue
 
 from strategies.incremental import IncrementalEvaluator
 from strategies.strategy import Strategy
+from tradestream.market.signal_messages import make_signal, strategy_proto
 from tradestream.v1 import candle_pb2
-from transforms.candles import ms_timestamp, timestamp_ms
-from transforms.signals import make_signal, strategy_proto
+from transforms.trades_to_candles import ms_timestamp, timestamp_ms
 
 
 class StrategyRunner:

@@ -25,9 +25,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
+from tradestream.market import candle_math
 from tradestream.v1 import candle_pb2
-from transforms import candle_math
-from transforms.candles import keyed_at_end, ms_timestamp, timestamp_ms
+from transforms.trades_to_candles import keyed_at_end, ms_timestamp, timestamp_ms
 
 
 class GapFiller:

@@ -26,9 +26,9 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from google.protobuf.message import DecodeError
 
+from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 from tradestream.v1 import signal_pb2, trade_pb2
 from transforms.kafka_source import KafkaReadConfig, ReadFromKafkaTopic
-from transforms.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class WriteToKafkaFn(beam.DoFn):
     def setup(self) -> None:
         from kafka import KafkaProducer
 
-        from tradestream.kafka_config import env_client_config
+        from tradestream.kafka_clients.config import env_client_config
 
         self._producer = KafkaProducer(
             **env_client_config(self._bootstrap),
@@ -192,7 +192,7 @@ def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
     """The values of up to `limit` most recent records of a topic (all partitions)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from tradestream.kafka_config import env_client_config
+    from tradestream.kafka_clients.config import env_client_config
 
     consumer = KafkaConsumer(
         **env_client_config(bootstrap), enable_auto_commit=False, group_id=None

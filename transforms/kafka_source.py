@@ -203,7 +203,7 @@ def _new_consumer(config: KafkaReadConfig):
     """A KafkaConsumer of the group, assigned to every partition of the topic."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from tradestream.kafka_config import env_client_config
+    from tradestream.kafka_clients.config import env_client_config
 
     consumer = KafkaConsumer(
         **{
@@ -276,7 +276,7 @@ class _TopicRestrictions(RestrictionProvider):
     def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
         from kafka import KafkaConsumer, TopicPartition
 
-        from tradestream.kafka_config import env_client_config
+        from tradestream.kafka_clients.config import env_client_config
 
         consumer = KafkaConsumer(
             **{**env_client_config(config.bootstrap_servers), **dict(config.client_options)},

@@ -20,9 +20,9 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 from google.protobuf.message import DecodeError
 
+from tradestream.market.dead_letters import DEAD_LETTER_TAG, dead_letter
+from tradestream.market.trade_validation import check_trade
 from tradestream.v1 import trade_pb2
-from transforms.dead_letters import DEAD_LETTER_TAG, dead_letter
-from transforms.trade_validation import check_trade
 
 
 class ParsedTrades(NamedTuple):

@@ -30,18 +30,18 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.transforms.window import TimestampedValue
 
 from strategies.strategy import Strategy
+from tradestream.market.dead_letters import DEAD_LETTER_TAG
 from tradestream.v1 import trade_pb2
-from transforms.candles import (
+from transforms.evaluate import StrategyRunner
+from transforms.gaps import GapFiller
+from transforms.parse_trades import TradeParser
+from transforms.trades_to_candles import (
     CandleBook,
     PartialCandles,
     PartialCandlesFn,
     ms_timestamp,
     timestamp_ms,
 )
-from transforms.dead_letters import DEAD_LETTER_TAG
-from transforms.evaluate import StrategyRunner
-from transforms.gaps import GapFiller
-from transforms.parse_trades import TradeParser
 from transforms.worker_tuning import tune_worker
 
 

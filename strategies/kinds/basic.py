@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from strategies.candles import FIELDS
+from strategies.candle_arrays import FIELDS
 from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, register
 
 

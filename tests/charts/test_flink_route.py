@@ -27,7 +27,7 @@ import yaml
 
 from tests.charts.test_chart import render
 from tradestream.local import kafka as local_kafka
-from tradestream.local.jvm import find_java
+from tradestream.runtime.jvm import find_java
 
 REPO = Path(__file__).resolve().parents[2]
 FILES = REPO / "charts" / "tradestream" / "files"

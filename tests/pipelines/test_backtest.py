@@ -10,12 +10,12 @@ import pytest
 
 from pipelines import backtest
 from strategies import library
+from tests.support.vectorized_signals import signals_for_candles
 from tradestream import cli
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.signal_messages import signal_id
+from tradestream.market.trade_files import parse_time_ms, write_trades_csv
 from tradestream.v1 import candle_pb2
-from transforms.signals import signal_id
-from transforms.trade_files import parse_time_ms, write_trades_csv
-from transforms.vectorized_signals import signals_for_candles
 
 FILES = ("summary.json", "trades.csv", "signals.csv", "equity.csv", "candles.csv", "report.html")
 BAD_ROWS = "not-a-time,BTC-USD,100,1,buy,x1\n1704153600000,BTC-USD,-3,1,buy,x2\n"

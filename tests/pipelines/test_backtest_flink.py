@@ -8,10 +8,10 @@ import json
 import pytest
 
 from pipelines import backtest
-from tradestream.local.flink import flink_runner_args
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.trade_files import write_trades_csv
+from tradestream.runtime.flink import flink_runner_args
 from tradestream.settings import get_settings
-from transforms.trade_files import write_trades_csv
 
 pytestmark = pytest.mark.integration
 

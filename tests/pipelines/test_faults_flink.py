@@ -47,10 +47,10 @@ from tests.support.realtime import (
     with_sentinels,
 )
 from tradestream.local import kafka as local_kafka
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.trade_files import write_trades_csv
 from tradestream.v1 import signal_pb2, trade_pb2
 from transforms.kafka_io import WriteToKafkaFn, signal_id_of
-from transforms.trade_files import write_trades_csv
 
 MINUTE = 60_000
 SYMBOLS = {"BTC-USD": 42_000.0, "ETH-USD": 2_300.0}

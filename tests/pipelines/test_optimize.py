@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 
 from strategies import library
-from strategies.candles import CandleArrays
+from strategies.candle_arrays import CandleArrays
 from strategies.vectorized import evaluate_vectorized
-from tests.transforms.optimize.builders import series_from_close, sine_close, write_candles_csv
+from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
 from tradestream import cli
-from tradestream.sample import sample_trades
-from transforms.backtest.config import ExecutionConfig
-from transforms.backtest.engine import simulate
-from transforms.backtest.metrics import compute_metrics
-from transforms.optimize.objectives import objective_values
-from transforms.trade_files import write_trades_csv
+from tradestream.backtest.config import ExecutionConfig
+from tradestream.backtest.engine import simulate
+from tradestream.backtest.metrics import compute_metrics
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.trade_files import write_trades_csv
+from tradestream.optimize.objectives import objective_values
 
 BASE = ["--strategy", "SMA_CROSSOVER", "--bound", "fast=2:40", "--bound", "slow=5:80",
         "--fee", "0.002", "--min_trades", "5", "--population", "10", "--seed", "3"]  # fmt: skip

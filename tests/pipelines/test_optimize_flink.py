@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines import optimize
-from tests.transforms.optimize.builders import series_from_close, sine_close, write_candles_csv
-from tradestream.local.flink import flink_runner_args
+from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
+from tradestream.runtime.flink import flink_runner_args
 from tradestream.settings import get_settings
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.support.kafka import consume_all, create_topics
-from tests.transforms.optimize.builders import series_from_close, sine_close, write_candles_csv
+from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
 from tradestream import cli
 from tradestream.v1 import strategy_pb2
 

@@ -12,8 +12,8 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import pipelines.backtest  # noqa: F401 - registers its options
-import pipelines.ingest  # noqa: F401
 import pipelines.realtime  # noqa: F401
+import tradestream.ingest.cli  # noqa: F401
 from pipelines.options import selected_strategies
 
 
@@ -76,8 +76,8 @@ def test_selected_strategies_from_optimizer_best_json(tmp_path):
 @pytest.mark.integration
 def test_selected_strategies_from_the_strategies_topic_take_the_newest_set(kafka_broker):
     from tests.support.kafka import create_topics, produce
+    from tradestream.market.signal_messages import strategy_proto
     from tradestream.v1 import strategy_pb2
-    from transforms.signals import strategy_proto
 
     topic = "strategies-options-test"
     create_topics(kafka_broker, [topic])

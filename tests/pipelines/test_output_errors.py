@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_one_line_error, tradestream
-from tradestream.sample import sample_trades
-from transforms.trade_files import write_trades_csv
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.trade_files import write_trades_csv
 
 COMMANDS = ("backtest", "optimize")
 SMALL = {

@@ -26,7 +26,7 @@ from tests.support.realtime import (
     wait_for,
     with_sentinels,
 )
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
 from tradestream.v1 import trade_pb2
 
 pytestmark = pytest.mark.integration

@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.kafka import create_topics, free_port, produce
 from tests.support.realtime import REPO
-from tradestream.kafka_positions import read_topic_state, settle_committed
+from tradestream.kafka_clients.positions import read_topic_state, settle_committed
 
 
 def _realtime(args: list[str], env: dict[str, str] | None = None):

@@ -27,11 +27,11 @@ from tests.support.realtime import (
     wait_for,
 )
 from tests.support.secured_kafka import SecuredBroker, secured_broker
-from tradestream.kafka_config import client_config
+from tradestream.kafka_clients.config import client_config
 from tradestream.local import kafka as local_kafka
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
+from tradestream.market.trade_files import write_trades_csv
 from tradestream.v1 import signal_pb2, trade_pb2
-from transforms.trade_files import write_trades_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -220,7 +220,7 @@ def test_realtime_flink_over_sasl_ssl_writes_the_reference_signals_without_showi
 
 def test_secured_broker_refuses_clients_without_tls_or_sasl(secured_kafka):
     """The tests above really went through SASL_SSL: nothing else gets in."""
-    from tradestream.kafka_config import KafkaSecurityError, verify_connection
+    from tradestream.kafka_clients.config import KafkaSecurityError, verify_connection
 
     s = secured_kafka.settings
     plaintext = s.model_copy(

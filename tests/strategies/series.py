@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.candles import FIELDS, CandleArrays
+from strategies.candle_arrays import FIELDS, CandleArrays
 from strategies.graph import Node, topological
 
 

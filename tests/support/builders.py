@@ -86,7 +86,7 @@ def keyed_candle(c: candle_pb2.Candle):
 
 def signal_row(signal) -> tuple:
     """What two signals must share to be the same signal, readable in a failed assertion."""
-    from transforms.signals import ACTION_NAMES
+    from tradestream.market.signal_messages import ACTION_NAMES
 
     return (
         signal.signal_id,

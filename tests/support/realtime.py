@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from tests.support.vectorized_signals import signals_for_candles
+from tradestream.market import candle_math
 from tradestream.v1 import candle_pb2, signal_pb2, trade_pb2
-from transforms import candle_math
-from transforms.vectorized_signals import signals_for_candles
 
 REPO = Path(__file__).resolve().parents[2]
 

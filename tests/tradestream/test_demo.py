@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tradestream.demo import ending_now
-from tradestream.sample import sample_trades
+from tradestream.market.sample_day import sample_trades
 
 NOW = 1_790_000_123_456  # some time, not on a minute boundary
 HOUR = 3_600_000

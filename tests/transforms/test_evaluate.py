@@ -18,9 +18,9 @@ from tests.support.builders import (
     signal_row,
     streaming_options,
 )
+from tests.support.vectorized_signals import signals_for_candles
+from tradestream.market.signal_messages import signal_id
 from transforms.evaluate import EvaluateStrategies
-from transforms.signals import signal_id
-from transforms.vectorized_signals import signals_for_candles
 
 CLOSES = [10, 11, 12, 13, 12, 11, 10, 9, 10, 12, 14, 15, 13, 11, 9, 8, 9, 11, 13, 14]
 

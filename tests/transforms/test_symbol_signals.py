@@ -24,8 +24,8 @@ from tests.support.builders import (
     trade,
 )
 from tests.support.realtime import reference_candles, reference_signals
-from transforms import candle_math
-from transforms.signals import ACTION_NAMES
+from tradestream.market import candle_math
+from tradestream.market.signal_messages import ACTION_NAMES
 from transforms.symbol_signals import RecordsToSignals, TradesToSignals
 
 MAX_GAP = 3

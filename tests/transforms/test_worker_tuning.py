@@ -7,7 +7,7 @@ import pickle
 from apache_beam.runners.worker import statecache
 
 from tests.support.builders import T0, trade
-from transforms import candle_math
+from tradestream.market import candle_math
 from transforms.symbol_signals import OpenCandles, SymbolSeries
 from transforms.worker_tuning import tune_worker
 

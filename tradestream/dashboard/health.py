@@ -76,7 +76,7 @@ class KafkaHealth:
         if consumer is None:
             from kafka import KafkaConsumer
 
-            from tradestream.kafka_config import env_client_config
+            from tradestream.kafka_clients.config import env_client_config
 
             consumer = KafkaConsumer(
                 **env_client_config(self.targets.bootstrap),

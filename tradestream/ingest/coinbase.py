@@ -42,8 +42,8 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from tradestream.market.trade_validation import check_trade
 from tradestream.v1 import trade_pb2
-from transforms.trade_validation import check_trade
 
 DEFAULT_WS_URL = "wss://advanced-trade-ws.coinbase.com"
 EXCHANGE = "coinbase"

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
+from tradestream.market.trade_files import BadRow, TradeFileError
+from tradestream.market.trade_validation import SYMBOL_PATTERN, check_trade
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow, TradeFileError
-from transforms.trade_validation import SYMBOL_PATTERN, check_trade
 
 EXCHANGE = "ohlc-replay"
 REQUIRED = ("datetime", "open", "high", "low", "close")

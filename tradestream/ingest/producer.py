@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tradestream.kafka_config import producer_config, verify_connection
+from tradestream.kafka_clients.config import producer_config, verify_connection
+from tradestream.market.dead_letters import dead_letter
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
-from transforms.dead_letters import dead_letter
 
 
 @dataclass

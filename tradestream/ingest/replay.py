@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.producer import TradeProducer
+from tradestream.market.trade_files import BadRow
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow
 
 
 @dataclass

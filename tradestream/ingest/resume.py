@@ -40,10 +40,10 @@ from datetime import UTC, datetime
 from google.protobuf.message import DecodeError
 
 from tradestream.ingest.dedup import RecentTradeIds
-from tradestream.kafka_config import client_config
+from tradestream.kafka_clients.config import client_config
+from tradestream.market.trade_files import BadRow
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow
 
 CHUNK = 5_000  # records read per step when scanning a partition backward
 SEED_IDS = 1_000  # Coinbase: trade ids per product remembered from the topic (snapshots ~100)

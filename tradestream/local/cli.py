@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from tradestream.cli_types import port, positive_int
-from tradestream.local import jvm, kafka
+from tradestream.local import kafka
+from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings
 
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tradestream.kafka_config import client_config, env_client_config
-from tradestream.local.errors import LocalRuntimeError
-from tradestream.local.jvm import find_java, require
+from tradestream.kafka_clients.config import client_config, env_client_config
+from tradestream.runtime.errors import LocalRuntimeError
+from tradestream.runtime.jvm import find_java, require
 from tradestream.settings import Settings
 
 START_TIMEOUT_S = 90.0

@@ -24,8 +24,8 @@ import threading
 from collections.abc import Callable
 
 from tradestream.cli_types import finite_float, positive_float, positive_int
-from tradestream.kafka_config import KafkaSecurityError
-from tradestream.kafka_positions import ON_TOPIC_RESET, StalePositionError
+from tradestream.kafka_clients.config import KafkaSecurityError
+from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.settings import get_settings
 
 # flag -> (PaperConfig field, type, help); defaults come from PaperConfig / the database.
@@ -55,7 +55,7 @@ _CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
 
 
 def _duration_ms(text: str) -> int:
-    from transforms.durations import parse_duration_ms
+    from tradestream.market.durations import parse_duration_ms
 
     try:
         return parse_duration_ms(text)

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from tradestream.kafka_config import client_config, require_broker
-from tradestream.kafka_positions import (
+from tradestream.kafka_clients.config import client_config, require_broker
+from tradestream.kafka_clients.positions import (
     ON_TOPIC_RESET,
     StalePositionError,
     check_position,

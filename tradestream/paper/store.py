@@ -12,7 +12,7 @@ database is always a state that some prefix of the topics produced, and it says 
 
 Each offset row also keeps the id of the topic it was read from (Kafka topic ids), so a
 restart can tell a stored position of a deleted and recreated topic from a current one (see
-`tradestream.kafka_positions`). Databases of schema 1 (no topic ids) are migrated on open;
+`tradestream.kafka_clients.positions`). Databases of schema 1 (no topic ids) are migrated on open;
 their ids are unknown until the executor has checked the offsets against the topic.
 
 A file that is not a readable database (damaged, or not SQLite at all) raises

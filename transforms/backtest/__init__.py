@@ -1,16 +1,10 @@
-"""Batch backtests: the same candles and strategies as realtime, simulated over history.
+"""The backtest's Beam steps (the engine is :mod:`tradestream.backtest`).
 
-    files.py       ReadTradesFromFiles / ReadCandlesFromFiles (CSV, Parquet), rejected rows
-    series.py      CollectCandleSeries: one ordered array series per symbol
-    selection.py   which strategies run (--strategy/--param, --strategies, --grid)
-    grid.py        parameter grids with constraints
-    config.py      ExecutionConfig: fills, sides, cash, fee, slippage, annualization
-    engine.py      the vectorized position simulator (and the execution model)
-    metrics.py     the standard metrics, vectorized over parameter sets
-    transforms.py  SimulateTrades, ComputeMetrics, SelectTopResults, DetailResults
-    outputs.py     summary.json, trades/signals/equity/candles CSVs: WriteBacktestOutputs
-    report.py      report.html (inline SVG)
-    progress.py    progress on stderr
+    read_files.py      ReadTradesFromFiles / ReadCandlesFromFiles
+    inputs.py          CandlesFromInputs: files -> candles through the realtime transforms
+    collect_series.py  CollectCandleSeries: one ordered array series per symbol
+    simulate.py        SimulateTrades, RankResults, ComputeMetrics, SelectTopResults, DetailResults
+    write_outputs.py   WriteBacktestOutputs: summary.json, CSVs, report.html
 
 The pipeline that wires them is `pipelines/backtest.py` (`tradestream backtest`).
 """

@@ -12,13 +12,10 @@ from typing import NamedTuple
 
 import apache_beam as beam
 
-from transforms.backtest.files import (
-    ReadCandlesFromFiles,
-    ReadTradesFromFiles,
-    rejected_from_dead_letter,
-)
-from transforms.candles import WindowTradesToCandles
+from tradestream.backtest.files import rejected_from_dead_letter
+from transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
 from transforms.gaps import FillCandleGaps
+from transforms.trades_to_candles import WindowTradesToCandles
 
 
 class CandleInputs(NamedTuple):
@@ -30,7 +27,7 @@ class CandlesFromInputs(beam.PTransform):
     """PBegin -> CandleInputs(candles, rejected).
 
     Args:
-        kind: "trades" or "candles" (see `transforms.backtest.files` for detection).
+        kind: "trades" or "candles" (see `tradestream.backtest.files` for detection).
         paths: the input files.
         symbol: the symbol of candle files without a symbol column (None: from the name).
         interval_ms: candle interval (trades files).

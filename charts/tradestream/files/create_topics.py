@@ -21,7 +21,7 @@ def admin_client(bootstrap: str, deadline: float):
     """A KafkaAdminClient, retried until the cluster answers or the deadline passes."""
     from kafka.admin import KafkaAdminClient
 
-    from tradestream.kafka_config import client_config
+    from tradestream.kafka_clients.config import client_config
     from tradestream.settings import get_settings
 
     while True:

@@ -16,7 +16,7 @@ import time
 def existing_topics(bootstrap: str) -> set[str]:
     from kafka.admin import KafkaAdminClient
 
-    from tradestream.kafka_config import client_config
+    from tradestream.kafka_clients.config import client_config
     from tradestream.settings import get_settings
 
     admin = KafkaAdminClient(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from strategies import nodes as n
-from strategies.candles import CandleArrays
+from strategies.candle_arrays import CandleArrays
 from strategies.vectorized import compute_nodes
 from tests.strategies.series import run_incremental
 

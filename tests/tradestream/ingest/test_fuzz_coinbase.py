@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tradestream.ingest import coinbase
+from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 from tradestream.v1 import trade_pb2
-from transforms.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 BASE_QUOTE = re.compile(r"[A-Z0-9]{1,20}-[A-Z0-9]{1,20}")

@@ -19,8 +19,8 @@ from tradestream.ingest.ohlc_replay import (
     read_ohlc_file,
     symbol_for,
 )
+from tradestream.market.trade_files import BadRow, TradeFileError
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow, TradeFileError
 
 T0 = int(datetime(2024, 1, 2, 14, 30, tzinfo=UTC).timestamp() * 1000)
 HEADER = "datetime,open,high,low,close,% change\n"

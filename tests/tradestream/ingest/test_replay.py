@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.tradestream.ingest.fakes import RecordingProducer
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.replay import replay
+from tradestream.market.trade_files import BadRow
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow
 
 
 def trades(n: int) -> list[trade_pb2.Trade]:

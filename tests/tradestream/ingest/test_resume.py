@@ -21,8 +21,8 @@ from tradestream.ingest.resume import (
     skip_already_sent,
     trade_order,
 )
+from tradestream.market.trade_files import BadRow
 from tradestream.v1 import trade_pb2
-from transforms.trade_files import BadRow
 
 
 def trade(symbol: str, time_ms: int, trade_id: str | int) -> trade_pb2.Trade:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from tradestream.market.signal_messages import make_signal, signal_id, strategy_proto
 from tradestream.paper.engine import SignalEvent
 from tradestream.v1 import signal_pb2
-from transforms.signals import make_signal, signal_id, strategy_proto
 
 MINUTE = 60_000
 T0 = 1_700_006_400_000  # 2023-11-15 00:00 UTC, a Wednesday

@@ -52,7 +52,7 @@ def _produce(bootstrap: str, topic: str, by_partition: dict[int, list]) -> None:
 def _topic_id(bootstrap: str, topic: str) -> str:
     from kafka import KafkaConsumer
 
-    from tradestream.kafka_positions import current_topic_id
+    from tradestream.kafka_clients.positions import current_topic_id
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:

@@ -1,0 +1,109 @@
+"""CollectCandleSeries: each symbol's candles as one ordered set of numpy arrays.
+
+    series = candles | CollectCandleSeries(default_interval_ms=60_000)
+
+Backtests need a symbol's whole history at once (the vectorized evaluator and the simulator
+work on arrays), so candles are grouped per symbol, sorted by start and de-duplicated: for
+an interval seen more than once the candle with the highest revision is kept (a correction
+replaces the on-time candle); further copies (e.g. a row repeated in a candles file) are
+dropped and counted in `CandleSeries.duplicates`.
+
+The interval is the candles' own `interval_ms` (candles built from trades); candles read from
+files have none, so it is inferred as the most common gap between consecutive candles
+(weekends in daily stock data do not change it), or `default_interval_ms` for a series of one
+candle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from strategies.candle_arrays import CandleArrays
+from tradestream.v1 import candle_pb2
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """One symbol's candles, oldest first, as aligned arrays."""
+
+    symbol: str
+    interval_ms: int
+    start_ms: np.ndarray  # int64
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    filled: np.ndarray  # bool: a flat candle made by FillCandleGaps
+    duplicates: int = 0
+
+    def __len__(self) -> int:
+        return int(self.start_ms.shape[0])
+
+    def arrays(self) -> CandleArrays:
+        """The OHLCV arrays the strategy evaluators take."""
+        return CandleArrays(self.open, self.high, self.low, self.close, self.volume)
+
+    def candles(self) -> list[candle_pb2.Candle]:
+        """The series as Candle messages (for tests and small outputs)."""
+        return [
+            candle_pb2.Candle(
+                symbol=self.symbol,
+                start_ms=int(self.start_ms[i]),
+                interval_ms=self.interval_ms,
+                open=float(self.open[i]),
+                high=float(self.high[i]),
+                low=float(self.low[i]),
+                close=float(self.close[i]),
+                volume=float(self.volume[i]),
+                filled=bool(self.filled[i]),
+            )
+            for i in range(len(self))
+        ]
+
+
+def infer_interval_ms(start_ms: np.ndarray, default_ms: int) -> int:
+    """The most common positive gap between consecutive starts (ties: the smallest)."""
+    gaps = np.diff(np.asarray(start_ms, dtype=np.int64))
+    gaps = gaps[gaps > 0]
+    if gaps.size == 0:
+        return default_ms
+    values, counts = np.unique(gaps, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
+def build_series(
+    symbol: str, candles: Iterable[candle_pb2.Candle], default_interval_ms: int
+) -> CandleSeries:
+    """Sorts and de-duplicates one symbol's candles (see the module docstring)."""
+    ordered = sorted(candles, key=lambda c: (c.start_ms, -c.revision, c.SerializeToString()))
+    kept: list[candle_pb2.Candle] = []
+    for candle in ordered:
+        if kept and kept[-1].start_ms == candle.start_ms:
+            continue
+        kept.append(candle)
+    start = np.fromiter((c.start_ms for c in kept), np.int64, len(kept))
+    intervals = {c.interval_ms for c in kept if c.interval_ms > 0}
+    if len(intervals) == 1:
+        interval = intervals.pop()
+    else:
+        interval = infer_interval_ms(start, default_interval_ms)
+
+    def column(name: str) -> np.ndarray:
+        return np.fromiter((getattr(c, name) for c in kept), np.float64, len(kept))
+
+    return CandleSeries(
+        symbol=symbol,
+        interval_ms=interval,
+        start_ms=start,
+        open=column("open"),
+        high=column("high"),
+        low=column("low"),
+        close=column("close"),
+        volume=column("volume"),
+        filled=np.fromiter((c.filled for c in kept), bool, len(kept)),
+        duplicates=len(ordered) - len(kept),
+    )

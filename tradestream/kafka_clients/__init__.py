@@ -1,0 +1,7 @@
+"""Kafka clients without Beam: client settings, stored positions, topic contracts.
+
+    config.py         client options from settings (bootstrap, security, idempotent producer)
+    positions.py      committed/stored offsets checked against the topic (recreated, truncated)
+
+May import: tradestream.market and the base (settings, v1). No Beam.
+"""

@@ -1,0 +1,543 @@
+"""report.html: a self-contained page (inline SVG and CSS, no script, nothing fetched).
+
+For each symbol, the best result by the run's ranking metric: its equity curve against buy
+and hold, its drawdown, and the price with entries (green triangles up) and exits (red
+triangles down). Then a heatmap of the ranking metric for 2-parameter grids (one per symbol),
+and a table of the results (the best 200 per symbol). Long series are drawn from per-pixel
+min/max buckets, so the page stays small whatever the number of candles; an axis of more
+than 100 values is drawn in buckets of neighbouring values (each cell shows its best), so
+the heatmap stays small whatever the grid.
+
+Results come as BacktestResult messages, or as RankedResults (on disk, best first: only the
+table's rows are read as messages, and the heatmap's metric as one array).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from tradestream.backtest.chunks import ResultDetail, rank_value
+from tradestream.backtest.outputs import RejectionSummary, RunInfo, SeriesInfo, iso_time
+from tradestream.backtest.ranking import RankedResults
+
+WIDTH, HEIGHT = 960, 240
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 70, 16, 14, 26
+TABLE_ROWS = 200
+MAX_MARKERS = 1500
+HEATMAP_CELLS = 100  # the most rows or columns of a heatmap; longer axes are bucketed
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
+max-width:1000px;color:#1d2330;background:#fff}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde}
+h3{font-size:15px;margin:18px 0 6px}.meta{color:#556;margin:2px 0}
+.kpis{display:flex;flex-wrap:wrap;gap:6px 18px;margin:6px 0}.kpis b{font-weight:600}
+svg{display:block;margin:4px 0 10px}.axis{font-size:11px;fill:#667}.grid{stroke:#eef}
+table{border-collapse:collapse;font-size:12px;width:100%}th,td{padding:3px 6px;text-align:right;
+border-bottom:1px solid #eef;white-space:nowrap}th{background:#f5f6fa;position:sticky;top:0}
+td.l,th.l{text-align:left}.neg{color:#b3261e}.pos{color:#1b7f3b}.note{color:#778;font-size:12px}
+.legend span{margin-right:14px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;
+margin-right:4px}
+"""
+
+_COLUMNS = (
+    ("total_return", "Return", "pct"),
+    ("cagr", "CAGR", "pct"),
+    ("annualized_volatility", "Vol", "pct"),
+    ("sharpe", "Sharpe", "num"),
+    ("sortino", "Sortino", "num"),
+    ("calmar", "Calmar", "num"),
+    ("max_drawdown", "Max DD", "pct"),
+    ("max_drawdown_duration_ms", "DD duration", "dur"),
+    ("win_rate", "Win rate", "pct"),
+    ("profit_factor", "Profit f.", "num"),
+    ("expectancy", "Expect.", "pct"),
+    ("sqn", "SQN", "num"),
+    ("exposure", "Exposure", "pct"),
+    ("num_trades", "Trades", "int"),
+    ("avg_trade_duration_ms", "Avg trade", "dur"),
+    ("buy_and_hold_return", "Buy&hold", "pct"),
+    ("final_equity", "Final equity", "money"),
+)
+
+
+def _fmt(value: float, kind: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if kind == "pct":
+        # Annualizing a few hours can give astronomic CAGRs: keep them readable.
+        return f"{100 * value:.3g}%" if abs(value) >= 1e4 else f"{100 * value:.2f}%"
+    if kind == "int":
+        return f"{int(value):,}"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "dur":
+        return _duration(int(value))
+    return f"{value:.4g}" if abs(value) >= 1e6 else f"{value:.3f}"
+
+
+def _duration(ms: int) -> str:
+    if ms <= 0:
+        return "0"
+    seconds = ms / 1000
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            amount = seconds / size
+            return f"{amount:.0f}{unit}" if amount == int(amount) else f"{amount:.1f}{unit}"
+    return f"{seconds:g}s"
+
+
+def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return []
+    if high <= low:
+        return [low]
+    raw = (high - low) / count
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def _downsample(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most 2 points per bucket (its min and max), in x order."""
+    n = y.shape[0]
+    if n <= 2 * buckets:
+        return x, y
+    starts = np.linspace(0, n, buckets + 1).astype(np.int64)[:-1]
+    lows = np.minimum.reduceat(y, starts)
+    highs = np.maximum.reduceat(y, starts)
+    xs = np.repeat(x[starts], 2)
+    ys = np.empty(2 * buckets)
+    ys[0::2], ys[1::2] = lows, highs
+    return xs, ys
+
+
+class _Frame:
+    """Maps data coordinates to the pixels of one chart."""
+
+    def __init__(self, x0: float, x1: float, y0: float, y1: float, height: int = HEIGHT):
+        self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
+        pad = (y1 - y0) * 0.04 or abs(y0) * 0.01 or 1.0
+        self.y0, self.y1 = y0 - pad, y1 + pad
+        self.h = height
+
+    def px(self, x) -> np.ndarray:
+        return PAD_LEFT + (np.asarray(x, float) - self.x0) / (self.x1 - self.x0) * (
+            WIDTH - PAD_LEFT - PAD_RIGHT
+        )
+
+    def py(self, y) -> np.ndarray:
+        return PAD_TOP + (self.y1 - np.asarray(y, float)) / (self.y1 - self.y0) * (
+            self.h - PAD_TOP - PAD_BOTTOM
+        )
+
+    def axes(self, y_format) -> str:
+        parts = []
+        for tick in _nice_ticks(self.y0, self.y1):
+            y = float(self.py(tick))
+            parts.append(
+                f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" '
+                f'y2="{y:.1f}"/><text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
+                f'text-anchor="end">{html.escape(y_format(tick))}</text>'
+            )
+        span_days = (self.x1 - self.x0) / 86_400_000
+        time_format = "%Y-%m-%d" if span_days > 5 else "%m-%d %H:%M"
+        ticks = np.linspace(self.x0, self.x1, 6)
+        for i, tick in enumerate(ticks):
+            x = float(self.px(tick))
+            label = datetime.fromtimestamp(tick / 1000, UTC).strftime(time_format)
+            anchor = "start" if i == 0 else ("end" if i == len(ticks) - 1 else "middle")
+            parts.append(
+                f'<text class="axis" x="{x:.1f}" y="{self.h - 8}" text-anchor="{anchor}">'
+                f"{label}</text>"
+            )
+        return "".join(parts)
+
+
+def _polyline(frame: _Frame, x, y, color: str, width: float = 1.4, dash: str = "") -> str:
+    xs, ys = _downsample(np.asarray(x, float), np.asarray(y, float), WIDTH - PAD_LEFT)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(frame.px(xs), frame.py(ys), strict=True))
+    style = f' stroke-dasharray="{dash}"' if dash else ""
+    return (
+        f'<polyline fill="none" stroke="{color}" stroke-width="{width}"{style} points="{points}"/>'
+    )
+
+
+def _svg(body: str, height: int = HEIGHT, label: str = "") -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
+        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{html.escape(label)}">'
+        f"{body}</svg>"
+    )
+
+
+def equity_chart(detail: ResultDetail) -> str:
+    """Equity against buy and hold (the same cash in the asset at the first close)."""
+    t = detail.start_ms.astype(float)
+    hold = detail.cash * detail.close / detail.close[0]
+    low = float(min(detail.equity.min(), hold.min()))
+    high = float(max(detail.equity.max(), hold.max()))
+    frame = _Frame(t[0], t[-1], low, high)
+    body = frame.axes(lambda v: f"{v:,.0f}")
+    body += _polyline(frame, t, hold, "#9aa3b5", 1.2, "5 4")
+    body += _polyline(frame, t, detail.equity, "#2456c8", 1.6)
+    return _svg(body, label="equity curve")
+
+
+def drawdown_chart(detail: ResultDetail) -> str:
+    t = detail.start_ms.astype(float)
+    peak = np.maximum(np.maximum.accumulate(detail.equity), detail.cash)
+    dd = detail.equity / peak - 1.0
+    height = 150
+    frame = _Frame(t[0], t[-1], float(min(dd.min(), -1e-4)), 0.0, height)
+    xs, ys = _downsample(t, dd, WIDTH - PAD_LEFT)
+    px, py = frame.px(xs), frame.py(ys)
+    zero = float(frame.py(0.0))
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
+    body = frame.axes(lambda v: f"{100 * v:.0f}%")
+    body += (
+        f'<polygon fill="#e9a0a0" fill-opacity="0.55" stroke="#b3261e" stroke-width="1" '
+        f'points="{px[0]:.1f},{zero:.1f} {points} {px[-1]:.1f},{zero:.1f}"/>'
+    )
+    return _svg(body, height, "drawdown")
+
+
+def price_chart(detail: ResultDetail) -> str:
+    """Close price with trade entries (▲ green) and exits (▼ red)."""
+    t = detail.start_ms.astype(float)
+    close = detail.close
+    frame = _Frame(t[0], t[-1], float(close.min()), float(close.max()))
+    body = frame.axes(lambda v: f"{v:,.6g}")
+    body += _polyline(frame, t, close, "#3b4252", 1.1)
+    trades = detail.trades
+    shown = min(len(trades), MAX_MARKERS)
+    marks = []
+    for i in range(shown):
+        ex, ey = float(frame.px(t[trades.entry[i]])), float(frame.py(trades.entry_price[i]))
+        up = trades.direction[i] > 0
+        marks.append(_triangle(ex, ey, up, "#1b7f3b" if up else "#b3261e"))
+        if trades.closed[i]:
+            xx, xy = float(frame.px(t[trades.exit[i]])), float(frame.py(trades.exit_price[i]))
+            marks.append(_triangle(xx, xy, not up, "#b3261e" if up else "#1b7f3b"))
+    body += "".join(marks)
+    return _svg(body, label="price with entries and exits")
+
+
+def _triangle(x: float, y: float, up: bool, color: str) -> str:
+    s = 5.0
+    if up:
+        pts = f"{x:.1f},{y - s:.1f} {x - s:.1f},{y + s:.1f} {x + s:.1f},{y + s:.1f}"
+    else:
+        pts = f"{x:.1f},{y + s:.1f} {x - s:.1f},{y - s:.1f} {x + s:.1f},{y - s:.1f}"
+    return f'<polygon points="{pts}" fill="{color}" fill-opacity="0.85"/>'
+
+
+def _color(value: float, low: float, high: float) -> str:
+    """Red (low) - white - green (high) when the range spans 0, else light to dark blue."""
+    if not math.isfinite(value):
+        return "#d9dbe3"
+    if low < 0 < high:
+        if value < 0:
+            f = min(value / low, 1.0)
+            r, g, b = 255, round(255 - 150 * f), round(255 - 150 * f)
+        else:
+            f = min(value / high, 1.0)
+            r, g, b = round(255 - 170 * f), round(255 - 80 * f), round(255 - 150 * f)
+        return f"rgb({r},{g},{b})"
+    f = 0.5 if high == low else (value - low) / (high - low)
+    return f"rgb({round(235 - 190 * f)},{round(240 - 140 * f)},{round(250 - 60 * f)})"
+
+
+@dataclass(frozen=True)
+class SymbolResults:
+    """What the report shows of one symbol's results.
+
+    Attributes:
+        symbol: the symbol.
+        count: how many results it has.
+        best: its best TABLE_ROWS results, best first.
+        cells: for a 2-parameter grid, the ranking metric by (first, second) axis position,
+            NaN where undefined; `present` marks the combinations evaluated.
+    """
+
+    symbol: str
+    count: int
+    best: list
+    cells: np.ndarray | None = None
+    present: np.ndarray | None = None
+
+
+def symbol_results(run: RunInfo, results: Sequence) -> list[SymbolResults]:
+    """Per symbol (sorted), what the report shows of `results` (messages or RankedResults)."""
+    two_axes = run.grid is not None and len(run.grid.axes) == 2
+    out = []
+    ranked = sorted((r for r in results if isinstance(r, RankedResults)), key=lambda r: r.symbol)
+    for r in ranked:
+        cells = present = None
+        if two_axes:
+            (_, values_a), (_, values_b) = run.grid.axes
+            cells = np.full((len(values_a), len(values_b)), np.nan)
+            present = np.zeros(cells.shape, dtype=bool)
+            for rows in r.blocks():
+                at = r.names.positions(rows["set"])
+                cells[at[:, 0], at[:, 1]] = rows[run.rank_by]
+                present[at[:, 0], at[:, 1]] = True
+        out.append(SymbolResults(r.symbol, r.count, r.top(TABLE_ROWS), cells, present))
+    if ranked:
+        return out
+    by_symbol: dict[str, list] = {}
+    for r in results:
+        by_symbol.setdefault(r.symbol, []).append(r)
+    for symbol in sorted(by_symbol):
+        ordered = sorted(
+            by_symbol[symbol],
+            key=lambda r: (-rank_value(r, run.rank_by), r.strategy.strategy_id),
+        )
+        cells = present = None
+        if two_axes:
+            (name_a, values_a), (name_b, values_b) = run.grid.axes
+            index_a = {v: i for i, v in enumerate(values_a)}
+            index_b = {v: i for i, v in enumerate(values_b)}
+            rows, cols, values = [], [], []
+            for r in ordered:
+                params = {p.name: (p.int_value if p.WhichOneof("value") == "int_value"
+                                   else p.float_value) for p in r.strategy.params}  # fmt: skip
+                if params.get(name_a) in index_a and params.get(name_b) in index_b:
+                    rows.append(index_a[params[name_a]])
+                    cols.append(index_b[params[name_b]])
+                    values.append(float(getattr(r.metrics, run.rank_by)))
+            cells, present = _grid_matrix(run, np.array(rows), np.array(cols), np.array(values))
+        out.append(SymbolResults(symbol, len(ordered), ordered[:TABLE_ROWS], cells, present))
+    return out
+
+
+def _grid_matrix(run: RunInfo, rows, cols, values) -> tuple[np.ndarray, np.ndarray]:
+    (_, values_a), (_, values_b) = run.grid.axes
+    cells = np.full((len(values_a), len(values_b)), np.nan)
+    present = np.zeros(cells.shape, dtype=bool)
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    cells[rows, cols] = np.asarray(values, dtype=np.float64)
+    present[rows, cols] = True
+    return cells, present
+
+
+def _buckets(count: int) -> list[tuple[int, int]]:
+    """[start, stop) of each row or column: one per value, or neighbours together."""
+    size = max(1, math.ceil(count / HEATMAP_CELLS))
+    return [(i, min(i + size, count)) for i in range(0, count, size)]
+
+
+def heatmap(run: RunInfo, view: SymbolResults) -> str:
+    """The ranking metric over a 2-parameter grid: rows = first axis, columns = second."""
+    (name_a, values_a), (name_b, values_b) = run.grid.axes
+    metric = run.rank_by
+    rows_a, cols_b = _buckets(len(values_a)), _buckets(len(values_b))
+    bucketed = len(rows_a) < len(values_a) or len(cols_b) < len(values_b)
+    finite_cells = view.cells[np.isfinite(view.cells) & view.present]
+    low, high = (
+        (float(finite_cells.min()), float(finite_cells.max())) if finite_cells.size else (0.0, 0.0)
+    )
+    cell = max(6, min(34, (WIDTH - 120) // max(len(cols_b), 1)))
+    label_cells = cell >= 30
+    left, top = 90, 30
+    width = left + cell * len(cols_b) + 10
+    height = top + cell * len(rows_a) + 40
+    parts = [
+        f'<text class="axis" x="{left}" y="14">{html.escape(name_b)} →</text>',
+        f'<text class="axis" x="6" y="{top + 12}">{html.escape(name_a)} ↓</text>',
+    ]
+    step_b = max(1, len(cols_b) // 20)
+    for j, (b0, _) in enumerate(cols_b):
+        if j % step_b == 0:
+            x = left + j * cell + cell / 2
+            parts.append(
+                f'<text class="axis" x="{x:.1f}" y="{top - 4}" text-anchor="middle">'
+                f"{values_b[b0]}</text>"
+            )
+    step_a = max(1, len(rows_a) // 30)
+
+    def span(values, start: int, stop: int) -> str:
+        return f"{values[start]}" if stop - start == 1 else f"{values[start]}..{values[stop - 1]}"
+
+    for i, (a0, a1) in enumerate(rows_a):
+        y = top + i * cell
+        if i % step_a == 0:
+            parts.append(
+                f'<text class="axis" x="{left - 6}" y="{y + cell / 2 + 4:.1f}" '
+                f'text-anchor="end">{values_a[a0]}</text>'
+            )
+        for j, (b0, b1) in enumerate(cols_b):
+            present = view.present[a0:a1, b0:b1]
+            if not present.any():
+                continue  # combinations skipped by a constraint
+            block = view.cells[a0:a1, b0:b1][present]
+            finite = block[np.isfinite(block)]
+            value = float(finite.max()) if finite.size else math.nan
+            x = left + j * cell
+            what = f"best {metric}" if bucketed else metric
+            tip = (
+                f"{name_a}={span(values_a, a0, a1)}, {name_b}={span(values_b, b0, b1)}: "
+                f"{what} = {_fmt(value, 'num')}"
+            )
+            parts.append(
+                f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
+                f'fill="{_color(value, low, high)}"><title>{html.escape(tip)}</title></rect>'
+            )
+            if label_cells and math.isfinite(value):
+                parts.append(
+                    f'<text class="axis" x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
+                    f'text-anchor="middle">{value:.2f}</text>'
+                )
+    legend = (
+        f'<p class="note">Colour: {html.escape(metric)} from {_fmt(low, "num")} to '
+        f"{_fmt(high, 'num')}; grey: undefined; blank: skipped by a constraint.</p>"
+    )
+    if bucketed:
+        legend += (
+            f'<p class="note">{len(values_a)} x {len(values_b)} values in {len(rows_a)} x '
+            f"{len(cols_b)} cells: each cell shows the best of its neighbouring values.</p>"
+        )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="heatmap">{"".join(parts)}</svg>'
+    )
+    return svg + legend
+
+
+def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label, _ in _COLUMNS)
+    rows = []
+    hidden = 0
+    for view in views:
+        symbol = view.symbol
+        hidden += max(0, view.count - TABLE_ROWS)
+        for r in view.best[:TABLE_ROWS]:
+            cells = []
+            for name, _, kind in _COLUMNS:
+                value = getattr(r.metrics, name)
+                css = ""
+                if kind == "pct" and isinstance(value, float) and math.isfinite(value):
+                    css = ' class="neg"' if value < 0 else (' class="pos"' if value > 0 else "")
+                cells.append(f"<td{css}>{_fmt(value, kind)}</td>")
+            rows.append(
+                f'<tr><td class="l">{html.escape(symbol)}</td>'
+                f'<td class="l">{html.escape(r.strategy.strategy_id)}</td>{"".join(cells)}</tr>'
+            )
+    note = (
+        f'<p class="note">{hidden} more result(s) in summary.json (the best {TABLE_ROWS} per '
+        "symbol are shown).</p>"
+        if hidden
+        else ""
+    )
+    return (
+        '<div style="overflow-x:auto"><table><thead><tr><th class="l">Symbol</th>'
+        f'<th class="l">Strategy</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        f"</div>{note}"
+    )
+
+
+def _kpis(result) -> str:
+    m = result.metrics
+    items = (
+        ("Return", _fmt(m.total_return, "pct")),
+        ("Buy & hold", _fmt(m.buy_and_hold_return, "pct")),
+        ("CAGR", _fmt(m.cagr, "pct")),
+        ("Sharpe", _fmt(m.sharpe, "num")),
+        ("Max drawdown", _fmt(m.max_drawdown, "pct")),
+        ("Trades", _fmt(m.num_trades, "int")),
+        ("Win rate", _fmt(m.win_rate, "pct")),
+        ("Exposure", _fmt(m.exposure, "pct")),
+    )
+    return (
+        '<div class="kpis">' + "".join(f"<span>{k}: <b>{v}</b></span>" for k, v in items) + "</div>"
+    )
+
+
+def render_report(
+    run: RunInfo,
+    results: Sequence,
+    series: Sequence[SeriesInfo],
+    best: Sequence[ResultDetail],
+    rejected: RejectionSummary,
+) -> str:
+    """The whole report.html page.
+
+    Args:
+        run: the run's settings.
+        results: every BacktestResult, or one RankedResults per symbol.
+        series: what each symbol's candles were.
+        best: the detail of the best result of each symbol.
+        rejected: the rejected input rows.
+    """
+    c = run.config
+    views = symbol_results(run, results)
+    by_key = {(v.symbol, r.strategy.strategy_id): r for v in views for r in v.best}
+    out = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        "<title>TradeStream backtest</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>TradeStream backtest</h1>",
+        f'<p class="meta">Inputs ({html.escape(run.input_kind)}): '
+        f"{html.escape(', '.join(run.inputs))}</p>",
+        f'<p class="meta">Execution: fill at {"the signal candle close" if c.fill == "close" else "the next open"}, '
+        f"{'long and short' if c.allow_short else 'long only'}, cash {c.cash:,.2f}, fee "
+        f"{100 * c.fee:.3f}% per side, slippage {c.slippage_bps:g} bps. "
+        f"{sum(v.count for v in views)} result(s), {run.strategies} parameter set(s); ranked by "
+        f"{html.escape(run.rank_by)}.</p>",
+    ]
+    if run.grid is not None:
+        g = run.grid
+        axes = ", ".join(f"{name} ({len(values)} values)" for name, values in g.axes)
+        out.append(
+            f'<p class="meta">Grid over {html.escape(g.type_name)}: {html.escape(axes)}; '
+            f"{g.combinations} combinations, {g.skipped} skipped by "
+            f"{html.escape(' and '.join(g.constraints) or 'constraints')}.</p>"
+        )
+    for s in sorted(series, key=lambda s: s.symbol):
+        out.append(
+            f'<p class="meta">{html.escape(s.symbol)}: {s.candles:,} candles of '
+            f"{_duration(s.interval_ms)} from {iso_time(s.start_ms)} to {iso_time(s.end_ms)} "
+            f"({s.filled:,} filled, {s.duplicates:,} duplicates dropped).</p>"
+        )
+    if rejected.total:
+        out.append(f'<p class="meta neg">{html.escape(rejected.describe())}; see summary.json.</p>')
+
+    out.append("<h2>Best result per symbol</h2>")
+    for detail in sorted(best, key=lambda d: d.symbol):
+        result = by_key.get((detail.symbol, detail.strategy.strategy_id))
+        out.append(
+            f"<h3>{html.escape(detail.symbol)} — {html.escape(detail.strategy.strategy_id)}</h3>"
+        )
+        if result is not None:
+            out.append(_kpis(result))
+        out.append(
+            '<p class="legend note"><span><i class="sw" style="background:#2456c8"></i>equity'
+            '</span><span><i class="sw" style="background:#9aa3b5"></i>buy and hold</span></p>'
+        )
+        out.append(equity_chart(detail))
+        out.append('<p class="note">Drawdown from the running equity peak</p>')
+        out.append(drawdown_chart(detail))
+        shown = "" if len(detail.trades) <= MAX_MARKERS else f" (first {MAX_MARKERS} trades)"
+        out.append(
+            f'<p class="note">Close price; ▲ entries, ▼ exits (green: buy, red: sell){shown}</p>'
+        )
+        out.append(price_chart(detail))
+
+    if run.grid is not None and len(run.grid.axes) == 2:
+        out.append(f"<h2>Heatmap of {html.escape(run.rank_by)}</h2>")
+        for view in views:
+            out.append(f"<h3>{html.escape(view.symbol)}</h3>")
+            out.append(heatmap(run, view))
+
+    out.append("<h2>Results</h2>")
+    out.append(_table(run, views))
+    out.append("</body></html>\n")
+    return "".join(out)
