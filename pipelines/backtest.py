@@ -32,7 +32,6 @@ built from the inputs (every row rejected; the error line gives the reasons).
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import tempfile
@@ -66,6 +65,7 @@ from tradestream.backtest.outputs import (
     read_summary,
 )
 from tradestream.backtest.selection import grid_progress, select_strategies
+from tradestream.cli_types import non_negative_int
 from tradestream.market.trade_files import TradeFileError
 from transforms.backtest.collect_series import CollectCandleSeries
 from transforms.backtest.inputs import CandlesFromInputs
@@ -76,12 +76,6 @@ from transforms.backtest.simulate import (
     SimulateTrades,
 )
 from transforms.backtest.write_outputs import WriteBacktestOutputs
-
-
-def _count(text: str) -> int:
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return int(text)
 
 
 class BacktestFiles:
@@ -118,7 +112,7 @@ class BacktestOptions(PipelineOptions):
         )
         group.add_argument(
             "--detail_top",
-            type=_count,
+            type=non_negative_int,
             default=10,
             help="write trades/signals/equity of the best N results per symbol; 0 = all "
             "(default 10)",

@@ -57,19 +57,17 @@ from pipelines.options import (
     add_execution_flags,
     add_input_kind_flags,
     add_input_output_flags,
-    duration_ms,
     execution_config,
     non_negative_float,
-    non_negative_int,
     parse_pipeline_args,
     positive_float,
-    positive_int,
     unknown_flags,
 )
 from tradestream.backtest.files import (
     resolve_inputs,
 )
 from tradestream.backtest.outputs import OutputDirError, StagedOutputDir
+from tradestream.cli_types import duration_ms, non_negative_int, positive_int
 from tradestream.market.trade_files import TradeFileError
 from tradestream.optimize.fitness import FitnessConfig, FitnessResult
 from tradestream.optimize.ga import GAConfig
@@ -78,8 +76,6 @@ from tradestream.optimize.outputs import (
     best_entries,
     console_summary,
     history_json,
-    publish_strategy_sets,
-    strategy_sets,
     write_evaluations,
     write_outputs,
 )
@@ -91,6 +87,7 @@ from tradestream.optimize.search import (
 )
 from tradestream.optimize.selection import select_spaces
 from tradestream.optimize.store import read_json, read_saved_series
+from tradestream.optimize.strategy_sets import publish_strategy_sets, strategy_sets
 from tradestream.optimize.walk_forward import MODES
 from tradestream.reports.optimize_report import write_report
 from tradestream.settings import get_settings

@@ -15,53 +15,17 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from strategies.errors import StrategyError
+from strategies.flags import decode_strategy_flags, param_item, strategy_item
 from strategies.strategy import Strategy
-from tradestream.cli_types import non_negative_float, positive_float
-from tradestream.market.durations import parse_duration_ms
+from tradestream.cli_types import (
+    duration_ms,
+    duration_or_zero_ms,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+)
+from tradestream.optimize.strategy_sets import read_strategy_sets
 from tradestream.settings import get_settings
-
-
-def duration_ms(text: str) -> int:
-    try:
-        return parse_duration_ms(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def duration_or_zero_ms(text: str) -> int:
-    try:
-        return parse_duration_ms(text, allow_zero=True)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
-    return value
-
-
-# --strategy and --param share one list so their order is kept; items are plain strings
-# ("strategy:NAME", "param:K=V") because pipeline options travel to the runner as JSON.
-def _strategy_item(text: str) -> str:
-    return "strategy:" + text.strip()
-
-
-def _param_item(text: str) -> str:
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
-    return "param:" + text.strip()
 
 
 class KafkaOptions(PipelineOptions):
@@ -120,7 +84,7 @@ class StrategyOptions(PipelineOptions):
             "--strategy",
             dest="strategy_spec",
             action="append",
-            type=_strategy_item,
+            type=strategy_item,
             help=(
                 "a strategy type from the library (see `tradestream strategies list`); "
                 "repeatable. --param flags that follow apply to it"
@@ -130,7 +94,7 @@ class StrategyOptions(PipelineOptions):
             "--param",
             dest="strategy_spec",
             action="append",
-            type=_param_item,
+            type=param_item,
             help="NAME=VALUE for the preceding --strategy (repeatable)",
         )
         group.add_argument(
@@ -147,32 +111,6 @@ class StrategyOptions(PipelineOptions):
             default=None,
             help="a YAML/JSON file of strategies (library types or user-defined graphs)",
         )
-
-
-def coerce_params(type_name: str, raw: dict[str, str]) -> dict[str, int | float | str]:
-    """Command-line strings -> typed values by the strategy type's declared parameters.
-
-    Unknown names are passed through unchanged so that the library reports them.
-    """
-    from strategies import library
-
-    kinds = {spec.name: spec.kind for spec in library.get(type_name).params}
-    typed: dict[str, int | float | str] = {}
-    for name, text in raw.items():
-        kind = kinds.get(name)
-        try:
-            if kind == "int":
-                typed[name] = int(text)
-            elif kind == "float":
-                typed[name] = float(text)
-            else:
-                typed[name] = text
-        except ValueError:
-            raise ValueError(
-                f"{type_name}: parameter {name!r} must be {'an integer' if kind == 'int' else 'a number'}, "
-                f"got {text!r}"
-            ) from None
-    return typed
 
 
 def _strategies_from_file(path: Path) -> list[Strategy]:
@@ -202,45 +140,6 @@ def _strategies_from_file(path: Path) -> list[Strategy]:
     return load_strategy_file(path)
 
 
-def strategies_from_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Strategy]:
-    """The strategies of the newest StrategySet per key on `topic` (read once, at start)."""
-    import time
-
-    from kafka import KafkaConsumer, TopicPartition
-
-    from strategies import library
-    from tradestream.kafka_clients.config import env_client_config
-    from tradestream.v1 import strategy_pb2
-
-    consumer = KafkaConsumer(**env_client_config(bootstrap), enable_auto_commit=False)
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise ValueError(f"--strategies_topic {topic}: no such topic on {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        newest: dict[bytes | None, bytes] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise ValueError(f"--strategies_topic {topic}: could not read it to the end")
-            for records in consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    newest[record.key] = record.value
-    finally:
-        consumer.close()
-    built = []
-    for value in newest.values():
-        for proto in strategy_pb2.StrategySet.FromString(value).strategies:
-            params = {p.name: getattr(p, p.WhichOneof("value")) for p in proto.params}
-            built.append(library.build(proto.type, params))
-    if not built:
-        raise ValueError(f"--strategies_topic {topic}: no strategies on the topic")
-    return built
-
-
 def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
     """The strategies chosen by --strategy/--param or --strategies.
 
@@ -255,23 +154,10 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
     from strategies import library
 
     view = options.view_as(StrategyOptions)
-    spec = view.strategy_spec or []
     built: list[Strategy] = []
-    current: tuple[str, dict[str, str]] | None = None
-    chosen: list[tuple[str, dict[str, str]]] = []
-    for item in spec:
-        kind, _, text = item.partition(":")
-        if kind == "strategy":
-            current = (text.upper(), {})
-            chosen.append(current)
-        else:
-            if current is None:
-                raise ValueError(f"--param {text} must follow a --strategy")
-            name, _, value = text.partition("=")
-            current[1][name.strip()] = value.strip()
     try:
-        for name, params in chosen:
-            built.append(library.build(name, coerce_params(name, params)))
+        for name, params in decode_strategy_flags(view.strategy_spec):
+            built.append(library.build(name, params))
         if view.strategies_file:
             path = Path(view.strategies_file)
             if not path.is_file():
@@ -279,7 +165,7 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
             built.extend(_strategies_from_file(path))
         if view.strategies_topic:
             bootstrap = options.view_as(KafkaOptions).bootstrap_servers
-            built.extend(strategies_from_topic(bootstrap, view.strategies_topic))
+            built.extend(read_strategy_sets(bootstrap, view.strategies_topic))
     except StrategyError as exc:
         raise ValueError(str(exc)) from exc
     if not built and default_all:

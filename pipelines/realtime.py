@@ -28,11 +28,11 @@ from pipelines.options import (
     CandleOptions,
     KafkaOptions,
     StrategyOptions,
-    duration_or_zero_ms,
     parse_pipeline_args,
     positive_float,
     selected_strategies,
 )
+from tradestream.cli_types import duration_or_zero_ms
 from tradestream.kafka_clients.config import KafkaSecurityError, client_config, require_broker
 from tradestream.kafka_clients.positions import (
     ON_TOPIC_RESET,

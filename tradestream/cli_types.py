@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from tradestream.market.durations import parse_duration_ms
+
 
 def finite_float(text: str) -> float:
     """A finite number (its range is checked by the config it goes into)."""
@@ -48,6 +50,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (digits only: no sign, no fraction)."""
+    digits = text.strip()
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return int(digits)
+
+
 def port(text: str) -> int:
     """A TCP port, 0 (any free port) to 65535."""
     try:
@@ -55,5 +65,21 @@ def port(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0..65535, got {value}")
+        raise argparse.ArgumentTypeError(f"a port is 0..65535 (0: any free port), got {value}")
     return value
+
+
+def duration_ms(text: str) -> int:
+    """A duration (`90s`, `5m`, `4h`, `1d`, or milliseconds) > 0, in milliseconds."""
+    try:
+        return parse_duration_ms(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def duration_or_zero_ms(text: str) -> int:
+    """A duration in milliseconds, 0 allowed (`0`: off)."""
+    try:
+        return parse_duration_ms(text, allow_zero=True)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

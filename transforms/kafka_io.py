@@ -193,6 +193,7 @@ def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
     from kafka import KafkaConsumer, TopicPartition
 
     from tradestream.kafka_clients.config import env_client_config
+    from tradestream.kafka_clients.tail import read_range
 
     consumer = KafkaConsumer(
         **env_client_config(bootstrap), enable_auto_commit=False, group_id=None
@@ -202,27 +203,13 @@ def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
         if not partitions:
             return []
         tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
         ends = consumer.end_offsets(tps)
         begins = consumer.beginning_offsets(tps)
         per_partition = max(1, limit // len(tps))
-        remaining = 0
-        for tp in tps:
-            start = max(begins[tp], ends[tp] - per_partition)
-            consumer.seek(tp, start)
-            remaining += ends[tp] - start
-        values: list[bytes] = []
-        idle_polls = 0
-        while remaining > 0 and idle_polls < 20:
-            batch = consumer.poll(timeout_ms=200)
-            if not batch:
-                idle_polls += 1
-                continue
-            for records in batch.values():
-                for record in records:
-                    values.append(record.value)
-                    remaining -= 1
-        return values
+        starts = {tp: max(begins[tp], ends[tp] - per_partition) for tp in tps}
+        # best effort: a slow broker leaves fewer ids to de-duplicate against, not an error
+        records = read_range(consumer, starts, ends, timeout_s=10.0, partial_ok=True)
+        return [record.value for record in records]
     finally:
         consumer.close()
 

@@ -1,13 +1,9 @@
-"""The backtest's Beam steps: SimulateTrades, RankResults (or ComputeMetrics),
-SelectTopResults, DetailResults.
+"""One backtest work item: a chunk of parameter sets simulated and scored on one symbol.
 
-    chunks = series | SimulateTrades(strategies, config, memory_mb=512)
-    ranked = chunks | RankResults(strategies, config, "sharpe", work_dir)  # one per symbol
-    top = ranked | SelectTopResults(10, "sharpe")        # PCollection[Selected]
-    details = series | DetailResults(strategies, config, top)   # PCollection[ResultDetail]
+    chunk = simulate_chunk(series, strategies, config)   # ChunkSimulation
+    metrics = chunk_metrics(chunk, config)               # MetricArrays, one row per set
 
-    results = chunks | ComputeMetrics(config)   # or: one BacktestResult message per result
-
+The Beam steps that spread these work items are in :mod:`transforms.backtest.simulate`.
 Work is split over (symbol, chunk of parameter sets): each work item builds its chunk of
 strategies (a grid's are built only here), evaluates them with the vectorized evaluator
 (shared indicator nodes computed once per chunk), simulates them with

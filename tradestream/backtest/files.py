@@ -1,8 +1,9 @@
 """Historical data files for backtests: trades or candles, CSV (optionally gzipped) or Parquet.
 
     kind = detect_kind(path)                  # "trades" or "candles", from the header
-    read = p | ReadTradesFromFiles(paths)     # .trades: (symbol, Trade), .rejected
-    read = p | ReadCandlesFromFiles(paths)    # .candles: (symbol, Candle), .rejected
+    for record in read_candles(path): ...     # Candle or RejectedRow, in file order
+
+(The Beam readers over them are in :mod:`transforms.backtest.read_files`.)
 
 Detection: column names are matched case-insensitively; a file with `open` and `close`
 columns holds candles, one with `price` and `size` holds trades (`time,symbol,price,size`, see

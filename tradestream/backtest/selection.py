@@ -6,7 +6,8 @@
   one `--strategy`, or the one type of the `--strategies` file), its `--param`s (or the
   file's `values`) fixed (see :mod:`tradestream.backtest.grid`).
 
-`--param` values are numbers (`fast=5`, `k=2.5`); kinds and bounds are checked by the type.
+`--param` values are typed by their parameters (:mod:`strategies.flags`); bounds are checked
+by the type.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from strategies.errors import StrategyError
+from strategies.flags import decode_strategy_flags
 from strategies.strategy import Strategy, StrategyType
 from tradestream.backtest.grid import Grid, expand_grid
 from tradestream.backtest.progress import Progress
@@ -31,47 +33,6 @@ class Selection:
 
     strategies: Sequence[Strategy]
     grid: Grid | None = None
-
-
-def _numbers(raw: Mapping[str, str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for name, text in raw.items():
-        try:
-            out[name] = int(text)
-        except ValueError:
-            try:
-                out[name] = float(text)
-            except ValueError:
-                raise ValueError(f"--param {name}={text}: not a number") from None
-    return out
-
-
-def _item(item: str | tuple[str, str]) -> tuple[str, str]:
-    """A `strategy_spec` item as (kind, text): "strategy:NAME" / "param:K=V", or a pair."""
-    if isinstance(item, str):
-        kind, _, text = item.partition(":")
-        return kind, text
-    return item[0], item[1]
-
-
-def parse_strategy_spec(
-    strategy_spec: Sequence[str | tuple[str, str]] | None,
-) -> list[tuple[str, dict[str, object]]]:
-    """`StrategyOptions.strategy_spec` items -> [(TYPE, {param: number})] in flag order.
-
-    Raises:
-        ValueError: a --param before any --strategy, or a non-numeric value.
-    """
-    chosen: list[tuple[str, dict[str, str]]] = []
-    for kind, text in map(_item, strategy_spec or []):
-        if kind == "strategy":
-            chosen.append((text.upper(), {}))
-        elif not chosen:
-            raise ValueError(f"--param {text} must follow a --strategy")
-        else:
-            name, _, value = text.partition("=")
-            chosen[-1][1][name.strip()] = value.strip()
-    return [(name, _numbers(raw)) for name, raw in chosen]
 
 
 def grid_progress(label: str = "[backtest]") -> Callable[[int, int], None]:
@@ -113,7 +74,7 @@ def select_strategies(
 
     types: list[tuple[StrategyType, Mapping[str, object]]] = []
     try:
-        for name, params in parse_strategy_spec(strategy_spec):
+        for name, params in decode_strategy_flags(strategy_spec):
             types.append((library.get(name), params))
         if strategies_file:
             types.extend(load_strategy_types(strategies_file))

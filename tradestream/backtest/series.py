@@ -1,6 +1,8 @@
-"""CollectCandleSeries: each symbol's candles as one ordered set of numpy arrays.
+"""CandleSeries: each symbol's candles as one ordered set of numpy arrays.
 
-    series = candles | CollectCandleSeries(default_interval_ms=60_000)
+    series = build_series(symbol, candles, default_interval_ms=60_000)
+
+(:class:`transforms.backtest.collect_series.CollectCandleSeries` does it per symbol in Beam.)
 
 Backtests need a symbol's whole history at once (the vectorized evaluator and the simulator
 work on arrays), so candles are grouped per symbol, sorted by start and de-duplicated: for

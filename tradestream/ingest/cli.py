@@ -43,8 +43,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaError
 
-from pipelines.options import KafkaOptions, duration_ms, parse_pipeline_args, positive_int
-from tradestream.cli_types import positive_float
+from pipelines.options import KafkaOptions, parse_pipeline_args
+from tradestream.cli_types import duration_ms, port, positive_float, positive_int
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
 from tradestream.ingest.coinbase_stream import (
@@ -106,16 +106,6 @@ def _ws_url(text: str) -> str:
     if not text.startswith(("ws://", "wss://")):
         raise argparse.ArgumentTypeError(f"--ws_url must start with ws:// or wss://, got {text!r}")
     return text
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from exc
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0..65535 (0: any free port), got {value}")
-    return value
 
 
 def _zone(text: str) -> str:
@@ -237,7 +227,7 @@ class CoinbaseOptions(PipelineOptions):
         )
         group.add_argument(
             "--metrics_port",
-            type=_port,
+            type=port,
             default=None,
             help="serve Prometheus metrics on GET /metrics at this port (0: any free port; default off)",
         )

@@ -41,6 +41,7 @@ from google.protobuf.message import DecodeError
 
 from tradestream.ingest.dedup import RecentTradeIds
 from tradestream.kafka_clients.config import client_config
+from tradestream.kafka_clients.tail import read_range
 from tradestream.market.trade_files import BadRow
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
@@ -280,20 +281,9 @@ class TopicTail:
         from kafka import TopicPartition
 
         tp = TopicPartition(self.topic, partition)
-        consumer = self._consumer
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        out = []
-        deadline = time.monotonic() + READ_TIMEOUT_S
-        while consumer.position(tp) < stop:
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"reading {self.topic} partition {partition} offsets {start}..{stop} took "
-                    f"more than {READ_TIMEOUT_S:.0f}s"
-                )
-            for records in consumer.poll(timeout_ms=200, max_records=self.chunk).values():
-                out.extend(r for r in records if r.offset < stop)
-        return out
+        return read_range(
+            self._consumer, {tp: start}, {tp: stop}, READ_TIMEOUT_S, max_records=self.chunk
+        )
 
     def close(self) -> None:
         self._consumer.close()

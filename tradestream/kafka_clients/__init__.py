@@ -2,6 +2,7 @@
 
     config.py         client options from settings (bootstrap, security, idempotent producer)
     positions.py      committed/stored offsets checked against the topic (recreated, truncated)
+    tail.py           read_range: partitions read between two offsets (the one "read to the end")
 
 May import: tradestream.market and the base (settings, v1). No Beam.
 """

@@ -11,6 +11,7 @@
     search.py        the driver: searches in lockstep, one fitness job per generation, cache
     overfitting.py   deflated Sharpe ratio, probability of backtest overfitting (CSCV)
     outputs.py       best.json, history.json, evaluations.json
+    strategy_sets.py the StrategySet topic contract: build, publish, read (realtime --strategies_topic)
 
 The Beam steps are in `transforms/optimize/`, the job in `pipelines/optimize.py`.
 May import: tradestream.backtest, strategies, tradestream.market and below. No Beam.

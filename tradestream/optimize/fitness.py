@@ -1,6 +1,6 @@
-"""Fitness as Beam work: genomes in, backtest metrics and objective values out.
+"""Fitness: genomes in, backtest metrics and objective values out.
 
-    results = jobs | EvaluateFitness(tasks, config)   # PCollection[FitnessJob] -> [FitnessResult]
+    results = evaluate_genomes(task, series, genomes, config)   # per batch, in a worker
 
 The fitness of a genome IS a backtest: the strategy built from it is evaluated with the
 vectorized evaluator, simulated by :mod:`tradestream.backtest.engine` and scored from

@@ -56,7 +56,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -65,7 +64,6 @@ import numpy as np
 
 from tradestream.backtest.metrics import MetricArrays
 from tradestream.backtest.outputs import iso_time
-from tradestream.market.signal_messages import strategy_proto
 from tradestream.optimize.fitness import FitnessConfig, FitnessResult
 from tradestream.optimize.objectives import objective_values
 from tradestream.optimize.overfitting import (
@@ -76,7 +74,6 @@ from tradestream.optimize.overfitting import (
 from tradestream.optimize.search import SearchOutcome
 from tradestream.optimize.store import finite_or_none, load_series, write_json
 from tradestream.optimize.walk_forward import Window
-from tradestream.v1 import strategy_pb2
 
 
 def _clean(document: Any) -> Any:
@@ -397,62 +394,6 @@ def write_outputs(
         json.dumps(document, allow_nan=False)  # strict JSON: fail here, not in a reader
         paths.append(write_json(path, document))
     return paths
-
-
-def strategy_sets(
-    entries: Sequence[Mapping[str, Any]], created_ms: int | None = None
-) -> dict[str, strategy_pb2.StrategySet]:
-    """Symbol -> StrategySet of its entries, best first."""
-    created = int(time.time() * 1000) if created_ms is None else created_ms
-    sets: dict[str, strategy_pb2.StrategySet] = {}
-    for entry in entries:
-        symbol = entry["symbol"]
-        if symbol not in sets:
-            sets[symbol] = strategy_pb2.StrategySet(source="optimize", created_ms=created)
-        sets[symbol].strategies.append(
-            strategy_proto(entry["strategy"], entry["params"], entry["strategy_id"])
-        )
-    return sets
-
-
-def publish_strategy_sets(
-    sets: Mapping[str, strategy_pb2.StrategySet], bootstrap: str, topic: str
-) -> int:
-    """Sends each StrategySet keyed by symbol and waits for the acknowledgements.
-
-    Returns:
-        The number of messages written.
-
-    Raises:
-        RuntimeError: the topic does not exist or the broker is unreachable.
-    """
-    from kafka import KafkaConsumer, KafkaProducer
-    from kafka.errors import KafkaError
-
-    from tradestream.kafka_clients.config import client_config, producer_config
-    from tradestream.settings import get_settings
-
-    settings = get_settings()
-    try:
-        lister = KafkaConsumer(**client_config(settings, bootstrap))
-        try:
-            exists = topic in lister.topics()
-        finally:
-            lister.close()
-        producer = KafkaProducer(**producer_config(settings, bootstrap), max_block_ms=15_000)
-    except KafkaError as exc:
-        raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
-    try:
-        if not exists:
-            raise RuntimeError(f"topic {topic!r} is not available on {bootstrap}; create it first")
-        for symbol in sorted(sets):
-            producer.send(topic, key=symbol.encode(), value=sets[symbol].SerializeToString())
-        producer.flush(timeout=30)
-    except KafkaError as exc:
-        raise RuntimeError(f"writing to {topic!r} on {bootstrap} failed: {exc}") from None
-    finally:
-        producer.close(timeout=10)
-    return len(sets)
 
 
 def console_summary(entries: Sequence[Mapping[str, Any]], shown: int = 10) -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from strategies.errors import StrategyError
+from strategies.flags import decode_strategy_flags
 from strategies.strategy import StrategyType
-from tradestream.backtest.selection import parse_strategy_spec
 from tradestream.optimize.genome import SearchSpace, make_space, parse_bound
 
 
@@ -50,7 +50,7 @@ def select_spaces(
 
     chosen: list[tuple[StrategyType, dict[str, object]]] = []
     try:
-        for name, params in parse_strategy_spec(strategy_spec):
+        for name, params in decode_strategy_flags(strategy_spec):
             if name == "ALL":
                 if params:
                     raise ValueError("--param cannot follow --strategy all")

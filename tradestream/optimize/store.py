@@ -1,7 +1,6 @@
 """The optimizer's working files: candle series and per-job results, shared by driver and workers.
 
-    candles | SaveCandleSeries(work_dir, 60_000)         # series files and their manifest
-    rejected | SaveRejections(work_dir)
+    save_series(series, directory)                      # SaveCandleSeries, in Beam
     files, rejected_text = read_saved_series(work_dir)  # in the driver, after the job
     series = load_series(file.path)                     # in a worker, cached per process
 

@@ -23,7 +23,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from tradestream.cli_types import finite_float, positive_float, positive_int
+from tradestream.cli_types import duration_ms, finite_float, positive_float, positive_int
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.settings import get_settings
@@ -52,15 +52,6 @@ _CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
     "--max_drawdown": ("max_drawdown", float, "circuit breaker drawdown, 0 = off (0.20)"),
     "--vote_threshold": ("vote_threshold", float, "aggregation=vote: |score| to act (0.5)"),
 }
-
-
-def _duration_ms(text: str) -> int:
-    from tradestream.market.durations import parse_duration_ms
-
-    try:
-        return parse_duration_ms(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _weight(text: str) -> tuple[str, float]:
@@ -158,7 +149,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pf.add_argument(
         "--atr_interval",
         dest="cfg_atr_interval_ms",
-        type=_duration_ms,
+        type=duration_ms,
         metavar="DURATION",
         help="stop=atr: candle length of the ATR built from trades (1m)",
     )

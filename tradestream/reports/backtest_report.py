@@ -18,33 +18,30 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
 from tradestream.backtest.chunks import ResultDetail, rank_value
 from tradestream.backtest.outputs import RejectionSummary, RunInfo, SeriesInfo, iso_time
 from tradestream.backtest.ranking import RankedResults
+from tradestream.reports.html import (
+    CSS,
+    PAD_LEFT,
+    WIDTH,
+    ChartFrame,
+    downsample,
+    format_duration,
+    format_value,
+    heat_color,
+    polyline,
+    svg_figure,
+    triangle,
+)
 
-WIDTH, HEIGHT = 960, 240
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 70, 16, 14, 26
 TABLE_ROWS = 200
 MAX_MARKERS = 1500
 HEATMAP_CELLS = 100  # the most rows or columns of a heatmap; longer axes are bucketed
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;
-max-width:1000px;color:#1d2330;background:#fff}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #dde}
-h3{font-size:15px;margin:18px 0 6px}.meta{color:#556;margin:2px 0}
-.kpis{display:flex;flex-wrap:wrap;gap:6px 18px;margin:6px 0}.kpis b{font-weight:600}
-svg{display:block;margin:4px 0 10px}.axis{font-size:11px;fill:#667}.grid{stroke:#eef}
-table{border-collapse:collapse;font-size:12px;width:100%}th,td{padding:3px 6px;text-align:right;
-border-bottom:1px solid #eef;white-space:nowrap}th{background:#f5f6fa;position:sticky;top:0}
-td.l,th.l{text-align:left}.neg{color:#b3261e}.pos{color:#1b7f3b}.note{color:#778;font-size:12px}
-.legend span{margin-right:14px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;
-margin-right:4px}
-"""
 
 _COLUMNS = (
     ("total_return", "Return", "pct"),
@@ -67,128 +64,17 @@ _COLUMNS = (
 )
 
 
-def _fmt(value: float, kind: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if kind == "pct":
-        # Annualizing a few hours can give astronomic CAGRs: keep them readable.
-        return f"{100 * value:.3g}%" if abs(value) >= 1e4 else f"{100 * value:.2f}%"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "money":
-        return f"{value:,.2f}"
-    if kind == "dur":
-        return _duration(int(value))
-    return f"{value:.4g}" if abs(value) >= 1e6 else f"{value:.3f}"
-
-
-def _duration(ms: int) -> str:
-    if ms <= 0:
-        return "0"
-    seconds = ms / 1000
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            amount = seconds / size
-            return f"{amount:.0f}{unit}" if amount == int(amount) else f"{amount:.1f}{unit}"
-    return f"{seconds:g}s"
-
-
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return []
-    if high <= low:
-        return [low]
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = min((m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw), default=raw)
-    first = math.ceil(low / step) * step
-    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
-
-
-def _downsample(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most 2 points per bucket (its min and max), in x order."""
-    n = y.shape[0]
-    if n <= 2 * buckets:
-        return x, y
-    starts = np.linspace(0, n, buckets + 1).astype(np.int64)[:-1]
-    lows = np.minimum.reduceat(y, starts)
-    highs = np.maximum.reduceat(y, starts)
-    xs = np.repeat(x[starts], 2)
-    ys = np.empty(2 * buckets)
-    ys[0::2], ys[1::2] = lows, highs
-    return xs, ys
-
-
-class _Frame:
-    """Maps data coordinates to the pixels of one chart."""
-
-    def __init__(self, x0: float, x1: float, y0: float, y1: float, height: int = HEIGHT):
-        self.x0, self.x1 = x0, x1 if x1 > x0 else x0 + 1
-        pad = (y1 - y0) * 0.04 or abs(y0) * 0.01 or 1.0
-        self.y0, self.y1 = y0 - pad, y1 + pad
-        self.h = height
-
-    def px(self, x) -> np.ndarray:
-        return PAD_LEFT + (np.asarray(x, float) - self.x0) / (self.x1 - self.x0) * (
-            WIDTH - PAD_LEFT - PAD_RIGHT
-        )
-
-    def py(self, y) -> np.ndarray:
-        return PAD_TOP + (self.y1 - np.asarray(y, float)) / (self.y1 - self.y0) * (
-            self.h - PAD_TOP - PAD_BOTTOM
-        )
-
-    def axes(self, y_format) -> str:
-        parts = []
-        for tick in _nice_ticks(self.y0, self.y1):
-            y = float(self.py(tick))
-            parts.append(
-                f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" '
-                f'y2="{y:.1f}"/><text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
-                f'text-anchor="end">{html.escape(y_format(tick))}</text>'
-            )
-        span_days = (self.x1 - self.x0) / 86_400_000
-        time_format = "%Y-%m-%d" if span_days > 5 else "%m-%d %H:%M"
-        ticks = np.linspace(self.x0, self.x1, 6)
-        for i, tick in enumerate(ticks):
-            x = float(self.px(tick))
-            label = datetime.fromtimestamp(tick / 1000, UTC).strftime(time_format)
-            anchor = "start" if i == 0 else ("end" if i == len(ticks) - 1 else "middle")
-            parts.append(
-                f'<text class="axis" x="{x:.1f}" y="{self.h - 8}" text-anchor="{anchor}">'
-                f"{label}</text>"
-            )
-        return "".join(parts)
-
-
-def _polyline(frame: _Frame, x, y, color: str, width: float = 1.4, dash: str = "") -> str:
-    xs, ys = _downsample(np.asarray(x, float), np.asarray(y, float), WIDTH - PAD_LEFT)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(frame.px(xs), frame.py(ys), strict=True))
-    style = f' stroke-dasharray="{dash}"' if dash else ""
-    return (
-        f'<polyline fill="none" stroke="{color}" stroke-width="{width}"{style} points="{points}"/>'
-    )
-
-
-def _svg(body: str, height: int = HEIGHT, label: str = "") -> str:
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
-        f'viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{html.escape(label)}">'
-        f"{body}</svg>"
-    )
-
-
 def equity_chart(detail: ResultDetail) -> str:
     """Equity against buy and hold (the same cash in the asset at the first close)."""
     t = detail.start_ms.astype(float)
     hold = detail.cash * detail.close / detail.close[0]
     low = float(min(detail.equity.min(), hold.min()))
     high = float(max(detail.equity.max(), hold.max()))
-    frame = _Frame(t[0], t[-1], low, high)
+    frame = ChartFrame(t[0], t[-1], low, high)
     body = frame.axes(lambda v: f"{v:,.0f}")
-    body += _polyline(frame, t, hold, "#9aa3b5", 1.2, "5 4")
-    body += _polyline(frame, t, detail.equity, "#2456c8", 1.6)
-    return _svg(body, label="equity curve")
+    body += polyline(frame, t, hold, "#9aa3b5", 1.2, "5 4")
+    body += polyline(frame, t, detail.equity, "#2456c8", 1.6)
+    return svg_figure(body, label="equity curve")
 
 
 def drawdown_chart(detail: ResultDetail) -> str:
@@ -196,8 +82,8 @@ def drawdown_chart(detail: ResultDetail) -> str:
     peak = np.maximum(np.maximum.accumulate(detail.equity), detail.cash)
     dd = detail.equity / peak - 1.0
     height = 150
-    frame = _Frame(t[0], t[-1], float(min(dd.min(), -1e-4)), 0.0, height)
-    xs, ys = _downsample(t, dd, WIDTH - PAD_LEFT)
+    frame = ChartFrame(t[0], t[-1], float(min(dd.min(), -1e-4)), 0.0, height)
+    xs, ys = downsample(t, dd, WIDTH - PAD_LEFT)
     px, py = frame.px(xs), frame.py(ys)
     zero = float(frame.py(0.0))
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
@@ -206,53 +92,28 @@ def drawdown_chart(detail: ResultDetail) -> str:
         f'<polygon fill="#e9a0a0" fill-opacity="0.55" stroke="#b3261e" stroke-width="1" '
         f'points="{px[0]:.1f},{zero:.1f} {points} {px[-1]:.1f},{zero:.1f}"/>'
     )
-    return _svg(body, height, "drawdown")
+    return svg_figure(body, height, "drawdown")
 
 
 def price_chart(detail: ResultDetail) -> str:
     """Close price with trade entries (▲ green) and exits (▼ red)."""
     t = detail.start_ms.astype(float)
     close = detail.close
-    frame = _Frame(t[0], t[-1], float(close.min()), float(close.max()))
+    frame = ChartFrame(t[0], t[-1], float(close.min()), float(close.max()))
     body = frame.axes(lambda v: f"{v:,.6g}")
-    body += _polyline(frame, t, close, "#3b4252", 1.1)
+    body += polyline(frame, t, close, "#3b4252", 1.1)
     trades = detail.trades
     shown = min(len(trades), MAX_MARKERS)
     marks = []
     for i in range(shown):
         ex, ey = float(frame.px(t[trades.entry[i]])), float(frame.py(trades.entry_price[i]))
         up = trades.direction[i] > 0
-        marks.append(_triangle(ex, ey, up, "#1b7f3b" if up else "#b3261e"))
+        marks.append(triangle(ex, ey, up, "#1b7f3b" if up else "#b3261e"))
         if trades.closed[i]:
             xx, xy = float(frame.px(t[trades.exit[i]])), float(frame.py(trades.exit_price[i]))
-            marks.append(_triangle(xx, xy, not up, "#b3261e" if up else "#1b7f3b"))
+            marks.append(triangle(xx, xy, not up, "#b3261e" if up else "#1b7f3b"))
     body += "".join(marks)
-    return _svg(body, label="price with entries and exits")
-
-
-def _triangle(x: float, y: float, up: bool, color: str) -> str:
-    s = 5.0
-    if up:
-        pts = f"{x:.1f},{y - s:.1f} {x - s:.1f},{y + s:.1f} {x + s:.1f},{y + s:.1f}"
-    else:
-        pts = f"{x:.1f},{y + s:.1f} {x - s:.1f},{y - s:.1f} {x + s:.1f},{y - s:.1f}"
-    return f'<polygon points="{pts}" fill="{color}" fill-opacity="0.85"/>'
-
-
-def _color(value: float, low: float, high: float) -> str:
-    """Red (low) - white - green (high) when the range spans 0, else light to dark blue."""
-    if not math.isfinite(value):
-        return "#d9dbe3"
-    if low < 0 < high:
-        if value < 0:
-            f = min(value / low, 1.0)
-            r, g, b = 255, round(255 - 150 * f), round(255 - 150 * f)
-        else:
-            f = min(value / high, 1.0)
-            r, g, b = round(255 - 170 * f), round(255 - 80 * f), round(255 - 150 * f)
-        return f"rgb({r},{g},{b})"
-    f = 0.5 if high == low else (value - low) / (high - low)
-    return f"rgb({round(235 - 190 * f)},{round(240 - 140 * f)},{round(250 - 60 * f)})"
+    return svg_figure(body, label="price with entries and exits")
 
 
 @dataclass(frozen=True)
@@ -385,11 +246,11 @@ def heatmap(run: RunInfo, view: SymbolResults) -> str:
             what = f"best {metric}" if bucketed else metric
             tip = (
                 f"{name_a}={span(values_a, a0, a1)}, {name_b}={span(values_b, b0, b1)}: "
-                f"{what} = {_fmt(value, 'num')}"
+                f"{what} = {format_value(value, 'num')}"
             )
             parts.append(
                 f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
-                f'fill="{_color(value, low, high)}"><title>{html.escape(tip)}</title></rect>'
+                f'fill="{heat_color(value, low, high)}"><title>{html.escape(tip)}</title></rect>'
             )
             if label_cells and math.isfinite(value):
                 parts.append(
@@ -397,8 +258,8 @@ def heatmap(run: RunInfo, view: SymbolResults) -> str:
                     f'text-anchor="middle">{value:.2f}</text>'
                 )
     legend = (
-        f'<p class="note">Colour: {html.escape(metric)} from {_fmt(low, "num")} to '
-        f"{_fmt(high, 'num')}; grey: undefined; blank: skipped by a constraint.</p>"
+        f'<p class="note">Colour: {html.escape(metric)} from {format_value(low, "num")} to '
+        f"{format_value(high, 'num')}; grey: undefined; blank: skipped by a constraint.</p>"
     )
     if bucketed:
         legend += (
@@ -426,7 +287,7 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
                 css = ""
                 if kind == "pct" and isinstance(value, float) and math.isfinite(value):
                     css = ' class="neg"' if value < 0 else (' class="pos"' if value > 0 else "")
-                cells.append(f"<td{css}>{_fmt(value, kind)}</td>")
+                cells.append(f"<td{css}>{format_value(value, kind)}</td>")
             rows.append(
                 f'<tr><td class="l">{html.escape(symbol)}</td>'
                 f'<td class="l">{html.escape(r.strategy.strategy_id)}</td>{"".join(cells)}</tr>'
@@ -447,14 +308,14 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
 def _kpis(result) -> str:
     m = result.metrics
     items = (
-        ("Return", _fmt(m.total_return, "pct")),
-        ("Buy & hold", _fmt(m.buy_and_hold_return, "pct")),
-        ("CAGR", _fmt(m.cagr, "pct")),
-        ("Sharpe", _fmt(m.sharpe, "num")),
-        ("Max drawdown", _fmt(m.max_drawdown, "pct")),
-        ("Trades", _fmt(m.num_trades, "int")),
-        ("Win rate", _fmt(m.win_rate, "pct")),
-        ("Exposure", _fmt(m.exposure, "pct")),
+        ("Return", format_value(m.total_return, "pct")),
+        ("Buy & hold", format_value(m.buy_and_hold_return, "pct")),
+        ("CAGR", format_value(m.cagr, "pct")),
+        ("Sharpe", format_value(m.sharpe, "num")),
+        ("Max drawdown", format_value(m.max_drawdown, "pct")),
+        ("Trades", format_value(m.num_trades, "int")),
+        ("Win rate", format_value(m.win_rate, "pct")),
+        ("Exposure", format_value(m.exposure, "pct")),
     )
     return (
         '<div class="kpis">' + "".join(f"<span>{k}: <b>{v}</b></span>" for k, v in items) + "</div>"
@@ -483,7 +344,7 @@ def render_report(
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>TradeStream backtest</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{CSS}</style></head><body>",
         "<h1>TradeStream backtest</h1>",
         f'<p class="meta">Inputs ({html.escape(run.input_kind)}): '
         f"{html.escape(', '.join(run.inputs))}</p>",
@@ -504,7 +365,7 @@ def render_report(
     for s in sorted(series, key=lambda s: s.symbol):
         out.append(
             f'<p class="meta">{html.escape(s.symbol)}: {s.candles:,} candles of '
-            f"{_duration(s.interval_ms)} from {iso_time(s.start_ms)} to {iso_time(s.end_ms)} "
+            f"{format_duration(s.interval_ms)} from {iso_time(s.start_ms)} to {iso_time(s.end_ms)} "
             f"({s.filled:,} filled, {s.duplicates:,} duplicates dropped).</p>"
         )
     if rejected.total:

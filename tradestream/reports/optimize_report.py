@@ -24,17 +24,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tradestream.reports.backtest_report import (
-    _CSS,
+from tradestream.reports.html import (
+    CSS,
     HEIGHT,
     PAD_LEFT,
     PAD_RIGHT,
     WIDTH,
-    _fmt,
-    _Frame,
-    _nice_ticks,
-    _polyline,
-    _svg,
+    ChartFrame,
+    format_value,
+    nice_ticks,
+    polyline,
+    svg_figure,
 )
 from tradestream.reports.param_map import Mark, parameter_maps
 
@@ -60,9 +60,9 @@ def _params_text(params: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (params or {}).items()) or "–"
 
 
-def _y_axis(frame: _Frame, y_format=lambda v: _fmt(v, "num")) -> str:
+def _y_axis(frame: ChartFrame, y_format=lambda v: format_value(v, "num")) -> str:
     parts = []
-    for tick in _nice_ticks(frame.y0, frame.y1):
+    for tick in nice_ticks(frame.y0, frame.y1):
         y = float(frame.py(tick))
         parts.append(
             f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" '
@@ -72,7 +72,7 @@ def _y_axis(frame: _Frame, y_format=lambda v: _fmt(v, "num")) -> str:
     return "".join(parts)
 
 
-def _x_ticks(frame: _Frame, ticks: Sequence[float], label=lambda v: f"{v:g}") -> str:
+def _x_ticks(frame: ChartFrame, ticks: Sequence[float], label=lambda v: f"{v:g}") -> str:
     return "".join(
         f'<text class="axis" x="{float(frame.px(t)):.1f}" y="{frame.h - 8}" '
         f'text-anchor="middle">{_esc(label(t))}</text>'
@@ -113,7 +113,7 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
     all_y = [y for _, b, m in series for y in (*b, *m) if math.isfinite(y)]
     if not all_x or not all_y:
         return '<p class="note">No finite fitness in any generation.</p>'
-    frame = _Frame(min(all_x), max(all_x), min(all_y), max(all_y))
+    frame = ChartFrame(min(all_x), max(all_x), min(all_y), max(all_y))
     last = int(max(all_x))
     step = max(1, math.ceil((last + 1) / 12))
     parts = [_y_axis(frame), _x_ticks(frame, range(0, last + 1, step))]
@@ -121,9 +121,9 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
     for i, (search, (xs, best, mean)) in enumerate(zip(searches, series, strict=True)):
         color = _PALETTE[i % len(_PALETTE)]
         for run_x, run_y in _finite_runs(xs, best):
-            parts.append(_polyline(frame, run_x, run_y, color, width=1.8))
+            parts.append(polyline(frame, run_x, run_y, color, width=1.8))
         for run_x, run_y in _finite_runs(xs, mean):
-            parts.append(_polyline(frame, run_x, run_y, color, width=1.2, dash="5 3"))
+            parts.append(polyline(frame, run_x, run_y, color, width=1.2, dash="5 3"))
         legend.append(
             f'<span><i class="sw" style="background:{color}"></i>{_esc(_search_label(search))}'
             "</span>"
@@ -132,7 +132,7 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
         f'<p class="legend note">{"".join(legend)} — solid: best, dashed: mean fitness; '
         "x: generation.</p>"
     )
-    return _svg("".join(parts), label="fitness by generation") + note
+    return svg_figure("".join(parts), label="fitness by generation") + note
 
 
 def _search_marks(
@@ -224,7 +224,7 @@ def folds_chart(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
     finite = [v for pair in values for v in pair if math.isfinite(v)]
     if not finite:
         return '<p class="note">No defined objective value in any fold.</p>'
-    frame = _Frame(0.0, float(len(folds)), min(0.0, *finite), max(0.0, *finite))
+    frame = ChartFrame(0.0, float(len(folds)), min(0.0, *finite), max(0.0, *finite))
     slot = float(frame.px(1.0) - frame.px(0.0))
     bar = min(40.0, slot * 0.3)
     zero = float(frame.py(0.0))
@@ -247,7 +247,7 @@ def folds_chart(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
                 continue
             top = float(frame.py(value))
             y, h = min(top, zero), abs(zero - top)
-            tip = f"fold {fold.get('fold')} {name} {objective}: {_fmt(value, 'num')}"
+            tip = f"fold {fold.get('fold')} {name} {objective}: {format_value(value, 'num')}"
             parts.append(
                 f'<rect x="{center + offset:.1f}" y="{y:.1f}" width="{bar:.1f}" '
                 f'height="{max(h, 0.5):.1f}" fill="{color}"><title>{_esc(tip)}</title></rect>'
@@ -257,7 +257,7 @@ def folds_chart(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
         f'in-sample</span><span><i class="sw" style="background:{_OOS_COLOR}"></i>'
         f"out-of-sample</span> — {_esc(objective)} (without the min-trades guard) per fold.</p>"
     )
-    return _svg("".join(parts), label="in-sample vs out-of-sample") + note
+    return svg_figure("".join(parts), label="in-sample vs out-of-sample") + note
 
 
 _FOLD_METRICS = (
@@ -277,9 +277,12 @@ def folds_table(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
     for fold in folds:
         is_value, is_metrics = _side(fold, "in_sample")
         oos_value, oos_metrics = _side(fold, "out_of_sample")
-        cells = [_fmt(is_value, "num"), _fmt(oos_value, "num")]
+        cells = [format_value(is_value, "num"), format_value(oos_value, "num")]
         for name, _, kind in _FOLD_METRICS:
-            cells += [_fmt(is_metrics.get(name), kind), _fmt(oos_metrics.get(name), kind)]
+            cells += [
+                format_value(is_metrics.get(name), kind),
+                format_value(oos_metrics.get(name), kind),
+            ]
         train, test = fold.get("train") or {}, fold.get("test") or {}
         rows.append(
             f"<tr><td>{_esc(fold.get('fold'))}</td>"
@@ -301,12 +304,12 @@ def folds_table(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
 
 def _summary(summary: Mapping[str, Any]) -> str:
     items = (
-        ("Mean objective IS", _fmt(summary.get("in_sample_objective_mean"), "num")),
-        ("Mean objective OOS", _fmt(summary.get("out_of_sample_objective_mean"), "num")),
-        ("Mean Sharpe IS", _fmt(summary.get("in_sample_sharpe_mean"), "num")),
-        ("Mean Sharpe OOS", _fmt(summary.get("out_of_sample_sharpe_mean"), "num")),
-        ("OOS return", _fmt(summary.get("out_of_sample_total_return"), "pct")),
-        ("WF efficiency", _fmt(summary.get("walk_forward_efficiency"), "num")),
+        ("Mean objective IS", format_value(summary.get("in_sample_objective_mean"), "num")),
+        ("Mean objective OOS", format_value(summary.get("out_of_sample_objective_mean"), "num")),
+        ("Mean Sharpe IS", format_value(summary.get("in_sample_sharpe_mean"), "num")),
+        ("Mean Sharpe OOS", format_value(summary.get("out_of_sample_sharpe_mean"), "num")),
+        ("OOS return", format_value(summary.get("out_of_sample_total_return"), "pct")),
+        ("WF efficiency", format_value(summary.get("walk_forward_efficiency"), "num")),
     )
     return (
         '<div class="kpis">' + "".join(f"<span>{k}: <b>{v}</b></span>" for k, v in items) + "</div>"
@@ -319,13 +322,13 @@ def best_table(entries: Sequence[Mapping[str, Any]]) -> str:
     for e in entries:
         m, over = e.get("metrics") or {}, e.get("overfitting") or {}
         cells = (
-            _fmt(_num(e.get("fitness")), "num"),
-            _fmt(m.get("sharpe"), "num"),
-            _fmt(m.get("total_return"), "pct"),
-            _fmt(m.get("max_drawdown"), "pct"),
-            _fmt(m.get("num_trades"), "int"),
-            _fmt(over.get("deflated_sharpe_ratio"), "num"),
-            _fmt(over.get("pbo"), "num"),
+            format_value(_num(e.get("fitness")), "num"),
+            format_value(m.get("sharpe"), "num"),
+            format_value(m.get("total_return"), "pct"),
+            format_value(m.get("max_drawdown"), "pct"),
+            format_value(m.get("num_trades"), "int"),
+            format_value(over.get("deflated_sharpe_ratio"), "num"),
+            format_value(over.get("pbo"), "num"),
         )
         rows.append(
             f"<tr><td>{_esc(e.get('rank'))}</td><td class='l'>{_esc(e.get('symbol'))}</td>"
@@ -377,7 +380,7 @@ def render_report(
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>TradeStream optimize</title>",
-        f"<style>{_CSS}{_tabs_css(most_panels)}</style></head><body>",
+        f"<style>{CSS}{_tabs_css(most_panels)}</style></head><body>",
         "<h1>TradeStream optimize</h1>",
         f'<p class="meta">{len(searches)} search(es) over {len(groups)} strategy type(s) x '
         f"symbol(s); objective {_esc(objective)}; {len(entries)} set(s) with a finite fitness "
@@ -395,7 +398,7 @@ def render_report(
         if kept:
             out.append(
                 f'<p class="meta">Best: <b>{_esc(_params_text(kept[0]["params"]))}</b>, fitness '
-                f"{_fmt(_num(kept[0]['fitness']), 'num')} on {_esc(kept[0]['in_sample']['start'])}"
+                f"{format_value(_num(kept[0]['fitness']), 'num')} on {_esc(kept[0]['in_sample']['start'])}"
                 f" → {_esc(kept[0]['in_sample']['end'])}.</p>"
             )
         out.append("<h3>Fitness by generation</h3>")

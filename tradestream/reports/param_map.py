@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradestream.reports.backtest_report import _color, _fmt, _nice_ticks
+from tradestream.reports.html import format_value, heat_color, nice_ticks
 
 MAX_BINS = 20
 MAX_PAIRS = 6
@@ -218,7 +218,11 @@ def pair_map(
         )
     for (i, j), cell in sorted(cells.items()):
         left, top = _LEFT + i * size, bottom - (j + 1) * size
-        best = "no finite fitness" if math.isnan(cell.best) else f"best {_fmt(cell.best, 'num')}"
+        best = (
+            "no finite fitness"
+            if math.isnan(cell.best)
+            else f"best {format_value(cell.best, 'num')}"
+        )
         at = ", ".join(f"{k}={v}" for k, v in cell.params.items())
         tip = (
             f"{x.name} {x.label(i)}, {y.name} {y.label(j)}: {best} of {cell.count} "
@@ -227,7 +231,7 @@ def pair_map(
         parts.append(
             f'<rect class="cell" data-i="{i}" data-j="{j}" data-n="{cell.count}" '
             f'data-best="{_data(cell.best)}" x="{left}" y="{top}" width="{size - 1}" '
-            f'height="{size - 1}" fill="{_color(cell.best, low, high)}">'
+            f'height="{size - 1}" fill="{heat_color(cell.best, low, high)}">'
             f"<title>{_esc(tip)}</title></rect>"
         )
     for mark in marks:
@@ -297,14 +301,14 @@ def fitness_chart(
         f'<text class="axis" transform="rotate(-90)" x="{-(18 + plot_h / 2):.1f}" y="12" '
         'text-anchor="middle">fitness →</text>',
     ]
-    for tick in _nice_ticks(y0, y1):
+    for tick in nice_ticks(y0, y1):
         y = py(tick)
         parts.append(
             f'<line class="grid" x1="70" x2="{70 + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="axis" x="64" y="{y + 4:.1f}" text-anchor="end">'
-            f"{_esc(_fmt(tick, 'num'))}</text>"
+            f"{_esc(format_value(tick, 'num'))}</text>"
         )
-    for tick in _nice_ticks(x0, x1):
+    for tick in nice_ticks(x0, x1):
         parts.append(
             f'<text class="axis" x="{px(tick):.1f}" y="{bottom + 26}" text-anchor="middle">'
             f"{tick:g}</text>"
@@ -316,11 +320,11 @@ def fitness_chart(
     for value, fitness, record in points:
         tip = f"{x.name}={record['params'][x.name]}: "
         if math.isfinite(fitness):
-            tip += f"fitness {_fmt(fitness, 'num')} (generation {record.get('generation')})"
+            tip += f"fitness {format_value(fitness, 'num')} (generation {record.get('generation')})"
             parts.append(
                 f'<circle class="point" data-x="{value!r}" data-fitness="{fitness!r}" '
                 f'cx="{px(value):.1f}" cy="{py(fitness):.1f}" r="3" '
-                f'fill="{_color(fitness, low, high)}" stroke="#556" stroke-width="0.6">'
+                f'fill="{heat_color(fitness, low, high)}" stroke="#556" stroke-width="0.6">'
                 f"<title>{_esc(tip)}</title></circle>"
             )
         else:
@@ -363,7 +367,7 @@ def colour_legend(scale: tuple[float, float], steps: int = 12) -> str:
     else:
         values = [low + (high - low) * k / (steps - 1) for k in range(steps)]
     swatches = "".join(
-        f'<rect x="{70 + 16 * k}" y="4" width="16" height="12" fill="{_color(v, low, high)}"/>'
+        f'<rect x="{70 + 16 * k}" y="4" width="16" height="12" fill="{heat_color(v, low, high)}"/>'
         for k, v in enumerate(values)
     )
     right = 70 + 16 * steps
@@ -375,9 +379,9 @@ def colour_legend(scale: tuple[float, float], steps: int = 12) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 330}" height="32" '
         f'viewBox="0 0 {right + 330} 32" role="img" aria-label="colour legend">'
-        f'<text class="axis" x="64" y="14" text-anchor="end">{_esc(_fmt(low, "num"))}</text>'
+        f'<text class="axis" x="64" y="14" text-anchor="end">{_esc(format_value(low, "num"))}</text>'
         f"{swatches}{zero}"
-        f'<text class="axis" x="{right + 6}" y="14">{_esc(_fmt(high, "num"))} (best fitness '
+        f'<text class="axis" x="{right + 6}" y="14">{_esc(format_value(high, "num"))} (best fitness '
         f"in the cell)</text>"
         f'<rect x="{right + 180}" y="4" width="16" height="12" fill="{_GREY}"/>'
         f'<text class="axis" x="{right + 200}" y="14">no finite fitness</text></svg>'

@@ -131,7 +131,7 @@ strategies:
     [
         ([], [], "choose strategies"),
         ([("param", "fast=5")], [], "must follow a --strategy"),
-        ([("strategy", "SMA_CROSSOVER"), ("param", "fast=five")], [], "not a number"),
+        ([("strategy", "SMA_CROSSOVER"), ("param", "fast=five")], [], "must be an integer"),
         ([("strategy", "NOPE")], [], "unknown strategy type"),
         (
             [("strategy", "SMA_CROSSOVER"), ("param", "fast=40"), ("param", "slow=20")],

@@ -21,7 +21,7 @@ from tradestream.ingest.fake_coinbase import FakeCoinbaseServer
 from tradestream.ingest.resume import TopicTail
 from tradestream.v1 import trade_pb2
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize(

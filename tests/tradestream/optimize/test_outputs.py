@@ -11,7 +11,7 @@ from tests.tradestream.optimize.builders import fitness_config, saved, series_fr
 from tradestream.optimize.fitness import evaluate_locally
 from tradestream.optimize.ga import GAConfig
 from tradestream.optimize.genome import make_space
-from tradestream.optimize.outputs import best_entries, console_summary, strategy_sets
+from tradestream.optimize.outputs import best_entries, console_summary
 from tradestream.optimize.overfitting import deflated_sharpe_ratio, moments_from_blocks, pbo_cscv
 from tradestream.optimize.search import (
     evaluate_out_of_sample,
@@ -19,6 +19,7 @@ from tradestream.optimize.search import (
     run_searches,
     tasks_of,
 )
+from tradestream.optimize.strategy_sets import strategy_sets
 
 H = 3_600_000
 
