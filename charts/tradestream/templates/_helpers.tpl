@@ -81,6 +81,10 @@ imagePullPolicy: {{ .image.pullPolicy }}
 {{- define "tradestream.podCommon" -}}
 serviceAccountName: {{ include "tradestream.serviceAccountName" . }}
 automountServiceAccountToken: false
+# No Docker-link variables for every Service: a release named "tradestream" has a Service
+# "tradestream-kafka", whose TRADESTREAM_KAFKA_PORT=tcp://... collided with TradeStream's own
+# TRADESTREAM_* settings (pydantic refused it; found on a real install).
+enableServiceLinks: false
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
