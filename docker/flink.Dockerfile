@@ -9,6 +9,7 @@
 # /opt/flink/lib, /opt/flink/bin/{jobmanager,taskmanager}.sh (here thin launchers that only
 # support `start-foreground` and never write into the read-only FLINK_CONF_DIR), uid 9999.
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
+# checkov:skip=CKV_DOCKER_7:the base is a build argument, a versioned Debian 12 image (a local debootstrap tag or e.g. debian:bookworm-slim)
 
 FROM ${BASE_IMAGE} AS build
 # (man1: the JDK's update-alternatives links there; slim bases strip /usr/share/man.)

@@ -9,6 +9,7 @@
 # the same program is assembled from Beam's modules by scripts/jvm/beam/pom.xml, as
 # `tradestream local fetch` does on a workstation; here the jars stay on a plain class path.
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
+# checkov:skip=CKV_DOCKER_7:the base is a build argument, a versioned Debian 12 image (a local debootstrap tag or e.g. debian:bookworm-slim)
 
 FROM ${BASE_IMAGE} AS build
 # (man1: the JDK's update-alternatives links there; slim bases strip /usr/share/man.)

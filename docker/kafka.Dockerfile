@@ -9,6 +9,7 @@
 # kafka-start.sh calls: /opt/kafka/bin/kafka-storage.sh and kafka-server-start.sh (thin
 # launchers of the same main classes as Kafka's own scripts), and runs as uid 1000.
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
+# checkov:skip=CKV_DOCKER_7:the base is a build argument, a versioned Debian 12 image (a local debootstrap tag or e.g. debian:bookworm-slim)
 
 FROM ${BASE_IMAGE} AS build
 # (man1: the JDK's update-alternatives links there; slim bases strip /usr/share/man.)

@@ -12,6 +12,7 @@
 # grpcio-tools (in a throwaway virtualenv), then install the package into /opt/venv. The
 # dependencies are one layer of their own, so a source change rebuilds in seconds.
 ARG BASE_IMAGE=tradestream/debian-base:bookworm
+# checkov:skip=CKV_DOCKER_7:the base is a build argument, a versioned Debian 12 image (a local debootstrap tag or e.g. debian:bookworm-slim)
 
 FROM ${BASE_IMAGE} AS deps
 RUN apt-get update \
