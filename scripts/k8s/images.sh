@@ -38,6 +38,10 @@ build() {
     say "built $1 in $((SECONDS - t0)) s"
   done
   # The pod sandbox (pause) and CoreDNS: static Go programs built by build-tools.sh.
+  if [ ! -x $B/pause ] || [ ! -x $B/coredns ]; then
+    say "pause and CoreDNS images: after scripts/k8s/build-tools.sh"
+    return 0
+  fi
   mkdir -p $W/img/pause $W/img/coredns
   cp $B/pause $W/img/pause/ && printf 'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n' > $W/img/pause/Dockerfile
   cp $B/coredns $W/img/coredns/ && printf 'FROM scratch\nCOPY coredns /coredns\nENTRYPOINT ["/coredns"]\n' > $W/img/coredns/Dockerfile

@@ -9,8 +9,18 @@ source "$(dirname "$0")/common.sh"
 require_host
 t_start=$SECONDS
 if [ "${1:-}" != --no-build ]; then  # --no-build: start from the cached binaries and images
-  bash "$REPO/scripts/k8s/build-tools.sh"
-  bash "$REPO/scripts/k8s/images.sh" build
+  # The Go builds and the image builds are independent: run them side by side (cold, that
+  # saves about 10 minutes on 2 cores); the pause and CoreDNS images need the Go binaries.
+  ensure_packages
+  mkdir -p $L
+  bash "$REPO/scripts/k8s/build-tools.sh" > $L/build-tools.log 2>&1 &
+  tools=$!
+  images_rc=0
+  bash "$REPO/scripts/k8s/images.sh" build || images_rc=$?
+  wait $tools || { tail -20 $L/build-tools.log >&2; die "building the tools failed (log: $L/build-tools.log)"; }
+  tail -1 $L/build-tools.log >&2
+  [ $images_rc = 0 ] || die "building the images failed"
+  bash "$REPO/scripts/k8s/images.sh" build   # cached: adds the pause and CoreDNS images
 fi
 
 if [ -f $L/apiserver.pid ] && kill -0 "$(cat $L/apiserver.pid)" 2>/dev/null && kubectl get --raw /readyz >/dev/null 2>&1; then
