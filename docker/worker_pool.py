@@ -3,7 +3,7 @@
     python docker/worker_pool.py --service_port=50000 --state_cache_mb=256
 
 Serves the worker-pool API on localhost:PORT for the TaskManager in the same pod and starts
-each worker it asks for as a process of its own (`tradestream.local.workers`, the same pool
+each worker it asks for as a process of its own (`tradestream.runtime.workers`, the same pool
 that `tradestream realtime` uses locally), so workers use separate cores. Unlike Beam's
 `worker_pool_main`, the workers get the user-state cache (that module starts them with the
 cache off, which made candle building ~20x slower on Flink). Stops on SIGTERM or SIGINT,
@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 
-from tradestream.local.workers import WorkerProcesses
+from tradestream.runtime.workers import WorkerProcesses
 
 
 def main(argv: list[str] | None = None) -> int:
