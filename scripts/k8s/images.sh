@@ -37,6 +37,9 @@ build() {
       > $L/build-${1%%:*}.log 2>&1 || { tail -30 $L/build-${1%%:*}.log >&2; die "building $1 failed (log: $L/build-${1%%:*}.log)"; }
     say "built $1 in $((SECONDS - t0)) s"
   done
+  # Superseded images (dangling: an older build of a tag): on the vfs driver each of their
+  # layers is a full copy of its parent, gigabytes each.
+  $DOCKER image prune -f >/dev/null
   # The pod sandbox (pause) and CoreDNS: static Go programs built by build-tools.sh.
   if [ ! -x $B/pause ] || [ ! -x $B/coredns ]; then
     say "pause and CoreDNS images: after scripts/k8s/build-tools.sh"
