@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import glob
 import os
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
 
 from strategies import library
+from tests.support.cli import timed_tradestream
 from tests.support.kafka import create_topics, produce, recreate_topics
 from tests.support.realtime import (
-    REPO,
     RealtimeProcess,
     read_signals,
     reference_candles,
@@ -72,19 +69,6 @@ def _committed_total(bootstrap: str, topic: str, group: str) -> int:
         return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in parts)
     finally:
         consumer.close()
-
-
-def _launch(args: list[str], env: dict[str, str], timeout_s: float = 120):
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "tradestream.cli", "realtime", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    return done, time.monotonic() - started
 
 
 def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_on_request(
@@ -130,7 +114,7 @@ def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_
     recreate_topics(kafka_broker, list(topics.values()))
     few = _shifted(first_trades[:50], DAY)
     produce(bootstrap, topics["trades"], _records(few))  # every offset beyond the new end
-    refused, took = _launch(args, env)
+    refused, took = timed_tradestream("realtime", *args, env=env, timeout=120)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1, refused.stderr
@@ -143,7 +127,7 @@ def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_
     second_trades = _shifted(list(sample_trades(hours=3, seed=4)), DAY)
     assert len(second_trades) > len(first_trades)
     produce(bootstrap, topics["trades"], _records(with_sentinels(second_trades)))
-    refused, _ = _launch(args, env)
+    refused, _ = timed_tradestream("realtime", *args, env=env, timeout=120)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
 

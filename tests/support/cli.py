@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+
+from tests.support.kafka import free_port
 
 
 def tradestream(
@@ -18,6 +21,20 @@ def tradestream(
         timeout=timeout,
         env=env,
     )
+
+
+def timed_tradestream(
+    *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess, float]:
+    """`tradestream(ARGS)` and the seconds it took, start to exit (for time bounds)."""
+    started = time.monotonic()
+    proc = tradestream(*args, timeout=timeout, env=env)
+    return proc, time.monotonic() - started
+
+
+def closed_bootstrap() -> str:
+    """`127.0.0.1:PORT` of a port bound and released: no broker listens there."""
+    return f"127.0.0.1:{free_port()}"
 
 
 def buffered_env() -> dict[str, str]:

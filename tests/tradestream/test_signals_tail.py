@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-from tests.support.kafka import free_port
+from tests.support.cli import closed_bootstrap, timed_tradestream
 from tradestream.signals_tail import format_row, to_json
 from tradestream.v1 import signal_pb2, strategy_pb2
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_signals_tail_row_and_json_name_the_action():
@@ -32,13 +26,9 @@ def test_signals_tail_row_and_json_name_the_action():
 
 def test_signals_tail_no_broker_is_one_line_on_stderr_exit_2_within_seconds():
     # Issue 15: kafka-python waited ~30 s, then printed a 34-82-line KafkaTimeoutError.
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "tradestream.cli", "signals", "tail",
-         f"--bootstrap_servers=127.0.0.1:{free_port()}"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    seconds = time.monotonic() - started
+    done, seconds = timed_tradestream(
+        "signals", "tail", f"--bootstrap_servers={closed_bootstrap()}", timeout=60
+    )
     assert done.returncode == 2, done.stdout + done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert done.stderr.startswith("tradestream: error: no Kafka broker answers at 127.0.0.1:")

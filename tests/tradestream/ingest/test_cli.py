@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.cli import closed_bootstrap, timed_tradestream
 from tests.support.kafka import consume_all, create_topics, free_port
 from tests.support.realtime import read_topic
 from tests.tradestream.ingest import scenario
@@ -297,13 +298,7 @@ def test_ingest_replay_resume_missing_topic_is_an_error(kafka_broker, tmp_path, 
 
 def no_broker_run(argv: list[str]) -> tuple[subprocess.CompletedProcess, float]:
     """`tradestream ARGV` against a closed port: (the finished process, seconds it took)."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "tradestream.cli", *argv,
-         f"--bootstrap_servers=127.0.0.1:{free_port()}"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return done, time.monotonic() - started
+    return timed_tradestream(*argv, f"--bootstrap_servers={closed_bootstrap()}", timeout=60)
 
 
 @pytest.mark.parametrize(

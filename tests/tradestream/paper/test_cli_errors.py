@@ -9,31 +9,21 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import free_port
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.cli import closed_bootstrap, tradestream
 
 
 def _tradestream(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRADESTREAM_STATE_DIR": str(tmp_path / "state")}
-    return subprocess.run(
-        [sys.executable, "-m", "tradestream.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return tradestream(*args, timeout=timeout, env=env)
 
 
 def test_paper_run_without_a_broker_fails_within_10s_with_one_line(tmp_path):
-    closed = f"127.0.0.1:{free_port()}"  # bound and released: nothing listens there
+    closed = closed_bootstrap()
     start = time.monotonic()
     result = _tradestream(
         tmp_path, "paper", "run", "--db", f"sqlite:///{tmp_path / 'p.db'}",
