@@ -213,11 +213,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         # No broker, refused TLS/SASL settings, or positions that do not fit the topic stop
         # the launch here: on Flink, workers failing would only restart the job forever.
         require_broker(settings, known.bootstrap_servers)
-        state = read_topic_state(
-            client_config(settings, known.bootstrap_servers),
-            known.trades_topic,
-            known.consumer_group,
-        )
+        kafka_options = client_config(settings, known.bootstrap_servers)
+        state = read_topic_state(kafka_options, known.trades_topic, known.consumer_group)
         extra: list[str] = []
         restored = None
         warnings = []
@@ -240,7 +237,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             )
         if restored is None:
             warnings += settle_committed(
-                client_config(settings, known.bootstrap_servers),
+                kafka_options,
                 state,
                 known.consumer_group,
                 known.start_from,

@@ -33,9 +33,11 @@ class PositionCheck:
 
     Attributes:
         problems: One readable line per mismatch; empty when the position fits.
+        outside: The partitions whose stored offset lies outside the records they hold now.
     """
 
     problems: tuple[str, ...]
+    outside: frozenset[int] = frozenset()
 
     @property
     def fits(self) -> bool:
@@ -76,6 +78,7 @@ def check_position(
         The problems found, each naming the partition and the offsets involved.
     """
     problems: list[str] = []
+    outside: set[int] = set()
     if stored_topic_id and topic_id and stored_topic_id != topic_id:
         problems.append(
             f"topic {topic} was recreated (topic id {stored_topic_id} when the position was "
@@ -88,17 +91,19 @@ def check_position(
                 f"{topic} has no partition {partition} any more (stored offset {offset})"
             )
         elif offset > end[partition]:
+            outside.add(partition)
             problems.append(
                 f"{topic}[{partition}] ends at offset {end[partition]}, before the stored "
                 f"offset {offset}"
             )
         elif offset < beginning.get(partition, 0):
+            outside.add(partition)
             problems.append(
                 f"{topic}[{partition}] starts at offset {beginning[partition]} (older records "
                 f"deleted), after the stored offset {offset}: "
                 f"{beginning[partition] - offset} records were never read"
             )
-    return PositionCheck(tuple(problems))
+    return PositionCheck(tuple(problems), frozenset(outside))
 
 
 @dataclass(frozen=True)
@@ -199,11 +204,7 @@ def settle_committed(
             f"move them to the {start_from} offsets"
         )
     edge = state.beginning if start_from == "earliest" else state.end
-    moved = {
-        p: edge[p]
-        for p, o in state.committed.items()
-        if p in edge and not state.beginning.get(p, 0) <= o <= state.end[p]
-    }
+    moved = {p: edge[p] for p in check.outside}
     commit_offsets(client_options, state.topic, group_id, moved)
     return [
         f"consumer group {group_id}: {check.summary()}; moved to the {start_from} offsets "

@@ -117,7 +117,7 @@ def checkpoint_fit(checkpoint_dir: Path, state: TopicState) -> PositionCheck:
         state.beginning,
         state.end,
     )
-    return PositionCheck(tuple(problems) + check.problems)
+    return PositionCheck(tuple(problems) + check.problems, check.outside)
 
 
 def set_aside(checkpoint_dir: Path) -> Path | None:

@@ -78,6 +78,7 @@ def test_checkpoint_fit_refuses_committed_offsets_beyond_the_end(tmp_path):
     record_source(tmp_path, _state(), "b:9092")
     check = checkpoint_fit(tmp_path, _state(committed={0: 80, 1: 150}))
     assert check.problems == ("trades[1] ends at offset 100, before the stored offset 150",)
+    assert check.outside == {1}
 
 
 def test_checkpoint_fit_refuses_another_topic_name(tmp_path):
