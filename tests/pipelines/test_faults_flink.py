@@ -237,7 +237,7 @@ def _broker_restart_scenario(settings, jvm_dir: Path, tmp_path: Path) -> None:
     ingest = None
     try:
         wait_for(lambda: topic_size(bootstrap, topics["signals"]) > 0, 240,
-                 what=f"the first signals (log: {log})")  # fmt: skip
+                 what="the first signals", log=log)  # fmt: skip
         # The rest of the replay takes ~30 s; the broker goes away a few seconds into it.
         ingest = IngestProcess(
             [f"--input={rest}", "--speed=100", f"--bootstrap_servers={bootstrap}",
@@ -263,7 +263,8 @@ def _broker_restart_scenario(settings, jvm_dir: Path, tmp_path: Path) -> None:
         wait_for(
             lambda: topic_size(bootstrap, topics["signals"]) >= len(expected),
             timeout_s=120,
-            what=f"{len(expected)} signals (log: {log})",
+            what=f"{len(expected)} signals",
+            log=log,
         )
     finally:
         if ingest is not None and ingest.proc.poll() is None:
@@ -301,7 +302,7 @@ def test_faults_ingest_killed_and_restarted_mid_stream_resumes_signals_equal_und
     first = second = None
     try:
         wait_for(lambda: topic_size(bootstrap, topics["signals"]) > 0, 240,
-                 what=f"the first signals (log: {log})")  # fmt: skip
+                 what="the first signals", log=log)  # fmt: skip
         # The same file from the start: it resumes after the head already on the topic.
         first = IngestProcess(args, env, tmp_path / "ingest-1.log")
         wait_for(lambda: topic_size(bootstrap, topics["trades"]) > len(records) * 0.55, 60,
@@ -317,7 +318,8 @@ def test_faults_ingest_killed_and_restarted_mid_stream_resumes_signals_equal_und
         wait_for(
             lambda: topic_size(bootstrap, topics["signals"]) >= len(expected),
             timeout_s=120,
-            what=f"{len(expected)} signals (log: {log})",
+            what=f"{len(expected)} signals",
+            log=log,
         )
     finally:
         for ingest in (first, second):

@@ -81,7 +81,8 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
         wait_for(
             lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) >= len(expected),
             timeout_s=300,
-            what=f"{len(expected)} signals (log: {tmp_path / 'realtime.log'})",
+            what=f"{len(expected)} signals",
+            log=tmp_path / "realtime.log",
         )
         wait_for(lambda: topic_size(kafka_broker.bootstrap, topics["dlq"]) >= 2, 60, what="dlq")
     finally:
@@ -160,7 +161,8 @@ def test_realtime_flink_killed_mid_replay_resumes_from_checkpoint_without_gap_or
         wait_for(
             lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) >= len(expected),
             timeout_s=240,
-            what=f"{len(expected)} signals (log: {tmp_path / 'second.log'})",
+            what=f"{len(expected)} signals",
+            log=tmp_path / "second.log",
         )
     finally:
         second.stop()

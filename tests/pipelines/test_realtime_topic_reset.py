@@ -103,7 +103,8 @@ def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_
                 _committed_total(bootstrap, topics["trades"], "realtime-reset") >= len(first_trades)
             ),
             timeout_s=240,
-            what=f"offsets of a checkpoint after every record (log: {tmp_path / 'first.log'})",
+            what="offsets of a checkpoint after every record",
+            log=tmp_path / "first.log",
         )
     finally:
         first.stop()
@@ -142,15 +143,17 @@ def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_
         wait_for(
             lambda: topic_size(bootstrap, topics["signals"]) >= len(expected),
             timeout_s=300,
-            what=f"{len(expected)} signals (log: {log})",
+            what=f"{len(expected)} signals",
+            log=log,
         )
         wait_for(
             lambda: (
                 _committed_total(bootstrap, topics["trades"], "realtime-reset")
                 >= len(with_sentinels(second_trades))
             ),
-            timeout_s=60,
-            what="every record of the new topic read",
+            timeout_s=90,
+            what="every record of the new topic read and committed after a checkpoint",
+            log=log,
         )
     finally:
         second.stop()

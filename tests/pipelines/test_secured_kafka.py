@@ -205,7 +205,8 @@ def test_realtime_flink_over_sasl_ssl_writes_the_reference_signals_without_showi
         wait_for(
             lambda: _topic_size(secured_kafka, topics["signals"]) >= len(expected),
             timeout_s=300,
-            what=f"{len(expected)} signals (log: {log})",
+            what=f"{len(expected)} signals",
+            log=log,
         )
     finally:
         pipeline.stop()

@@ -149,11 +149,25 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def wait_for(predicate, timeout_s: float, interval_s: float = 1.0, what: str = "condition"):
+def wait_for(
+    predicate,
+    timeout_s: float,
+    interval_s: float = 1.0,
+    what: str = "condition",
+    log: Path | None = None,
+):
+    """Polls `predicate` until it is truthy; on timeout the error ends with `log`'s last lines.
+
+    (CI keeps no files of a failed run: the process log has to travel in the message.)
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval_s)
-    raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    message = f"timed out after {timeout_s:.0f}s waiting for {what}"
+    if log is not None:
+        lines = Path(log).read_text(errors="replace").splitlines() if Path(log).exists() else []
+        message += f"\n--- last {min(len(lines), 60)} lines of {log} ---\n" + "\n".join(lines[-60:])
+    raise TimeoutError(message)
