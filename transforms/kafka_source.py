@@ -25,12 +25,14 @@ Semantics:
   partition is idle the watermark holds at the latest timestamp seen - delay: it never
   jumps to wall-clock time.
 - Offsets are committed to the group in the bundle finalizer, i.e. only after the runner
-  has durably committed the bundle's output (after a Flink checkpoint). A job without
-  checkpoints commits them as it reads instead (`commit_offsets="read"`).
+  has durably committed the bundle's output (after a Flink checkpoint), and only forwards
+  (finalizers run in any order). A job without checkpoints commits them as it reads instead
+  (`commit_offsets="read"`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -249,6 +251,8 @@ class _ConsumerPool:
         self._lock = threading.Lock()
         self._idle: dict[KafkaReadConfig, list] = {}
         self._last_record_at: dict[KafkaReadConfig, dict[int, float]] = {}
+        self._commit_locks: dict[KafkaReadConfig, threading.Lock] = {}
+        self._committed: dict[KafkaReadConfig, dict[int, int]] = {}
 
     def acquire(self, config: KafkaReadConfig):
         with self._lock:
@@ -260,6 +264,15 @@ class _ConsumerPool:
     def release(self, config: KafkaReadConfig, consumer) -> None:
         with self._lock:
             self._idle.setdefault(config, []).append(consumer)
+
+    @contextlib.contextmanager
+    def commits(self, config: KafkaReadConfig):
+        """One commit at a time per topic and group: yields partition -> offset committed."""
+        with self._lock:
+            lock = self._commit_locks.setdefault(config, threading.Lock())
+            committed = self._committed.setdefault(config, {})
+        with lock:
+            yield committed
 
     def last_record_at(self, config: KafkaReadConfig) -> dict[int, float]:
         """partition -> monotonic time of its latest record (shared, updated in place)."""
@@ -377,38 +390,48 @@ class ReadTopicFn(beam.DoFn):
                 consumer.seek(tp, offset)
         deadline = time.monotonic() + config.poll_budget_s
         claimed_any = False
-        while time.monotonic() < deadline:
-            try:
-                batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
-            except OffsetOutOfRangeError as exc:
-                moved = _restart_out_of_range(consumer, exc.args[0] if exc.args else {})
-                # The move is claimed, so that the next checkpoint holds it (a restriction
-                # otherwise starts at the old offset again after every deferral).
-                for partition, offset in moved.items():
-                    if not tracker.try_claim((partition, offset - 1, 0)):
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
+                except OffsetOutOfRangeError as exc:
+                    moved = _restart_out_of_range(consumer, exc.args[0] if exc.args else {})
+                    # The move is claimed, so that the next checkpoint holds it (a restriction
+                    # otherwise starts at the old offset again after every deferral).
+                    for partition, offset in moved.items():
+                        if not tracker.try_claim((partition, offset - 1, 0)):
+                            return
+                        positions[partition] = offset
+                        claimed_any = True
+                    continue
+                if not batches:
+                    break
+                now = time.monotonic()
+                for tp, records in batches.items():
+                    last_record_at[tp.partition] = now
+                    batch = self._batch(config, tp.partition, records, tracker, positions, max_ts)
+                    if batch is None:  # the claim failed: the runner split the restriction here
                         return
-                    positions[partition] = offset
-                continue
-            if not batches:
-                break
-            now = time.monotonic()
-            for tp, records in batches.items():
-                last_record_at[tp.partition] = now
-                batch = self._batch(config, tp.partition, records, tracker, positions, max_ts)
-                if batch is None:  # the claim failed: the runner split the restriction here
-                    return
-                claimed_any = True
-                yield batch
-            # Caught up: end this call so that the watermark is published now (latency).
-            # Behind: keep reading until the budget is spent (throughput, fewer round trips).
-            if _caught_up(consumer, topic, positions):
-                break
-        self._advance_watermark(config, consumer, positions, max_ts, watermark, last_record_at)
-        if claimed_any and config.commit_offsets == "finalized":
+                    claimed_any = True
+                    yield batch
+                # Caught up: end this call so that the watermark is published now (latency).
+                # Behind: keep reading until the budget is spent (throughput, fewer round trips).
+                if _caught_up(consumer, topic, positions):
+                    break
+            self._advance_watermark(config, consumer, positions, max_ts, watermark, last_record_at)
+            tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
+        finally:
+            # Also when the call ends early on a failed claim: what it claimed before was
+            # emitted, and a later call may have nothing new to claim and commit it with.
+            if claimed_any:
+                self._settle(config, consumer, finalizer, positions)
+
+    def _settle(self, config: KafkaReadConfig, consumer, finalizer, positions) -> None:
+        """Commits the claimed `positions` as `config.commit_offsets` says."""
+        if config.commit_offsets == "finalized":
             finalizer.register(lambda: self._commit(config, positions))
-        elif claimed_any and config.commit_offsets == "read":
+        elif config.commit_offsets == "read":
             self._commit(config, positions, consumer)
-        tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
 
     def _event_time(self, config: KafkaReadConfig, record) -> int | None:
         if config.event_time is None:
@@ -460,23 +483,35 @@ class ReadTopicFn(beam.DoFn):
             watermark.set_watermark(proposed)
 
     def _commit(self, config: KafkaReadConfig, positions: dict[int, int], held=None) -> None:
-        """Commits `positions` with the consumer `held` by the caller, or one from the pool."""
+        """Commits `positions` with the consumer `held` by the caller, or one from the pool.
+
+        Beam runs bundle finalizers on threads of its own, in any order: a bundle's
+        finalizer may run after that of a later bundle, and its older positions would then
+        move the group's offsets back. Only positions ahead of what this process already
+        committed are sent (a finalized bundle's records are in a completed checkpoint, so
+        the group's offsets never need to go back while the job runs).
+        """
         from kafka import TopicPartition
         from kafka.structs import OffsetAndMetadata
 
-        offsets = {
-            TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
-            for p, o in positions.items()
-        }
-        consumer = held
-        try:
-            consumer = consumer or _POOL.acquire(config)
-            consumer.commit(offsets)
-        except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
-            log.warning("committing offsets %s failed: %s", positions, exc)
-        finally:
-            if consumer is not None and held is None:
-                _POOL.release(config, consumer)
+        with _POOL.commits(config) as committed:
+            ahead = {p: o for p, o in positions.items() if o > committed.get(p, -1)}
+            if not ahead:
+                return
+            offsets = {
+                TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
+                for p, o in ahead.items()
+            }
+            consumer = held
+            try:
+                consumer = consumer or _POOL.acquire(config)
+                consumer.commit(offsets)
+                committed.update(ahead)
+            except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
+                log.warning("committing offsets %s failed: %s", ahead, exc)
+            finally:
+                if consumer is not None and held is None:
+                    _POOL.release(config, consumer)
 
 
 class ReadFromKafkaTopic(beam.PTransform):

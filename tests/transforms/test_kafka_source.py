@@ -141,3 +141,67 @@ def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
         f"offset {start} is" in m and why in m and f"reading from offset {deleted}" in m
         for m in warned
     ), warned
+
+
+def _committed(bootstrap: str, topic: str, group: str) -> int | None:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    try:
+        return consumer.committed(TopicPartition(topic, 0))
+    finally:
+        consumer.close()
+
+
+@pytest.mark.integration
+def test_a_call_cut_short_by_a_checkpoint_still_commits_what_it_claimed(kafka_broker):
+    import uuid
+
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+    from tests.support.kafka import create_topics, produce
+    from transforms.kafka_source import _new_consumer
+
+    topic = f"trades-cut-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker, [topic], partitions=1)
+    values = [trade(time_ms=T0 + i).SerializeToString() for i in range(6)]
+    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", v) for v in values])
+    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-cut", max_poll_records=2)
+    consumer = _new_consumer(config)
+    tracker = ThreadsafeRestrictionTracker(TopicTracker(TopicRestriction(start={0: 0}, max_ts={})))
+    finalizer = _Finalizer()
+    try:
+        batches = ReadTopicFn()._read(
+            config,
+            consumer,
+            finalizer,
+            RestrictionTrackerView(tracker),
+            ManualWatermarkEstimator(None),
+        )
+        first = next(batches)
+        tracker.try_split(0)  # the runner checkpoints while the call still reads
+        assert list(batches) == [], "nothing is claimed after the split"
+    finally:
+        consumer.close()
+    assert first.value == values[:2]
+    assert len(finalizer.callbacks) == 1, "the claimed records' offsets await the checkpoint"
+    finalizer.callbacks[0]()
+    assert _committed(kafka_broker.bootstrap, topic, "g-cut") == 2
+
+
+@pytest.mark.integration
+def test_finalizers_run_out_of_order_never_move_the_group_offsets_back(kafka_broker):
+    import uuid
+
+    from tests.support.kafka import create_topics, produce
+
+    topic = f"trades-order-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker, [topic], partitions=1)
+    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", b"x")] * 9)
+    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-order")
+    reader = ReadTopicFn()
+    # Beam runs finalizers on threads of its own: a later bundle's may run first.
+    reader._commit(config, {0: 9})
+    reader._commit(config, {0: 4})
+    assert _committed(kafka_broker.bootstrap, topic, "g-order") == 9
