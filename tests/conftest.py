@@ -6,11 +6,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from tests.support.kafka import broker_settings
 from tradestream.local import kafka as local_kafka
 from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings
+
+# Property tests check values, not speed: on a loaded 2-core machine one example can take far
+# longer than hypothesis's default 200 ms deadline, and generating data can trip its too_slow
+# health check. Example counts stay hypothesis's default (100) unless a test sets its own.
+hypothesis_settings.register_profile(
+    "tradestream", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("tradestream")
 
 
 @pytest.fixture(scope="session")

@@ -321,7 +321,12 @@ def test_ingest_no_broker_is_one_line_on_stderr_exit_2_within_seconds(source, tm
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert "no Kafka broker answers at 127.0.0.1:" in done.stderr
     assert "tradestream local up" in done.stderr
-    assert seconds < 10
+    # What must be short is the wait for the broker (a refused port: ~2 s; kafka-python's own
+    # retries: 30 s and more), not the interpreter's start-up, which takes several seconds on
+    # a loaded machine: measured here with `--help` and taken off.
+    help_run, startup = timed_tradestream("ingest", *argv, "--help", timeout=60)
+    assert help_run.returncode == 0, help_run.stderr
+    assert seconds - startup < 15, (seconds, startup)
 
 
 def scrape(port: int) -> str:
@@ -358,7 +363,9 @@ def run_coinbase_scenario(bootstrap: str, topic: str, dlq: str, done) -> tuple[i
                 f"--products={','.join(scenario.PRODUCTS)}",
                 f"--products_per_connection={scenario.PER_CONNECTION}",
                 f"--ws_url={server.url}",
-                "--silence_timeout=1s",
+                # Long next to the fake's back-to-back frames: only the scripted silences
+                # time out, even when a loaded machine holds the process back for a while.
+                "--silence_timeout=2s",
                 "--reconnect_initial=20ms",
                 "--reconnect_max=100ms",
                 "--log_every=200ms",
@@ -373,7 +380,7 @@ def run_coinbase_scenario(bootstrap: str, topic: str, dlq: str, done) -> tuple[i
             text=True,
         )
         try:
-            deadline = time.monotonic() + 45
+            deadline = time.monotonic() + 120  # only a bound: `done` ends the wait
             text = ""
             while time.monotonic() < deadline and process.poll() is None:
                 try:

@@ -1,4 +1,9 @@
-"""The Coinbase stream end to end against the fake server: in memory, then into real Kafka."""
+"""The Coinbase stream end to end against the fake server: in memory, then into real Kafka.
+
+Runs end on conditions, not on time: a scenario is over once every connection has handled
+its last scripted frame (a heartbeat after its script shows it), and the silence timeout is
+long next to the fake's back-to-back frames, so a loaded machine cannot cut a script short.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,11 @@ from tradestream.ingest.coinbase_stream import (
     CoinbaseTradeStream,
     parse_products,
 )
-from tradestream.ingest.fake_coinbase import FakeCoinbaseServer, heartbeat_message
+from tradestream.ingest.fake_coinbase import (
+    FakeCoinbaseServer,
+    Send,
+    heartbeat_message,
+)
 from tradestream.ingest.producer import TradeProducer
 from tradestream.ingest.ws_client import BackoffPolicy
 from tradestream.v1 import trade_pb2
@@ -27,8 +36,10 @@ def fast_config(url: str, products=scenario.PRODUCTS, **overrides) -> CoinbaseSt
         products=tuple(products),
         ws_url=url,
         products_per_connection=scenario.PER_CONNECTION,
-        silence_timeout_s=1.0,  # ample under load: spurious reconnects would skip script steps
-        open_timeout_s=2.0,
+        # The scripted silent connections take this long to end. A spurious timeout would cut
+        # a script short, and needs the event loop starved this long while frames wait.
+        silence_timeout_s=2.0,
+        open_timeout_s=5.0,
         backoff=BackoffPolicy(initial_s=0.02, max_s=0.1, stable_after_s=60),
         log_every_s=0.2,
     )
@@ -36,16 +47,53 @@ def fast_config(url: str, products=scenario.PRODUCTS, **overrides) -> CoinbaseSt
     return CoinbaseStreamConfig(**settings)
 
 
-def run_stream(stream: CoinbaseTradeStream, sent, expected: int, timeout_s: float = 20) -> None:
-    """Runs until `sent()` reaches `expected`, then a little longer to catch any extra."""
+class WatchedStream(CoinbaseTradeStream):
+    """The stream, also keeping how many frames each connection handled since it connected."""
+
+    def __init__(self, config: CoinbaseStreamConfig, producer) -> None:
+        self.since_connect: dict[str, list[str]] = {}  # name -> channels handled
+        self.connects: dict[str, int] = {}
+        super().__init__(config, producer)
+
+    def connected(self, name: str) -> None:
+        super().connected(name)
+        self.connects[name] = self.connects.get(name, 0) + 1
+        self.since_connect[name] = []
+
+    def handle(self, name: str, frame: str | bytes) -> None:
+        super().handle(name, frame)
+        try:
+            channel = json.loads(frame).get("channel", "")
+        except (ValueError, AttributeError):
+            channel = ""
+        self.since_connect.setdefault(name, []).append(channel)
+
+    def played(self, scripts) -> bool:
+        """Every connection has handled its group's last script and a heartbeat after it.
+
+        The fake sends a connection's frames in order and heartbeats only once its script
+        is over, so a heartbeat beyond the script's frames means all of them were handled.
+        """
+        for i, group in enumerate(self.config.product_groups()):
+            name, group_scripts = f"coinbase-{i}", scripts[group]
+            if self.connects.get(name, 0) < len(group_scripts):
+                return False
+            sends = sum(isinstance(step, Send) for step in group_scripts[-1])
+            after = self.since_connect[name][1 + sends :]  # past `subscriptions` and the script
+            if "heartbeats" not in after:
+                return False
+        return True
+
+
+def run_stream(stream: CoinbaseTradeStream, done, timeout_s: float = 120) -> None:
+    """Runs until `done()` is true (checked every 10 ms), then stops the stream."""
 
     async def main() -> None:
         stop = asyncio.Event()
 
         async def watch() -> None:
-            while sent() < expected:
+            while not done():
                 await asyncio.sleep(0.01)
-            await asyncio.sleep(0.3)
             stop.set()
 
         watcher = asyncio.create_task(watch())
@@ -57,6 +105,12 @@ def run_stream(stream: CoinbaseTradeStream, sent, expected: int, timeout_s: floa
     asyncio.run(main())
 
 
+def run_scenario(stream: WatchedStream, producer, scripts) -> None:
+    """Runs the scenario until every script has played out and every unique trade is sent."""
+    total = scenario.expected_total()
+    run_stream(stream, lambda: producer.stats.sent >= total and stream.played(scripts))
+
+
 def ids_by_symbol(trades: list[trade_pb2.Trade]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for trade in trades:
@@ -66,9 +120,10 @@ def ids_by_symbol(trades: list[trade_pb2.Trade]) -> dict[str, list[str]]:
 
 def test_stream_scenario_delivers_each_unique_trade_once_in_order():
     producer = RecordingProducer()
-    with FakeCoinbaseServer(scenario.scripts(), heartbeat_every_s=0.05) as server:
-        stream = CoinbaseTradeStream(fast_config(server.url), producer)
-        run_stream(stream, lambda: producer.stats.sent, scenario.expected_total())
+    scripts = scenario.scripts()
+    with FakeCoinbaseServer(scripts, heartbeat_every_s=0.05) as server:
+        stream = WatchedStream(fast_config(server.url), producer)
+        run_scenario(stream, producer, scripts)
         subscribed = {c.products for c in server.connections}
     assert ids_by_symbol(producer.trades) == scenario.expected_ids()
     assert subscribed == {scenario.GROUP_A, scenario.GROUP_B}
@@ -90,10 +145,14 @@ def test_stream_scenario_delivers_each_unique_trade_once_in_order():
 
 def test_stream_side_and_time_reach_the_trade():
     producer = RecordingProducer()
-    with FakeCoinbaseServer(scenario.scripts()) as server:
-        stream = CoinbaseTradeStream(fast_config(server.url), producer)
-        run_stream(stream, lambda: producer.stats.sent, scenario.expected_total())
-    first = next(t for t in producer.trades if t.symbol == "BTC-USD")
+    scripts = {("BTC-USD",): [[scenario.snapshot(*[scenario.t("BTC-USD", n) for n in (1, 2)])]]}
+    with FakeCoinbaseServer(scripts) as server:
+        # One scripted connection that never goes quiet: no reason to time anything out.
+        config = fast_config(server.url, products=["BTC-USD"], silence_timeout_s=60.0)
+        stream = WatchedStream(config, producer)
+        run_stream(stream, lambda: stream.played(scripts))
+    assert producer.ids("BTC-USD") == ["1", "2"]
+    first = producer.trades[0]
     assert first.side == trade_pb2.SIDE_SELL  # Coinbase "BUY" = the maker bought
     assert first.time_ms == scenario.T0 + 1000
     assert first.price == 60_001.0 and first.exchange == "coinbase"
@@ -174,9 +233,10 @@ def test_stream_scenario_into_kafka_is_exactly_the_unique_trades_in_order(kafka_
     create_topics(kafka_broker, [topic, dlq])
     producer = TradeProducer(kafka_broker, topic, dlq)
     try:
-        with FakeCoinbaseServer(scenario.scripts(), heartbeat_every_s=0.05) as server:
-            stream = CoinbaseTradeStream(fast_config(server.url), producer)
-            run_stream(stream, lambda: producer.stats.sent, scenario.expected_total())
+        scripts = scenario.scripts()
+        with FakeCoinbaseServer(scripts, heartbeat_every_s=0.05) as server:
+            stream = WatchedStream(fast_config(server.url), producer)
+            run_scenario(stream, producer, scripts)
         producer.flush(timeout_s=30)
     finally:
         producer.close()

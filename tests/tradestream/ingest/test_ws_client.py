@@ -1,10 +1,16 @@
-"""FeedConnection against the local fake server: reconnects, resubscribes, silence, backoff."""
+"""FeedConnection against the local fake server: reconnects, resubscribes, silence, backoff.
+
+No test races the clock: waits are on conditions (a frame, a connect, an attempt count), and
+the silence timeout is checked by measuring when it fired relative to the last frame the
+connection handled, so a loaded machine that delays the event loop cannot fail a test.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import time
 
 import pytest
 from hypothesis import given
@@ -36,18 +42,34 @@ SUBSCRIBE = [
 
 
 class Recorder(ConnectionListener):
+    """Frames and connection events, each with the monotonic time it was handled."""
+
     def __init__(self) -> None:
         self.frames: list[dict] = []
         self.events: list[tuple[str, bool]] = []
+        self.frame_times: list[float] = []
+        self.event_times: list[float] = []
 
     def on_message(self, name: str, frame: str | bytes) -> None:
         self.frames.append(json.loads(frame))
+        self.frame_times.append(time.monotonic())
 
     def connected(self, name: str) -> None:
         self.events.append(("connected", False))
+        self.event_times.append(time.monotonic())
 
     def disconnected(self, name: str, reason: str, silent: bool) -> None:
         self.events.append(("disconnected", silent))
+        self.event_times.append(time.monotonic())
+
+    def silent_gaps(self) -> list[float]:
+        """For each silent disconnect: seconds since the last frame handled before it."""
+        gaps = []
+        for (kind, silent), at in zip(self.events, self.event_times, strict=True):
+            if kind == "disconnected" and silent:
+                before = [t for t in self.frame_times if t <= at]
+                gaps.append(at - before[-1])
+        return gaps
 
     def trade_ids(self) -> list[str]:
         return [
@@ -126,24 +148,43 @@ def test_connection_resubscribes_after_drop_and_close():
     ]
 
 
-def test_connection_silent_for_timeout_reconnects():
+def test_connection_silent_for_timeout_reconnects_no_sooner_than_the_timeout():
+    silence_s = 0.5
     scripts = [[Send(trades_message("snapshot", [trade("BTC-USD", 1)])), Silence()]]
     recorder = Recorder()
     with FakeCoinbaseServer(scripts, heartbeat_every_s=0.05) as server:
-        connection = feed(server.url, recorder, silence_s=0.3)
-        asyncio.run(run_until(connection, lambda: connection.connects >= 2))
+        connection = feed(server.url, recorder, silence_s=silence_s)
+        asyncio.run(run_until(connection, lambda: connection.connects >= 2, timeout_s=30))
         assert len(server.connections) >= 2
-    assert ("disconnected", True) in recorder.events
+        assert server.connections[1].subscribes == [json.loads(s) for s in SUBSCRIBE]
+    # The first connection only goes quiet, so its end is the silence timeout firing: never
+    # before `silence_s` without a frame (how much later depends on the machine's load).
+    assert recorder.events[:2] == [("connected", False), ("disconnected", True)]
+    first_gap = recorder.silent_gaps()[0]
+    assert silence_s <= first_gap < silence_s + 20, first_gap
     assert recorder.trade_ids() == ["1"]
 
 
 def test_connection_heartbeats_keep_a_quiet_connection_up():
+    silence_s = 0.5
     recorder = Recorder()
     with FakeCoinbaseServer([[]], heartbeat_every_s=0.05) as server:
-        connection = feed(server.url, recorder, silence_s=0.3)
+        connection = feed(server.url, recorder, silence_s=silence_s)
         heartbeats = lambda: sum(f.get("channel") == "heartbeats" for f in recorder.frames)  # noqa: E731
-        asyncio.run(run_until(connection, lambda: heartbeats() >= 15))
-    assert connection.connects == 1
+
+        def up_three_timeouts() -> bool:
+            return bool(recorder.event_times) and (
+                time.monotonic() - recorder.event_times[0] > 3 * silence_s and heartbeats() >= 15
+            )
+
+        asyncio.run(run_until(connection, up_three_timeouts, timeout_s=30))
+    # Only heartbeats arrive, one every 50 ms: the connection outlives three silence timeouts.
+    # A silent disconnect may only follow a real gap of `silence_s` between handled frames (an
+    # event loop starved for that long by a loaded machine), never a steady heartbeat.
+    assert all(gap >= silence_s for gap in recorder.silent_gaps()), recorder.silent_gaps()
+    assert ("disconnected", False) not in recorder.events
+    if not recorder.silent_gaps():
+        assert connection.connects == 1
 
 
 def test_connection_refused_retries_until_server_appears():
@@ -156,11 +197,12 @@ def test_connection_refused_retries_until_server_appears():
 
     async def scenario() -> None:
         task = asyncio.create_task(connection.run())
-        await asyncio.sleep(0.3)
-        assert connection.attempts >= 2  # refused, backing off
-        await asyncio.to_thread(server.start)
         try:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
+                while connection.attempts < 2:  # refused twice, backing off
+                    await asyncio.sleep(0.01)
+                assert connection.connects == 0
+                await asyncio.to_thread(server.start)
                 while recorder.trade_ids() != ["7"]:
                     await asyncio.sleep(0.01)
         finally:

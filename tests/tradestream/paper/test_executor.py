@@ -81,6 +81,18 @@ def _count(db_path: Path) -> int:
         return 0
 
 
+def _stored_offsets(db_path: Path) -> dict[tuple[str, int], int]:
+    """The executor's offsets table, read while it runs ({} before it exists)."""
+    if not db_path.exists():
+        return {}
+    try:
+        with sqlite3.connect(db_path, timeout=5) as conn:
+            rows = conn.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
+    except sqlite3.OperationalError:
+        return {}
+    return {(topic, partition): offset for topic, partition, offset in rows}
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -115,34 +127,59 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
     db_path = tmp_path / "paper.db"
     db_url = f"sqlite:///{db_path}"
 
+    # The tail of the stream is held back until both kills are done, so each kill hits a
+    # stream with signals still to come however slow or fast the executor runs.
+    held_back = 600  # up to signals[:550]: the 450 first, their 50 copies, 100 more
+    kills_done = threading.Event()
+
     def producer() -> None:
         for i in range(0, len(stream), 50):
+            if i == held_back:
+                kills_done.wait(120)
             produce(kafka_broker.bootstrap, topic, _records(stream[i : i + 50]))
-            time.sleep(0.12)
+            time.sleep(0.12)  # spread over the executor's batches; no test outcome depends on it
 
+    from kafka import KafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=group)
     feeder = threading.Thread(target=producer)
     feeder.start()
     kills = []
+    proc = None
     try:
         for threshold in (150, 450):
             proc, log = _start(db_url, kafka_broker.bootstrap, topic, group, tmp_path)
-            _wait_for(lambda t=threshold: _count(db_path) >= t, 60, f"{threshold} signals")
+            _wait_for(lambda t=threshold: _count(db_path) >= t, 120, f"{threshold} signals")
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             log.close()
             kills.append(_count(db_path))
+        kills_done.set()
         proc, log = _start(db_url, kafka_broker.bootstrap, topic, group, tmp_path)
-        feeder.join(timeout=60)
-        _wait_for(lambda: _count(db_path) >= len(signals), 60, "every signal")
-        time.sleep(0.5)  # let it commit to Kafka and see the duplicates' offsets
+        feeder.join(timeout=120)
+        assert not feeder.is_alive(), "the producer did not finish"
+        ends = {tp: end for tp, end in consumer.end_offsets(tps).items() if end > 0}
+        at_end = {(tp.topic, tp.partition): end for tp, end in ends.items()}
+        # Stop once the executor has stored every partition's end offset and committed it to
+        # the group (it commits after storing): then SIGTERM interrupts nothing.
+        _wait_for(
+            lambda: (
+                _stored_offsets(db_path) == at_end
+                and {tp: consumer.committed(tp) for tp in ends} == ends
+            ),
+            120,
+            f"stored and committed offsets {at_end}",
+        )
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=30) == 0
         log.close()
     finally:
-        feeder.join(timeout=60)
-        for p in [proc]:
-            if p.poll() is None:
-                p.kill()
+        kills_done.set()
+        feeder.join(timeout=120)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        consumer.close()
     assert all(0 < k < len(signals) for k in kills), kills  # killed mid-stream
 
     store = PaperStore(db_url)
@@ -173,17 +210,9 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
         (f.signal_id, f.side, f.qty, f.price) for f in ref_fills
     ]
     assert final.state.counters["duplicates"] == len(stream) - len(signals)
-    # Offsets: the database's and the group's both at the end of every partition.
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=group)
-    try:
-        tps = [TopicPartition(topic, p) for p in range(3)]
-        ends = {tp: end for tp, end in consumer.end_offsets(tps).items() if end > 0}
-        assert {(tp.topic, tp.partition): end for tp, end in ends.items()} == stored_offsets
-        assert {tp: consumer.committed(tp) for tp in ends} == ends
-    finally:
-        consumer.close()
+    # Offsets: the database's at the end of every partition, also after the shutdown (the
+    # group's were checked before it).
+    assert stored_offsets == at_end
 
 
 def test_executor_atr_stop_reads_trades_and_sizes_from_the_atr(kafka_broker, tmp_path):
