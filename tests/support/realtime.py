@@ -1,4 +1,21 @@
-"""Test support for the realtime pipeline: an independent candle reference and a runner."""
+"""Test support for the realtime pipeline: an independent reference of its signals, and a runner.
+
+The reference (`reference_candles`, `reference_signals`) is written from the documented rules,
+not from the pipeline's code (README "Realtime pipeline", `protos/tradestream/v1/candle.proto`,
+`transforms/gaps.py`'s docstring):
+
+- a candle covers `[start, start + interval)`, intervals aligned to the epoch;
+- open and close are the prices of the first and last trade by event time, ties by trade id
+  (ids made of digits compare as numbers: "9" before "10"); high, low, volume (sum of sizes),
+  VWAP (= close when the volume is 0) and trade count over the interval's trades;
+- a trade already in its candle (same exchange and trade id) is counted once;
+- an interval without trades gets a flat candle (open = high = low = close = previous close,
+  volume 0, `filled`), at most `max_gap` in a row after a real candle.
+
+It shares no code with `tradestream.market.candle_math`, `transforms/` or the signal helpers
+of `tradestream.market.signal_messages`: only the protobuf message classes. Signals come from
+`tests/support/vectorized_signals.py` (see there for what that shares).
+"""
 
 from __future__ import annotations
 
@@ -12,32 +29,104 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tests.support.vectorized_signals import signals_for_candles
-from tradestream.market import candle_math
 from tradestream.v1 import candle_pb2, signal_pb2, trade_pb2
 
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _by_event_time(trade: trade_pb2.Trade) -> tuple:
+    """Event time, then trade id; ids of ASCII digits by their number, before any other id."""
+    tid = trade.trade_id
+    numeric = tid.isascii() and tid.isdigit()
+    return (trade.time_ms, (0, int(tid), tid) if numeric else (1, 0, tid))
+
+
+def _real_candle(
+    symbol: str, start_ms: int, interval_ms: int, trades: list[trade_pb2.Trade]
+) -> candle_pb2.Candle:
+    """The OHLCV candle of one interval's trades (each exchange/trade id counted once)."""
+    seen: set[tuple[str, str]] = set()
+    ordered = []
+    for t in sorted(trades, key=_by_event_time):
+        if (t.exchange, t.trade_id) not in seen:
+            seen.add((t.exchange, t.trade_id))
+            ordered.append(t)
+    prices = [t.price for t in ordered]
+    volume = 0.0
+    notional = 0.0
+    for t in ordered:  # in event-time order, as the pipeline adds trades that arrive in order
+        volume += t.size
+        notional += t.price * t.size
+    return candle_pb2.Candle(
+        symbol=symbol,
+        start_ms=start_ms,
+        interval_ms=interval_ms,
+        open=prices[0],
+        high=max(prices),
+        low=min(prices),
+        close=prices[-1],
+        volume=volume,
+        vwap=notional / volume if volume > 0 else prices[-1],
+        trade_count=len(ordered),
+    )
+
+
+def _flat_candle(symbol: str, start_ms: int, interval_ms: int, close: float) -> candle_pb2.Candle:
+    return candle_pb2.Candle(
+        symbol=symbol,
+        start_ms=start_ms,
+        interval_ms=interval_ms,
+        open=close,
+        high=close,
+        low=close,
+        close=close,
+        volume=0.0,
+        vwap=close,
+        trade_count=0,
+        filled=True,
+    )
+
+
 def reference_candles(
-    trades: Iterable[trade_pb2.Trade], interval_ms: int, max_gap: int
+    trades: Iterable[trade_pb2.Trade], interval_ms: int, max_gap: int, trailing: bool = False
 ) -> dict[str, list[candle_pb2.Candle]]:
-    """Candles per symbol computed directly (no Beam): fold per interval, fill gaps."""
-    buckets: dict[tuple[str, int], list[trade_pb2.Trade]] = defaultdict(list)
+    """Candles per symbol in start order, computed directly from the documented rules (no Beam).
+
+    Args:
+        trades: on-time trades, in any order.
+        interval_ms: candle length.
+        max_gap: at most this many flat candles after a real one.
+        trailing: also the `max_gap` flat candles after each symbol's last real candle (what a
+            stream shows once the watermark has moved far past its last trade).
+
+    Returns:
+        {symbol: [Candle, ...]}.
+    """
+    buckets: dict[str, dict[int, list[trade_pb2.Trade]]] = defaultdict(lambda: defaultdict(list))
     for t in trades:
-        buckets[(t.symbol, candle_math.bucket_start(t.time_ms, interval_ms))].append(t)
-    out: dict[str, list[candle_pb2.Candle]] = defaultdict(list)
-    for symbol, start in sorted(buckets):
-        acc = candle_math.fold(buckets[(symbol, start)])
-        series = out[symbol]
-        if series:
-            previous = series[-1]
-            nxt, run = previous.start_ms + interval_ms, 0
-            while nxt < start and run < max_gap:
-                series.append(candle_math.flat_candle(symbol, nxt, interval_ms, previous.close))
-                nxt += interval_ms
-                run += 1
-        series.append(candle_math.to_candle(symbol, start, interval_ms, acc))
-    return dict(out)
+        buckets[t.symbol][t.time_ms // interval_ms * interval_ms].append(t)
+    out: dict[str, list[candle_pb2.Candle]] = {}
+    for symbol in sorted(buckets):
+        series: list[candle_pb2.Candle] = []
+        for start in sorted(buckets[symbol]):
+            if series:
+                series += _flats_after(series[-1], start, max_gap)
+            series.append(_real_candle(symbol, start, interval_ms, buckets[symbol][start]))
+        if trailing:
+            series += _flats_after(series[-1], None, max_gap)
+        out[symbol] = series
+    return out
+
+
+def _flats_after(last: candle_pb2.Candle, next_start: int | None, max_gap: int) -> list:
+    """Flat candles from the interval after `last` up to `next_start` (None: no end), at most
+    `max_gap` of them."""
+    out = []
+    start = last.start_ms + last.interval_ms
+    while len(out) < max_gap and (next_start is None or start < next_start):
+        out.append(_flat_candle(last.symbol, start, last.interval_ms, last.close))
+        start += last.interval_ms
+    return out
 
 
 def with_sentinels(
@@ -55,6 +144,7 @@ def with_sentinels(
 
 
 def reference_signals(strategies, candles_by_symbol) -> list[signal_pb2.Signal]:
+    """Every signal of `strategies` over each symbol's reference candles (vectorized)."""
     out = []
     for candles in candles_by_symbol.values():
         out.extend(signals_for_candles(strategies, candles))

@@ -1,7 +1,10 @@
 """TradesToSignals: the fused realtime step gives the signals of an independent reference.
 
-The reference folds trades into candles and fills gaps directly (tests/support/realtime.py),
-then runs the vectorized evaluator; no Beam and none of the fused step's code.
+The reference (tests/support/realtime.py) folds trades into candles and fills gaps from the
+documented rules, with no Beam and none of the candle or gap code (`candle_math`, `CandleBook`,
+`GapFiller`), and builds signal ids from the documented formula. What it does share is the
+strategy evaluation: the vectorized evaluator (`strategies.vectorized`), which the fused step
+does not run (it runs the incremental one) and which tests/strategies checks against TA-Lib.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from tests.support.builders import (
     trade,
 )
 from tests.support.realtime import reference_candles, reference_signals
-from tradestream.market import candle_math
 from tradestream.market.signal_messages import ACTION_NAMES
 from transforms.symbol_signals import RecordsToSignals, TradesToSignals
 
@@ -49,14 +51,9 @@ def _walk(symbol: str, minutes: int, seed: int, silent: set[int]) -> list:
     return out
 
 
-def _with_trailing_flats(candles_by_symbol):
+def _reference(trades):
     """The streams end with the watermark well past the last trade: MAX_GAP flats follow."""
-    for series in candles_by_symbol.values():
-        last = series[-1]
-        for i in range(1, MAX_GAP + 1):
-            start = last.start_ms + i * MINUTE
-            series.append(candle_math.flat_candle(last.symbol, start, MINUTE, last.close))
-    return candles_by_symbol
+    return reference_candles(trades, MINUTE, MAX_GAP, trailing=True)
 
 
 def test_fused_step_signals_equal_reference_with_gaps_and_out_of_order_trades():
@@ -64,9 +61,7 @@ def test_fused_step_signals_equal_reference_with_gaps_and_out_of_order_trades():
     trades = _walk("BTC-USD", minutes, 1, silent={10, 11, 30, 31, 32, 33, 34, 35})
     trades += _walk("ETH-USD", minutes, 2, silent={5, 40})
     trades += [t for t in _walk("NEW-USD", minutes, 3, set()) if t.time_ms >= T0 + 20 * MINUTE]
-    expected = reference_signals(
-        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
-    )
+    expected = reference_signals(STRATEGIES, _reference(trades))
     assert {ACTION_NAMES[s.action] for s in expected} == {"BUY", "SELL"}
 
     # Arrival order: shuffled within each minute; the watermark follows minute by minute.
@@ -106,9 +101,7 @@ def test_fused_step_late_trades_correct_quietly_or_are_dead_lettered():
     stream = stream.advance_watermark_to(seconds(T0 + (8 + 2 * MAX_GAP) * MINUTE))
     stream = stream.advance_watermark_to_infinity()
     # Strategies see each interval's on-time candle only: the correction changes nothing.
-    expected = reference_signals(
-        STRATEGIES, _with_trailing_flats(reference_candles(on_time, MINUTE, MAX_GAP))
-    )
+    expected = reference_signals(STRATEGIES, _reference(on_time))
 
     with TestPipeline(options=streaming_options()) as p:
         out = p | stream | TradesToSignals(STRATEGIES, MINUTE, 2 * MINUTE, MAX_GAP, "trades")
@@ -141,9 +134,7 @@ def _minute_by_minute(trades, minutes, rng, extra_per_minute=None) -> TestStream
 def test_fused_step_duplicated_trades_change_nothing_and_are_dead_lettered():
     minutes = 40
     trades = _walk("BTC-USD", minutes, 4, silent={12}) + _walk("ETH-USD", minutes, 5, set())
-    expected = reference_signals(
-        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
-    )
+    expected = reference_signals(STRATEGIES, _reference(trades))
     rng = random.Random(6)
     resent: list = []
 
@@ -178,7 +169,7 @@ def test_fused_step_symbol_silent_for_hours_stops_after_max_gap_and_resumes():
         for t in _walk("ETH-USD", hours, 8, set())
         if t.time_ms < T0 + 20 * MINUTE or t.time_ms >= T0 + (hours - 20) * MINUTE
     ]
-    candles = _with_trailing_flats(reference_candles(btc + eth, MINUTE, MAX_GAP))
+    candles = _reference(btc + eth)
     eth_starts = [c.start_ms for c in candles["ETH-USD"]]
     assert T0 + 20 * MINUTE + MAX_GAP * MINUTE not in eth_starts  # bounded flat run
     expected = reference_signals(STRATEGIES, candles)
@@ -206,9 +197,7 @@ def _record_batches(payloads: list[bytes], rng: random.Random) -> list[list[byte
 def test_records_to_signals_parses_batches_like_parse_trades_then_the_fused_step():
     minutes = 45
     trades = _walk("BTC-USD", minutes, 11, silent={8, 9, 20}) + _walk("ETH-USD", minutes, 12, set())
-    expected = reference_signals(
-        STRATEGIES, _with_trailing_flats(reference_candles(trades, MINUTE, MAX_GAP))
-    )
+    expected = reference_signals(STRATEGIES, _reference(trades))
     nan_price = trade("BTC-USD", T0 + 3 * MINUTE, float("nan")).SerializeToString()
     unknown = trade("DOGE-USD", T0 + 4 * MINUTE, 1.0).SerializeToString()
     garbage = b"\x0a\xff\xff not a trade"

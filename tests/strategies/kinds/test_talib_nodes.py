@@ -2,9 +2,11 @@
 
 Kinds whose batch side *is* TA-Lib must have incremental values bit-identical to TA-Lib
 (``np.array_equal`` including NaN positions). Kinds with a ``reference`` (RSI, ATR, STDDEV, SAR,
-LINEARREG, ADOSC) evaluate our transcription on both sides, because TA-Lib 0.8.1's compiled
-arithmetic order for them differs from its published source in the last bits; for those the
-two evaluators are compared exactly and TA-Lib with a 1e-9 relative tolerance.
+LINEARREG, LINEARREG_SLOPE, ADOSC) run our own recurrence on both sides (``loop_batch``),
+because TA-Lib 0.8.1's compiled arithmetic order for them differs from its published source in
+the last bits: for those, "the evaluators agree exactly" compares one implementation with
+itself, and what checks them is TA-Lib with a 1e-9 tolerance here and, with random parameters,
+edge-case series and numpy definitions of their own, test_own_recurrences.py.
 """
 
 from __future__ import annotations
