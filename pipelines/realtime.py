@@ -33,7 +33,12 @@ from pipelines.options import (
     selected_strategies,
 )
 from tradestream.cli_types import duration_or_zero_ms
-from tradestream.kafka_clients.config import KafkaSecurityError, client_config, require_broker
+from tradestream.kafka_clients.config import (
+    KafkaSecurityError,
+    WorkerClientConfig,
+    client_config,
+    require_broker,
+)
 from tradestream.kafka_clients.positions import (
     ON_TOPIC_RESET,
     StalePositionError,
@@ -147,6 +152,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         max_clock_skew_ms=skew,
         # Flink finalizes bundles only when a checkpoint completes.
         commit_offsets="finalized" if flink_checkpoints(options) else "read",
+        client_config=WorkerClientConfig(),
     )
     # Parsing, candles, gap filling and strategies: records are parsed and folded into
     # partial candles a poll batch at a time, then one keyed step does the rest (on a
@@ -161,9 +167,11 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         allowed_symbols=allowed,
         max_clock_skew_ms=skew,
     )
-    out.signals | "WriteSignals" >> WriteSignals(kafka.bootstrap_servers, kafka.signals_topic)
+    out.signals | "WriteSignals" >> WriteSignals(
+        kafka.bootstrap_servers, kafka.signals_topic, client_config=WorkerClientConfig()
+    )
     out.dead_letters | "WriteDeadLetters" >> WriteDeadLetters(
-        kafka.bootstrap_servers, kafka.dlq_topic
+        kafka.bootstrap_servers, kafka.dlq_topic, client_config=WorkerClientConfig()
     )
 
 

@@ -9,6 +9,8 @@
     worker_tuning.py      process-wide tuning of the SDK worker
     backtest/, optimize/  the batch steps of the backtest and the optimizer
 
-May import: strategies, tradestream.{market,kafka_clients,backtest,optimize,reports} and the
-base. Never pipelines/ or the apps (`lint-imports` checks it).
+May import: strategies, tradestream.{market,kafka_clients.tail,backtest,optimize,reports} and
+the contracts. Never pipelines/ or the apps, nor settings or Kafka client configuration: the
+Kafka transforms take a client factory from the pipeline (`client_config`), so credentials
+are read on the worker (`lint-imports` checks all of it).
 """

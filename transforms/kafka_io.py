@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -28,7 +29,12 @@ from google.protobuf.message import DecodeError
 
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 from tradestream.v1 import signal_pb2, trade_pb2
-from transforms.kafka_source import KafkaReadConfig, ReadFromKafkaTopic
+from transforms.kafka_source import (
+    PLAINTEXT,
+    ClientConfig,
+    KafkaReadConfig,
+    ReadFromKafkaTopic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,8 @@ class ReadTrades(beam.PTransform):
             do not move the watermark (None: no bound).
         commit_offsets: "finalized" (after each checkpoint that covers the records),
             "read" (as read: for jobs without checkpoints) or "never".
+        client_config: builds the consumer's connection and security options on the
+            worker (see `transforms.kafka_source.PlaintextClient`, the default).
     """
 
     def __init__(
@@ -92,6 +100,7 @@ class ReadTrades(beam.PTransform):
         idle_after_s: float = 2.0,
         max_clock_skew_ms: int | None = None,
         commit_offsets: str = "finalized",
+        client_config: ClientConfig = PLAINTEXT,
     ) -> None:
         super().__init__()
         self._config = KafkaReadConfig(
@@ -103,6 +112,7 @@ class ReadTrades(beam.PTransform):
             idle_after_s=idle_after_s,
             event_time=TradeEventTime(max_clock_skew_ms),
             commit_offsets=commit_offsets,
+            client_config=client_config,
         )
 
     def expand(self, pbegin):
@@ -118,9 +128,11 @@ class WriteToKafkaFn(beam.DoFn):
         topic: str,
         dedup_id: Callable[[bytes], str] | None = None,
         dedup_window: int = 100_000,
+        client_config: ClientConfig = PLAINTEXT,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
+        self._client_config = client_config
         self._dedup_id = dedup_id
         self._window = dedup_window
         self._sent = Metrics.counter("WriteToKafka", f"{topic}_records")
@@ -129,10 +141,8 @@ class WriteToKafkaFn(beam.DoFn):
     def setup(self) -> None:
         from kafka import KafkaProducer
 
-        from tradestream.kafka_clients.config import env_client_config
-
         self._producer = KafkaProducer(
-            **env_client_config(self._bootstrap),
+            **self._client_config(self._bootstrap),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -140,7 +150,8 @@ class WriteToKafkaFn(beam.DoFn):
         )
         self._recent: OrderedDict[str, None] = OrderedDict()
         if self._dedup_id is not None:
-            for value in _tail_values(self._bootstrap, self._topic, self._window):
+            recent = _tail_values(self._client_config(self._bootstrap), self._topic, self._window)
+            for value in recent:
                 try:
                     self._remember(self._dedup_id(value))
                 except Exception:  # noqa: BLE001 - a foreign record on the topic
@@ -188,16 +199,13 @@ class WriteToKafkaFn(beam.DoFn):
             producer.close(timeout=10)
 
 
-def _tail_values(bootstrap: str, topic: str, limit: int) -> list[bytes]:
+def _tail_values(client: dict[str, Any], topic: str, limit: int) -> list[bytes]:
     """The values of up to `limit` most recent records of a topic (all partitions)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from tradestream.kafka_clients.config import env_client_config
     from tradestream.kafka_clients.tail import read_range
 
-    consumer = KafkaConsumer(
-        **env_client_config(bootstrap), enable_auto_commit=False, group_id=None
-    )
+    consumer = KafkaConsumer(**client, enable_auto_commit=False, group_id=None)
     try:
         partitions = sorted(consumer.partitions_for_topic(topic) or [])
         if not partitions:
@@ -221,32 +229,48 @@ def signal_id_of(value: bytes) -> str:
 class WriteSignals(beam.PTransform):
     """PCollection[(symbol, Signal)] -> the signals topic (key = symbol), once per signal_id."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, client_config: ClientConfig = PLAINTEXT
+    ) -> None:
         super().__init__()
         self._bootstrap = bootstrap_servers
         self._topic = topic
+        self._client_config = client_config
 
     def expand(self, signals):
         return (
             signals
             | "Serialize" >> beam.Map(lambda kv: (kv[0].encode(), kv[1].SerializeToString()))
             | "Write"
-            >> beam.ParDo(WriteToKafkaFn(self._bootstrap, self._topic, dedup_id=signal_id_of))
+            >> beam.ParDo(
+                WriteToKafkaFn(
+                    self._bootstrap,
+                    self._topic,
+                    dedup_id=signal_id_of,
+                    client_config=self._client_config,
+                )
+            )
         )
 
 
 class WriteDeadLetters(beam.PTransform):
     """PCollection[DeadLetter] -> the dead-letter topic (key = symbol, or the reason)."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, client_config: ClientConfig = PLAINTEXT
+    ) -> None:
         super().__init__()
         self._bootstrap = bootstrap_servers
         self._topic = topic
+        self._client_config = client_config
 
     def expand(self, letters):
         return (
             letters
             | "Serialize"
             >> beam.Map(lambda d: ((d.symbol or d.reason).encode(), d.SerializeToString()))
-            | "Write" >> beam.ParDo(WriteToKafkaFn(self._bootstrap, self._topic))
+            | "Write"
+            >> beam.ParDo(
+                WriteToKafkaFn(self._bootstrap, self._topic, client_config=self._client_config)
+            )
         )

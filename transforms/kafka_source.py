@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -50,6 +51,26 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
 from kafka.errors import OffsetOutOfRangeError
 
 log = logging.getLogger(__name__)
+
+
+ClientConfig = Callable[[str], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PlaintextClient:
+    """Client options for brokers without TLS or SASL: only the bootstrap servers.
+
+    The default `ClientConfig` of the Kafka transforms. A pipeline that may meet a secured
+    cluster passes its own factory instead: a picklable, hashable callable that builds the
+    options on the worker (bootstrap servers -> kafka-python keyword arguments), so that
+    credentials are read there and never travel in the pipeline graph.
+    """
+
+    def __call__(self, bootstrap_servers: str) -> dict[str, Any]:
+        return {"bootstrap_servers": bootstrap_servers}
+
+
+PLAINTEXT = PlaintextClient()
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,8 @@ class KafkaReadConfig:
     # time never move the watermark.
     event_time: Callable[[bytes | None, bytes | None], int | None] | None = None
     client_options: tuple[tuple[str, object], ...] = ()  # extra kafka-python options
+    # Builds the client's connection and security options on the worker (see PlaintextClient).
+    client_config: ClientConfig = PLAINTEXT
 
     def __post_init__(self) -> None:
         if self.start_from not in ("earliest", "latest"):
@@ -205,11 +228,9 @@ def _new_consumer(config: KafkaReadConfig):
     """A KafkaConsumer of the group, assigned to every partition of the topic."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from tradestream.kafka_clients.config import env_client_config
-
     consumer = KafkaConsumer(
         **{
-            **env_client_config(config.bootstrap_servers),
+            **config.client_config(config.bootstrap_servers),
             **_OUTAGE_OPTIONS,
             **dict(config.client_options),
         },
@@ -289,10 +310,8 @@ class _TopicRestrictions(RestrictionProvider):
     def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
         from kafka import KafkaConsumer, TopicPartition
 
-        from tradestream.kafka_clients.config import env_client_config
-
         consumer = KafkaConsumer(
-            **{**env_client_config(config.bootstrap_servers), **dict(config.client_options)},
+            **{**config.client_config(config.bootstrap_servers), **dict(config.client_options)},
             group_id=config.group_id,
             enable_auto_commit=False,
         )

@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from tradestream.settings import Settings, get_settings
@@ -67,8 +68,8 @@ def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str,
 def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
     """`client_config` from this process's environment, for code running on Beam workers.
 
-    Transforms carry only the bootstrap servers in the pipeline graph; credentials are read
-    here, on the worker, when a client is built, so they are never pickled, sent to the
+    Transforms carry only the bootstrap servers and a `WorkerClientConfig` in the pipeline
+    graph; credentials are read here, on the worker, when a client is built, so they are never pickled, sent to the
     runner or logged with the pipeline options. With TLS or SASL the first call per process
     checks the connection (`verify_connection`), so bad credentials fail the worker with a
     clear error instead of clients retrying silently.
@@ -76,6 +77,20 @@ def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
     settings = get_settings()
     verify_connection(settings, bootstrap)
     return client_config(settings, bootstrap)
+
+
+@dataclass(frozen=True)
+class WorkerClientConfig:
+    """`env_client_config` as the picklable factory the Kafka transforms take.
+
+    The pipeline passes an instance into `ReadTrades`, `WriteSignals` and `WriteDeadLetters`
+    (their `client_config`): only this empty object is pickled into the pipeline graph, and
+    each worker reads TLS and SASL settings from its own `TRADESTREAM_KAFKA_*` environment
+    when it builds a client.
+    """
+
+    def __call__(self, bootstrap_servers: str) -> dict[str, Any]:
+        return env_client_config(bootstrap_servers)
 
 
 _verified: set[str] = set()
