@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tradestream.cli_types import positive_float
+from tradestream.cli_types import non_negative_int, positive_float
 from tradestream.market.sample_day import sample_trades
 
 
@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--hours", type=positive_float, default=24.0, help="length in hours (default 24)"
     )
-    p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    p.add_argument("--seed", type=non_negative_int, default=7, help="random seed >= 0 (default 7)")
     p.set_defaults(handler=_run)
 
 
