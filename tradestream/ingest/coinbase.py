@@ -16,7 +16,8 @@ Every message the server sends has the same envelope: `channel`, `timestamp`, `s
 - `heartbeats`: one event a second with a `heartbeat_counter` (an integer, or a string of
   digits in older feeds) that lets us detect missed messages.
 - `subscriptions`: the server's acknowledgement, listing what the connection receives.
-- errors arrive as `{"type": "error", "message": ...}`.
+- errors arrive as `{"type": "error", "message": ...}`, a refused subscription with a `reason`
+  (`"message": "Failed to subscribe", "reason": "... is not a valid product"`): both are kept.
 
 Mapping to `tradestream.v1.Trade`:
 
@@ -284,7 +285,10 @@ def parse_message(text: str | bytes, allowed_symbols: Collection[str] | None = N
     if not isinstance(data, dict):
         raise MalformedMessage("malformed", f"not a JSON object: {type(data).__name__}")
     if data.get("type") == ERROR:
-        return FeedMessage(channel=ERROR, error=str(data.get("message") or data))
+        error = str(data.get("message") or data)
+        if data.get("reason"):
+            error = f"{error}: {data['reason']}"
+        return FeedMessage(channel=ERROR, error=error)
     channel = data.get("channel")
     if not isinstance(channel, str):
         raise MalformedMessage("malformed", "message without a channel")
