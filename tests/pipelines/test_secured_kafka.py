@@ -145,18 +145,25 @@ def test_ingest_with_a_wrong_password_fails_fast_naming_the_refused_login(
 ):
     topics = _topics(secured_kafka, "trades", "dlq")
     wrong = "not-the-password-" + uuid.uuid4().hex
+    env = _env(secured_kafka, tmp_path, jvm_dir, TRADESTREAM_KAFKA_SASL_PASSWORD=wrong)
+    argv = [TRADESTREAM, "ingest", "--source=replay", "--sample_hours=0.1",
+            f"--trades_topic={topics['trades']}", f"--dlq_topic={topics['dlq']}"]  # fmt: skip
     started = time.monotonic()
-    done = subprocess.run(
-        [TRADESTREAM, "ingest", "--source=replay", "--sample_hours=0.1",
-         f"--trades_topic={topics['trades']}", f"--dlq_topic={topics['dlq']}"],
-        env=_env(secured_kafka, tmp_path, jvm_dir, TRADESTREAM_KAFKA_SASL_PASSWORD=wrong),
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - started
     assert done.returncode != 0, done.stderr
     assert "refused the SASL SCRAM-SHA-512 login of user 'tradestream'" in done.stderr
     assert "TRADESTREAM_KAFKA_SASL_PASSWORD" in done.stderr
-    assert elapsed < 60, f"took {elapsed:.0f}s: a refused login must not wait for timeouts"
+    # "Fast" is about the login: refused at the first attempt, not after kafka-python's 30 s of
+    # retries. The interpreter's start-up (seconds, many more on a loaded machine) is measured
+    # with `--help` and taken off, so the bound does not depend on the machine's load.
+    started = time.monotonic()
+    help_run = subprocess.run([*argv, "--help"], env=env, capture_output=True, timeout=300)
+    startup = time.monotonic() - started
+    assert help_run.returncode == 0, help_run.stderr
+    assert elapsed - startup < 25, (
+        f"{elapsed:.0f}s ({startup:.0f}s of start-up): a refused login must not wait for timeouts"
+    )
     _assert_secret_absent(wrong, done.stdout, done.stderr)
     _assert_secret_absent(secured_kafka.password, done.stdout, done.stderr)
     assert _topic_size(secured_kafka, topics["trades"]) == 0
@@ -257,7 +264,9 @@ def test_realtime_flink_with_a_wrong_password_stops_naming_the_refused_login(
     )
     try:
         # Checked at launch: a Flink job whose workers cannot log in restarts forever.
-        wait_for(lambda: not pipeline.alive(), timeout_s=90, what=f"the launch to fail ({log})")
+        # Only a bound (the launch imports Beam, slow on a loaded machine): the wait ends
+        # as soon as the process does.
+        wait_for(lambda: not pipeline.alive(), timeout_s=300, what=f"the launch to fail ({log})")
     finally:
         code = pipeline.stop()
     text = log.read_text(errors="replace")
