@@ -87,8 +87,13 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
     for key in ("name", "entry", "exit"):
         if key not in entry:
             raise StrategyError(f"{where}: missing '{key}'")
-    name = str(entry["name"])
+    name = entry["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise StrategyError(f"{where}: 'name' must be a non-empty string, got {name!r}")
     where = f"{where} ({name})"
+    description = entry.get("description", "")
+    if not isinstance(description, str):
+        raise StrategyError(f"{where}: 'description' must be text, got {description!r}")
     params = _mapping(entry.get("params"), "'params' must be a mapping of name -> spec", where)
     specs = tuple(_param_spec(k, v, where) for k, v in params.items())
     texts = entry.get("constraints") or []
@@ -104,7 +109,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
         builder = _GraphBuilder(named, params, where)
         return builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
 
-    stype = StrategyType(name, str(entry.get("description", "")), specs, rules, constraints)
+    stype = StrategyType(name, description, specs, rules, constraints)
     values = dict(
         _mapping(entry.get("values"), "'values' must be a mapping of param -> value", where)
     )

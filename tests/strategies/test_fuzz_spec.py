@@ -1,5 +1,7 @@
-"""Fuzzing strategy files: any document builds strategies or raises StrategyError, never
-another exception (a `--strategies FILE` user sees one clear message)."""
+"""Fuzzing strategy files: a document is refused with one StrategyError naming where it is
+wrong, never another exception (a `--strategies FILE` user sees one clear message); a document
+that is accepted means what it says: its strategies build within their declared bounds and
+constraints, evaluate on candles, and parse the same after a JSON or YAML round trip."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from hypothesis import strategies as st
 from pipelines.options import _strategies_from_file
 from strategies.errors import StrategyError
 from strategies.spec import load_strategy_types, parse_document
+from strategies.vectorized import evaluate_vectorized
+from tests.strategies.series import random_candles
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -87,26 +91,64 @@ def mutated_documents(draw) -> object:
     return doc
 
 
+def _parsed_means_what_it_says(document: dict, built: list) -> None:
+    """The checks of an accepted document (see the module docstring)."""
+    entries = document["strategies"]
+    assert len(built) == len(entries)
+    candles = random_candles(5, 80, integer=True, flat=True)
+    for (stype, values), entry in zip(built, entries, strict=True):
+        assert stype.name == entry["name"] and isinstance(stype.name, str) and stype.name
+        strategy = stype.build(values)
+        assert strategy.strategy_id.startswith(f"{stype.name}(")
+        assert stype.build(values).strategy_id == strategy.strategy_id  # deterministic
+        for spec in stype.params:
+            value = strategy.params[spec.name]
+            assert spec.low <= value <= spec.high
+            assert isinstance(value, int) if spec.kind == "int" else isinstance(value, float)
+        for name, value in dict(values).items():
+            assert strategy.params[name] == value
+        assert all(constraint.check(strategy.params) for constraint in stype.constraints)
+        actions = evaluate_vectorized([strategy], candles)[strategy.strategy_id]
+        assert not actions[: strategy.warmup].any()
+    ids = [stype.build(values).strategy_id for stype, values in built]
+    for dump, load in ((json.dumps, json.loads), (yaml.safe_dump, yaml.safe_load)):
+        again = parse_document(load(dump(document)))
+        assert [stype.build(values).strategy_id for stype, values in again] == ids
+
+
 def _parse(document: object) -> None:
+    """Accepted documents must validate; refused ones raise StrategyError naming the place."""
     try:
         built = parse_document(document)
     except StrategyError as exc:
-        assert str(exc)
+        message = str(exc)
+        assert message.startswith("<document>: ") and len(message) > len("<document>: ")
+        if isinstance(document, dict) and isinstance(document.get("strategies"), list):
+            assert message.startswith("<document>: strategies[0]"), message
         return
-    for stype, values in built:
-        assert stype.build(values).strategy_id
+    _parsed_means_what_it_says(document, built)
 
 
 @FUZZ
 @given(mutated_documents())
-def test_fuzz_parse_document_mutations_build_or_raise_strategy_error(document):
+def test_fuzz_parse_document_mutations_build_valid_strategies_or_raise_strategy_error(document):
     _parse(document)
 
 
 @FUZZ
 @given(junk)
 def test_fuzz_parse_document_junk_raises_strategy_error(document):
-    _parse(document)
+    # Junk keys are at most 6 characters: it never has the 'strategies' list it needs.
+    with pytest.raises(StrategyError, match=r"^<document>: expected a mapping with a 'strategies'"):
+        parse_document(document)
+
+
+def test_fuzz_parse_document_the_valid_document_means_what_it_says():
+    built = parse_document(copy.deepcopy(VALID))
+    _parsed_means_what_it_says(VALID, built)
+    assert [stype.build(values).strategy_id for stype, values in built] == [
+        "MY_CROSS(fast=4,slow=20)"
+    ]
 
 
 @FUZZ
@@ -169,6 +211,22 @@ def test_fuzz_parse_document_wrong_types_raise_strategy_error(mutation, message)
     document = copy.deepcopy(VALID)
     mutation(document["strategies"][0])
     with pytest.raises(StrategyError, match=message):
+        parse_document(document)
+
+
+@pytest.mark.parametrize("name", [None, 5, 1.5, True, [1], {"a": 1}, "", "  "])
+def test_fuzz_parse_document_name_not_text_raises_strategy_error(name):
+    document = copy.deepcopy(VALID)
+    document["strategies"][0]["name"] = name
+    with pytest.raises(StrategyError, match=r"strategies\[0\].*'name' must be a non-empty string"):
+        parse_document(document)
+
+
+@pytest.mark.parametrize("description", [None, 5, [1], {"a": 1}])
+def test_fuzz_parse_document_description_not_text_raises_strategy_error(description):
+    document = copy.deepcopy(VALID)
+    document["strategies"][0]["description"] = description
+    with pytest.raises(StrategyError, match=r"'description' must be text"):
         parse_document(document)
 
 
