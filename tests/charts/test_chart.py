@@ -1,27 +1,29 @@
 """The Helm chart (charts/tradestream): lint, render, schema validation and security rules.
 
 Helm is built from the Go module proxy into `.local/bin/helm` on first use (pinned below; about
-3 minutes cold, then cached); rendered objects are validated offline against the Kubernetes
-schemas of a pinned version with `kubernetes-validate`. Tests that need helm are marked
-`integration`; the values documentation check needs nothing.
+3 minutes cold, then cached); without it and without Go the tests that need it fail naming what
+to install. Rendered objects are validated offline against the Kubernetes schemas of a pinned
+version with `kubernetes-validate`. Tests that need helm are marked `integration`; the values
+documentation check needs nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.support.go_tools import TOOLS_BIN_ENV, go_tool
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "tradestream"
 HELM_VERSION = "v3.19.0"
-HELM = REPO / ".local" / "bin" / "helm"
 # What helm's own release build stamps in (its Makefile): the version, and the Kubernetes
 # version of its client libraries (k8s.io/* v0.34) as `helm template`'s default.
 HELM_LDFLAGS = " ".join(
@@ -91,39 +93,19 @@ def test_values_hold_no_credentials():
 # --- helm -----------------------------------------------------------------------------------
 
 
-def _helm_version(path: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            [str(path), "version", "--template", "{{.Version}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 @cache
 def helm_binary() -> Path:
-    """The pinned helm in .local/bin, built with `go install` when missing."""
-    if _helm_version(HELM) == HELM_VERSION:
-        return HELM
-    go = shutil.which("go")
-    if go is None:
-        pytest.skip(f"helm {HELM_VERSION} is not in {HELM} and Go is not installed to build it")
-    env = {**os.environ, "GOBIN": str(HELM.parent), "CGO_ENABLED": "0"}
-    HELM.parent.mkdir(parents=True, exist_ok=True)
-    build = subprocess.run(
-        [go, "install", f"-ldflags={HELM_LDFLAGS}", f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1200,
+    """The pinned helm in the tools folder (.local/bin), built with `go install` when missing.
+
+    Without it and without Go the calling test fails naming what to install (never skips).
+    """
+    return go_tool(
+        "helm",
+        "helm.sh/helm/v3/cmd/helm",
+        HELM_VERSION,
+        ["version", "--template", "{{.Version}}"],
+        ldflags=HELM_LDFLAGS,
     )
-    assert build.returncode == 0, f"go install helm failed:\n{build.stderr[-3000:]}"
-    assert _helm_version(HELM) == HELM_VERSION
-    return HELM
 
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -133,6 +115,33 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     if check:
         assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+@pytest.mark.parametrize("helm_there", ["absent", "wrong version"])
+def test_chart_test_without_go_and_helm_fails_naming_go(tmp_path, helm_there):
+    """A machine without Go whose tools folder lacks the pinned helm: a chart test run there
+    fails, and says to install Go, instead of being skipped."""
+    no_go = tmp_path / "path"  # the only PATH entry: no go (nor anything else) on it
+    no_go.mkdir()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    if helm_there == "wrong version":
+        (tools / "helm").write_text("#!/bin/sh\necho v3.0.0\n")
+        (tools / "helm").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    env.update(PATH=str(no_go), **{TOOLS_BIN_ENV: str(tools)})
+    one_test = f"{__file__}::test_chart_default_render_has_every_component"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", one_test],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    assert run.returncode == 1, out
+    assert "1 failed" in out and "skipped" not in out, out
+    assert f"helm {HELM_VERSION} is needed at {tools / 'helm'}" in out, out
+    assert "Go is not on PATH to build it: install Go 1.24 or newer" in out, out
+    if helm_there == "wrong version":
+        assert "reports version 'v3.0.0'" in out, out
 
 
 @cache

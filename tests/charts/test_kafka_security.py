@@ -3,22 +3,27 @@ a SASL_SSL listener whose JAAS line and store passwords are Secret files.
 
 The broker is the chart's rendered server.properties (one replica, paths moved into a temporary
 directory, the per-pod lines kafka-start.sh adds) run from the project's Kafka jars. Its
-listeners use the chart's fixed ports and the pod's DNS name, so it runs in a network and mount
-namespace of its own (`unshare`, root only) with that name in its /etc/hosts.
+listeners and certificate use the pod's DNS name: the JVM resolves that name to 127.0.0.1
+through a hosts file of the test's (`-Djdk.net.hosts.file`) and the Python client through its
+own lookup, and the chart's fixed ports (9092-9095) become free loopback ports. So no root and
+no network namespace are needed: it runs wherever `make test` runs, hosted CI runners too.
 """
 
 from __future__ import annotations
 
-import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
-import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.charts.test_chart import render
+from tests.support.kafka import free_port
+from tradestream.runtime.jvm import find_java
 
 HOST = (
     "my-tradestream-kafka-0.my-tradestream-kafka-headless.tradestream-namespace.svc.cluster.local"
@@ -34,26 +39,33 @@ SECURITY = [
     "kafka.security.secureListener.jaasSecret=kafka-jaas",
 ]
 
+# The pod's name resolves to loopback for this client alone (a pod's /etc/hosts, without root).
 CLIENT = """
+import socket
 import sys
+
+host, cafile, plain, secure_port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+_getaddrinfo = socket.getaddrinfo
+socket.getaddrinfo = lambda name, *a, **k: _getaddrinfo(
+    "127.0.0.1" if name == host else name, *a, **k
+)
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-host, cafile = sys.argv[1], sys.argv[2]
 secure = dict(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", ssl_cafile=cafile)
-admin = KafkaAdminClient(bootstrap_servers=f"{host}:9092", request_timeout_ms=30000)
+admin = KafkaAdminClient(bootstrap_servers=f"{host}:{plain}", request_timeout_ms=30000)
 admin.create_topics([NewTopic("secured", num_partitions=1, replication_factor=1)])
 admin.close()
-producer = KafkaProducer(bootstrap_servers=f"{host}:9095", sasl_plain_username="alice",
+producer = KafkaProducer(bootstrap_servers=f"{host}:{secure_port}", sasl_plain_username="alice",
                          sasl_plain_password="alice-pw", **secure)
 producer.send("secured", b"over SASL_SSL").get(timeout=30)
 producer.close()
-consumer = KafkaConsumer("secured", bootstrap_servers=f"{host}:9092",
+consumer = KafkaConsumer("secured", bootstrap_servers=f"{host}:{plain}",
                          auto_offset_reset="earliest", consumer_timeout_ms=15000)
 print("read", [next(iter(consumer)).value])
 consumer.close()
 try:
-    KafkaProducer(bootstrap_servers=f"{host}:9095", sasl_plain_username="alice",
+    KafkaProducer(bootstrap_servers=f"{host}:{secure_port}", sasl_plain_username="alice",
                   sasl_plain_password="wrong", max_block_ms=8000, **secure)
     print("wrong password accepted")
 except Exception as exc:
@@ -62,15 +74,35 @@ except Exception as exc:
 
 
 def keytool(*args: str) -> None:
-    done = subprocess.run(["keytool", *args], capture_output=True, text=True, timeout=60)
+    beside_java = Path(find_java()).with_name("keytool")
+    tool = str(beside_java) if beside_java.is_file() else shutil.which("keytool")
+    if tool is None:
+        pytest.fail("keytool is not on PATH: it comes with the JDK 17 the README requires")
+    done = subprocess.run([tool, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def move_ports(props: str, ports: dict[int, int]) -> str:
+    """server.properties with the chart's fixed ports replaced, its listeners on loopback."""
+    props = re.sub(r":(909[2-5])\b", lambda m: f":{ports[int(m.group(1))]}", props)
+    return re.sub(r"^(listeners=.*)$", lambda m: m.group(1).replace("://:", "://127.0.0.1:"),
+                  props, flags=re.M)  # fmt: skip
+
+
+def wait_for_port(port: int, broker: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert broker.poll() is None, f"the broker exited:\n{log.read_text()[-3000:]}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the broker did not listen on {port} within {timeout:.0f} s:\n"
+                f"{log.read_text()[-3000:]}")  # fmt: skip
+
+
 @pytest.mark.integration
-@pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("keytool"),
-    reason="needs root (unshare of the network and mount namespaces) and keytool",
-)
 def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_path):
     objects = render("default", *SECURITY)
     config = next(
@@ -100,6 +132,8 @@ def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_pat
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
         'username="admin" password="admin-pw" user_admin="admin-pw" user_alice="alice-pw";'
     )
+    ports = {port: free_port() for port in (9092, 9093, 9094, 9095)}
+    secure_port = ports[int(env["KAFKA_SECURE_PORT"])]
     props = (
         config["server.properties"]
         .replace("/var/lib/kafka/data/logs", str(tmp_path / "data"))
@@ -111,36 +145,45 @@ def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_pat
         f"\nnode.id=0\nadvertised.listeners=CLIENT://{HOST}:9092,REPLICATION://{HOST}:9094,"
         f"SECURE://{HOST}:{env['KAFKA_SECURE_PORT']}\n"
     )
-    (tmp_path / "server.properties").write_text(props)
+    moved = move_ports(props, ports)
+    assert not re.search(r":909[2-5]\b", moved), moved  # every fixed port of the chart moved
+    (tmp_path / "server.properties").write_text(moved)
     (tmp_path / "log4j.properties").write_text(config["log4j.properties"])
     (tmp_path / "client.py").write_text(CLIENT)
     (tmp_path / "hosts").write_text(
         f"127.0.0.1 localhost\n127.0.0.1 {HOST}\n127.0.0.1 {socket.gethostname()}\n"
     )
-    classpath = f"{jvm_dir / 'kafka'}/*"
-    script = textwrap.dedent(
-        f"""\
-        set -eu
-        ip link set lo up
-        mount --bind {tmp_path}/hosts /etc/hosts
-        java -cp '{classpath}' kafka.tools.StorageTool format --config {tmp_path}/server.properties \\
-          --cluster-id {env["KAFKA_CLUSTER_ID"]} --ignore-formatted
-        java -Xmx384m -Dlog4j.configuration=file:{tmp_path}/log4j.properties -cp '{classpath}' \\
-          kafka.Kafka {tmp_path}/server.properties > {tmp_path}/broker.log 2>&1 &
-        broker=$!
-        trap 'kill $broker; wait $broker || true' EXIT
-        for _ in $(seq 1 90); do (echo > /dev/tcp/127.0.0.1/9095) 2>/dev/null && break; sleep 1; done
-        {sys.executable} {tmp_path}/client.py {HOST} {tmp_path}/ca.pem
-        """
-    )
-    result = subprocess.run(
-        ["unshare", "--net", "--mount", "bash", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    log = (tmp_path / "broker.log").read_text() if (tmp_path / "broker.log").exists() else ""
-    assert result.returncode == 0, result.stdout + result.stderr + log[-3000:]
-    assert "read [b'over SASL_SSL']" in result.stdout, result.stdout + log[-3000:]
+    java = [find_java(), f"-Djdk.net.hosts.file={tmp_path / 'hosts'}", "-cp",
+            f"{jvm_dir / 'kafka'}/*"]  # fmt: skip
+    fmt = subprocess.run(
+        [*java, "kafka.tools.StorageTool", "format", "--config", str(tmp_path / "server.properties"),
+         "--cluster-id", env["KAFKA_CLUSTER_ID"], "--ignore-formatted"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+    log = tmp_path / "broker.log"
+    with log.open("wb") as out:
+        broker = subprocess.Popen(
+            [*java, "-Xmx384m", f"-Dlog4j.configuration=file:{tmp_path}/log4j.properties",
+             "kafka.Kafka", str(tmp_path / "server.properties")],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for_port(secure_port, broker, log, timeout=90)
+        result = subprocess.run(
+            [sys.executable, str(tmp_path / "client.py"), HOST, str(tmp_path / "ca.pem"),
+             str(ports[9092]), str(secure_port)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()
+    broker_log = log.read_text()
+    assert result.returncode == 0, result.stdout + result.stderr + broker_log[-3000:]
+    assert "read [b'over SASL_SSL']" in result.stdout, result.stdout + broker_log[-3000:]
     assert "wrong password refused" in result.stdout
-    assert "Authentication failed: Invalid username or password" in log
+    assert "Authentication failed: Invalid username or password" in broker_log

@@ -3,8 +3,9 @@
 backtesting.py (kernc/backtesting.py, AGPL-3.0) ships daily NASDAQ:GOOG candles 2004-2013 in
 `backtesting/test/GOOG.csv`. It is not a TradeStream dependency: the wheel is fetched with
 `pip download` into `.local/test-data/` (the data file only is read), and backtesting.py
-itself runs in its own virtualenv under `.local/` created on first use. Without PyPI the
-tests that need them are skipped with the reason.
+itself runs in its own virtualenv under `.local/` created on first use. PyPI is reachable
+wherever `make test` runs (it installs the project's own virtualenv from there), so without
+it the tests that need these fail with the reason rather than skip.
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ VENV = REPO / ".local" / f"reference-venv-backtesting-{VERSION}"
 REFERENCE_SCRIPT = Path(__file__).with_name("backtesting_py_reference.py")
 
 
+def _why(exc: subprocess.SubprocessError) -> str:
+    """The failed command and the end of what pip said."""
+    said = getattr(exc, "stderr", None) or b""
+    return f"{exc}\n{said.decode(errors='replace')[-2000:]}"
+
+
 def goog_csv() -> Path:
     """The path of GOOG.csv (`,Open,High,Low,Close,Volume`, daily), fetched once."""
     target = DATA_DIR / "GOOG.csv"
@@ -41,7 +48,7 @@ def goog_csv() -> Path:
                 check=True, capture_output=True, timeout=300,
             )  # fmt: skip
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            pytest.skip(f"cannot fetch {REQUIREMENT} from PyPI for its GOOG data: {exc}")
+            pytest.fail(f"cannot fetch {REQUIREMENT} from PyPI for its GOOG data: {_why(exc)}")
         wheel = next(Path(tmp).glob("backtesting-*.whl"))
         with zipfile.ZipFile(wheel) as archive, archive.open("backtesting/test/GOOG.csv") as src:
             partial = target.with_suffix(".tmp")
@@ -66,7 +73,7 @@ def reference_python() -> Path:
             check=True, capture_output=True, timeout=900,
         )  # fmt: skip
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot install {REQUIREMENT} from PyPI into {VENV}: {exc}")
+        pytest.fail(f"cannot install {REQUIREMENT} from PyPI into {VENV}: {_why(exc)}")
     marker.write_text(REQUIREMENT + "\n")
     return python
 
