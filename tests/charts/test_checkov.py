@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -38,24 +39,43 @@ def checkov_binary() -> Path:
     return CHECKOV
 
 
-def run_checkov(*args: str) -> list[dict]:
-    """Failed checks (id, resource, file) of one checkov run with the repository's config."""
+class Scan(NamedTuple):
+    """What one checkov run looked at and found."""
+
+    failed: list[str]  # "check resource (file)" of every failed check
+    files: set[str]  # base names of the files that at least one check ran on
+    checks: int  # checks run (passed + failed + skipped)
+    parsing_errors: list[str]
+
+
+def run_checkov(*args: str) -> Scan:
+    """One checkov run with the repository's config, read from its JSON report.
+
+    Not `--quiet`: that leaves the passed checks out of the report, and with them the proof
+    that anything was scanned (a directory checkov finds nothing in reports zero checks and
+    no failure).
+    """
     result = subprocess.run(
         [str(checkov_binary()), *args, "--config-file", str(REPO / ".checkov.yaml"),
-         "--skip-download", "--quiet", "--compact", "-o", "json"],
+         "--skip-download", "--compact", "-o", "json"],
         capture_output=True, text=True, timeout=600, cwd=REPO,
     )  # fmt: skip
     assert result.returncode in (0, 1), result.stderr[-3000:]
     reports = json.loads(result.stdout) if result.stdout.strip() else []
     if isinstance(reports, dict):
         reports = [reports]
-    failed = []
+    scan = Scan([], set(), 0, [])
     for report in reports:
-        if "results" not in report:  # "no resources found" summaries
-            continue
-        for check in report["results"]["failed_checks"]:
-            failed.append(f"{check['check_id']} {check['resource']} ({check['file_path']})")
-    return failed
+        summary = report.get("summary", report)  # "no resources found" is a bare summary
+        scan = scan._replace(checks=scan.checks + summary["passed"] + summary["failed"]
+                             + summary["skipped"])  # fmt: skip
+        results = report.get("results", {})
+        for check in results.get("failed_checks", []):
+            scan.failed.append(f"{check['check_id']} {check['resource']} ({check['file_path']})")
+        for kind in ("passed_checks", "failed_checks", "skipped_checks"):
+            scan.files.update(Path(c["file_path"]).name for c in results.get(kind, []))
+        scan.parsing_errors.extend(results.get("parsing_errors", []))
+    return scan
 
 
 @pytest.mark.integration
@@ -66,9 +86,25 @@ def test_checkov_rendered_chart_has_no_unexplained_finding(tmp_path):
         for path in files:
             args += ["-f", str(path)]
         (tmp_path / f"{name}.yaml").write_text(helm(*args).stdout)
-    assert run_checkov("-d", str(tmp_path), "--framework", "kubernetes") == []
+    scan = run_checkov("-d", str(tmp_path), "--framework", "kubernetes")
+    assert scan.failed == []
+    assert scan.parsing_errors == []
+    assert scan.files == {f"{name}.yaml" for name in VALUES}, "checkov skipped a rendering"
+    assert scan.checks >= 10 * len(VALUES)
 
 
 @pytest.mark.integration
 def test_checkov_dockerfiles_have_no_unexplained_finding():
-    assert run_checkov("-d", str(REPO / "docker"), "--framework", "dockerfile") == []
+    scan = run_checkov("-d", str(REPO / "docker"), "--framework", "dockerfile")
+    assert scan.failed == []
+    assert scan.parsing_errors == []
+    dockerfiles = {p.name for p in (REPO / "docker").glob("*Dockerfile*")}
+    assert dockerfiles and scan.files == dockerfiles, "checkov skipped a Dockerfile"
+    assert scan.checks >= 10 * len(dockerfiles)
+
+
+@pytest.mark.integration
+def test_checkov_report_of_an_empty_directory_counts_nothing(tmp_path):
+    """The guard above: a scan of nothing is told apart from a clean scan."""
+    scan = run_checkov("-d", str(tmp_path), "--framework", "dockerfile")
+    assert scan == Scan([], set(), 0, [])
