@@ -99,9 +99,34 @@ def test_env_client_config_reads_the_worker_environment(monkeypatch, tmp_path):
     assert checked == ["kafka:9092"]
 
 
-def test_verify_connection_skips_plaintext(tmp_path):
-    # No broker listens on port 1: PLAINTEXT is not checked, so this returns at once.
-    kafka_config.verify_connection(Settings(state_dir=tmp_path, bootstrap_servers="127.0.0.1:1"))
+def test_verify_connection_skips_plaintext_and_checks_a_secured_protocol(tmp_path, monkeypatch):
+    import kafka.admin
+
+    clients: list[dict] = []
+
+    class RecordingAdminClient:
+        """Stands in for the broker connection verify_connection opens (and closes)."""
+
+        def __init__(self, **config):
+            clients.append(config)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(kafka.admin, "KafkaAdminClient", RecordingAdminClient)
+    plain = Settings(state_dir=tmp_path, bootstrap_servers="127.0.0.1:1")
+    assert kafka_config.verify_connection(plain) is None
+    assert clients == []  # PLAINTEXT: no connection attempted
+    secured = Settings(
+        state_dir=tmp_path,
+        bootstrap_servers="127.0.0.1:2",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_username="plaintext-test",
+        kafka_sasl_password="p",
+    )
+    kafka_config.verify_connection(secured, timeout_s=2)
+    assert [c["bootstrap_servers"] for c in clients] == [["127.0.0.1:2"]]
+    assert clients[0]["security_protocol"] == "SASL_PLAINTEXT"
 
 
 def test_verify_connection_unreachable_secured_broker_is_a_clear_error(tmp_path):
