@@ -46,7 +46,11 @@ from tradestream.kafka_clients.positions import (
     settle_committed,
 )
 from tradestream.runtime.checkpoints import flink_checkpoint_args, prepare_resume
-from tradestream.runtime.flink import flink_runner_args, python_worker_processes
+from tradestream.runtime.flink import (
+    announce_when_running,
+    flink_runner_args,
+    python_worker_processes,
+)
 from tradestream.settings import get_settings
 from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
 from transforms.symbol_signals import RecordsToSignals
@@ -291,6 +295,7 @@ def _run_until_stopped(options: PipelineOptions, strategies) -> int:
     p = beam.Pipeline(options=options)
     build(p, options, strategies)
     result = p.run()
+    announce_when_running(result, options, lambda m: print(f"[realtime] {m}", flush=True))
     # Beam's job-server wrapper installs a SIGINT handler with the wrong signature (it
     # raises TypeError instead of stopping); Ctrl-C and SIGTERM both mean: cancel the job.
     signal.signal(signal.SIGINT, signal.default_int_handler)

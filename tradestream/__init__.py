@@ -9,3 +9,11 @@ Bottom to top (a layer imports only layers below it; `lint-imports` checks it):
     cli.py, demo.py, ingest/, paper/, dashboard/, local/, signals_tail.py, sample_cli.py
                                       the apps: may import everything, pipelines included
 """
+
+import warnings
+
+# Beam's GCP extras (google-api-core, google-auth) warn about future Python and grpcio support
+# on every import, in every process (SDK workers included): nothing a TradeStream user can act
+# on. Only that category from those modules is hidden; every other warning still shows.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+

@@ -9,16 +9,12 @@ import argparse
 import importlib
 import os
 import sys
-import warnings
 
-# Beam's GCP extras warn about future Python/grpc support on every import; not actionable here.
-warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
+from pydantic import ValidationError
 
-from pydantic import ValidationError  # noqa: E402
-
-from tradestream.kafka_clients.config import KafkaSecurityError  # noqa: E402
-from tradestream.kafka_clients.positions import StalePositionError  # noqa: E402
-from tradestream.runtime.errors import LocalRuntimeError  # noqa: E402
+from tradestream.kafka_clients.config import KafkaSecurityError
+from tradestream.kafka_clients.positions import StalePositionError
+from tradestream.runtime.errors import LocalRuntimeError
 
 # Commands whose flags belong to a pipeline module: `run(argv)` parses them itself.
 PIPELINES = {

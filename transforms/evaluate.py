@@ -141,11 +141,12 @@ class EvaluateStrategiesFn(beam.DoFn):
         symbol, candle = element
         if candle.revision > 0:
             self._ignored.inc()
-            return
+            return ()
         state = stored.read() or StrategyRunner.new_state()
         for at, tag in StrategyRunner.add(state, candle):
             tick.set(ms_timestamp(at), dynamic_timer_tag=tag)
         stored.write(state)
+        return ()  # signals come from the timers
 
     @on_timer(TICK)
     def on_tick(

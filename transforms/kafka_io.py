@@ -172,12 +172,13 @@ class WriteToKafkaFn(beam.DoFn):
             ident = self._dedup_id(value)
             if ident in self._recent:
                 self._skipped.inc()
-                return
+                return ()
             self._remember(ident)
         future = self._producer.send(self._topic, key=key, value=value)
         # Called on the producer's thread, before flush() returns; list.append is atomic.
         future.add_errback(lambda exc, ident=ident: self._failures.append((ident, exc)))
         self._sent.inc()
+        return ()  # a sink: nothing flows on
 
     def finish_bundle(self) -> None:
         # flush() returns once every record is acknowledged *or failed* (e.g. the brokers were

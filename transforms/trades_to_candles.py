@@ -130,6 +130,7 @@ class PartialCandlesFn(beam.DoFn):
     def process(self, element, ts=beam.DoFn.TimestampParam, window=beam.DoFn.WindowParam):
         symbol, trade = element
         self._partials.add(symbol, trade, trade.SerializeToString(), ts, window)
+        return ()  # the partial candles leave in finish_bundle
 
     def finish_bundle(self):
         yield from self._partials.take()
@@ -326,7 +327,10 @@ class WindowTradesToCandles(beam.PTransform):
         self._source_topic = source_topic
 
     def expand(self, trades: beam.PCollection) -> BuiltCandles:
-        partials = trades | "PartialCandles" >> beam.ParDo(PartialCandlesFn(self._interval))
+        # Typed, so that the next (stateful) step keys its state with a deterministic coder.
+        partials = trades | "PartialCandles" >> beam.ParDo(
+            PartialCandlesFn(self._interval)
+        ).with_output_types(tuple[str, Any])
         build = (
             beam.ParDo(BuildCandlesFn(self._interval, self._lateness, self._source_topic))
             .with_input_types(tuple[str, Any])
