@@ -18,6 +18,7 @@ import os
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -310,12 +311,29 @@ def _run_until_stopped(options: PipelineOptions, strategies) -> int:
         return 2
     except KeyboardInterrupt:
         print("[realtime] stopping: cancelling the job", flush=True)
+        _quiet_job_service_threads()
         try:
             result.cancel()
         except Exception as exc:  # noqa: BLE001 - the job may already be gone
             print(f"[realtime] cancel: {exc}", file=sys.stderr)
         return 0
     return 0
+
+
+def _quiet_job_service_threads() -> None:
+    """Once we cancel, Beam's job-service reader threads fail as the job server goes away.
+
+    Their tracebacks (gRPC UNAVAILABLE) say nothing to a user who pressed Ctrl-C; any other
+    thread's uncaught exception is still reported.
+    """
+    previous = threading.excepthook
+
+    def hook(args) -> None:
+        if args.thread is not None and args.thread.name.startswith("wait_until_finish"):
+            return
+        previous(args)
+
+    threading.excepthook = hook
 
 
 if __name__ == "__main__":
