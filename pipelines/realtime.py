@@ -314,8 +314,8 @@ def _run_until_stopped(options: PipelineOptions, strategies) -> int:
         _quiet_job_service_threads()
         try:
             result.cancel()
-        except Exception as exc:  # noqa: BLE001 - the job may already be gone
-            print(f"[realtime] cancel: {exc}", file=sys.stderr)
+        except Exception:  # noqa: BLE001 - Ctrl-C reached the job server too: it is gone
+            print("[realtime] the job server had already stopped", flush=True)
         return 0
     return 0
 
