@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from tradestream.cli_types import non_negative_int, positive_float
 from tradestream.market.sample_day import sample_trades
@@ -11,9 +12,9 @@ from tradestream.market.sample_day import sample_trades
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "sample",
-        help="write the deterministic sample trades (CSV) used by the demo and tests",
+        help="write the deterministic sample trades (CSV or Parquet) used by the demo and tests",
     )
-    p.add_argument("--output", required=True, help="file to write (.csv or .csv.gz)")
+    p.add_argument("--output", required=True, help="file to write: .csv, .csv.gz or .parquet")
     p.add_argument(
         "--hours", type=positive_float, default=24.0, help="length in hours (default 24)"
     )
@@ -22,8 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tradestream.market.trade_files import write_trades_csv
+    from tradestream.market.trade_files import TradeFileError, write_trades
 
-    n = write_trades_csv(args.output, sample_trades(hours=args.hours, seed=args.seed))
+    try:
+        n = write_trades(args.output, sample_trades(hours=args.hours, seed=args.seed))
+    except TradeFileError as exc:
+        print(f"tradestream sample: error: {exc}", file=sys.stderr)
+        return 2
     print(f"[sample] wrote {n} trades to {args.output}")
     return 0

@@ -161,11 +161,60 @@ def _records(path: Path, exchange: str) -> Iterator[trade_pb2.Trade | BadRow]:
         yield trade
 
 
+_OUT_SIDES = {trade_pb2.SIDE_BUY: "buy", trade_pb2.SIDE_SELL: "sell"}
+
+
+def write_trades(path: str | Path, trades: Iterator[trade_pb2.Trade]) -> int:
+    """Writes trades in the format the name asks for: `.csv`, `.csv.gz` or `.parquet`.
+
+    The columns are those `read_trades` reads back: time (epoch ms), symbol, price, size,
+    side, trade_id.
+
+    Raises:
+        TradeFileError: any other file name (nothing is written).
+    """
+    name = Path(path).name.lower()
+    if name.endswith(".parquet"):
+        return write_trades_parquet(path, trades)
+    if name.endswith((".csv", ".csv.gz")):
+        return write_trades_csv(path, trades)
+    raise TradeFileError(f"{path}: unknown format; use .csv, .csv.gz or .parquet")
+
+
+def write_trades_parquet(path: str | Path, trades: Iterator[trade_pb2.Trade]) -> int:
+    """Writes trades as a Parquet file with the columns of `write_trades_csv`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns: dict[str, list] = {k: [] for k in ("time", "symbol", "price", "size", "side")}
+    columns["trade_id"] = []
+    for t in trades:
+        columns["time"].append(t.time_ms)
+        columns["symbol"].append(t.symbol)
+        columns["price"].append(t.price)
+        columns["size"].append(t.size)
+        columns["side"].append(_OUT_SIDES.get(t.side, ""))
+        columns["trade_id"].append(t.trade_id)
+    schema = pa.schema(
+        [
+            ("time", pa.int64()),
+            ("symbol", pa.string()),
+            ("price", pa.float64()),
+            ("size", pa.float64()),
+            ("side", pa.string()),
+            ("trade_id", pa.string()),
+        ]
+    )
+    pq.write_table(pa.table(columns, schema=schema), path)
+    return len(columns["time"])
+
+
 def write_trades_csv(path: str | Path, trades: Iterator[trade_pb2.Trade]) -> int:
     """Writes trades as `time,symbol,price,size,side,trade_id` (time in epoch ms)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sides = {trade_pb2.SIDE_BUY: "buy", trade_pb2.SIDE_SELL: "sell"}
     count = 0
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "wt", newline="") as fh:
@@ -178,7 +227,7 @@ def write_trades_csv(path: str | Path, trades: Iterator[trade_pb2.Trade]) -> int
                     t.symbol,
                     repr(t.price),
                     repr(t.size),
-                    sides.get(t.side, ""),
+                    _OUT_SIDES.get(t.side, ""),
                     t.trade_id,
                 ]
             )
@@ -192,6 +241,8 @@ __all__ = [
     "open_csv",
     "parse_time_ms",
     "read_trades",
+    "write_trades",
+    "write_trades_parquet",
     "unreadable_as_file_error",
     "write_trades_csv",
 ]
