@@ -3,9 +3,10 @@
 #   make demo   set up everything, then run the main job locally
 #   make test   set up everything, then run the whole test suite
 #
-# Prerequisites: Python 3.11, Java 17 and Maven on PATH. Everything else is
-# installed by these targets: a virtualenv in .venv/, the generated protobuf
-# modules, and the JVM toolchain (Kafka, Beam's Flink runner) in .local/jvm/.
+# Prerequisites: Python 3.11, Java 17 and Maven on PATH (and Go 1.24+ for `make test`,
+# which builds helm and actionlint). Everything else is installed by these targets: a
+# virtualenv in .venv/, the generated protobuf modules, and the JVM toolchain (Kafka,
+# Beam's Flink runner) in .local/jvm/.
 
 PYTHON ?= python3.11
 VENV := .venv
