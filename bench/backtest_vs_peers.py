@@ -82,12 +82,12 @@ def _emit(result: dict) -> None:
 def worker_ours(args) -> None:
     """TradeStream: strategies from the library, chunked evaluate + simulate + metrics."""
     sys.path.insert(0, str(REPO))
-    from strategies.spec import parse_document
     from tradestream.backtest.chunks import chunk_results, simulate_chunk
     from tradestream.backtest.config import ExecutionConfig
     from tradestream.backtest.engine import chunk_size_for
     from tradestream.backtest.progress import Progress
     from tradestream.backtest.series import CandleSeries
+    from tradestream.strategies.spec import parse_document
 
     data = _load(args.data)
     n = data["close"].shape[0]

@@ -35,7 +35,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from strategies import library  # noqa: E402
 from tests.tradestream.optimize.builders import series_from_close, write_candles_csv  # noqa: E402
 from tradestream.backtest.config import ExecutionConfig  # noqa: E402
 from tradestream.optimize.fitness import (  # noqa: E402
@@ -47,6 +46,7 @@ from tradestream.optimize.fitness import (  # noqa: E402
 from tradestream.optimize.genome import make_space  # noqa: E402
 from tradestream.optimize.store import save_series  # noqa: E402
 from tradestream.optimize.walk_forward import Window  # noqa: E402
+from tradestream.strategies import library  # noqa: E402
 
 MINUTE = 60_000
 
@@ -92,7 +92,7 @@ def evaluations_per_second(candles: int, genomes: int, batch: int, work: Path) -
 
 
 def optimize_year(candles: int, population: int, generations: int, work: Path) -> None:
-    from pipelines import optimize
+    from tradestream.pipelines import optimize
 
     path = write_candles_csv(work / "BTC-USD.csv", series_from_close(synthetic_close(candles)))
     out = work / "out"

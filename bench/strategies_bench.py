@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from strategies import library  # noqa: E402
-from strategies.candle_arrays import CandleArrays  # noqa: E402
-from strategies.graph import topological  # noqa: E402
-from strategies.incremental import IncrementalEvaluator  # noqa: E402
-from strategies.vectorized import evaluate_vectorized  # noqa: E402
+from tradestream.strategies import library  # noqa: E402
+from tradestream.strategies.candle_arrays import CandleArrays  # noqa: E402
+from tradestream.strategies.graph import topological  # noqa: E402
+from tradestream.strategies.incremental import IncrementalEvaluator  # noqa: E402
+from tradestream.strategies.vectorized import evaluate_vectorized  # noqa: E402
 
 
 def random_candles(n: int, seed: int = 1) -> CandleArrays:

@@ -40,17 +40,6 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import (
-    CandleOptions,
-    StrategyOptions,
-    add_execution_flags,
-    add_input_kind_flags,
-    add_input_output_flags,
-    execution_config,
-    parse_pipeline_args,
-    positive_float,
-    unknown_flags,
-)
 from tradestream.backtest.chunks import RANK_METRICS
 from tradestream.backtest.files import (
     resolve_inputs,
@@ -67,15 +56,26 @@ from tradestream.backtest.outputs import (
 from tradestream.backtest.selection import grid_progress, select_strategies
 from tradestream.cli_types import non_negative_int
 from tradestream.market.trade_files import TradeFileError
-from transforms.backtest.collect_series import CollectCandleSeries
-from transforms.backtest.inputs import CandlesFromInputs
-from transforms.backtest.simulate import (
+from tradestream.pipelines.options import (
+    CandleOptions,
+    StrategyOptions,
+    add_execution_flags,
+    add_input_kind_flags,
+    add_input_output_flags,
+    execution_config,
+    parse_pipeline_args,
+    positive_float,
+    unknown_flags,
+)
+from tradestream.transforms.backtest.collect_series import CollectCandleSeries
+from tradestream.transforms.backtest.inputs import CandlesFromInputs
+from tradestream.transforms.backtest.simulate import (
     DetailResults,
     RankResults,
     SelectTopResults,
     SimulateTrades,
 )
-from transforms.backtest.write_outputs import WriteBacktestOutputs
+from tradestream.transforms.backtest.write_outputs import WriteBacktestOutputs
 
 
 class BacktestFiles:

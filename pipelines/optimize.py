@@ -51,18 +51,6 @@ from apache_beam.options.pipeline_options import (
     StandardOptions,
 )
 
-from pipelines.options import (
-    CandleOptions,
-    StrategyOptions,
-    add_execution_flags,
-    add_input_kind_flags,
-    add_input_output_flags,
-    execution_config,
-    non_negative_float,
-    parse_pipeline_args,
-    positive_float,
-    unknown_flags,
-)
 from tradestream.backtest.files import (
     resolve_inputs,
 )
@@ -89,11 +77,27 @@ from tradestream.optimize.selection import select_spaces
 from tradestream.optimize.store import read_json, read_saved_series
 from tradestream.optimize.strategy_sets import publish_strategy_sets, strategy_sets
 from tradestream.optimize.walk_forward import MODES
+from tradestream.pipelines.options import (
+    CandleOptions,
+    StrategyOptions,
+    add_execution_flags,
+    add_input_kind_flags,
+    add_input_output_flags,
+    execution_config,
+    non_negative_float,
+    parse_pipeline_args,
+    positive_float,
+    unknown_flags,
+)
 from tradestream.reports.optimize_report import write_report
 from tradestream.settings import get_settings
-from transforms.backtest.inputs import CandlesFromInputs
-from transforms.optimize.evaluate_fitness import EvaluateFitness
-from transforms.optimize.work_files import SaveCandleSeries, SaveRejections, WriteJsonList
+from tradestream.transforms.backtest.inputs import CandlesFromInputs
+from tradestream.transforms.optimize.evaluate_fitness import EvaluateFitness
+from tradestream.transforms.optimize.work_files import (
+    SaveCandleSeries,
+    SaveRejections,
+    WriteJsonList,
+)
 
 
 def _fraction(text: str) -> float:

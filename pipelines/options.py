@@ -14,9 +14,6 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from strategies.errors import StrategyError
-from strategies.flags import decode_strategy_flags, param_item, strategy_item
-from strategies.strategy import Strategy
 from tradestream.cli_types import (
     duration_ms,
     duration_or_zero_ms,
@@ -26,6 +23,9 @@ from tradestream.cli_types import (
 )
 from tradestream.optimize.strategy_sets import read_strategy_sets
 from tradestream.settings import get_settings
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.flags import decode_strategy_flags, param_item, strategy_item
+from tradestream.strategies.strategy import Strategy
 
 
 class KafkaOptions(PipelineOptions):
@@ -118,8 +118,8 @@ def _strategies_from_file(path: Path) -> list[Strategy]:
     {"strategy", "params", ...} entries, best first)."""
     import json
 
-    from strategies import library
-    from strategies.spec import load_strategy_file
+    from tradestream.strategies import library
+    from tradestream.strategies.spec import load_strategy_file
 
     if path.suffix == ".json":
         try:
@@ -151,7 +151,7 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
         ValueError: no selection (and no default), a --param before any --strategy, or an
             invalid strategy/parameter (the message says which).
     """
-    from strategies import library
+    from tradestream.strategies import library
 
     view = options.view_as(StrategyOptions)
     built: list[Strategy] = []

@@ -25,14 +25,6 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.options import (
-    CandleOptions,
-    KafkaOptions,
-    StrategyOptions,
-    parse_pipeline_args,
-    positive_float,
-    selected_strategies,
-)
 from tradestream.cli_types import duration_or_zero_ms
 from tradestream.kafka_clients.config import (
     KafkaSecurityError,
@@ -46,6 +38,14 @@ from tradestream.kafka_clients.positions import (
     read_topic_state,
     settle_committed,
 )
+from tradestream.pipelines.options import (
+    CandleOptions,
+    KafkaOptions,
+    StrategyOptions,
+    parse_pipeline_args,
+    positive_float,
+    selected_strategies,
+)
 from tradestream.runtime.checkpoints import flink_checkpoint_args, prepare_resume
 from tradestream.runtime.flink import (
     announce_when_running,
@@ -53,8 +53,8 @@ from tradestream.runtime.flink import (
     python_worker_processes,
 )
 from tradestream.settings import get_settings
-from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
-from transforms.symbol_signals import RecordsToSignals
+from tradestream.transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
+from tradestream.transforms.symbol_signals import RecordsToSignals
 
 
 class RealtimeOptions(PipelineOptions):

@@ -1,9 +1,9 @@
 """TradeStream strategies: strategy graphs as data, two evaluators with one meaning, a library.
 
-A strategy is a graph of immutable nodes (:mod:`strategies.graph`, built with
-:mod:`strategies.nodes`): indicator nodes over the candle series (open, high, low, close,
+A strategy is a graph of immutable nodes (:mod:`tradestream.strategies.graph`, built with
+:mod:`tradestream.strategies.nodes`): indicator nodes over the candle series (open, high, low, close,
 volume) and rule nodes (``crosses_above``, ``above``, ``rising``, ``and``, ``or``, ``not``,
-``cooldown``, ...). A built :class:`~strategies.strategy.Strategy` has an entry rule (BUY) and
+``cooldown``, ...). A built :class:`~tradestream.strategies.strategy.Strategy` has an entry rule (BUY) and
 an exit rule (SELL), named bounded parameters and a deterministic ``strategy_id``.
 
 Signal semantics (both evaluators implement exactly this)
@@ -22,11 +22,11 @@ Signal semantics (both evaluators implement exactly this)
 
 Evaluators
 ----------
-* :func:`strategies.vectorized.evaluate_vectorized` (backtests, optimizer): whole arrays,
+* :func:`tradestream.strategies.vectorized.evaluate_vectorized` (backtests, optimizer): whole arrays,
   shared nodes computed once, ``{strategy_id: int8 array}`` (+1 BUY, -1 SELL, 0 nothing);
-  :func:`strategies.vectorized.explain_signals` gives the reason of each signal.
-* :class:`strategies.incremental.IncrementalEvaluator` (realtime): ``update(o, h, l, c, v)``
-  returns :class:`~strategies.actions.Emission` objects; ``get_state()`` is plain JSON-able
+  :func:`tradestream.strategies.vectorized.explain_signals` gives the reason of each signal.
+* :class:`tradestream.strategies.incremental.IncrementalEvaluator` (realtime): ``update(o, h, l, c, v)``
+  returns :class:`~tradestream.strategies.actions.Emission` objects; ``get_state()`` is plain JSON-able
   data and ``IncrementalEvaluator.from_state(strategies, state)`` rebuilds it exactly.
 
 Node values are identical in both evaluators: for TA-Lib kinds the incremental side transcribes
@@ -34,17 +34,17 @@ TA-Lib's recurrence (seeding, operation order, fused multiply-add, zero tests); 
 whose compiled TA-Lib arithmetic we could not reproduce bit for bit (RSI, ATR, STDDEV, SAR,
 LINEARREG, ADOSC) run our own recurrence on both sides and are checked against TA-Lib to 1e-9.
 
-Library and files: :mod:`strategies.library` (``names()``, ``get(name)``, ``build(name,
-params)``), :func:`strategies.spec.load_strategy_file` (YAML/JSON), :mod:`strategies.cli`.
+Library and files: :mod:`tradestream.strategies.library` (``names()``, ``get(name)``, ``build(name,
+params)``), :func:`tradestream.strategies.spec.load_strategy_file` (YAML/JSON), :mod:`tradestream.strategies.cli`.
 """
 
-from strategies.actions import Emission
-from strategies.candle_arrays import CandleArrays
-from strategies.errors import StrategyError
-from strategies.incremental import IncrementalEvaluator
-from strategies.params import ParamSpec
-from strategies.strategy import Strategy, StrategyType
-from strategies.vectorized import evaluate_vectorized, explain_signals
+from tradestream.strategies.actions import Emission
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.params import ParamSpec
+from tradestream.strategies.strategy import Strategy, StrategyType
+from tradestream.strategies.vectorized import evaluate_vectorized, explain_signals
 
 __all__ = [
     "CandleArrays",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from strategies.graph import Node
+from tradestream.strategies.graph import Node
 
 BUY = 1
 SELL = -1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.errors import StrategyError
+from tradestream.strategies.errors import StrategyError
 
 FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 

@@ -10,10 +10,10 @@ import argparse
 import sys
 from typing import TextIO
 
-from strategies import library
-from strategies.errors import StrategyError
-from strategies.graph import Node
-from strategies.params import ParamSpec
+from tradestream.strategies import library
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node
+from tradestream.strategies.params import ParamSpec
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

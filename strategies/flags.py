@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 
-from strategies.errors import StrategyError
+from tradestream.strategies.errors import StrategyError
 
 
 def strategy_item(text: str) -> str:
@@ -36,7 +36,7 @@ def coerce_params(type_name: str, raw: Mapping[str, str]) -> dict[str, int | flo
     Raises:
         ValueError: a value that is not of its parameter's kind (the message says which).
     """
-    from strategies import library
+    from tradestream.strategies import library
 
     try:
         kinds = {spec.name: spec.kind for spec in library.get(type_name).params}

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from strategies.errors import StrategyError
-from strategies.kinds import get_kind
-from strategies.kinds.registry import NodeKind
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.kinds import get_kind
+from tradestream.strategies.kinds.registry import NodeKind
 
 
 def _format_value(value: Any) -> str:
@@ -32,7 +32,7 @@ class Node:
     """One node of a strategy graph.
 
     Attributes:
-        kind: the kind name (see :mod:`strategies.kinds`).
+        kind: the kind name (see :mod:`tradestream.strategies.kinds`).
         inputs: input nodes, in the kind's order.
         params: ``(name, value)`` pairs in the kind's canonical parameter order.
     """

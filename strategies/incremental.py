@@ -21,11 +21,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from strategies.actions import BUY, SELL, Emission, reason_text
-from strategies.candle_arrays import FIELDS
-from strategies.errors import StrategyError
-from strategies.graph import Node, topological
-from strategies.strategy import Strategy
+from tradestream.strategies.actions import BUY, SELL, Emission, reason_text
+from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.strategy import Strategy
 
 STATE_VERSION = 1
 

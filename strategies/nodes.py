@@ -1,6 +1,6 @@
 """Builder functions for graph nodes: the Python spelling of the node vocabulary.
 
-    from strategies.nodes import close, sma, crosses_above
+    from tradestream.strategies.nodes import close, sma, crosses_above
     entry = crosses_above(sma(close, 10), sma(close, 30))
 
 Numbers passed where a series is expected become ``const`` nodes, so ``above(rsi(close, 14), 70)``
@@ -9,7 +9,7 @@ compares against a constant threshold.
 
 from __future__ import annotations
 
-from strategies.graph import Node
+from tradestream.strategies.graph import Node
 
 SeriesLike = Node | float | int
 

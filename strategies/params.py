@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from strategies.errors import StrategyError
+from tradestream.strategies.errors import StrategyError
 
 ParamValue = int | float
 

@@ -33,12 +33,12 @@ from typing import Any
 
 import yaml
 
-from strategies.candle_arrays import FIELDS
-from strategies.errors import StrategyError
-from strategies.graph import Node
-from strategies.nodes import const
-from strategies.params import ParamSpec
-from strategies.strategy import Constraint, Strategy, StrategyType
+from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node
+from tradestream.strategies.nodes import const
+from tradestream.strategies.params import ParamSpec
+from tradestream.strategies.strategy import Constraint, Strategy, StrategyType
 
 _CONSTRAINT = re.compile(r"^\s*(\w+)\s*(<=|<|>=|>)\s*(\w+)\s*$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strategies.errors import StrategyError
-from strategies.graph import Node, _format_value
-from strategies.params import ParamSpec, ParamValue, resolve_params
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node, _format_value
+from tradestream.strategies.params import ParamSpec, ParamValue, resolve_params
 
 
 @dataclass(frozen=True)

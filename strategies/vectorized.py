@@ -15,10 +15,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from strategies.actions import BUY, reason_text
-from strategies.candle_arrays import FIELDS, CandleArrays
-from strategies.graph import Node, topological
-from strategies.strategy import Strategy
+from tradestream.strategies.actions import BUY, reason_text
+from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
+from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.strategy import Strategy
 
 
 def compute_nodes(roots: Iterable[Node], candles: CandleArrays) -> dict[Node, np.ndarray]:

@@ -1,13 +1,19 @@
-"""TradeStream: the contracts, domain, engines and apps around the Beam pipelines.
+"""TradeStream: one installed package, `tradestream`, for the whole platform.
 
 Bottom to top (a layer imports only layers below it; `lint-imports` checks it):
 
     v1/, settings.py, cli_types.py    contracts and base: import nothing of ours
     market/, kafka_clients/           the domain without Beam: import the base only
+    strategies/                       strategy graphs; neither Beam nor Kafka
     backtest/, optimize/, reports/    engines without Beam: may import strategies/ too
-    runtime/                          what pipelines need to run on Flink (beside transforms/)
+    transforms/, runtime/             Beam steps, and what pipelines need to run on Flink
+    pipelines/                        the Beam jobs
     cli.py, demo.py, ingest/, paper/, dashboard/, local/, signals_tail.py, sample_cli.py
                                       the apps: may import everything, pipelines included
+
+`pipelines/`, `transforms/` and `strategies/` live at the repository's top level (where the
+design puts them) and are linked here, so that they are `tradestream.pipelines`, ... in the
+source tree as in the installed package (README, "Layout").
 """
 
 import warnings
@@ -16,4 +22,3 @@ import warnings
 # on every import, in every process (SDK workers included): nothing a TradeStream user can act
 # on. Only that category from those modules is hidden; every other warning still shows.
 warnings.filterwarnings("ignore", category=FutureWarning, module=r"google\.")
-

@@ -22,9 +22,18 @@ PIPELINES = {
         "tradestream.ingest.cli",
         "publish trades to the trades topic (coinbase, replay file or sample, OHLC bars)",
     ),
-    "backtest": ("pipelines.backtest", "backtest strategies or grids on trade/candle files"),
-    "realtime": ("pipelines.realtime", "the streaming pipeline: Kafka trades -> signals (Flink)"),
-    "optimize": ("pipelines.optimize", "genetic search of strategy parameters, walk-forward"),
+    "backtest": (
+        "tradestream.pipelines.backtest",
+        "backtest strategies or grids on trade/candle files",
+    ),
+    "realtime": (
+        "tradestream.pipelines.realtime",
+        "the streaming pipeline: Kafka trades -> signals (Flink)",
+    ),
+    "optimize": (
+        "tradestream.pipelines.optimize",
+        "genetic search of strategy parameters, walk-forward",
+    ),
 }
 
 
@@ -36,13 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_text) in PIPELINES.items():
         sub.add_parser(name, help=help_text, add_help=False)
-    from strategies.cli import add_parser as add_strategies
     from tradestream.dashboard.cli import add_parser as add_dashboard
     from tradestream.demo import add_parser as add_demo
     from tradestream.local.cli import add_parser as add_local
     from tradestream.paper.cli import add_parser as add_paper
     from tradestream.sample_cli import add_parser as add_sample
     from tradestream.signals_tail import add_parser as add_signals
+    from tradestream.strategies.cli import add_parser as add_strategies
 
     add_demo(sub)
     add_signals(sub)

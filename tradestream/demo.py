@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[demo] starting the realtime pipeline on Flink (log: {log_path}) ...", flush=True)
     with open(log_path, "wb") as log:
         pipeline = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.realtime", *_pipeline_args(settings, args.all_strategies)],
+            [sys.executable, "-m", "tradestream.pipelines.realtime", *_pipeline_args(settings, args.all_strategies)],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -5,7 +5,7 @@
 Input: PCollection[(symbol, Candle)] in the form FillCandleGaps produces. Output:
 PCollection[(symbol, Signal)].
 
-Each symbol keeps one `strategies.IncrementalEvaluator` for all configured strategies (shared
+Each symbol keeps one `tradestream.strategies.IncrementalEvaluator` for all configured strategies (shared
 nodes computed once). Its state is plain data kept in Beam state, so it is part of Flink's
 checkpoints and survives restarts; a per-worker cache avoids rebuilding the evaluator for
 every candle. Candles are evaluated in start order when the watermark passes their end.
@@ -27,11 +27,11 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 
-from strategies.incremental import IncrementalEvaluator
-from strategies.strategy import Strategy
 from tradestream.market.signal_messages import make_signal, strategy_proto
+from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.strategy import Strategy
+from tradestream.transforms.trades_to_candles import ms_timestamp, timestamp_ms
 from tradestream.v1 import candle_pb2
-from transforms.trades_to_candles import ms_timestamp, timestamp_ms
 
 
 class StrategyRunner:
@@ -168,7 +168,7 @@ class EvaluateStrategies(beam.PTransform):
     """PCollection[(symbol, Candle)] -> PCollection[(symbol, Signal)].
 
     Args:
-        strategies: built strategies (from `strategies.library` or a strategy file).
+        strategies: built strategies (from `tradestream.strategies.library` or a strategy file).
     """
 
     def __init__(self, strategies: Sequence[Strategy]) -> None:

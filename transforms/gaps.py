@@ -26,8 +26,8 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 
 from tradestream.market import candle_math
+from tradestream.transforms.trades_to_candles import keyed_at_end, ms_timestamp, timestamp_ms
 from tradestream.v1 import candle_pb2
-from transforms.trades_to_candles import keyed_at_end, ms_timestamp, timestamp_ms
 
 
 class GapFiller:

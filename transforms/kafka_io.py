@@ -4,7 +4,7 @@
     signals | WriteSignals(bootstrap, "signals")
     dead_letters | WriteDeadLetters(bootstrap, "trades-dlq")
 
-Reading uses `transforms.kafka_source` (a Python splittable DoFn; see its docstring for
+Reading uses `tradestream.transforms.kafka_source` (a Python splittable DoFn; see its docstring for
 watermarks, idleness and offset commits). Event time is the Trade's own `time_ms`, read
 from the payload, so a malformed record never moves the watermark. Writing uses an idempotent kafka-python producer
 per worker, flushed at the end of every bundle, so a bundle only completes once Kafka has
@@ -28,13 +28,13 @@ from apache_beam.metrics import Metrics
 from google.protobuf.message import DecodeError
 
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
-from tradestream.v1 import signal_pb2, trade_pb2
-from transforms.kafka_source import (
+from tradestream.transforms.kafka_source import (
     PLAINTEXT,
     ClientConfig,
     KafkaReadConfig,
     ReadFromKafkaTopic,
 )
+from tradestream.v1 import signal_pb2, trade_pb2
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class ReadTrades(beam.PTransform):
         commit_offsets: "finalized" (after each checkpoint that covers the records),
             "read" (as read: for jobs without checkpoints) or "never".
         client_config: builds the consumer's connection and security options on the
-            worker (see `transforms.kafka_source.PlaintextClient`, the default).
+            worker (see `tradestream.transforms.kafka_source.PlaintextClient`, the default).
     """
 
     def __init__(

@@ -34,7 +34,7 @@ class TradeParser:
     """One record's bytes -> a valid Trade, or a DeadLetter saying why not (and counted).
 
     Shared by ParseTradeFn (a record per element) and the realtime pipeline's batched step
-    (`transforms.symbol_signals.ParseAndFoldFn`), so both accept and refuse the same trades.
+    (`tradestream.transforms.symbol_signals.ParseAndFoldFn`), so both accept and refuse the same trades.
     """
 
     def __init__(

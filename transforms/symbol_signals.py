@@ -29,20 +29,20 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 
-from strategies.strategy import Strategy
 from tradestream.market.dead_letters import DEAD_LETTER_TAG
-from tradestream.v1 import trade_pb2
-from transforms.evaluate import StrategyRunner
-from transforms.gaps import GapFiller
-from transforms.parse_trades import TradeParser
-from transforms.trades_to_candles import (
+from tradestream.strategies.strategy import Strategy
+from tradestream.transforms.evaluate import StrategyRunner
+from tradestream.transforms.gaps import GapFiller
+from tradestream.transforms.parse_trades import TradeParser
+from tradestream.transforms.trades_to_candles import (
     CandleBook,
     PartialCandles,
     PartialCandlesFn,
     ms_timestamp,
     timestamp_ms,
 )
-from transforms.worker_tuning import tune_worker
+from tradestream.transforms.worker_tuning import tune_worker
+from tradestream.v1 import trade_pb2
 
 
 class SymbolSignals(NamedTuple):
@@ -239,7 +239,7 @@ class TradesToSignals(beam.PTransform):
     """PCollection[(symbol, Trade)] -> SymbolSignals(signals, dead_letters), streaming.
 
     Args:
-        strategies: built strategies (from `strategies.library` or a strategy file).
+        strategies: built strategies (from `tradestream.strategies.library` or a strategy file).
         interval_ms: candle length.
         allowed_lateness_ms: how long after a candle's end late trades still correct it
             (corrections are counted, not re-evaluated).

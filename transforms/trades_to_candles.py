@@ -144,7 +144,7 @@ class CandleBook:
     "floor": the latest watermark time this symbol has seen (None before the first)}.
     Methods return what to emit and which wake-up timers to set, as (time_ms, tag) pairs;
     the caller owns Beam state and timers, so the same logic serves BuildCandlesFn and
-    the fused realtime step (`transforms.symbol_signals`).
+    the fused realtime step (`tradestream.transforms.symbol_signals`).
     """
 
     def __init__(self, interval_ms: int, allowed_lateness_ms: int) -> None:

@@ -1,6 +1,6 @@
 """The node vocabulary. Importing this package registers every kind."""
 
-from strategies.kinds import (  # noqa: F401  (imported for registration)
+from tradestream.strategies.kinds import (  # noqa: F401  (imported for registration)
     averages,
     basic,
     custom,
@@ -10,6 +10,6 @@ from strategies.kinds import (  # noqa: F401  (imported for registration)
     volatility,
     volume,
 )
-from strategies.kinds.registry import NodeKind, all_kinds, get_kind
+from tradestream.strategies.kinds.registry import NodeKind, all_kinds, get_kind
 
 __all__ = ["NodeKind", "all_kinds", "get_kind"]

@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 import talib
 
-from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, fma, register
+from tradestream.strategies.kinds.registry import NAN, Incremental, NodeKind, Params, fma, register
 
 
 class RunningSum(Incremental):

@@ -11,8 +11,8 @@ from collections import deque
 
 import numpy as np
 
-from strategies.candle_arrays import FIELDS
-from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, register
+from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.kinds.registry import NAN, Incremental, NodeKind, Params, register
 
 
 def _no_batch(inputs: list[np.ndarray], params: Params, input_lookback: int) -> np.ndarray:

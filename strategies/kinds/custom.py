@@ -12,7 +12,14 @@ from collections import deque
 
 import numpy as np
 
-from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, loop_batch, register
+from tradestream.strategies.kinds.registry import (
+    NAN,
+    Incremental,
+    NodeKind,
+    Params,
+    loop_batch,
+    register,
+)
 
 _OHLC = ("open", "high", "low", "close")
 

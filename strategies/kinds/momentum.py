@@ -11,8 +11,8 @@ from collections import deque
 
 import talib
 
-from strategies.kinds.averages import Ema
-from strategies.kinds.registry import (
+from tradestream.strategies.kinds.averages import Ema
+from tradestream.strategies.kinds.registry import (
     NAN,
     TA_EPSILON,
     Incremental,

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from strategies.errors import StrategyError
+from tradestream.strategies.errors import StrategyError
 
 NAN = float("nan")
 # TA-Lib's TA_EPSILON: the band its TA_IS_ZERO / TA_IS_ZERO_OR_NEG macros use.

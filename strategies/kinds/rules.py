@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from strategies.kinds.registry import Incremental, NodeKind, Params, register
+from tradestream.strategies.kinds.registry import Incremental, NodeKind, Params, register
 
 
 class _Compare(Incremental):

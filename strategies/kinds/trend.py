@@ -11,7 +11,7 @@ from collections import deque
 
 import talib
 
-from strategies.kinds.registry import (
+from tradestream.strategies.kinds.registry import (
     NAN,
     TA_EPSILON,
     Incremental,
@@ -20,7 +20,7 @@ from strategies.kinds.registry import (
     loop_batch,
     register,
 )
-from strategies.kinds.volatility import true_range
+from tradestream.strategies.kinds.volatility import true_range
 
 
 def _is_zero(v: float) -> bool:

@@ -11,7 +11,7 @@ from collections import deque
 
 import talib
 
-from strategies.kinds.registry import (
+from tradestream.strategies.kinds.registry import (
     NAN,
     TA_EPSILON,
     Incremental,

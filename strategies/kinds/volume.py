@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import talib
 
-from strategies.kinds.registry import NAN, Incremental, NodeKind, Params, loop_batch, register
+from tradestream.strategies.kinds.registry import (
+    NAN,
+    Incremental,
+    NodeKind,
+    Params,
+    loop_batch,
+    register,
+)
 
 
 class _Obv(Incremental):

@@ -1,6 +1,6 @@
 """The built-in strategy library.
 
-    from strategies import library
+    from tradestream.strategies import library
     library.names()                               # ['ADX_DMI', ..., 'VWAP_MEAN_REVERSION']
     library.get("SMA_CROSSOVER").params           # ParamSpec tuple (bounds, defaults)
     library.build("SMA_CROSSOVER", {"fast": 5})   # Strategy, validated
@@ -8,7 +8,7 @@
 Each family lives in its own module; importing this package registers them all.
 """
 
-from strategies.library import (  # noqa: F401  (imported for registration)
+from tradestream.strategies.library import (  # noqa: F401  (imported for registration)
     momentum,
     moving_averages,
     oscillators,
@@ -17,6 +17,6 @@ from strategies.library import (  # noqa: F401  (imported for registration)
     volatility,
     volume,
 )
-from strategies.library.registry import build, get, names
+from tradestream.strategies.library.registry import build, get, names
 
 __all__ = ["build", "get", "names"]

@@ -3,8 +3,8 @@ momentum pinball."""
 
 from __future__ import annotations
 
-from strategies.library.registry import fp, ip, less, strategy_type
-from strategies.nodes import (
+from tradestream.strategies.library.registry import fp, ip, less, strategy_type
+from tradestream.strategies.nodes import (
     above,
     add,
     all_of,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from strategies.library.registry import ip, less, strategy_type
-from strategies.nodes import (
+from tradestream.strategies.library.registry import ip, less, strategy_type
+from tradestream.strategies.nodes import (
     above,
     add,
     below,
@@ -21,7 +21,7 @@ from strategies.nodes import (
     sma,
     sub,
 )
-from strategies.strategy import Constraint
+from tradestream.strategies.strategy import Constraint
 
 
 def cross(a, b):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from strategies.errors import StrategyError
-from strategies.graph import Node
-from strategies.params import ParamSpec
-from strategies.strategy import Constraint, Strategy, StrategyType, less
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node
+from tradestream.strategies.params import ParamSpec
+from tradestream.strategies.strategy import Constraint, Strategy, StrategyType, less
 
 _TYPES: dict[str, StrategyType] = {}
 

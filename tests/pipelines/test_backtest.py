@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import backtest
-from strategies import library
 from tests.support.vectorized_signals import signals_for_candles
 from tradestream import cli
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.signal_messages import signal_id
 from tradestream.market.trade_files import parse_time_ms, write_trades_csv
+from tradestream.pipelines import backtest
+from tradestream.strategies import library
 from tradestream.v1 import candle_pb2
 
 FILES = ("summary.json", "trades.csv", "signals.csv", "equity.csv", "candles.csv", "report.html")

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from pipelines import backtest
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
+from tradestream.pipelines import backtest
 from tradestream.runtime.flink import flink_runner_args
 from tradestream.settings import get_settings
 

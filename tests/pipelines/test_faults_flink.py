@@ -33,7 +33,6 @@ import pytest
 from kafka.errors import KafkaTimeoutError
 from kafka.future import Future
 
-from strategies import library
 from tests.support.kafka import broker_settings, create_topics, produce
 from tests.support.realtime import (
     REPO,
@@ -50,8 +49,9 @@ from tests.support.realtime import (
 from tradestream.local import kafka as local_kafka
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
+from tradestream.strategies import library
+from tradestream.transforms.kafka_io import WriteToKafkaFn, signal_id_of
 from tradestream.v1 import signal_pb2, trade_pb2
-from transforms.kafka_io import WriteToKafkaFn, signal_id_of
 
 MINUTE = 60_000
 SYMBOLS = {"BTC-USD": 42_000.0, "ETH-USD": 2_300.0}

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines import backtest, optimize, realtime
-from pipelines.options import KafkaOptions, StrategyOptions, parse_pipeline_args
 from tradestream.cli import build_parser
 from tradestream.ingest import cli as ingest
+from tradestream.pipelines import backtest, optimize, realtime
+from tradestream.pipelines.options import KafkaOptions, StrategyOptions, parse_pipeline_args
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # argparse turns exactly these, raised by a converter, into "argument X: invalid value".

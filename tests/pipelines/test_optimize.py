@@ -9,9 +9,6 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from strategies import library
-from strategies.candle_arrays import CandleArrays
-from strategies.vectorized import evaluate_vectorized
 from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
 from tradestream import cli
 from tradestream.backtest.config import ExecutionConfig
@@ -20,6 +17,9 @@ from tradestream.backtest.metrics import compute_metrics
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
 from tradestream.optimize.objectives import objective_values
+from tradestream.strategies import library
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.vectorized import evaluate_vectorized
 
 BASE = ["--strategy", "SMA_CROSSOVER", "--bound", "fast=2:40", "--bound", "slow=5:80",
         "--fee", "0.002", "--min_trades", "5", "--population", "10", "--seed", "3"]  # fmt: skip

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import optimize
 from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
+from tradestream.pipelines import optimize
 from tradestream.runtime.flink import flink_runner_args
 from tradestream.settings import get_settings
 

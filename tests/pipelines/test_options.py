@@ -11,10 +11,10 @@ import json
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import pipelines.backtest  # noqa: F401 - registers its options
-import pipelines.realtime  # noqa: F401
 import tradestream.ingest.cli  # noqa: F401
-from pipelines.options import selected_strategies
+import tradestream.pipelines.backtest  # noqa: F401 - registers its options
+import tradestream.pipelines.realtime  # noqa: F401
+from tradestream.pipelines.options import selected_strategies
 
 
 def test_options_of_all_pipelines_coexist_and_serialise_to_json():

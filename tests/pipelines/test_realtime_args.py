@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.realtime import (
+from tradestream.pipelines.realtime import (
     LOCAL_WORKERS,
     beam_args_with_defaults,
     checkpoint_mismatch,

@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from strategies import library
 from tests.support.kafka import create_topics, produce
 from tests.support.realtime import (
     RealtimeProcess,
@@ -27,6 +26,7 @@ from tests.support.realtime import (
     with_sentinels,
 )
 from tradestream.market.sample_day import sample_trades
+from tradestream.strategies import library
 from tradestream.v1 import trade_pb2
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,6 @@ import uuid
 
 import pytest
 
-from strategies import library
 from tests.support.cli import timed_tradestream
 from tests.support.kafka import create_topics, produce, recreate_topics
 from tests.support.realtime import (
@@ -38,6 +37,7 @@ from tests.support.realtime import (
     with_sentinels,
 )
 from tradestream.market.sample_day import sample_trades
+from tradestream.strategies import library
 from tradestream.v1 import trade_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from strategies import library
 from tests.support.realtime import (
     RealtimeProcess,
     reference_candles,
@@ -31,6 +30,7 @@ from tradestream.kafka_clients.config import client_config
 from tradestream.local import kafka as local_kafka
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
+from tradestream.strategies import library
 from tradestream.v1 import signal_pb2, trade_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.candle_arrays import FIELDS, CandleArrays
-from strategies.graph import Node, topological
+from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
+from tradestream.strategies.graph import Node, topological
 
 
 def random_candles(

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from strategies import library
-from strategies.errors import StrategyError
-from strategies.incremental import IncrementalEvaluator
-from strategies.vectorized import evaluate_vectorized
 from tests.strategies.series import random_candles
+from tradestream.strategies import library
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.vectorized import evaluate_vectorized
 
 series = st.builds(
     random_candles,

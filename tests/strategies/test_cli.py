@@ -3,8 +3,8 @@
 import argparse
 import io
 
-from strategies import library
-from strategies.cli import add_parser
+from tradestream.strategies import library
+from tradestream.strategies.cli import add_parser
 
 
 def _run(argv):

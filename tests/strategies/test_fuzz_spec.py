@@ -15,11 +15,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines.options import _strategies_from_file
-from strategies.errors import StrategyError
-from strategies.spec import load_strategy_types, parse_document
-from strategies.vectorized import evaluate_vectorized
 from tests.strategies.series import random_candles
+from tradestream.pipelines.options import _strategies_from_file
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.spec import load_strategy_types, parse_document
+from tradestream.strategies.vectorized import evaluate_vectorized
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

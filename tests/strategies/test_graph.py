@@ -2,9 +2,9 @@
 
 import pytest
 
-from strategies import nodes as n
-from strategies.errors import StrategyError
-from strategies.graph import Node, topological
+from tradestream.strategies import nodes as n
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import Node, topological
 
 
 def test_identical_nodes_are_equal_and_shared_once():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from strategies.errors import StrategyError
-from strategies.params import ParamSpec, resolve_params
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.params import ParamSpec, resolve_params
 
 SPECS = (
     ParamSpec("fast", "int", 2, 50, 10, "fast period"),

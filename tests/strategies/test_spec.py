@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from strategies import library
-from strategies.errors import StrategyError
-from strategies.spec import load_strategy_file
-from strategies.vectorized import evaluate_vectorized
 from tests.strategies.series import random_candles
+from tradestream.strategies import library
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.spec import load_strategy_file
+from tradestream.strategies.vectorized import evaluate_vectorized
 
 SMA_CROSSOVER_YAML = """
 strategies:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.candle_arrays import CandleArrays
+from tradestream.strategies.candle_arrays import CandleArrays
 
 
 def trigger_candles(n: int = 900, seed: int = 7) -> CandleArrays:

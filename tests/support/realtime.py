@@ -168,7 +168,7 @@ class RealtimeProcess:
     def __init__(self, args: Sequence[str], env: dict[str, str], log_path: Path) -> None:
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.realtime", *args],
+            [sys.executable, "-m", "tradestream.pipelines.realtime", *args],
             cwd=REPO,
             env=env,
             stdout=self._log,

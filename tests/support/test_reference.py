@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from strategies import library
 from tests.support.builders import MINUTE, T0, trade
 from tests.support.realtime import reference_candles, reference_signals
 from tests.support.vectorized_signals import reference_signal_id
+from tradestream.strategies import library
 from tradestream.v1 import signal_pb2
 
 

@@ -5,7 +5,7 @@ the realtime pipeline on Flink) must reproduce signal for signal: same ids, cand
 and prices.
 
 What it shares with the code it checks, truthfully: the strategy evaluation itself,
-`strategies.vectorized.evaluate_vectorized` (whole arrays, mostly TA-Lib; checked on its own
+`tradestream.strategies.vectorized.evaluate_vectorized` (whole arrays, mostly TA-Lib; checked on its own
 against TA-Lib and hand-computed values in tests/strategies), and the protobuf message
 classes. The signal messages and their `signal_id` are built here from the documented formula
 (`tradestream/market/signal_messages.py`'s module docstring; `signal.proto` says only "a hash
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from strategies.candle_arrays import CandleArrays
-from strategies.strategy import Strategy
-from strategies.vectorized import evaluate_vectorized
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.vectorized import evaluate_vectorized
 from tradestream.v1 import candle_pb2, signal_pb2, strategy_pb2
 
 

@@ -14,8 +14,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.builders import trade
 from tradestream.market.trade_validation import check_trade
-from transforms.kafka_io import TradeEventTime, trade_time_ms
-from transforms.parse_trades import ParseTrades
+from tradestream.transforms.kafka_io import TradeEventTime, trade_time_ms
+from tradestream.transforms.parse_trades import ParseTrades
 
 MINUTE = 60_000
 

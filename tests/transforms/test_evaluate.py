@@ -8,7 +8,6 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
-from strategies import library
 from tests.support.builders import (
     MINUTE,
     T0,
@@ -20,7 +19,8 @@ from tests.support.builders import (
 )
 from tests.support.vectorized_signals import signals_for_candles
 from tradestream.market.signal_messages import signal_id
-from transforms.evaluate import EvaluateStrategies
+from tradestream.strategies import library
+from tradestream.transforms.evaluate import EvaluateStrategies
 
 CLOSES = [10, 11, 12, 13, 12, 11, 10, 9, 10, 12, 14, 15, 13, 11, 9, 8, 9, 11, 13, 14]
 

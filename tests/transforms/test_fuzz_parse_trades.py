@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from tests.support.builders import T0, trade
 from tradestream.market.dead_letters import DEAD_LETTER_TAG
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
+from tradestream.transforms.parse_trades import ParseTradeFn
 from tradestream.v1 import trade_pb2
-from transforms.parse_trades import ParseTradeFn
 
 REASONS = {
     "malformed",

@@ -8,7 +8,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.builders import MINUTE, T0, candle, keyed_candle, seconds, streaming_options
-from transforms.gaps import FillCandleGaps
+from tradestream.transforms.gaps import FillCandleGaps
 
 
 def _summary(kv):

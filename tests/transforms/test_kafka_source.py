@@ -9,8 +9,13 @@ import pytest
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.support.builders import T0, trade
-from transforms.kafka_io import TradeEventTime
-from transforms.kafka_source import KafkaReadConfig, ReadTopicFn, TopicRestriction, TopicTracker
+from tradestream.transforms.kafka_io import TradeEventTime
+from tradestream.transforms.kafka_source import (
+    KafkaReadConfig,
+    ReadTopicFn,
+    TopicRestriction,
+    TopicTracker,
+)
 
 CONFIG = KafkaReadConfig("localhost:1", "trades", "g", event_time=TradeEventTime())
 
@@ -100,7 +105,7 @@ def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
     from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
     from tests.support.kafka import create_topics, produce
-    from transforms.kafka_source import _new_consumer
+    from tradestream.transforms.kafka_source import _new_consumer
 
     topic = f"trades-range-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker, [topic], partitions=1)
@@ -161,7 +166,7 @@ def test_a_call_cut_short_by_a_checkpoint_still_commits_what_it_claimed(kafka_br
     from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
     from tests.support.kafka import create_topics, produce
-    from transforms.kafka_source import _new_consumer
+    from tradestream.transforms.kafka_source import _new_consumer
 
     topic = f"trades-cut-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker, [topic], partitions=1)

@@ -7,7 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.builders import T0, trade
-from transforms.parse_trades import ParseTrades
+from tradestream.transforms.parse_trades import ParseTrades
 
 
 def _bytes(t) -> bytes:

@@ -3,7 +3,7 @@
 The reference (tests/support/realtime.py) folds trades into candles and fills gaps from the
 documented rules, with no Beam and none of the candle or gap code (`candle_math`, `CandleBook`,
 `GapFiller`), and builds signal ids from the documented formula. What it does share is the
-strategy evaluation: the vectorized evaluator (`strategies.vectorized`), which the fused step
+strategy evaluation: the vectorized evaluator (`tradestream.strategies.vectorized`), which the fused step
 does not run (it runs the incremental one) and which tests/strategies checks against TA-Lib.
 """
 
@@ -16,7 +16,6 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
-from strategies import library
 from tests.support.builders import (
     MINUTE,
     T0,
@@ -28,7 +27,8 @@ from tests.support.builders import (
 )
 from tests.support.realtime import reference_candles, reference_signals
 from tradestream.market.signal_messages import ACTION_NAMES
-from transforms.symbol_signals import RecordsToSignals, TradesToSignals
+from tradestream.strategies import library
+from tradestream.transforms.symbol_signals import RecordsToSignals, TradesToSignals
 
 MAX_GAP = 3
 STRATEGIES = [

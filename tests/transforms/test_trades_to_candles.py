@@ -8,7 +8,7 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streaming_options, trade
-from transforms.trades_to_candles import WindowTradesToCandles
+from tradestream.transforms.trades_to_candles import WindowTradesToCandles
 
 
 def _summary(kv):

@@ -8,8 +8,8 @@ from apache_beam.runners.worker import statecache
 
 from tests.support.builders import T0, trade
 from tradestream.market import candle_math
-from transforms.symbol_signals import OpenCandles, SymbolSeries
-from transforms.worker_tuning import tune_worker
+from tradestream.transforms.symbol_signals import OpenCandles, SymbolSeries
+from tradestream.transforms.worker_tuning import tune_worker
 
 
 def _plain_state() -> dict:

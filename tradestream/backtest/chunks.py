@@ -3,7 +3,7 @@
     chunk = simulate_chunk(series, strategies, config)   # ChunkSimulation
     metrics = chunk_metrics(chunk, config)               # MetricArrays, one row per set
 
-The Beam steps that spread these work items are in :mod:`transforms.backtest.simulate`.
+The Beam steps that spread these work items are in :mod:`tradestream.transforms.backtest.simulate`.
 Work is split over (symbol, chunk of parameter sets): each work item builds its chunk of
 strategies (a grid's are built only here), evaluates them with the vectorized evaluator
 (shared indicator nodes computed once per chunk), simulates them with
@@ -24,8 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.strategy import Strategy
-from strategies.vectorized import evaluate_vectorized
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.engine import Simulation, Trades, simulate
 from tradestream.backtest.metrics import MetricArrays, compute_metrics
@@ -34,6 +32,8 @@ from tradestream.backtest.ranking import (
 )
 from tradestream.backtest.series import CandleSeries
 from tradestream.market.signal_messages import strategy_proto
+from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.vectorized import evaluate_vectorized
 from tradestream.v1 import backtest_pb2
 
 RANK_METRICS = (

@@ -3,7 +3,7 @@
     kind = detect_kind(path)                  # "trades" or "candles", from the header
     for record in read_candles(path): ...     # Candle or RejectedRow, in file order
 
-(The Beam readers over them are in :mod:`transforms.backtest.read_files`.)
+(The Beam readers over them are in :mod:`tradestream.transforms.backtest.read_files`.)
 
 Detection: column names are matched case-insensitively; a file with `open` and `close`
 columns holds candles, one with `price` and `size` holds trades (`time,symbol,price,size`, see

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from strategies.errors import StrategyError
-from strategies.graph import _format_value
-from strategies.params import ParamSpec, ParamValue, resolve_params
-from strategies.strategy import Strategy, StrategyType
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.graph import _format_value
+from tradestream.strategies.params import ParamSpec, ParamValue, resolve_params
+from tradestream.strategies.strategy import Strategy, StrategyType
 
 MAX_COMBINATIONS = 1_000_000
 _BLOCK = 1 << 16  # combinations per block of the valid-combination index
@@ -72,7 +72,7 @@ class ValidCombinations:
 
 
 def format_strategy_id(type_name: str, params: Mapping[str, ParamValue]) -> str:
-    """The id a strategy built from `params` has (see :class:`strategies.strategy.Strategy`)."""
+    """The id a strategy built from `params` has (see :class:`tradestream.strategies.strategy.Strategy`)."""
     args = ",".join(f"{k}={_format_value(v)}" for k, v in sorted(params.items()))
     return f"{type_name}({args})"
 

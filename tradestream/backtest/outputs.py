@@ -1,4 +1,4 @@
-"""The files of a backtest's output directory (written by :mod:`transforms.backtest.write_outputs`).
+"""The files of a backtest's output directory (written by :mod:`tradestream.transforms.backtest.write_outputs`).
 
     summary.json   run settings, input accounting (rejected rows, candles per symbol) and one
                    entry per (parameter set, symbol) with every metric

@@ -28,11 +28,11 @@ from typing import Protocol
 
 import numpy as np
 
-from strategies.params import ParamValue
-from strategies.strategy import Strategy
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.metrics import RECORD_DTYPE, record_proto
 from tradestream.market.signal_messages import strategy_proto
+from tradestream.strategies.params import ParamValue
+from tradestream.strategies.strategy import Strategy
 from tradestream.v1 import backtest_pb2
 
 READ_BLOCK = 16_384  # rows read at a time (2.3 MB)

@@ -6,7 +6,7 @@
   one `--strategy`, or the one type of the `--strategies` file), its `--param`s (or the
   file's `values`) fixed (see :mod:`tradestream.backtest.grid`).
 
-`--param` values are typed by their parameters (:mod:`strategies.flags`); bounds are checked
+`--param` values are typed by their parameters (:mod:`tradestream.strategies.flags`); bounds are checked
 by the type.
 """
 
@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from strategies.errors import StrategyError
-from strategies.flags import decode_strategy_flags
-from strategies.strategy import Strategy, StrategyType
 from tradestream.backtest.grid import Grid, expand_grid
 from tradestream.backtest.progress import Progress
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.flags import decode_strategy_flags
+from tradestream.strategies.strategy import Strategy, StrategyType
 
 GRID_PROGRESS_FROM = 200_000  # combinations: below, checking them takes under a second
 
@@ -69,8 +69,8 @@ def select_strategies(
         ValueError: nothing selected, an unknown type or parameter, an invalid value, or a
             grid over other than exactly one strategy type.
     """
-    from strategies import library
-    from strategies.spec import load_strategy_types
+    from tradestream.strategies import library
+    from tradestream.strategies.spec import load_strategy_types
 
     types: list[tuple[StrategyType, Mapping[str, object]]] = []
     try:

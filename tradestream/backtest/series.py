@@ -2,7 +2,7 @@
 
     series = build_series(symbol, candles, default_interval_ms=60_000)
 
-(:class:`transforms.backtest.collect_series.CollectCandleSeries` does it per symbol in Beam.)
+(:class:`tradestream.transforms.backtest.collect_series.CollectCandleSeries` does it per symbol in Beam.)
 
 Backtests need a symbol's whole history at once (the vectorized evaluator and the simulator
 work on arrays), so candles are grouped per symbol, sorted by start and de-duplicated: for
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.candle_arrays import CandleArrays
+from tradestream.strategies.candle_arrays import CandleArrays
 from tradestream.v1 import candle_pb2
 
 

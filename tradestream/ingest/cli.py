@@ -43,7 +43,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaError
 
-from pipelines.options import KafkaOptions, parse_pipeline_args
 from tradestream.cli_types import duration_ms, port, positive_float, positive_int
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
@@ -71,6 +70,7 @@ from tradestream.kafka_clients.config import KafkaSecurityError, require_broker
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import TradeFileError, read_trades
 from tradestream.market.trade_validation import SYMBOL_PATTERN
+from tradestream.pipelines.options import KafkaOptions, parse_pipeline_args
 from tradestream.settings import get_settings
 
 SOURCES = ("replay", "coinbase", "ohlc-replay")

@@ -5,7 +5,7 @@
 Used to read a StrategySet topic to its end (:mod:`tradestream.optimize.strategy_sets`), to
 look at what the trades topic already holds before a resumed ingest
 (:mod:`tradestream.ingest.resume`) and to seed the signal writer's recent ids
-(:mod:`transforms.kafka_io`). Offsets, not empty polls, say when a partition is done.
+(:mod:`tradestream.transforms.kafka_io`). Offsets, not empty polls, say when a partition is done.
 """
 
 from __future__ import annotations

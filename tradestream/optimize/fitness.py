@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from strategies.candle_arrays import CandleArrays
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.engine import Simulation, Trades, chunk_size_for, simulate
 from tradestream.backtest.metrics import compute_metrics
@@ -44,6 +43,7 @@ from tradestream.optimize.objectives import OBJECTIVES, objective_values
 from tradestream.optimize.overfitting import block_stats, candle_returns
 from tradestream.optimize.store import load_series
 from tradestream.optimize.walk_forward import Window
+from tradestream.strategies.candle_arrays import CandleArrays
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ parameter's declared range, or in the narrower one given with `--bound NAME=lo:h
 
 Constraints (`fast < slow`, `period is even`, ...) are always respected: every genome that
 leaves this module satisfies all of them. A constraint written as a chain of searched
-parameters (`a < b < c`, `a <= b`, `b > a`, the form `strategies.strategy.less` and strategy
+parameters (`a < b < c`, `a <= b`, `b > a`, the form `tradestream.strategies.strategy.less` and strategy
 files produce) is *repaired*: the chain's values are sorted, then pushed apart by one step
 where the relation is strict, within each gene's bounds. A genome that still breaks a
 constraint (or one of another form) is rejected, and callers resample (`sample`) or fall back
@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from strategies.errors import StrategyError
-from strategies.params import ParamSpec, ParamValue, resolve_params
-from strategies.strategy import Strategy, StrategyType
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.params import ParamSpec, ParamValue, resolve_params
+from tradestream.strategies.strategy import Strategy, StrategyType
 
 Genome = tuple[ParamValue, ...]
 MAX_SAMPLE_TRIES = 1_000

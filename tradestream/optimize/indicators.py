@@ -3,18 +3,18 @@
     signals = cached_signals(strategies, history, key=(series_path, stop), cache=NODE_CACHE)
 
 A GA evaluates many genomes that share indicators (`RSI(close, 14)`, `SMA(close, 50)`), and
-the same ones again generation after generation. `strategies.vectorized.evaluate_vectorized`
+the same ones again generation after generation. `tradestream.strategies.vectorized.evaluate_vectorized`
 shares nodes within one call; here indicator (series) node values are also kept between
 calls in a process-wide LRU cache bounded in bytes, so a worker computes each indicator once
 per window. Some indicators run a per-candle recurrence (RSI, ATR, ... see
 :mod:`strategies`), which makes this the difference between seconds and minutes on a year of
 1-minute candles.
 
-The values are computed exactly as `strategies.vectorized.compute_nodes` does (the same loop,
+The values are computed exactly as `tradestream.strategies.vectorized.compute_nodes` does (the same loop,
 plus the cache), over `history`: every candle up to the end of the window being evaluated,
 never after it; `key` names that history (the series file and the window's end). Rule nodes
 (cheap comparisons of cached series) are not kept. Signals then follow
-`strategies.vectorized.signals_from_rules`, so they are the vectorized evaluator's signals.
+`tradestream.strategies.vectorized.signals_from_rules`, so they are the vectorized evaluator's signals.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from strategies.candle_arrays import FIELDS, CandleArrays
-from strategies.graph import Node, topological
-from strategies.strategy import Strategy
-from strategies.vectorized import signals_from_rules
+from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
+from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.vectorized import signals_from_rules
 
 
 class NodeCache:

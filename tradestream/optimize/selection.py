@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from strategies.errors import StrategyError
-from strategies.flags import decode_strategy_flags
-from strategies.strategy import StrategyType
 from tradestream.optimize.genome import SearchSpace, make_space, parse_bound
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.flags import decode_strategy_flags
+from tradestream.strategies.strategy import StrategyType
 
 
 def parse_bounds(texts: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -45,8 +45,8 @@ def select_spaces(
         ValueError: nothing selected, an unknown type or parameter, a bad bound or fixed
             value, or a type whose constraints no parameter set satisfies.
     """
-    from strategies import library
-    from strategies.spec import load_strategy_types
+    from tradestream.strategies import library
+    from tradestream.strategies.spec import load_strategy_types
 
     chosen: list[tuple[StrategyType, dict[str, object]]] = []
     try:

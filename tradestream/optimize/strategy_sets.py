@@ -16,10 +16,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strategies import library
-from strategies.strategy import Strategy
 from tradestream.kafka_clients.tail import read_range
 from tradestream.market.signal_messages import strategy_proto
+from tradestream.strategies import library
+from tradestream.strategies.strategy import Strategy
 from tradestream.v1 import strategy_pb2
 
 

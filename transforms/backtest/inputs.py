@@ -13,9 +13,9 @@ from typing import NamedTuple
 import apache_beam as beam
 
 from tradestream.backtest.files import rejected_from_dead_letter
-from transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
-from transforms.gaps import FillCandleGaps
-from transforms.trades_to_candles import WindowTradesToCandles
+from tradestream.transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
+from tradestream.transforms.gaps import FillCandleGaps
+from tradestream.transforms.trades_to_candles import WindowTradesToCandles
 
 
 class CandleInputs(NamedTuple):

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from strategies.strategy import Strategy
 from tradestream.backtest.chunks import (
     RANK_METRICS,
     ChunkSimulation,
@@ -41,6 +40,7 @@ from tradestream.backtest.ranking import (
     write_part,
 )
 from tradestream.backtest.series import CandleSeries
+from tradestream.strategies.strategy import Strategy
 from tradestream.v1 import backtest_pb2, strategy_pb2
 
 

@@ -12,8 +12,8 @@ import apache_beam as beam
 
 from tradestream.backtest.outputs import RejectionSummary
 from tradestream.optimize.store import MANIFEST, REJECTIONS, SERIES_DIR, save_series, write_json
-from transforms.backtest.collect_series import CollectCandleSeries
-from transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
+from tradestream.transforms.backtest.collect_series import CollectCandleSeries
+from tradestream.transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
 
 
 class SaveCandleSeries(beam.PTransform):

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from strategies import nodes as n
-from strategies.candle_arrays import CandleArrays
-from strategies.vectorized import compute_nodes
 from tests.strategies.series import run_incremental
+from tradestream.strategies import nodes as n
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.vectorized import compute_nodes
 
 NAN = math.nan
 

@@ -31,10 +31,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
-from strategies import nodes as n
-from strategies.candle_arrays import CandleArrays
-from strategies.vectorized import compute_nodes
 from tests.strategies.series import random_candles, run_incremental
+from tradestream.strategies import nodes as n
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.vectorized import compute_nodes
 
 TIGHT = 1e-9
 ORACLE = settings(max_examples=60, deadline=None)

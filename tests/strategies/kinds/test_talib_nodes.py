@@ -17,9 +17,9 @@ import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import nodes as n
-from strategies.vectorized import compute_nodes
 from tests.strategies.series import random_candles, run_incremental
+from tradestream.strategies import nodes as n
+from tradestream.strategies.vectorized import compute_nodes
 
 EXACT = {
     "sma": (lambda c: n.sma(n.close, 7), lambda c: talib.SMA(c.close, timeperiod=7)),

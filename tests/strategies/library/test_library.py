@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import library
-from strategies.errors import StrategyError
-from strategies.incremental import IncrementalEvaluator
-from strategies.vectorized import evaluate_vectorized, explain_signals
 from tests.strategies.trigger import trigger_candles
+from tradestream.strategies import library
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.vectorized import evaluate_vectorized, explain_signals
 
 CANDLES = trigger_candles()
 

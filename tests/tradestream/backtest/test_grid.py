@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from strategies import library
 from tradestream.backtest.grid import axis_values, expand_grid
 from tradestream.backtest.selection import select_strategies
+from tradestream.strategies import library
 
 SMA = library.get("SMA_CROSSOVER")
 

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 
-from strategies import library
 from tests.support.builders import MINUTE, T0, candle
 from tradestream.backtest.chunks import Selected, chunk_results, simulate_chunk
 from tradestream.backtest.config import ExecutionConfig
@@ -23,8 +22,9 @@ from tradestream.backtest.outputs import (
 )
 from tradestream.backtest.series import build_series
 from tradestream.reports.backtest_report import render_report
-from transforms.backtest.simulate import DetailResultsFn
-from transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
+from tradestream.strategies import library
+from tradestream.transforms.backtest.simulate import DetailResultsFn
+from tradestream.transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
 
 CONFIG = ExecutionConfig()
 

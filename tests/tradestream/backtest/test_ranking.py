@@ -11,7 +11,6 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from strategies import library
 from tests.support.builders import MINUTE, T0, candle
 from tradestream.backtest.chunks import chunk_metrics, chunk_results, rank_value, simulate_chunk
 from tradestream.backtest.config import ExecutionConfig
@@ -34,13 +33,14 @@ from tradestream.backtest.ranking import (
     write_part,
 )
 from tradestream.backtest.series import build_series
-from transforms.backtest.simulate import (
+from tradestream.strategies import library
+from tradestream.transforms.backtest.simulate import (
     ComputeMetrics,
     RankResults,
     SelectTopResults,
     SimulateTrades,
 )
-from transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
+from tradestream.transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
 
 CONFIG = ExecutionConfig(fee=0.001)
 SPAN = SeriesSpan("BTC-USD", T0, T0 + 300 * MINUTE, 300, MINUTE)

@@ -13,13 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from strategies import library
 from tests.tradestream.backtest.hand_loop import run_loop
 from tests.tradestream.backtest.public_data import goog_csv, run_backtesting_py
 from tradestream.backtest.chunks import chunk_results, simulate_chunk
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.files import read_candles
 from tradestream.backtest.series import build_series
+from tradestream.strategies import library
 
 PAIRS = [(10, 20), (5, 30), (20, 50)]
 CASH = 10_000.0

@@ -10,12 +10,14 @@ from __future__ import annotations
 import pickle
 
 import apache_beam as beam
+import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.realtime import build
-from strategies import library
 from tradestream.kafka_clients.config import WorkerClientConfig
-from transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
+from tradestream.pipelines.realtime import build
+from tradestream.settings import get_settings
+from tradestream.strategies import library
+from tradestream.transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
 
 PASSWORD = "pw-that-must-stay-on-the-worker-5f1c"
 
@@ -29,10 +31,18 @@ def _applied(pipeline: beam.Pipeline) -> list:
     return found
 
 
-def test_the_realtime_graph_carries_the_worker_factory_and_no_credentials(monkeypatch):
+@pytest.fixture
+def sasl_environment(monkeypatch):
+    """A worker environment with SASL credentials (settings are read once per process)."""
     monkeypatch.setenv("TRADESTREAM_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     monkeypatch.setenv("TRADESTREAM_KAFKA_SASL_USERNAME", "trader")
     monkeypatch.setenv("TRADESTREAM_KAFKA_SASL_PASSWORD", PASSWORD)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_the_realtime_graph_carries_the_worker_factory_and_no_credentials(sasl_environment):
     options = PipelineOptions(["--bootstrap_servers=broker:9093", "--checkpoint_interval=0"])
     p = beam.Pipeline(options=options)
     build(p, options, [library.build("SMA_CROSSOVER")])

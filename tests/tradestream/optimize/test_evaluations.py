@@ -7,7 +7,6 @@ import math
 
 import pytest
 
-from strategies import library
 from tests.tradestream.optimize.builders import (
     FakeFitness,
     fitness_config,
@@ -20,6 +19,7 @@ from tradestream.optimize.ga import GAConfig
 from tradestream.optimize.genome import make_space
 from tradestream.optimize.outputs import history_json, write_evaluations
 from tradestream.optimize.search import plan_searches, run_searches, tasks_of
+from tradestream.strategies import library
 
 H = 3_600_000
 GENERATIONS = 5

@@ -10,8 +10,6 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from strategies import library
-from strategies.vectorized import evaluate_vectorized
 from tests.tradestream.optimize.builders import (
     fitness_config,
     saved,
@@ -33,7 +31,9 @@ from tradestream.optimize.genome import make_space
 from tradestream.optimize.objectives import objective_values
 from tradestream.optimize.store import load_series
 from tradestream.optimize.walk_forward import Window
-from transforms.optimize.evaluate_fitness import EvaluateFitness
+from tradestream.strategies import library
+from tradestream.strategies.vectorized import evaluate_vectorized
+from tradestream.transforms.optimize.evaluate_fitness import EvaluateFitness
 
 SMA = library.get("SMA_CROSSOVER")
 GENOMES = [(3, 12), (5, 20), (10, 30), (12, 48), (20, 21)]

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import library
 from tests.tradestream.optimize.builders import FakeFitness
 from tradestream.optimize.fitness import FitnessTask
 from tradestream.optimize.ga import GAConfig, GeneticSearch
 from tradestream.optimize.genome import make_space
 from tradestream.optimize.search import SearchSpec, run_searches
 from tradestream.optimize.walk_forward import Window
+from tradestream.strategies import library
 
 SMA = library.get("SMA_CROSSOVER")
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import library
 from tradestream.optimize.genome import Gene, float_step, make_space, parse_bound
 from tradestream.optimize.selection import select_spaces
+from tradestream.strategies import library
 
 SMA = library.get("SMA_CROSSOVER")  # fast [2, 100] < slow [3, 300]
 CONSTRAINED = ["SMA_CROSSOVER", "TRIPLE_EMA_CROSSOVER", "KST_OSCILLATOR", "PARABOLIC_SAR", "FRAMA"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import library
-from strategies.candle_arrays import CandleArrays
-from strategies.vectorized import evaluate_vectorized
 from tests.tradestream.optimize.builders import sine_close
 from tradestream.optimize.genome import make_space
 from tradestream.optimize.indicators import NodeCache, cached_signals
+from tradestream.strategies import library
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.vectorized import evaluate_vectorized
 
 
 def _candles(n=800):

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from strategies import library
 from tests.tradestream.optimize.builders import fitness_config, saved, series_from_close, sine_close
 from tradestream.optimize.fitness import evaluate_locally
 from tradestream.optimize.ga import GAConfig
@@ -20,6 +19,7 @@ from tradestream.optimize.search import (
     tasks_of,
 )
 from tradestream.optimize.strategy_sets import strategy_sets
+from tradestream.strategies import library
 
 H = 3_600_000
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies import library
 from tests.tradestream.optimize.builders import fitness_config, saved, series_from_close, sine_close
 from tradestream.optimize.fitness import evaluate_genomes, evaluate_locally
 from tradestream.optimize.ga import GAConfig
@@ -17,6 +16,7 @@ from tradestream.optimize.search import (
     tasks_of,
 )
 from tradestream.optimize.store import load_series
+from tradestream.strategies import library
 
 H = 3_600_000
 

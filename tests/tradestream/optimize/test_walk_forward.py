@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies import library
 from tests.tradestream.optimize.builders import (
     fitness_config,
     saved,
@@ -18,6 +17,7 @@ from tests.tradestream.optimize.builders import (
 from tradestream.optimize.fitness import evaluate_genomes
 from tradestream.optimize.genome import make_space
 from tradestream.optimize.walk_forward import Window, final_window, walk_forward_folds
+from tradestream.strategies import library
 
 H = 3_600_000
 

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 
-from strategies import library
 from tests.tradestream.backtest.test_ranking import (
     CONFIG,
     _no_rejections,
@@ -20,7 +19,8 @@ from tradestream.backtest.metrics import RECORD_DTYPE
 from tradestream.backtest.outputs import SeriesInfo
 from tradestream.backtest.ranking import SeriesSpan, rank_parts, write_part
 from tradestream.reports.backtest_report import HEATMAP_CELLS, render_report
-from transforms.backtest.simulate import DetailResultsFn
+from tradestream.strategies import library
+from tradestream.transforms.backtest.simulate import DetailResultsFn
 
 
 def _page(grid, results, series, index):

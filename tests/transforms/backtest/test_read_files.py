@@ -17,7 +17,7 @@ from tradestream.backtest.files import (
     symbol_from_path,
 )
 from tradestream.market.trade_files import TradeFileError
-from transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
+from tradestream.transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
 
 GOOG_LIKE = """,Open,High,Low,Close,Volume
 2004-08-19,100,104.06,95.96,100.34,22351900

@@ -8,15 +8,15 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from strategies import library
 from tests.support.builders import MINUTE, T0, candle
 from tests.support.vectorized_signals import signals_for_candles
 from tradestream.backtest.chunks import chunk_results, simulate_chunk
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.series import build_series, infer_interval_ms
 from tradestream.market.signal_messages import signal_id
-from transforms.backtest.collect_series import CollectCandleSeries
-from transforms.backtest.simulate import (
+from tradestream.strategies import library
+from tradestream.transforms.backtest.collect_series import CollectCandleSeries
+from tradestream.transforms.backtest.simulate import (
     ComputeMetrics,
     DetailResults,
     SelectTopResults,
