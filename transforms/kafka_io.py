@@ -227,8 +227,8 @@ def signal_id_of(value: bytes) -> str:
     return signal_pb2.Signal.FromString(value).signal_id
 
 
-class WriteSignals(beam.PTransform):
-    """PCollection[(symbol, Signal)] -> the signals topic (key = symbol), once per signal_id."""
+class _WriteToTopic(beam.PTransform):
+    """(key bytes, value bytes) records to one topic, by a WriteToKafkaFn per worker."""
 
     def __init__(
         self, bootstrap_servers: str, topic: str, client_config: ClientConfig = PLAINTEXT
@@ -237,41 +237,33 @@ class WriteSignals(beam.PTransform):
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._client_config = client_config
+
+    def _writer(self, dedup_id: Callable[[bytes], str] | None = None) -> beam.ParDo:
+        return beam.ParDo(
+            WriteToKafkaFn(
+                self._bootstrap, self._topic, dedup_id=dedup_id, client_config=self._client_config
+            )
+        )
+
+
+class WriteSignals(_WriteToTopic):
+    """PCollection[(symbol, Signal)] -> the signals topic (key = symbol), once per signal_id."""
 
     def expand(self, signals):
         return (
             signals
             | "Serialize" >> beam.Map(lambda kv: (kv[0].encode(), kv[1].SerializeToString()))
-            | "Write"
-            >> beam.ParDo(
-                WriteToKafkaFn(
-                    self._bootstrap,
-                    self._topic,
-                    dedup_id=signal_id_of,
-                    client_config=self._client_config,
-                )
-            )
+            | "Write" >> self._writer(dedup_id=signal_id_of)
         )
 
 
-class WriteDeadLetters(beam.PTransform):
+class WriteDeadLetters(_WriteToTopic):
     """PCollection[DeadLetter] -> the dead-letter topic (key = symbol, or the reason)."""
-
-    def __init__(
-        self, bootstrap_servers: str, topic: str, client_config: ClientConfig = PLAINTEXT
-    ) -> None:
-        super().__init__()
-        self._bootstrap = bootstrap_servers
-        self._topic = topic
-        self._client_config = client_config
 
     def expand(self, letters):
         return (
             letters
             | "Serialize"
             >> beam.Map(lambda d: ((d.symbol or d.reason).encode(), d.SerializeToString()))
-            | "Write"
-            >> beam.ParDo(
-                WriteToKafkaFn(self._bootstrap, self._topic, client_config=self._client_config)
-            )
+            | "Write" >> self._writer()
         )
