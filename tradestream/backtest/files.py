@@ -29,7 +29,8 @@ summary.json); a row that differs in any of open, high, low, close or volume rep
 earlier one, which becomes a `conflicting_duplicate` RejectedRow naming both rows and both
 closes, so that `tradestream backtest` can say so. (The later row gets the higher candle
 `revision`, which is what :func:`tradestream.backtest.series.build_series` keeps.) Only rows
-of one file are compared: the reader keeps one small entry per (symbol, time) of the file.
+of one file are compared: the reader keeps a small tuple per (symbol, time) of the file
+(about 250 bytes), freed when the file is read.
 """
 
 from __future__ import annotations
@@ -200,19 +201,15 @@ def read_candles(
         yield from _candle_records(path, default_symbol)
 
 
-@dataclass(frozen=True, slots=True)
-class _SeenRow:
-    """The last row of a file for one (symbol, candle time): enough to tell a conflict."""
-
-    row: int
-    values: tuple[float, float, float, float, float]  # open, high, low, close, volume
-    revision: int
+# What the reader keeps of the last row of a file for one (symbol, time), enough to tell a
+# conflict and name it: (row number, close, hash of (open, high, low, close, volume), revision).
+# A plain tuple in a dict per symbol: about 250 bytes a row, half a dataclass of the values.
+_Seen = tuple[int, float, int, int]
 
 
-def _conflict(path: Path, symbol: str, start_ms: int, earlier: _SeenRow, row: int, close: float):
+def _conflict(path: Path, symbol: str, start_ms: int, earlier: _Seen, row: int, close: float):
     """The RejectedRow of an earlier row replaced by a later, different row of one time."""
-    when = _iso_ms(start_ms)
-    before = earlier.values[3]
+    earlier_row, before = earlier[0], earlier[1]
     what = (
         f"close {before!r}, row {row} has close {close!r}"
         if close != before
@@ -220,9 +217,10 @@ def _conflict(path: Path, symbol: str, start_ms: int, earlier: _SeenRow, row: in
     )
     return RejectedRow(
         str(path),
-        earlier.row,
+        earlier_row,
         CONFLICT_REASON,
-        f"row {earlier.row}: {symbol} {when}: {what}; row {row} is used (the last row wins)",
+        f"row {earlier_row}: {symbol} {_iso_ms(start_ms)}: {what}; row {row} is used "
+        "(the last row wins)",
     )
 
 
@@ -233,7 +231,7 @@ def _iso_ms(ms: int) -> str:
 
 def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Candle | RejectedRow]:
     time_key = None
-    seen: dict[tuple[str, int], _SeenRow] = {}
+    seen: dict[str, dict[int, _Seen]] = {}  # symbol -> candle time -> the last row
     for number, row in enumerate(_candle_rows(path), start=1):
         if _MALFORMED in row:
             yield RejectedRow(str(path), number, "malformed", f"row {number}: {row[_MALFORMED]}")
@@ -257,12 +255,13 @@ def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Cand
             yield RejectedRow(str(path), number, problem[0], f"row {number}: {problem[1]}")
             continue
         row_symbol = str(row.get("symbol") or "").strip().upper() or default_symbol
-        values = (o, h, low, c, volume)
-        earlier = seen.get((row_symbol, start_ms))
-        revision = 0 if earlier is None else earlier.revision + 1
-        if earlier is not None and earlier.values != values:
+        digest = hash((o, h, low, c, volume))
+        rows = seen.setdefault(row_symbol, {})
+        earlier = rows.get(start_ms)
+        revision = 0 if earlier is None else earlier[3] + 1
+        if earlier is not None and (earlier[1], earlier[2]) != (c, digest):
             yield _conflict(path, row_symbol, start_ms, earlier, number, c)
-        seen[(row_symbol, start_ms)] = _SeenRow(number, values, revision)
+        rows[start_ms] = (number, c, digest, revision)
         yield candle_pb2.Candle(
             symbol=row_symbol,
             start_ms=start_ms,
