@@ -50,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from tradestream.strategies import library
 from tradestream.strategies.candle_arrays import FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
@@ -112,22 +113,33 @@ def parse_optimizer_result(
                 f"{where}: a JSON list must be an optimizer result (best.json): entries with "
                 "a 'strategy' name and a 'params' mapping"
             )
-        out.append(_library_entry(entry["strategy"], entry["params"], where))
+        out.append(_library_entry(entry["strategy"], entry["params"], where, _BEST_OWN))
     if not out:
         raise StrategyError(f"{source}: an optimizer result (best.json) with no parameter set")
     return out
 
 
-def _library_entry(name: str, values: Any, where: str) -> tuple[StrategyType, dict]:
-    """A library type and its values, checked now so the error names the entry."""
-    from tradestream.strategies import library
+_FILE_OWN = "a strategy of your own needs 'entry' and 'exit' rules (and 'params', 'nodes')"
+_BEST_OWN = "for a strategy of your own, give its strategy file with these params as its 'values'"
 
+
+def _library_entry(
+    name: str, values: Any, where: str, own: str = _FILE_OWN
+) -> tuple[StrategyType, dict]:
+    """A library type and its values, checked now so the error names the entry.
+
+    Args:
+        name: the library type's name, in any letter case.
+        values: its parameter values (over the defaults), or None.
+        where: the entry, for messages.
+        own: what to do instead when `name` is not a library type.
+    """
     try:
         stype = library.get(name.strip().upper())
     except StrategyError:
         raise StrategyError(
             f"{where}: {name!r} is not a library strategy (see `tradestream strategies list`); "
-            "a strategy of your own needs 'entry' and 'exit' rules (and 'params', 'nodes')"
+            f"{own}"
         ) from None
     chosen = dict(_mapping(values, "'values' must be a mapping of param -> value", where))
     try:

@@ -137,6 +137,9 @@ def test_optimizer_result_list_loads_as_library_types_with_their_params(tmp_path
     path.write_text("[]")
     with pytest.raises(StrategyError, match="no parameter set"):
         load_strategy_types(path)
+    path.write_text(json.dumps([{"strategy": "MY_CROSS", "params": {"fast": 4}}]))
+    with pytest.raises(StrategyError, match="'MY_CROSS' is not a library strategy.*its strategy"):
+        load_strategy_types(path)
 
 
 def test_readme_strategy_file_example_loads_and_means_what_it_says(tmp_path):
