@@ -15,6 +15,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tradestream.cli_types import (
+    CommandParser,
     duration_ms,
     duration_or_zero_ms,
     non_negative_float,
@@ -266,7 +267,7 @@ def parse_pipeline_args(
 
     With beam_args=False any unknown flag is an error (non-Beam commands such as ingest).
     """
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
         description=description,
         epilog=epilog,
