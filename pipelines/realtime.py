@@ -53,6 +53,7 @@ from tradestream.runtime.checkpoints import (
     prune_checkpoints,
 )
 from tradestream.runtime.flink import (
+    FlinkJobOptions,
     announce_when_running,
     flink_runner_args,
     python_worker_processes,
@@ -231,7 +232,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         argv,
         prog="tradestream realtime",
         description=__doc__,
-        option_classes=[KafkaOptions, CandleOptions, StrategyOptions, RealtimeOptions],
+        # FlinkJobOptions too: a bad value of a Flink flag is then one line here, not
+        # argparse's usage block from Beam's own parser after the broker checks.
+        option_classes=[
+            KafkaOptions,
+            CandleOptions,
+            StrategyOptions,
+            RealtimeOptions,
+            FlinkJobOptions,
+        ],
     )
     settings = get_settings()
     try:

@@ -135,6 +135,7 @@ USAGE_ERRORS = [
     (["realtime", "--max_gap", "x"], "realtime", "argument --max_gap: expected an integer >= 0, got 'x'"),
     (["realtime", "--retained_checkpoints", "0"], "realtime", "argument --retained_checkpoints: expected an integer > 0, got '0'"),
     (["realtime", "--param", "fast"], "realtime", "argument --param: expected NAME=VALUE, got 'fast'"),
+    (["realtime", "--max_bundle_time_mills", "x"], "realtime", "argument --max_bundle_time_mills: expected an integer > 0, got 'x'"),
     (["backtest", "--input", "a.csv", "--output", "out", "--cash", "nan"], "backtest", "argument --cash: expected a number > 0, got 'nan'"),
     (["backtest", "--output", "out"], "backtest", "the following arguments are required: --input"),
     (["optimize", "--input", "a.csv", "--output", "out", "--population", "0"], "optimize", "argument --population: expected an integer > 0, got '0'"),
