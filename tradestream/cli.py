@@ -12,7 +12,7 @@ import sys
 
 from pydantic import ValidationError
 
-from tradestream.cli_types import CommandParser
+from tradestream.cli_types import CommandParser, validation_errors
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import StalePositionError
 from tradestream.runtime.errors import LocalRuntimeError
@@ -90,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ValidationError as exc:
-        print(f"{prog}: error: invalid configuration:\n{exc}", file=sys.stderr)
+        # One line per problem. Settings come from TRADESTREAM_* variables, which may hold
+        # secrets: their values are not repeated.
+        settings = exc.title == "Settings"
+        for line in validation_errors(
+            exc.errors(),
+            name=(lambda field: f"TRADESTREAM_{field.upper()}") if settings else str,
+            show_input=not settings,
+        ):
+            print(f"{prog}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from tradestream.market.durations import parse_duration_ms
@@ -205,6 +206,57 @@ def duration_or_zero_ms(text: str) -> int:
         return parse_duration_ms(text, allow_zero=True)
     except ValueError:
         raise _refused(f"{_DURATION}, or 0", text) from None
+
+
+# pydantic's bound errors -> (comparison, the bound's key in the error's context).
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
+_INTEGER_ERRORS = {"int_parsing", "int_from_float", "int_type"}
+_NUMBER_ERRORS = {"float_parsing", "float_type", "finite_number"}
+
+
+def _bound(value: object) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def validation_errors(
+    errors: list[dict], name: Callable[[str], str] = str, show_input: bool = True
+) -> list[str]:
+    """A pydantic ValidationError's `errors()` as lines in the converters' wording.
+
+    `fee: expected a number >= 0, got -1` rather than pydantic's four lines per problem, so a
+    number refused by a config reads like one refused by a flag.
+
+    Args:
+        errors: `ValidationError.errors()`.
+        name: the name a person knows a field by (a flag, an environment variable).
+        show_input: False for secrets: the value given is left out.
+    """
+    lines = []
+    for error in errors:
+        field = ".".join(str(part) for part in error["loc"])
+        kind = error["type"]
+        if kind in _BOUNDS:
+            comparison, key = _BOUNDS[kind]
+            expected = f"a number {comparison} {_bound(error['ctx'][key])}"
+        elif kind in _INTEGER_ERRORS:
+            expected = "an integer"
+        elif kind in _NUMBER_ERRORS:
+            expected = "a number"
+        else:
+            expected = None
+        if expected is None:
+            text = str(error["msg"]).removeprefix("Value error, ")
+        elif show_input and "input" in error:
+            text = f"expected {expected}, got {error['input']!r}"
+        else:
+            text = f"expected {expected}"
+        lines.append(f"{name(field)}: {text}" if field else text)
+    return lines
 
 
 def usage_error(prog: str, message: str) -> int:

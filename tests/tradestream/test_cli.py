@@ -7,6 +7,7 @@ checked by walking every parser, so that a new flag cannot bring the dashes back
 from __future__ import annotations
 
 import argparse
+import os
 import re
 
 import pytest
@@ -175,3 +176,26 @@ def test_cli_help_still_prints_the_whole_usage():
     assert proc.returncode == 0
     assert proc.stdout.startswith("usage: tradestream signals tail")
     assert "--from_beginning" in proc.stdout and "--max MAX" in proc.stdout
+
+
+def test_cli_number_refused_by_a_config_reads_like_one_refused_by_a_flag(tmp_path):
+    """paper run's portfolio flags are range-checked by PaperConfig (pydantic): one line per
+    problem in the converters' wording, not pydantic's four-line blocks."""
+    proc = tradestream(
+        "paper", "run", "--db", f"sqlite:///{tmp_path / 'p.db'}",
+        f"--bootstrap_servers={closed_bootstrap()}", "--fee", "-1", "--max_drawdown", "2",
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "tradestream paper run: error: fee: expected a number >= 0, got -1.0",
+        "tradestream paper run: error: max_drawdown: expected a number < 1, got 2.0",
+    ]
+
+
+def test_cli_bad_environment_setting_is_one_line_without_its_value():
+    env = {**os.environ, "TRADESTREAM_KAFKA_PORT": "secret-ish"}
+    proc = tradestream("local", "status", env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "tradestream: error: TRADESTREAM_KAFKA_PORT: expected an integer"
+    ]
