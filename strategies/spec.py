@@ -135,7 +135,7 @@ def _library_entry(
         own: what to do instead when `name` is not a library type.
     """
     try:
-        stype = library.get(name.strip().upper())
+        stype = library.get(name)  # any letter case
     except StrategyError:
         raise StrategyError(
             f"{where}: {name!r} is not a library strategy (see `tradestream strategies list`); "
