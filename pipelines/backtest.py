@@ -14,13 +14,21 @@ WindowTradesToCandles and FillCandleGaps transforms as the realtime pipeline
 (--candle_interval, --allowed_lateness, --max_gap); candles files (`Date,Open,High,Low,Close,
 Volume`, any case; a `symbol` column, else --symbol, else the file name) are used as they are.
 A file with `open` and `close` columns is a candles file, one with `price` and `size` a
-trades file (--input_format forces one). Rejected rows are counted with their reasons.
+trades file (--input_format forces one). Rejected rows are counted with their reasons; two
+rows of a candles file for one symbol and time: the last wins, and if they differ stderr says
+so (file, rows, both closes).
+
+Strategies: --strategy NAME --param k=v (repeatable), --strategies FILE (a YAML/JSON strategy
+file, or an optimizer's DIR/best.json; see the README's Strategy files), or a --grid over one
+strategy type.
 
 Execution model: a signal is acted on at the close of its candle (--fill=close) or at the
 next candle's open (--fill=next_open); long-only unless --allow_short (SELL then opens a
 short); all-in fractional position sizes from --cash; --fee is a fraction of the notional
 per side, --slippage_bps moves every fill against the trader. Metrics are annualized with
-365-day years of candles (--periods_per_year overrides, e.g. 252 for daily stock data).
+365-day years of candles (--periods_per_year overrides, e.g. 252 for daily stock data); on a
+sample under 30 days the annualized ones (CAGR, volatility, Sharpe, Sortino, Calmar) are
+shown as n/a (null in summary.json), being extrapolations rather than measurements.
 
 Output (--output DIR): summary.json, trades.csv, signals.csv, equity.csv, candles.csv,
 report.html. The detail files cover the best --detail_top results per symbol by --rank_by.

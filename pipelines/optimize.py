@@ -36,7 +36,6 @@ reached a finite fitness.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
@@ -55,7 +54,13 @@ from tradestream.backtest.files import (
     resolve_inputs,
 )
 from tradestream.backtest.outputs import OutputDirError, StagedOutputDir
-from tradestream.cli_types import duration_ms, non_negative_int, positive_int
+from tradestream.cli_types import (
+    duration_ms,
+    even_int_from_2,
+    fraction,
+    non_negative_int,
+    positive_int,
+)
 from tradestream.market.trade_files import TradeFileError
 from tradestream.optimize.fitness import FitnessConfig, FitnessResult
 from tradestream.optimize.ga import GAConfig
@@ -98,20 +103,6 @@ from tradestream.transforms.optimize.work_files import (
     SaveRejections,
     WriteJsonList,
 )
-
-
-def _fraction(text: str) -> float:
-    value = non_negative_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text!r}")
-    return value
-
-
-def _even_blocks(text: str) -> int:
-    value = positive_int(text)
-    if value < 2 or value % 2:
-        raise argparse.ArgumentTypeError(f"must be an even number >= 2, got {text!r}")
-    return value
 
 
 class OptimizeFiles:
@@ -188,8 +179,8 @@ class OptimizeOptions(PipelineOptions):
         group.add_argument(
             "--tournament", type=positive_int, default=3, help="tournament size (default 3)"
         )
-        group.add_argument("--crossover_rate", type=_fraction, default=0.8, help="(0.8)")
-        group.add_argument("--mutation_rate", type=_fraction, default=0.2, help="per gene (0.2)")
+        group.add_argument("--crossover_rate", type=fraction, default=0.8, help="(0.8)")
+        group.add_argument("--mutation_rate", type=fraction, default=0.2, help="per gene (0.2)")
         group.add_argument(
             "--mutation_scale",
             type=positive_float,
@@ -232,7 +223,7 @@ class OptimizeOptions(PipelineOptions):
         )
         group.add_argument(
             "--cscv_blocks",
-            type=_even_blocks,
+            type=even_int_from_2,
             default=16,
             help="blocks of the PBO's combinatorially symmetric cross-validation (16)",
         )

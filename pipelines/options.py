@@ -15,6 +15,7 @@ from pathlib import Path
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from tradestream.cli_types import (
+    CommandParser,
     duration_ms,
     duration_or_zero_ms,
     non_negative_float,
@@ -109,35 +110,9 @@ class StrategyOptions(PipelineOptions):
             "--strategies",
             dest="strategies_file",
             default=None,
-            help="a YAML/JSON file of strategies (library types or user-defined graphs)",
+            help="a YAML/JSON file of strategies (library types with values, or graphs of "
+            "your own; see the README) or an optimizer result (DIR/best.json)",
         )
-
-
-def _strategies_from_file(path: Path) -> list[Strategy]:
-    """A strategy file (YAML/JSON spec) or an optimizer result (`best.json`: a list of
-    {"strategy", "params", ...} entries, best first)."""
-    import json
-
-    from tradestream.strategies import library
-    from tradestream.strategies.spec import load_strategy_file
-
-    if path.suffix == ".json":
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--strategies {path}: not valid JSON: {exc}") from None
-        if isinstance(document, list):
-            entries = [e for e in document if isinstance(e, dict) and e.get("params") is not None]
-            if not entries or any(
-                not isinstance(e.get("strategy"), str) or not isinstance(e["params"], dict)
-                for e in entries
-            ):
-                raise ValueError(
-                    f"--strategies {path}: a JSON list must be an optimizer result "
-                    "(entries with a 'strategy' name and a 'params' mapping)"
-                )
-            return [library.build(e["strategy"], e["params"]) for e in entries]
-    return load_strategy_file(path)
 
 
 def selected_strategies(options: PipelineOptions, default_all: bool = False) -> list[Strategy]:
@@ -152,6 +127,7 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
             invalid strategy/parameter (the message says which).
     """
     from tradestream.strategies import library
+    from tradestream.strategies.spec import load_strategy_file
 
     view = options.view_as(StrategyOptions)
     built: list[Strategy] = []
@@ -162,7 +138,7 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
             path = Path(view.strategies_file)
             if not path.is_file():
                 raise ValueError(f"--strategies {path}: no such file")
-            built.extend(_strategies_from_file(path))
+            built.extend(load_strategy_file(path))  # a spec file or best.json
         if view.strategies_topic:
             bootstrap = options.view_as(KafkaOptions).bootstrap_servers
             built.extend(read_strategy_sets(bootstrap, view.strategies_topic))
@@ -291,7 +267,7 @@ def parse_pipeline_args(
 
     With beam_args=False any unknown flag is an error (non-Beam commands such as ingest).
     """
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog=prog,
         description=description,
         epilog=epilog,

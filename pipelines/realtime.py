@@ -25,7 +25,7 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tradestream.cli_types import duration_or_zero_ms
+from tradestream.cli_types import duration_or_zero_ms, positive_int
 from tradestream.kafka_clients.config import (
     KafkaSecurityError,
     WorkerClientConfig,
@@ -46,8 +46,14 @@ from tradestream.pipelines.options import (
     positive_float,
     selected_strategies,
 )
-from tradestream.runtime.checkpoints import flink_checkpoint_args, prepare_resume
+from tradestream.runtime.checkpoints import (
+    DEFAULT_RETAINED,
+    flink_checkpoint_args,
+    prepare_resume,
+    prune_checkpoints,
+)
 from tradestream.runtime.flink import (
+    FlinkJobOptions,
     announce_when_running,
     flink_runner_args,
     python_worker_processes,
@@ -95,6 +101,13 @@ class RealtimeOptions(PipelineOptions):
             "--checkpoint_dir",
             default=None,
             help="retained checkpoints (default: <state dir>/checkpoints/<consumer group>)",
+        )
+        group.add_argument(
+            "--retained_checkpoints",
+            type=positive_int,
+            default=DEFAULT_RETAINED,
+            help="checkpoints Flink keeps per job, and job directories (one per start) kept "
+            f"under --checkpoint_dir; older ones are deleted at start (default {DEFAULT_RETAINED})",
         )
         group.add_argument(
             "--fresh_start",
@@ -219,7 +232,15 @@ def run(argv: Sequence[str] | None = None) -> int:
         argv,
         prog="tradestream realtime",
         description=__doc__,
-        option_classes=[KafkaOptions, CandleOptions, StrategyOptions, RealtimeOptions],
+        # FlinkJobOptions too: a bad value of a Flink flag is then one line here, not
+        # argparse's usage block from Beam's own parser after the broker checks.
+        option_classes=[
+            KafkaOptions,
+            CandleOptions,
+            StrategyOptions,
+            RealtimeOptions,
+            FlinkJobOptions,
+        ],
     )
     settings = get_settings()
     try:
@@ -230,6 +251,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         state = read_topic_state(kafka_options, known.trades_topic, known.consumer_group)
         extra: list[str] = []
         restored = None
+        pruned: list[Path] = []
         warnings = []
         if known.checkpoint_interval > 0:
             checkpoint_dir = Path(
@@ -247,7 +269,9 @@ def run(argv: Sequence[str] | None = None) -> int:
                 settings.state_dir / "flink-conf" / known.consumer_group,
                 known.checkpoint_interval,
                 resume=not known.fresh_start,
+                retained=known.retained_checkpoints,
             )
+            pruned = prune_checkpoints(checkpoint_dir, known.retained_checkpoints, restored)
         if restored is None:
             warnings += settle_committed(
                 kafka_options,
@@ -264,6 +288,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     for warning in warnings:
         print(f"[realtime] WARNING: {warning}", file=sys.stderr, flush=True)
+    if pruned:
+        print(
+            f"[realtime] deleted {len(pruned)} old checkpoint director"
+            f"{'y' if len(pruned) == 1 else 'ies'} of earlier runs (keeping the newest "
+            f"{known.retained_checkpoints}: --retained_checkpoints)",
+            flush=True,
+        )
     if restored is not None:
         print(f"[realtime] resuming from checkpoint {restored}", flush=True)
     print(

@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import TextIO
 
+from tradestream.cli_types import usage_error
 from tradestream.strategies import library
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
@@ -23,11 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         The ``strategies`` parser.
     """
     parser = subparsers.add_parser("strategies", help="list and inspect strategy types")
-    commands = parser.add_subparsers(dest="strategies_command", required=True)
+    commands = parser.add_subparsers(dest="strategies_command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="names, parameters, bounds and warm-up")
     listing.set_defaults(handler=list_command)
     show = commands.add_parser("show", help="parameters, defaults, description and graph")
-    show.add_argument("name", help="strategy type, e.g. SMA_CROSSOVER")
+    show.add_argument("name", help="strategy type in any case, e.g. SMA_CROSSOVER or sma_crossover")
     show.set_defaults(handler=show_command)
     return parser
 
@@ -72,8 +73,7 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         stype = library.get(args.name)
     except StrategyError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 2
+        return usage_error("tradestream strategies show", str(error))
     strategy = stype.build()
     out.write(f"{stype.name}\n\n{stype.description}\n\nParameters:\n")
     for spec in stype.params:

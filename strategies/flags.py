@@ -24,7 +24,7 @@ def strategy_item(text: str) -> str:
 def param_item(text: str) -> str:
     """argparse type of --param: the option item `param:NAME=VALUE`."""
     if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param needs NAME=VALUE, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
     return "param:" + text.strip()
 
 

@@ -1,6 +1,18 @@
-"""User-defined strategies from YAML or JSON files, with the same node vocabulary as the library.
+"""Strategy files (``--strategies FILE``): library strategies with chosen values, strategies of
+your own with the same node vocabulary as the library, or an optimizer result.
 
-A file holds a list of strategy types under ``strategies``::
+    load_strategy_types(path)    # [(StrategyType, values)]: backtest, optimize (one loader)
+    load_strategy_file(path)     # [Strategy], each type built with its values: realtime
+
+A YAML (``.yaml``/``.yml``) or JSON file holds a list of strategies under ``strategies``. An
+entry with only a ``name`` (and optionally ``values``) is a library strategy (``tradestream
+strategies list``; the name in any letter case)::
+
+    strategies:
+      - name: SMA_CROSSOVER
+        values: {fast: 5, slow: 20}  # over the library's defaults; optional
+
+An entry of your own declares its parameters and its ``entry`` and ``exit`` rules::
 
     strategies:
       - name: MY_SMA_CROSSOVER
@@ -20,6 +32,11 @@ An input is a candle field (``close``), a named node, a number (a constant) or a
 mapping; a parameter value is a number or ``$param``. Problems (unknown node kind, wrong arity,
 missing or unknown parameter, undefined name, reference cycle) raise :class:`StrategyError`
 naming the strategy and the node.
+
+A JSON (or YAML) *list* is an optimizer result, ``tradestream optimize --output DIR``'s
+``DIR/best.json``: entries ``{"strategy": TYPE, "params": {...}, ...}``, best first, each a
+library type with its parameters (other keys are ignored; an entry whose ``params`` is null,
+a set without a usable fitness, is skipped).
 """
 
 from __future__ import annotations
@@ -33,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from tradestream.strategies import library
 from tradestream.strategies.candle_arrays import FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
@@ -56,7 +74,13 @@ def load_strategy_file(path: str | Path) -> list[Strategy]:
 
 
 def load_strategy_types(path: str | Path) -> list[tuple[StrategyType, dict[str, Any]]]:
-    """Loads a strategy file into ``(StrategyType, values)`` pairs (for the optimizer)."""
+    """Loads a strategy file or an optimizer result into ``(StrategyType, values)`` pairs.
+
+    Raises:
+        StrategyError: the file is not UTF-8, not valid YAML/JSON, or not a strategy file or
+            optimizer result (the message names the file and the entry).
+        OSError: the file cannot be read.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -66,7 +90,63 @@ def load_strategy_types(path: str | Path) -> list[tuple[StrategyType, dict[str, 
         document = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as error:
         raise StrategyError(f"{path}: not valid {path.suffix[1:] or 'YAML'}: {error}") from None
+    if isinstance(document, list):
+        return parse_optimizer_result(document, source=str(path))
     return parse_document(document, source=str(path))
+
+
+def parse_optimizer_result(
+    entries: list, source: str = "<document>"
+) -> list[tuple[StrategyType, dict]]:
+    """Parses an optimizer result (best.json's list, see the module docstring)."""
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{source}: [{i}]"
+        if isinstance(entry, Mapping) and "params" in entry and entry["params"] is None:
+            continue  # written for a set without a usable fitness: nothing to run
+        if not (
+            isinstance(entry, Mapping)
+            and isinstance(entry.get("strategy"), str)
+            and isinstance(entry.get("params"), Mapping)
+        ):
+            raise StrategyError(
+                f"{where}: a JSON list must be an optimizer result (best.json): entries with "
+                "a 'strategy' name and a 'params' mapping"
+            )
+        out.append(_library_entry(entry["strategy"], entry["params"], where, _BEST_OWN))
+    if not out:
+        raise StrategyError(f"{source}: an optimizer result (best.json) with no parameter set")
+    return out
+
+
+_FILE_OWN = "a strategy of your own needs 'entry' and 'exit' rules (and 'params', 'nodes')"
+_BEST_OWN = "for a strategy of your own, give its strategy file with these params as its 'values'"
+
+
+def _library_entry(
+    name: str, values: Any, where: str, own: str = _FILE_OWN
+) -> tuple[StrategyType, dict]:
+    """A library type and its values, checked now so the error names the entry.
+
+    Args:
+        name: the library type's name, in any letter case.
+        values: its parameter values (over the defaults), or None.
+        where: the entry, for messages.
+        own: what to do instead when `name` is not a library type.
+    """
+    try:
+        stype = library.get(name)  # any letter case
+    except StrategyError:
+        raise StrategyError(
+            f"{where}: {name!r} is not a library strategy (see `tradestream strategies list`); "
+            f"{own}"
+        ) from None
+    chosen = dict(_mapping(values, "'values' must be a mapping of param -> value", where))
+    try:
+        stype.build(chosen)
+    except StrategyError as error:
+        raise StrategyError(f"{where} ({stype.name}): {error}") from None
+    return stype, chosen
 
 
 def parse_document(document: Any, source: str = "<document>") -> list[tuple[StrategyType, dict]]:
@@ -84,9 +164,16 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
                             "exit", "values"}  # fmt: skip
     if unknown:
         raise StrategyError(f"{where}: unknown keys {sorted(unknown)}")
-    for key in ("name", "entry", "exit"):
+    if "name" in entry and isinstance(entry["name"], str) and set(entry) <= {"name", "values"}:
+        return _library_entry(entry["name"], entry.get("values"), where)
+    if "name" not in entry:
+        raise StrategyError(f"{where}: missing 'name'")
+    for key in ("entry", "exit"):
         if key not in entry:
-            raise StrategyError(f"{where}: missing '{key}'")
+            raise StrategyError(
+                f"{where}: missing '{key}': a strategy of your own needs 'entry' and 'exit' "
+                "rules; a library strategy is an entry with only 'name' and 'values'"
+            )
     name = entry["name"]
     if not isinstance(name, str) or not name.strip():
         raise StrategyError(f"{where}: 'name' must be a non-empty string, got {name!r}")

@@ -12,6 +12,7 @@ import sys
 
 from pydantic import ValidationError
 
+from tradestream.cli_types import CommandParser, validation_errors
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import StalePositionError
 from tradestream.runtime.errors import LocalRuntimeError
@@ -38,7 +39,7 @@ PIPELINES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="tradestream",
         description="TradeStream: algorithmic trading signals on Apache Beam and Flink.",
     )
@@ -65,20 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    prog = "tradestream"  # errors name the command that failed once it is known
     try:
         if argv and argv[0] in PIPELINES:
             # Pipeline commands parse their own flags (argparse REMAINDER cannot pass
             # leading --options through a parent parser).
+            prog = f"tradestream {argv[0]}"
             module = importlib.import_module(PIPELINES[argv[0]][0])
             return int(module.run(argv[1:]) or 0)
         args = build_parser().parse_args(argv)
+        prog = args.command_prog
         return int(args.handler(args) or 0)
     except LocalRuntimeError as exc:
-        print(f"tradestream: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except (KafkaSecurityError, StalePositionError) as exc:
         # No broker, refused credentials, or a stored position of another topic: one line.
-        print(f"tradestream: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`tradestream strategies list | head`): not an error of ours.
@@ -86,10 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except ValidationError as exc:
-        print(f"tradestream: invalid configuration:\n{exc}", file=sys.stderr)
+        # One line per problem. Settings come from TRADESTREAM_* variables, which may hold
+        # secrets: their values are not repeated.
+        settings = exc.title == "Settings"
+        for line in validation_errors(
+            exc.errors(),
+            name=(lambda field: f"TRADESTREAM_{field.upper()}") if settings else str,
+            show_input=not settings,
+        ):
+            print(f"{prog}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tradestream: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

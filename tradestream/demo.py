@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from tradestream.cli_types import positive_float
+from tradestream.cli_types import hidden_alias, positive_float, speed_factor
 from tradestream.kafka_clients.config import env_client_config
 from tradestream.local import kafka as local_kafka
 from tradestream.settings import get_settings
@@ -50,20 +50,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--hours", type=positive_float, default=24.0, help="hours of sample trades (24)")
     p.add_argument(
         "--speed",
-        default="max",
-        help="replay speed: a factor (600 = 10 minutes of trades per second) or max",
+        type=speed_factor,
+        default=None,
+        help="replay speed: a factor (600 = 10 minutes of trades per second) or max (default)",
     )
     p.add_argument(
-        "--all-strategies",
+        "--all_strategies",
         action="store_true",
         help=f"run every library strategy (default: {len(DEMO_STRATEGIES)} classics)",
     )
     p.add_argument(
-        "--quiet-after",
+        "--quiet_after",
         type=positive_float,
         default=20.0,
         help="after the replay, stop once no signal arrived for this many seconds (20)",
     )
+    hidden_alias(p, "--all-strategies", "--all_strategies")
+    hidden_alias(p, "--quiet-after", "--quiet_after")
     p.set_defaults(handler=run)
 
 
@@ -185,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from tradestream.market.trade_files import BadRow  # noqa: F401 - fail fast on a broken install
 
     settings = get_settings()
-    speed = None if str(args.speed).lower() == "max" else float(args.speed)
+    speed = "max" if args.speed is None else f"{args.speed:g}x"
     started_kafka = local_kafka.running_broker(settings) is None
     local_kafka.up(settings)
     log_dir = settings.state_dir / "logs"
@@ -219,12 +222,12 @@ def run(args: argparse.Namespace) -> int:
         producer = TradeProducer(settings, settings.trades_topic, settings.dlq_topic)
         try:
             print(
-                f"[demo] replaying {args.hours:g} h of sample trades (speed {args.speed}); "
+                f"[demo] replaying {args.hours:g} h of sample trades (speed {speed}); "
                 "signals appear once the Flink job is running (~20 s)",
                 flush=True,
             )
             trades = ending_now(sample_trades(hours=args.hours), args.hours)
-            result = replay(trades, producer, speed=speed)
+            result = replay(trades, producer, speed=args.speed)
             sent = result.sent
             print(f"[demo] replay done: {sent} trades ({result.rate:,.0f}/s)", flush=True)
         finally:

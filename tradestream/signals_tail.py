@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
-from tradestream.cli_types import positive_float, positive_int
+from tradestream.cli_types import hidden_alias, positive_float, positive_int
 from tradestream.kafka_clients.config import client_config, require_broker
 from tradestream.settings import get_settings
 from tradestream.v1 import signal_pb2
@@ -62,8 +62,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     tail.add_argument("--signals_topic", default=s.signals_topic, help="topic to read")
     tail.add_argument("--json", action="store_true", help="one JSON object per signal")
     tail.add_argument(
-        "--from-beginning", action="store_true", help="start at the oldest retained signal"
+        "--from_beginning", action="store_true", help="start at the oldest retained signal"
     )
+    hidden_alias(tail, "--from-beginning", "--from_beginning")
     tail.add_argument(
         "--timeout",
         type=positive_float,

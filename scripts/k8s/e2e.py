@@ -159,7 +159,7 @@ def probe_exec(*cmd, timeout=120) -> str:
 
 def signals_on_topic() -> list[dict]:
     out = probe_exec(
-        "tradestream", "signals", "tail", "--from-beginning", "--json", "--timeout", "6"
+        "tradestream", "signals", "tail", "--from_beginning", "--json", "--timeout", "6"
     )
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 

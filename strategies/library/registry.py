@@ -35,6 +35,8 @@ def strategy_type(
     def register(rules: Rules) -> Rules:
         if name in _TYPES:
             raise StrategyError(f"strategy type {name!r} registered twice")
+        if name != name.upper():  # `get` looks names up in upper case
+            raise StrategyError(f"strategy type {name!r}: type names are upper case")
         _TYPES[name] = StrategyType(name, description, tuple(params), rules, constraints)
         return rules
 
@@ -42,15 +44,19 @@ def strategy_type(
 
 
 def get(name: str) -> StrategyType:
-    """Returns the strategy type called ``name``.
+    """Returns the strategy type called ``name``, in any letter case (``sma_crossover``).
+
+    Every place that takes a type name (the --strategy flags, ``strategies show``, strategy
+    files, optimizer results, published strategy sets) looks it up here, so all of them accept
+    any case; the type keeps its registered name (ids and outputs are unchanged).
 
     Raises:
         StrategyError: unknown name (the message lists the known ones).
     """
-    try:
-        return _TYPES[name]
-    except (KeyError, TypeError):  # TypeError: not a name at all (a list from a JSON file)
-        raise StrategyError(f"unknown strategy type {name!r}; see `strategies list`") from None
+    found = _TYPES.get(name.strip().upper()) if isinstance(name, str) else None
+    if found is None:  # not a name at all, e.g. a list from a JSON file: unknown too
+        raise StrategyError(f"unknown strategy type {name!r}; see `strategies list`")
+    return found
 
 
 def names() -> list[str]:

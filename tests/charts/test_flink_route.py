@@ -231,7 +231,7 @@ def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, j
         )  # fmt: skip
         assert ingest.returncode == 0, ingest.stdout + ingest.stderr
         tail = subprocess.run(
-            [TRADESTREAM, "signals", "tail", "--from-beginning",
+            [TRADESTREAM, "signals", "tail", "--from_beginning",
              "--json", "--max", "1", "--timeout", "180"],
             env=env, capture_output=True, text=True, timeout=400, cwd=REPO,
         )  # fmt: skip

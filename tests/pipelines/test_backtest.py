@@ -226,3 +226,37 @@ def test_backtest_input_without_a_usable_row_exits_1_says_why_and_writes_nothing
     assert "rejected (invalid_price: 1, malformed: 1)" in error
     assert f"first: {path} row 1, " in error and error.endswith(f"; nothing written to {out}")
     assert not out.exists()
+
+
+def test_backtest_candles_file_conflicts_and_short_sample_are_said_on_stderr(tmp_path, capsys):
+    # 60 one-minute candles (1/24 day); row 62 repeats row 2's time with another close.
+    lines = ["time,open,high,low,close,volume"]
+    for i in range(60):
+        close = 100 + (i % 7)
+        lines.append(f"2024-01-02T00:{i:02d}:00Z,{close},{close + 1},{close - 1},{close},1")
+    lines.append("2024-01-02T00:01:00Z,101,151,100,150,1")  # conflicts with row 2 (close 101)
+    lines.append("2024-01-02T00:02:00Z,102,103,101,102,1")  # repeats row 3 exactly: silent
+    path = tmp_path / "BTC-USD.csv"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    argv = ["--input", str(path), "--output", str(out), "--strategy", "SMA_CROSSOVER"]
+    assert backtest.run([*argv, "--param", "fast=2", "--param", "slow=5"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"conflicting duplicate candle in {path}, row 2: BTC-USD 2024-01-02T00:01:00Z: "
+        "close 101.0, row 61 has close 150.0; row 61 is used (the last row wins)\n"
+    ) in err
+    assert err.count("conflicting duplicate candle") == 1
+    assert (
+        "  n/a: the sample spans 0.0417 days, under the 30 days needed to annualize: cagr, "
+        "annualized_volatility, sharpe, sortino, calmar not shown; ranked by the computed sharpe"
+    ) in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["input"]["rejected_rows"]["by_reason"] == {"conflicting_duplicate": 1}
+    assert summary["input"]["symbols"]["BTC-USD"]["duplicate_candles_dropped"] == 2
+    [entry] = summary["results"]
+    assert entry["metrics"]["sharpe"] is None and entry["annualized_omitted"].startswith(
+        "the sample spans 0.0417 days"
+    )
+    candles = _rows(out / "candles.csv")
+    assert candles[1]["close"] == "150.0"  # the last row of 00:01 was used

@@ -57,21 +57,21 @@ CONTRACTS: dict[str, Contract] = {
     "positive_int": ({"3": 3, " 7 ": 7}, ["0", "-1", "2.5", "1e3"], lambda v: _is_int(v) and v > 0),
     "non_negative_int": ({"0": 0, "3": 3}, ["-1", "+1", "2.5"], lambda v: _is_int(v) and v >= 0),
     # Plain integers whose range the config checks (paper run's --atr_period, ...).
-    "int": ({"-1": -1, "3": 3}, ["2.5", "1e3"], _is_int),
+    "integer": ({"-1": -1, "3": 3}, ["2.5", "1e3"], _is_int),
     "port": ({"0": 0, "8080": 8080}, ["-1", "65536"], lambda v: _is_int(v) and 0 <= v <= 65535),
-    "_listen_port": ({"9092": 9092}, ["0", "-1", "65536"], lambda v: _is_int(v) and 0 < v < 65536),
+    "listen_port": ({"9092": 9092}, ["0", "-1", "65536"], lambda v: _is_int(v) and 0 < v < 65536),
     "duration_ms": (
         {"90s": 90_000, "5m": 300_000, "1500": 1500},
         ["0", "-1", "-5m", "5 parsecs"],
         lambda v: _is_int(v) and v > 0,
     ),
     "duration_or_zero_ms": ({"0": 0, "1m": 60_000}, ["-1", "-1m"], lambda v: _is_int(v) and v >= 0),
-    "_fraction": (
+    "fraction": (
         {"0": 0.0, "0.5": 0.5, "1": 1.0},
         ["-1", "1.5"],
         lambda v: _finite(v) and 0 <= v <= 1,
     ),
-    "_even_blocks": (
+    "even_int_from_2": (
         {"2": 2, "10": 10},
         ["0", "3", "-2"],
         lambda v: _is_int(v) and v >= 2 and v % 2 == 0,
@@ -219,6 +219,9 @@ def test_fuzz_cli_bad_value_exits_2_with_one_error_line_naming_the_flag(prog, cl
             errors = [line for line in err.splitlines() if "error:" in line]
             assert len(errors) == 1 and errors[0] == err.rstrip("\n").splitlines()[-1], err
             assert errors[0].startswith(f"{prog}: error: argument {flag}"), (flag, text, err)
+            # One wording for every number flag and every problem (not a number, out of range).
+            assert f"argument {flag}: expected " in errors[0], (flag, text, err)
+            assert errors[0].endswith(f", got {text!r}"), (flag, text, err)
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,10 @@ def test_optimize_writes_best_json_best_first_with_every_section(walk_run):
         assert (
             set(fold["in_sample"])
             == set(fold["out_of_sample"])
-            == {"fitness", "objective", "metrics"}
+            == {"fitness", "objective", "metrics", "annualized_omitted"}
         )
+        # 16 h and 8 h windows: too short to annualize
+        assert fold["out_of_sample"]["annualized_omitted"].startswith("the sample spans 0.333 days")
     assert not (walk_run / ".work").exists()
 
 

@@ -73,6 +73,17 @@ def test_selected_strategies_from_optimizer_best_json(tmp_path):
         selected_strategies(PipelineOptions([f"--strategies={best}"]))
 
 
+def test_selected_strategies_take_type_names_in_any_case(tmp_path):
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps([{"strategy": "sma_crossover", "params": {"fast": 9, "slow": 31}}]))
+    from_file = selected_strategies(PipelineOptions([f"--strategies={best}"]))
+    from_flags = selected_strategies(
+        PipelineOptions(["--strategy=Sma_Crossover", "--param=fast=9", "--param=slow=31"])
+    )
+    ids = ["SMA_CROSSOVER(fast=9,slow=31)"]
+    assert [s.strategy_id for s in from_file] == [s.strategy_id for s in from_flags] == ids
+
+
 @pytest.mark.integration
 def test_selected_strategies_from_the_strategies_topic_take_the_newest_set(kafka_broker):
     from tests.support.kafka import create_topics, produce

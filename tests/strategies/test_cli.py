@@ -3,6 +3,7 @@
 import argparse
 import io
 
+from tests.support.cli import assert_one_line_error, tradestream
 from tradestream.strategies import library
 from tradestream.strategies.cli import add_parser
 
@@ -35,3 +36,21 @@ def test_show_prints_params_constraints_and_graph():
 def test_show_unknown_name_is_exit_code_2():
     code, _ = _run(["strategies", "show", "NOPE"])
     assert code == 2
+
+
+def test_show_takes_a_strategy_name_in_any_case():
+    shown = {
+        name: tradestream("strategies", "show", name)
+        for name in ("SMA_CROSSOVER", "sma_crossover", "Sma_Crossover")
+    }
+    for name, proc in shown.items():
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert proc.stdout.startswith("SMA_CROSSOVER\n"), (name, proc.stdout)
+    assert shown["sma_crossover"].stdout == shown["SMA_CROSSOVER"].stdout
+    assert shown["Sma_Crossover"].stdout == shown["SMA_CROSSOVER"].stdout
+
+
+def test_show_unknown_name_is_one_error_line_with_the_command_prefix():
+    proc = tradestream("strategies", "show", "nope")
+    line = assert_one_line_error(proc, "strategies show", "unknown strategy type 'nope'")
+    assert line.count("error:") == 1, line

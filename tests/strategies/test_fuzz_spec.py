@@ -16,9 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies.series import random_candles
-from tradestream.pipelines.options import _strategies_from_file
 from tradestream.strategies.errors import StrategyError
-from tradestream.strategies.spec import load_strategy_types, parse_document
+from tradestream.strategies.spec import load_strategy_file, load_strategy_types, parse_document
 from tradestream.strategies.vectorized import evaluate_vectorized
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -188,7 +187,7 @@ def test_fuzz_best_json_loads_or_raises_value_error(entries):
         path = Path(tmp) / "best.json"
         path.write_text(json.dumps(entries))
         try:
-            assert _strategies_from_file(path)
+            assert load_strategy_file(path)
         except ValueError as exc:
             assert str(exc)
 
@@ -241,4 +240,4 @@ def test_fuzz_best_json_unhashable_strategy_name_raises_value_error(tmp_path):
     path = tmp_path / "best.json"
     path.write_text(json.dumps([{"strategy": ["SMA"], "params": {}}]))
     with pytest.raises(ValueError, match="strategy"):
-        _strategies_from_file(path)
+        load_strategy_file(path)

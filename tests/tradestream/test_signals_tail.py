@@ -31,5 +31,7 @@ def test_signals_tail_no_broker_is_one_line_on_stderr_exit_2_within_seconds():
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
-    assert done.stderr.startswith("tradestream: error: no Kafka broker answers at 127.0.0.1:")
+    assert done.stderr.startswith(
+        "tradestream signals tail: error: no Kafka broker answers at 127.0.0.1:"
+    )
     assert seconds < 10

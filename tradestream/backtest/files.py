@@ -22,6 +22,15 @@ reason, detail) on the `rejected` output. Reasons: `malformed` (unparsable value
 `invalid_time`, `invalid_price` (OHLC not finite and > 0), `invalid_volume` (negative or not
 finite), `inconsistent_ohlc` (high below open/close/low, or low above open/close), plus the
 trade reasons of :func:`tradestream.market.trade_validation.check_trade`.
+
+Duplicate rows (one symbol and candle time twice in a file): the last row wins. A row repeating
+an earlier one exactly is dropped quietly later (counted as `duplicate_candles_dropped` in
+summary.json); a row that differs in any of open, high, low, close or volume replaces the
+earlier one, which becomes a `conflicting_duplicate` RejectedRow naming both rows and both
+closes, so that `tradestream backtest` can say so. (The later row gets the higher candle
+`revision`, which is what :func:`tradestream.backtest.series.build_series` keeps.) Only rows
+of one file are compared: the reader keeps a small tuple per (symbol, time) of the file
+(about 250 bytes), freed when the file is read.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import csv
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tradestream.market.trade_files import (
@@ -41,6 +51,7 @@ from tradestream.market.trade_files import (
 from tradestream.v1 import candle_pb2
 
 REJECTED_TAG = "rejected"
+CONFLICT_REASON = "conflicting_duplicate"  # a row replaced by a later, different one
 TIME_COLUMNS = ("time", "timestamp", "date", "datetime", "open_time", "")
 CANDLE_COLUMNS = ("open", "high", "low", "close")
 KINDS = ("trades", "candles")
@@ -190,8 +201,37 @@ def read_candles(
         yield from _candle_records(path, default_symbol)
 
 
+# What the reader keeps of the last row of a file for one (symbol, time), enough to tell a
+# conflict and name it: (row number, close, hash of (open, high, low, close, volume), revision).
+# A plain tuple in a dict per symbol: about 250 bytes a row, half a dataclass of the values.
+_Seen = tuple[int, float, int, int]
+
+
+def _conflict(path: Path, symbol: str, start_ms: int, earlier: _Seen, row: int, close: float):
+    """The RejectedRow of an earlier row replaced by a later, different row of one time."""
+    earlier_row, before = earlier[0], earlier[1]
+    what = (
+        f"close {before!r}, row {row} has close {close!r}"
+        if close != before
+        else f"same close {close!r} but a different open, high, low or volume in row {row}"
+    )
+    return RejectedRow(
+        str(path),
+        earlier_row,
+        CONFLICT_REASON,
+        f"row {earlier_row}: {symbol} {_iso_ms(start_ms)}: {what}; row {row} is used "
+        "(the last row wins)",
+    )
+
+
+def _iso_ms(ms: int) -> str:
+    text = datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    return text.replace(".000+00:00", "Z").replace("+00:00", "Z")
+
+
 def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Candle | RejectedRow]:
     time_key = None
+    seen: dict[str, dict[int, _Seen]] = {}  # symbol -> candle time -> the last row
     for number, row in enumerate(_candle_rows(path), start=1):
         if _MALFORMED in row:
             yield RejectedRow(str(path), number, "malformed", f"row {number}: {row[_MALFORMED]}")
@@ -215,6 +255,13 @@ def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Cand
             yield RejectedRow(str(path), number, problem[0], f"row {number}: {problem[1]}")
             continue
         row_symbol = str(row.get("symbol") or "").strip().upper() or default_symbol
+        digest = hash((o, h, low, c, volume))
+        rows = seen.setdefault(row_symbol, {})
+        earlier = rows.get(start_ms)
+        revision = 0 if earlier is None else earlier[3] + 1
+        if earlier is not None and (earlier[1], earlier[2]) != (c, digest):
+            yield _conflict(path, row_symbol, start_ms, earlier, number, c)
+        rows[start_ms] = (number, c, digest, revision)
         yield candle_pb2.Candle(
             symbol=row_symbol,
             start_ms=start_ms,
@@ -224,6 +271,7 @@ def _candle_records(path: Path, default_symbol: str) -> Iterator[candle_pb2.Cand
             close=c,
             volume=volume,
             vwap=c,
+            revision=revision,
         )
 
 

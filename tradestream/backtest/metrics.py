@@ -20,6 +20,22 @@ Definitions (per parameter set; `E` is equity at each candle's close, `cash` the
 Undefined values (no trade, no losing trade, zero volatility, fewer than 2 trades for SQN) are
 NaN in numbers and null in JSON.
 
+Samples too short to annualize: the annualized figures (`ANNUALIZED_METRICS`: cagr,
+annualized_volatility, sharpe, sortino, calmar) of a sample spanning fewer than
+`MIN_ANNUALIZED_DAYS` = 30 days (first candle start to last candle end) are not shown:
+summary.json has them null with the reason in the entry's `annualized_omitted`, the console
+and report.html say n/a and why. Annualizing extrapolates the sample to a year: CAGR raises
+the growth to the power 365 / days (a +16% day reads as a CAGR of 3e25 %), and the sampling
+error of an annualized Sharpe ratio is about sqrt(365 / days) whatever the candle interval
+(about 19 on one day, 3.5 at 30 days, 1 at a year), so below a month the extrapolation
+swamps the measurement. The computed values stay in `MetricArrays` and the ranking
+records: within one sample every parameter set gets the same annualization (a constant
+factor for Sharpe, Sortino and volatility; CAGR grows with total return), so ranking and
+the optimizer's sharpe/sortino/total_return objectives order sets as the unannualized
+figures would. (The optimizer's `weighted` score maps Sharpe and CAGR through
+tanh, so on very short windows those two terms saturate near 1 and the other three terms
+decide.)
+
 Big grids keep their metrics as `RECORD_DTYPE` rows (the parameter set's index and every
 metric, 144 bytes) on disk rather than as messages in memory (:mod:`tradestream.backtest.ranking`).
 """
@@ -36,6 +52,33 @@ from tradestream.backtest.engine import Simulation
 from tradestream.v1 import backtest_pb2
 
 INT_METRICS = ("max_drawdown_duration_ms", "num_trades", "avg_trade_duration_ms")
+ANNUALIZED_METRICS = ("cagr", "annualized_volatility", "sharpe", "sortino", "calmar")
+MIN_ANNUALIZED_DAYS = 30  # the shortest sample whose annualized metrics are shown
+DAY_MS = 86_400_000
+
+
+def annualization_caveat(span_ms: int) -> str | None:
+    """Why the annualized metrics of a sample are not shown; None when they are.
+
+    Args:
+        span_ms: the sample's length, first candle start to last candle end.
+
+    Returns:
+        One line for people and summary.json (`annualized_omitted`), or None for a sample of
+        at least MIN_ANNUALIZED_DAYS days.
+    """
+    if span_ms >= MIN_ANNUALIZED_DAYS * DAY_MS:
+        return None
+    return (
+        f"the sample spans {format_days(span_ms)}, under the {MIN_ANNUALIZED_DAYS} days needed "
+        f"to annualize: {', '.join(ANNUALIZED_METRICS)} not shown"
+    )
+
+
+def format_days(span_ms: int) -> str:
+    """A sample's length in days, for people: `0.25 days`, `1 day`, `12.5 days`."""
+    days = span_ms / DAY_MS
+    return "1 day" if days == 1 else f"{days:.3g} days"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ Times are ISO-8601 UTC (`2024-01-02T00:00:00Z`); a candle's time is its start, a
 and exit times are the starts of the candles whose close (or, with `next_open`, open) filled
 it; prices include slippage, returns and P&L include fees. trades/signals/equity cover the
 detailed results (the best `detail_top` per symbol, or all), summary.json every result.
-Undefined metrics are `null`.
+Undefined metrics are `null`, and so are the annualized ones (CAGR, volatility, Sharpe, Sortino,
+Calmar) of a sample under 30 days, whose entry gives the reason in `annualized_omitted` (null
+otherwise; see :mod:`tradestream.backtest.metrics`). Results are still ranked by the computed
+values (for Sharpe, Sortino and CAGR the same order as the per-candle ratio or total return).
 
 Each CSV is written by workers as sorted part files, then concatenated in order by one step,
 so memory stays bounded by one part however large the file.
@@ -42,8 +45,9 @@ import numpy as np
 
 from tradestream.backtest.chunks import ResultDetail, rank_value
 from tradestream.backtest.config import ExecutionConfig
-from tradestream.backtest.files import RejectedRow
+from tradestream.backtest.files import CONFLICT_REASON, RejectedRow
 from tradestream.backtest.grid import Grid
+from tradestream.backtest.metrics import ANNUALIZED_METRICS, annualization_caveat
 from tradestream.backtest.progress import Progress
 from tradestream.backtest.ranking import RankedResults
 from tradestream.backtest.series import CandleSeries
@@ -57,6 +61,7 @@ TRADES_HEADER = (
 )
 EQUITY_HEADER = "time,symbol,strategy,equity,drawdown,position"
 EXAMPLES_KEPT = 20
+CONFLICTS_SHOWN = 10  # conflicting duplicate candles listed on stderr; the rest counted
 EXECUTION_MODEL = (
     "Signals are acted on at the close of the signal candle (fill=close) or the next candle's "
     "open (fill=next_open). Long-only unless allow_short (SELL then opens a short). All-in "
@@ -273,9 +278,11 @@ def result_json(result) -> dict[str, Any]:
     params = {}
     for p in result.strategy.params:
         params[p.name] = p.int_value if p.WhichOneof("value") == "int_value" else p.float_value
+    caveat = annualization_caveat(result.end_ms - result.start_ms)
     metrics = {}
     for f in result.metrics.DESCRIPTOR.fields:
-        metrics[f.name] = _json_number(getattr(result.metrics, f.name))
+        omitted = caveat is not None and f.name in ANNUALIZED_METRICS
+        metrics[f.name] = None if omitted else _json_number(getattr(result.metrics, f.name))
     return {
         "symbol": result.symbol,
         "strategy": result.strategy.type,
@@ -286,6 +293,7 @@ def result_json(result) -> dict[str, Any]:
         "candles": result.candle_count,
         "interval_ms": result.config.candle_interval_ms,
         "metrics": metrics,
+        "annualized_omitted": caveat,
     }
 
 
@@ -456,6 +464,7 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
     if rejected["total"]:
         reasons = ", ".join(f"{r}: {n}" for r, n in rejected["by_reason"].items())
         lines.append(f"{rejected['total']} input row(s) rejected ({reasons}); see summary.json")
+    lines += conflict_lines(rejected)
     symbols = summary["input"]["symbols"]
     if not symbols:
         lines.append("no candles were built from the input: nothing to backtest")
@@ -474,6 +483,10 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
                 f"  {r['strategy_id']:<40} {rank_by}={shown:<8} return={100 * m['total_return']:+.2f}% "
                 f"trades={m['num_trades']} max_dd={100 * m['max_drawdown']:.2f}%"
             )
+        caveat = next((r["annualized_omitted"] for r in rows if r.get("annualized_omitted")), None)
+        if caveat is not None:
+            ranked = f"; ranked by the computed {rank_by}" if rank_by in ANNUALIZED_METRICS else ""
+            lines.append(f"  n/a: {caveat}{ranked}")
     names = (
         "summary.json",
         "trades.csv",
@@ -484,6 +497,26 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
     )
     lines.append(f"wrote {', '.join(names)} to {output_dir}")
     return "\n".join(lines), summary["run"]["parameter_sets"] * len(symbols)
+
+
+def conflict_lines(rejected: dict[str, Any], shown: int = CONFLICTS_SHOWN) -> list[str]:
+    """One line per conflicting duplicate candle (a candles-file row replaced by a later row
+    of the same symbol and time with other values), the first `shown` of them, then a count
+    of the rest.
+
+    Args:
+        rejected: summary.json's input.rejected_rows.
+        shown: the most conflicts listed one by one.
+    """
+    total = rejected["by_reason"].get(CONFLICT_REASON, 0)
+    examples = [e for e in rejected["examples"] if e["reason"] == CONFLICT_REASON][:shown]
+    lines = [f"conflicting duplicate candle in {e['file']}, {e['detail']}" for e in examples]
+    if total > len(examples):
+        lines.append(
+            f"... and {total - len(examples)} more conflicting duplicate candle(s); "
+            "see summary.json"
+        )
+    return lines
 
 
 def read_summary(output_dir: str, results_per_symbol: int | None = None) -> dict[str, Any]:

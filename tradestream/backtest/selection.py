@@ -1,6 +1,7 @@
 """Which strategies a backtest runs, from the shared strategy flags plus `--grid`.
 
-* `--strategy NAME [--param k=v ...]` (repeatable) and/or `--strategies FILE`: those
+* `--strategy NAME [--param k=v ...]` (repeatable) and/or `--strategies FILE` (a strategy
+  file or an optimizer's `best.json`, read by :mod:`tradestream.strategies.spec`): those
   strategies, each once;
 * with `--grid NAME=SPEC ...`: every valid parameter set of exactly one strategy type (the
   one `--strategy`, or the one type of the `--strategies` file), its `--param`s (or the

@@ -130,13 +130,13 @@ def run_dashboard(args: argparse.Namespace) -> int:
     token = args.token or (secret.get_secret_value() if secret is not None else None)
     if token is not None and not _TOKEN.match(token):
         print(
-            "tradestream dashboard: the token needs 16+ characters of [A-Za-z0-9._~-]",
+            "tradestream dashboard: error: the token needs 16+ characters of [A-Za-z0-9._~-]",
             file=sys.stderr,
         )
         return 2
     if not is_loopback(args.host) and token is None:
         print(
-            f"tradestream dashboard: refusing to bind {args.host} without a token "
+            f"tradestream dashboard: error: refusing to bind {args.host} without a token "
             "(--token or TRADESTREAM_DASHBOARD_TOKEN); 127.0.0.1 needs none",
             file=sys.stderr,
         )

@@ -94,6 +94,10 @@ def describe(directory: Path, root: Path) -> Run | None:
         scored = [r for r in results if _finite((r.get("metrics") or {}).get(rank_by)) is not None]
         if scored:
             run.best = _best_of(max(scored, key=lambda r: r["metrics"][rank_by]), rank_by)
+        elif results:
+            # No finite rank_by (e.g. a Sharpe left null on a sample too short to annualize):
+            # the summary lists each symbol's results best first, so the first is a best.
+            run.best = _best_of(results[0], rank_by)
     elif best is not None or summary is not None:
         run.note = "unrecognised summary.json/best.json"
     return run

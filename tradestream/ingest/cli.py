@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 import threading
@@ -43,7 +42,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apache_beam.options.pipeline_options import PipelineOptions
 from kafka.errors import KafkaError
 
-from tradestream.cli_types import duration_ms, port, positive_float, positive_int
+from tradestream.cli_types import (
+    duration_ms,
+    port,
+    positive_float,
+    positive_int,
+    speed_factor,
+)
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.coinbase import DEFAULT_WS_URL
 from tradestream.ingest.coinbase_stream import (
@@ -76,20 +81,6 @@ from tradestream.settings import get_settings
 SOURCES = ("replay", "coinbase", "ohlc-replay")
 
 
-def speed_factor(text: str) -> float | None:
-    if text.strip().lower() == "max":
-        return None
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--speed takes a number > 0 or 'max', got {text!r}"
-        ) from exc
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"--speed must be a finite number > 0, got {text!r}")
-    return value
-
-
 def _products(text: str) -> tuple[str, ...]:
     products = parse_products(text)
     bad = [p for p in products if not SYMBOL_PATTERN.fullmatch(p)]
@@ -104,7 +95,7 @@ def _products(text: str) -> tuple[str, ...]:
 
 def _ws_url(text: str) -> str:
     if not text.startswith(("ws://", "wss://")):
-        raise argparse.ArgumentTypeError(f"--ws_url must start with ws:// or wss://, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a ws:// or wss:// URL, got {text!r}")
     return text
 
 
@@ -481,11 +472,13 @@ def _run_coinbase(args: argparse.Namespace) -> int:
         if server is not None:
             server.stop()
     log.info(
-        "stopped: %d trades produced, %d duplicates dropped, %d dead letters, %d reconnects",
+        "stopped: %d trades produced, %d duplicates dropped, %d dead letters, %d reconnects, "
+        "%d failed connects",
         metrics.total_trades,
         metrics.total_duplicates,
         metrics.dead_letters,
         metrics.reconnects,
+        metrics.failed_connects,
     )
     return code
 

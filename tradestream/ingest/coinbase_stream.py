@@ -13,7 +13,8 @@ loop (one thread, so the de-duplication state needs no lock):
   counted by reason and dead-lettered with the raw text; never fatal;
 - heartbeats and `sequence_num`: gaps counted (informational: the snapshot after a reconnect
   is the only replay the feed offers);
-- every `log_every_s` a summary line (trades/s per product, reconnects, duplicates, malformed).
+- every `log_every_s` a summary line (trades/s per product, reconnects and failed connects,
+  duplicates, malformed).
 
 A symbol lives on exactly one connection, so its trades reach Kafka in the order received.
 """
@@ -147,6 +148,9 @@ class CoinbaseTradeStream(ConnectionListener):
         self.metrics.connections -= 1
         if silent:
             self.metrics.silent_connections += 1
+
+    def connect_failed(self, name: str, reason: str) -> None:
+        self.metrics.failed_connects += 1
 
     # -- messages -----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ class IngestMetrics:
     malformed: dict[str, int] = field(default_factory=dict)  # by reason
     dead_letters: int = 0
     reconnects: int = 0
+    failed_connects: int = 0  # attempts (first or re-) that never got subscribed
     silent_connections: int = 0
     heartbeats: int = 0
     heartbeat_gaps: int = 0
@@ -106,6 +107,13 @@ class IngestMetrics:
                 self.dead_letters,
             ),
             ("reconnects_total", "counter", "Exchange reconnections.", self.reconnects),
+            (
+                "failed_connects_total",
+                "counter",
+                "Connection attempts that failed before subscribing (refused, timed out, "
+                "handshake error).",
+                self.failed_connects,
+            ),
             (
                 "silent_connections_total",
                 "counter",
@@ -200,7 +208,8 @@ def summary_line(metrics: IngestMetrics, rates: dict[str, float]) -> str:
     return (
         f"{per_symbol} | trades {metrics.total_trades} | connections "
         f"{metrics.connections}/{metrics.connections_wanted} | reconnects {metrics.reconnects} "
-        f"(silent {metrics.silent_connections}) | duplicates {metrics.total_duplicates} | "
+        f"(silent {metrics.silent_connections}) | failed connects {metrics.failed_connects} | "
+        f"duplicates {metrics.total_duplicates} | "
         f"malformed {metrics.total_malformed} | dead letters {metrics.dead_letters} | "
         f"kafka errors {metrics.kafka_errors()}"
     )

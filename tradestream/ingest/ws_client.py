@@ -67,6 +67,9 @@ class ConnectionListener:
 
     def disconnected(self, name: str, reason: str, silent: bool) -> None: ...
 
+    def connect_failed(self, name: str, reason: str) -> None:
+        """An attempt to (re)connect and subscribe that failed before the subscription."""
+
 
 @dataclass(frozen=True)
 class ConnectionSettings:
@@ -172,4 +175,6 @@ class FeedConnection:
             reason = f"connect failed: {exc}"
         if up:
             self.listener.disconnected(self.name, reason, silent=False)
+        else:
+            self.listener.connect_failed(self.name, reason)
         return reason, False, up

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from tradestream.cli_types import port, positive_int
+from tradestream.cli_types import hidden_alias, listen_port, positive_int
 from tradestream.local import kafka
 from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings
-
-
-def _listen_port(text: str) -> int:
-    """A port a broker can listen on: 1..65535."""
-    value = port(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("the broker needs a fixed port (1..65535), got 0")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -46,11 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     up.add_argument(
-        "--port", type=_listen_port, help="client port (default 9092, TRADESTREAM_KAFKA_PORT)"
+        "--port", type=listen_port, help="client port (default 9092, TRADESTREAM_KAFKA_PORT)"
     )
     up.add_argument(
-        "--controller-port", type=_listen_port, help="KRaft controller port (default port+1)"
+        "--controller_port", type=listen_port, help="KRaft controller port (default port+1)"
     )
+    hidden_alias(up, "--controller-port", "--controller_port")
     up.add_argument(
         "--partitions", type=positive_int, help="partitions per created topic (default 3)"
     )

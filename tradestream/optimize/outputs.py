@@ -7,6 +7,8 @@ parameter sets of every (strategy type, symbol), each::
      "symbol": "BTC-USD", "params": {"fast": 9, "slow": 31},
      "objective": "sharpe", "fitness": 1.93,
      "metrics": {...},                  # backtest metrics on the window it was chosen on
+     "annualized_omitted": null,        # or why CAGR, volatility, Sharpe, Sortino and
+                                        # Calmar are null (a window under 30 days)
      "in_sample": {"start": ..., "end": ..., "candles": ...},   # that window
      "overfitting": {"deflated_sharpe_ratio": ..., "pbo": ..., ...},
      "walk_forward": {"mode": "rolling", "folds": [{"params": ..., "in_sample": {...},
@@ -19,7 +21,11 @@ shows, per fold, the parameters chosen on the training window with their in-samp
 next to their metrics on the test window, and a summary: mean in-sample vs out-of-sample
 objective value (without the min-trades guard) and Sharpe, the compounded out-of-sample return over the test windows, and the
 walk-forward efficiency (mean out-of-sample CAGR / mean in-sample CAGR). Undefined numbers
-are null.
+are null. As in a backtest's summary.json, the annualized metrics of a window under 30 days
+are null with the reason in `annualized_omitted` (:mod:`tradestream.backtest.metrics`), so
+the Sharpe means and the efficiency leave such windows out (null when every window is that
+short); `fitness` and `objective` stay the computed values the GA ranked by (on one window
+the annualization does not change the order of Sharpe, Sortino or total return).
 
 `DIR/history.json`: per search, per generation: best, mean and best-ever fitness, genomes
 evaluated and cache hits.
@@ -30,7 +36,8 @@ number its `evaluations` in history.json::
 
     {"objective": "sharpe",
      "searches": [{"search": "SMA_CROSSOVER|BTC-USD|final", "strategy": ..., "symbol": ...,
-                   "fold": null, "window": {...}, "evaluations": 412,
+                   "fold": null, "window": {...}, "annualized_omitted": null,
+                   "evaluations": 412,
                    "genes": [{"name": "fast", "kind": "int", "low": 2, "high": 50}, ...]}],
      "evaluations": [
       {"search": ..., "strategy": ..., "symbol": ..., "fold": null, "generation": 0,
@@ -62,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from tradestream.backtest.metrics import MetricArrays
+from tradestream.backtest.metrics import ANNUALIZED_METRICS, MetricArrays, annualization_caveat
 from tradestream.backtest.outputs import iso_time
 from tradestream.optimize.fitness import FitnessConfig, FitnessResult
 from tradestream.optimize.objectives import objective_values
@@ -143,13 +150,29 @@ def objective_value(objective: str, metrics: Mapping[str, float | int]) -> float
     return value if math.isfinite(value) else math.nan
 
 
-def _result_json(result: FitnessResult | None, objective: str) -> dict[str, Any] | None:
+def window_caveat(window: Window) -> str | None:
+    """Why a window's annualized metrics are not shown (under 30 days); None when they are."""
+    return annualization_caveat(window.end_ms - window.start_ms)
+
+
+def shown_metrics(metrics: Mapping[str, Any], caveat: str | None) -> dict[str, Any]:
+    """The metrics as best.json shows them: the annualized ones null on a short window."""
+    out = dict(metrics)
+    if caveat is not None:
+        out.update({name: None for name in ANNUALIZED_METRICS if name in out})
+    return out
+
+
+def _result_json(
+    result: FitnessResult | None, objective: str, caveat: str | None
+) -> dict[str, Any] | None:
     if result is None:
         return None
     return {
         "fitness": result.fitness,
         "objective": objective_value(objective, result.metrics),
-        "metrics": dict(result.metrics),
+        "metrics": shown_metrics(result.metrics, caveat),
+        "annualized_omitted": caveat,
     }
 
 
@@ -177,25 +200,29 @@ def walk_forward_json(
         best = outcome.best()
         test = out_of_sample.get(spec.key)
         start_ms = load_series(spec.train.series_path).start_ms
+        train_caveat = window_caveat(spec.train.window)
+        test_caveat = window_caveat(spec.test.window)
         row: dict[str, Any] = {
             "fold": spec.fold.index + 1,
             "train": _window_json(spec.train.window, start_ms),
             "test": _window_json(spec.test.window, start_ms),
             "params": None,
             "strategy_id": None,
-            "in_sample": _result_json(best, objective),
-            "out_of_sample": _result_json(test, objective),
+            "in_sample": _result_json(best, objective, train_caveat),
+            "out_of_sample": _result_json(test, objective, test_caveat),
         }
         if best is not None:
             row["params"] = spec.space.params(best.genome)
             row["strategy_id"] = spec.space.build(best.genome).strategy_id
             is_fit.append(objective_value(objective, best.metrics))
-            is_sharpe.append(best.metrics.get("sharpe"))
-            is_cagr.append(best.metrics.get("cagr"))
+            shown = shown_metrics(best.metrics, train_caveat)
+            is_sharpe.append(shown.get("sharpe"))
+            is_cagr.append(shown.get("cagr"))
         if test is not None and test.metrics:
             oos_fit.append(objective_value(objective, test.metrics))
-            oos_sharpe.append(test.metrics.get("sharpe"))
-            oos_cagr.append(test.metrics.get("cagr"))
+            shown = shown_metrics(test.metrics, test_caveat)
+            oos_sharpe.append(shown.get("sharpe"))
+            oos_cagr.append(shown.get("cagr"))
             growth *= 1.0 + test.metrics["total_return"]
         rows.append(row)
     mean_is_cagr, mean_oos_cagr = _mean(is_cagr), _mean(oos_cagr)
@@ -251,6 +278,7 @@ def best_entries(
         )
         start_ms = load_series(spec.train.series_path).start_ms
         window = _window_json(spec.train.window, start_ms)
+        caveat = window_caveat(spec.train.window)
         ranked = [r for r in final.ranked() if math.isfinite(r.fitness)][:top]
         overfitting = SearchOverfitting(final) if ranked else None
         for result in ranked:
@@ -263,7 +291,8 @@ def best_entries(
                     "params": dict(strategy.params),
                     "objective": config.objective,
                     "fitness": result.fitness,
-                    "metrics": dict(result.metrics),
+                    "metrics": shown_metrics(result.metrics, caveat),
+                    "annualized_omitted": caveat,
                     "in_sample": window,
                     "overfitting": overfitting.describe(result),
                     "walk_forward": walk,
@@ -327,6 +356,7 @@ def evaluation_searches(outcomes: Sequence[SearchOutcome]) -> list[dict[str, Any
                     "start": iso_time(o.spec.train.window.start_ms),
                     "end": iso_time(o.spec.train.window.end_ms),
                 },
+                "annualized_omitted": window_caveat(o.spec.train.window),
                 "evaluations": o.evaluations,
                 "genes": [
                     {"name": g.name, "kind": g.kind, "low": g.low, "high": g.high}
@@ -350,8 +380,10 @@ def evaluation_records(outcomes: Sequence[SearchOutcome], objective: str) -> Ite
     """
     for o in outcomes:
         spec = o.spec
+        caveat = window_caveat(spec.train.window)
         for genome, generation in o.first_generation.items():
             result = o.trials[genome]
+            shown = shown_metrics(result.metrics, caveat)
             yield _clean(
                 {
                     "search": spec.key,
@@ -362,7 +394,7 @@ def evaluation_records(outcomes: Sequence[SearchOutcome], objective: str) -> Ite
                     "params": spec.space.params(genome),
                     "fitness": result.fitness,
                     "objective": objective_value(objective, result.metrics),
-                    "metrics": {name: result.metrics.get(name) for name in EVALUATION_METRICS},
+                    "metrics": {name: shown.get(name) for name in EVALUATION_METRICS},
                 }
             )
 

@@ -2,8 +2,9 @@
 
 * `--strategy NAME` (repeatable), or `--strategy all` for every library type; a `--param
   k=v` after a `--strategy` fixes that parameter (it is not searched);
-* `--strategies FILE`: the strategy types of a YAML/JSON strategy file (their `values` are
-  not fixed: every declared parameter is searched);
+* `--strategies FILE`: the strategy types of a YAML/JSON strategy file, or of an optimizer
+  result (`best.json`, each type once) (their `values` are not fixed: every declared
+  parameter is searched);
 * `--bound NAME=lo:hi` (repeatable) narrows NAME's range in every selected type that
   declares it; a name no selected type declares, a range outside a declaration, or a bound
   on a fixed parameter is an error.
@@ -58,7 +59,12 @@ def select_spaces(
             else:
                 chosen.append((library.get(name), params))
         if strategies_file:
-            chosen.extend((stype, {}) for stype, _ in load_strategy_types(strategies_file))
+            from_file: list[StrategyType] = []
+            for stype, _ in load_strategy_types(strategies_file):
+                # best.json lists a type once per symbol and top set: search each type once
+                if not any(stype is seen for seen in from_file):
+                    from_file.append(stype)
+            chosen.extend((stype, {}) for stype in from_file)
     except StrategyError as exc:
         raise ValueError(str(exc)) from None
     except OSError as exc:

@@ -23,7 +23,14 @@ import sys
 import threading
 from collections.abc import Callable
 
-from tradestream.cli_types import duration_ms, finite_float, positive_float, positive_int
+from tradestream.cli_types import (
+    duration_ms,
+    finite_float,
+    integer,
+    on_off_flag,
+    positive_float,
+    positive_int,
+)
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.settings import get_settings
@@ -56,12 +63,19 @@ _CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
 
 def _weight(text: str) -> tuple[str, float]:
     pattern, sep, value = text.partition("=")
+    if not sep or not pattern.strip():
+        raise argparse.ArgumentTypeError(f"expected PATTERN=NUMBER, got {text!r}")
     try:
-        if not sep or not pattern:
-            raise ValueError
-        return pattern.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--weight needs PATTERN=NUMBER, got {text!r}") from None
+        return pattern.strip(), finite_float(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected PATTERN=NUMBER, got {text!r}") from None
+
+
+def _error(args: argparse.Namespace, message: object) -> None:
+    """Prints `tradestream paper CMD: error: MESSAGE`, the prefix of the command that ran."""
+    print(
+        f"{getattr(args, 'command_prog', 'tradestream paper')}: error: {message}", file=sys.stderr
+    )
 
 
 def _db_flag(parser: argparse.ArgumentParser) -> None:
@@ -136,7 +150,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         pf.add_argument(
             flag,
             dest=f"cfg_{field}",
-            type=finite_float if kind is float else kind,
+            type=finite_float if kind is float else integer,
             metavar=metavar,
             help=help_text,
         )
@@ -153,17 +167,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="stop=atr: candle length of the ATR built from trades (1m)",
     )
-    pf.add_argument(
-        "--allow_short",
-        dest="cfg_allow_short",
-        action=argparse.BooleanOptionalAction,
-        help="SELL opens a short when flat",
-    )
-    pf.add_argument(
+    on_off_flag(pf, "--allow_short", "cfg_allow_short", "SELL opens a short when flat")
+    on_off_flag(
+        pf,
         "--breaker_flatten",
-        dest="cfg_breaker_flatten",
-        action=argparse.BooleanOptionalAction,
-        help="close every position when the circuit breaker trips",
+        "cfg_breaker_flatten",
+        "close every position when the circuit breaker trips",
     )
     pf.add_argument(
         "--strategy",
@@ -236,9 +245,9 @@ def _database_errors(handler: Callable[[argparse.Namespace], int]):
         try:
             return handler(args)
         except DBAPIError as exc:
-            print(f"tradestream: error: {unusable(args.db, exc)}", file=sys.stderr)
+            _error(args, unusable(args.db, exc))
         except StoreUnusableError as exc:
-            print(f"tradestream: error: {exc}", file=sys.stderr)
+            _error(args, exc)
         return 2
 
     return wrapped
@@ -281,12 +290,12 @@ def run_paper(args: argparse.Namespace) -> int:
         try:
             return PaperExecutor(config, options, store).run(stop)
         except StoreLockedError as exc:
-            print(f"tradestream paper: {exc}", file=sys.stderr)
+            _error(args, exc)
             return 1
         except (KafkaSecurityError, StalePositionError, StoreUnusableError):
             raise  # one line and exit 2, by tradestream.cli or _database_errors
         except RuntimeError as exc:
-            print(f"tradestream paper: {exc}", file=sys.stderr)
+            _error(args, exc)
             return 1
     finally:
         store.close()

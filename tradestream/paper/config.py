@@ -97,9 +97,7 @@ class PaperConfig(BaseModel):
     def wants_strategy(self, strategy_id: str, strategy_type: str) -> bool:
         if not self.strategies:
             return True
-        return any(
-            fnmatchcase(strategy_id, p) or fnmatchcase(strategy_type, p) for p in self.strategies
-        )
+        return any(_matches(p, strategy_id, strategy_type) for p in self.strategies)
 
     def wants_symbol(self, symbol: str) -> bool:
         return not self.symbols or symbol in self.symbols
@@ -107,7 +105,7 @@ class PaperConfig(BaseModel):
     def weight_of(self, strategy_id: str, strategy_type: str) -> float:
         """The first matching (pattern, weight), else 1."""
         for pattern, weight in self.weights:
-            if fnmatchcase(strategy_id, pattern) or fnmatchcase(strategy_type, pattern):
+            if _matches(pattern, strategy_id, strategy_type):
                 return weight
         return 1.0
 
@@ -115,3 +113,15 @@ class PaperConfig(BaseModel):
         """{field: (other's value, this value)} for fields that differ."""
         mine, theirs = self.model_dump(), other.model_dump()
         return {k: (theirs[k], v) for k, v in mine.items() if theirs.get(k) != v}
+
+
+def _matches(pattern: str, strategy_id: str, strategy_type: str) -> bool:
+    """Whether a --strategy/--weight shell pattern names this strategy (id or type).
+
+    Letter case does not matter, as everywhere a strategy is named (`sma_*` matches
+    `SMA_CROSSOVER`); the rest of the pattern is matched exactly.
+    """
+    folded = pattern.casefold()
+    return fnmatchcase(strategy_id.casefold(), folded) or fnmatchcase(
+        strategy_type.casefold(), folded
+    )

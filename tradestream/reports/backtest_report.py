@@ -10,6 +10,9 @@ the heatmap stays small whatever the grid.
 
 Results come as BacktestResult messages, or as RankedResults (on disk, best first: only the
 table's rows are read as messages, and the heatmap's metric as one array).
+
+Annualized metrics of a sample under 30 days are shown as n/a with the reason
+(:mod:`tradestream.backtest.metrics`); a heatmap of one says it is extrapolated.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tradestream.backtest.chunks import ResultDetail, rank_value
+from tradestream.backtest.metrics import ANNUALIZED_METRICS, annualization_caveat, format_days
 from tradestream.backtest.outputs import RejectionSummary, RunInfo, SeriesInfo, iso_time
 from tradestream.backtest.ranking import RankedResults
 from tradestream.reports.html import (
@@ -282,7 +286,11 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
         hidden += max(0, view.count - TABLE_ROWS)
         for r in view.best[:TABLE_ROWS]:
             cells = []
+            caveat = annualization_caveat(r.end_ms - r.start_ms)
             for name, _, kind in _COLUMNS:
+                if caveat is not None and name in ANNUALIZED_METRICS:
+                    cells.append(f'<td title="{html.escape(caveat)}">n/a</td>')
+                    continue
                 value = getattr(r.metrics, name)
                 css = ""
                 if kind == "pct" and isinstance(value, float) and math.isfinite(value):
@@ -307,11 +315,12 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
 
 def _kpis(result) -> str:
     m = result.metrics
+    short = annualization_caveat(result.end_ms - result.start_ms) is not None
     items = (
         ("Return", format_value(m.total_return, "pct")),
         ("Buy & hold", format_value(m.buy_and_hold_return, "pct")),
-        ("CAGR", format_value(m.cagr, "pct")),
-        ("Sharpe", format_value(m.sharpe, "num")),
+        ("CAGR", "n/a" if short else format_value(m.cagr, "pct")),
+        ("Sharpe", "n/a" if short else format_value(m.sharpe, "num")),
         ("Max drawdown", format_value(m.max_drawdown, "pct")),
         ("Trades", format_value(m.num_trades, "int")),
         ("Win rate", format_value(m.win_rate, "pct")),
@@ -320,6 +329,11 @@ def _kpis(result) -> str:
     return (
         '<div class="kpis">' + "".join(f"<span>{k}: <b>{v}</b></span>" for k, v in items) + "</div>"
     )
+
+
+def _span_text(symbol: str, series: Sequence[SeriesInfo]) -> str:
+    info = next(s for s in series if s.symbol == symbol)
+    return format_days(info.end_ms - info.start_ms)
 
 
 def render_report(
@@ -362,12 +376,18 @@ def render_report(
             f"{g.combinations} combinations, {g.skipped} skipped by "
             f"{html.escape(' and '.join(g.constraints) or 'constraints')}.</p>"
         )
+    caveats = {s.symbol: annualization_caveat(s.end_ms - s.start_ms) for s in series}
     for s in sorted(series, key=lambda s: s.symbol):
         out.append(
             f'<p class="meta">{html.escape(s.symbol)}: {s.candles:,} candles of '
             f"{format_duration(s.interval_ms)} from {iso_time(s.start_ms)} to {iso_time(s.end_ms)} "
             f"({s.filled:,} filled, {s.duplicates:,} duplicates dropped).</p>"
         )
+        if caveats[s.symbol] is not None:
+            out.append(
+                f'<p class="meta neg">{html.escape(s.symbol)}: n/a for CAGR, Vol, Sharpe, '
+                f"Sortino and Calmar: {html.escape(caveats[s.symbol])}.</p>"
+            )
     if rejected.total:
         out.append(f'<p class="meta neg">{html.escape(rejected.describe())}; see summary.json.</p>')
 
@@ -396,6 +416,12 @@ def render_report(
         out.append(f"<h2>Heatmap of {html.escape(run.rank_by)}</h2>")
         for view in views:
             out.append(f"<h3>{html.escape(view.symbol)}</h3>")
+            if run.rank_by in ANNUALIZED_METRICS and caveats.get(view.symbol) is not None:
+                out.append(
+                    f'<p class="note neg">{html.escape(run.rank_by)} extrapolated from '
+                    f"{html.escape(_span_text(view.symbol, series))}: compare the cells with one "
+                    "another, not with annual figures.</p>"
+                )
             out.append(heatmap(run, view))
 
     out.append("<h2>Results</h2>")

@@ -389,6 +389,12 @@ def render_report(
         "<h2>Best parameter sets</h2>",
         best_table(entries) if entries else '<p class="note">No set reached a finite fitness.</p>',
     ]
+    short = next((e["annualized_omitted"] for e in entries if e.get("annualized_omitted")), None)
+    if short is not None:
+        out.append(
+            f'<p class="note">Sharpe –: {_esc(short)} (the fitness is the computed objective '
+            "the search ranked by).</p>"
+        )
     for number, ((strategy, symbol), group) in enumerate(sorted(groups.items())):
         kept, walk = group["entries"], None
         if kept:
@@ -420,6 +426,16 @@ def render_report(
             out.append(_summary(walk.get("summary") or {}))
             out.append(folds_chart(folds, objective))
             out.append(folds_table(folds, objective))
+            if any(
+                (f.get(side) or {}).get("annualized_omitted")
+                for f in folds
+                for side in ("in_sample", "out_of_sample")
+            ):
+                out.append(
+                    '<p class="note">–: windows under 30 days are too short to annualize, so '
+                    "their Sharpe (and the means and walk-forward efficiency built on it and on "
+                    "CAGR) are not shown.</p>"
+                )
         else:
             out.append(
                 '<p class="note">No walk-forward (run with --train and --test): the metrics '

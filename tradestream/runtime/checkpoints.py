@@ -17,12 +17,24 @@ restore the launcher compares it, and the group's committed offsets (those of th
 finalized checkpoint), with the topic as it is now (`checkpoint_fit`). After a broker reset
 or a recreated topic the checkpoint does not fit: resuming would wait at offsets the topic
 no longer has and make every replayed trade late. Checkpoints that no longer fit are moved
-to `<checkpoint_dir>/stale/` (never deleted), so a later start cannot restore them.
+to `<checkpoint_dir>/stale/<time>/`, so a later start cannot restore them.
+
+Housekeeping: Flink keeps the newest `retained` complete checkpoints of a job
+(`state.checkpoints.num-retained`), but every start is a new Flink job with a directory of its
+own, and Flink never removes the directories of earlier jobs. So each start keeps the newest
+`retained` job directories (newest by their latest checkpoint) and deletes older ones, never
+the one holding the checkpoint being restored; set-aside sets under `stale/` are kept the same
+way (the newest `retained` of them), since they cannot be restored and are only there to be
+looked at. Only directories named as Flink names them are touched (a 32-digit hex job id; a
+`stale/` set's time stamp), so a `--checkpoint_dir` shared with anything else loses nothing
+else.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import time
 from pathlib import Path
 
@@ -35,6 +47,11 @@ from tradestream.kafka_clients.positions import (
 
 SOURCE_FILE = "source.json"
 STALE_DIR = "stale"
+# Checkpoints (per job) and job directories kept: a restore uses the newest; the others are a
+# fallback to restore by hand (`execution.savepoint.path`) when the newest is damaged.
+DEFAULT_RETAINED = 3
+_JOB_DIR = re.compile(r"[0-9a-f]{32}")  # a Flink JobID
+_STALE_SET = re.compile(r"\d{8}T\d{6}")  # set_aside's time stamp
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -47,17 +64,73 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(complete, key=lambda d: (d.stat().st_mtime, int(d.name.split("-")[1])))
 
 
+def _newest_change(directory: Path) -> float:
+    """When a job directory (or set-aside set) last changed: its own time or its newest
+    checkpoint's, whichever is later."""
+    times = [directory.stat().st_mtime]
+    times += [d.stat().st_mtime for d in directory.glob("chk-*") if d.is_dir()]
+    times += [d.stat().st_mtime for d in directory.glob("*/chk-*") if d.is_dir()]
+    return max(times)
+
+
+def _prune(directories: list[Path], keep: int, protect: Path | None) -> list[Path]:
+    """Deletes all but the newest `keep` of `directories`, never `protect`; returns those."""
+    newest_first = sorted(directories, key=_newest_change, reverse=True)
+    removed = []
+    for directory in newest_first[keep:]:
+        if protect is not None and directory.resolve() == protect.resolve():
+            continue
+        try:
+            shutil.rmtree(directory)
+        except OSError:  # not ours to delete (permissions): left as it is, tried next start
+            continue
+        removed.append(directory)
+    return removed
+
+
+def prune_checkpoints(checkpoint_dir: Path, retained: int, restore: Path | None) -> list[Path]:
+    """Keeps the newest `retained` job directories and `stale/` sets; deletes older ones.
+
+    Args:
+        checkpoint_dir: where the jobs' directories are (`<checkpoint_dir>/<job id>/chk-N`).
+        retained: how many job directories, and how many set-aside sets, to keep (>= 1).
+        restore: the checkpoint this start restores: its job directory is always kept.
+
+    Returns:
+        The directories deleted: job directories, then set-aside sets.
+    """
+    if retained < 1:
+        raise ValueError(f"retained must be >= 1, got {retained}")
+    if not checkpoint_dir.is_dir():
+        return []
+    jobs = [d for d in checkpoint_dir.iterdir() if d.is_dir() and _JOB_DIR.fullmatch(d.name)]
+    removed = _prune(jobs, retained, restore.parent if restore is not None else None)
+    stale = checkpoint_dir / STALE_DIR
+    if stale.is_dir():
+        sets = [d for d in stale.iterdir() if d.is_dir() and _STALE_SET.fullmatch(d.name)]
+        removed += _prune(sets, retained, None)
+    return removed
+
+
 def flink_checkpoint_args(
-    checkpoint_dir: Path, conf_dir: Path, interval_ms: int, resume: bool
+    checkpoint_dir: Path,
+    conf_dir: Path,
+    interval_ms: int,
+    resume: bool,
+    retained: int = DEFAULT_RETAINED,
 ) -> tuple[list[str], Path | None]:
-    """Beam/Flink arguments for retained checkpoints, and the checkpoint restored (if any)."""
+    """Beam/Flink arguments for retained checkpoints, and the checkpoint restored (if any).
+
+    Flink keeps the newest `retained` checkpoints of the job (`prune_checkpoints` deals with
+    the directories of earlier jobs).
+    """
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     conf_dir.mkdir(parents=True, exist_ok=True)
     restore = latest_checkpoint(checkpoint_dir) if resume else None
     lines = [
         "# Written by `tradestream realtime` for this run; regenerated at every start.",
         f"state.checkpoints.dir: {checkpoint_dir.resolve().as_uri()}",
-        "state.checkpoints.num-retained: 3",
+        f"state.checkpoints.num-retained: {retained}",
         "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
     ]
     if restore is not None:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tradestream.cli_types import integer, positive_int
 from tradestream.runtime.jvm import require
 from tradestream.settings import Settings
 
@@ -33,7 +34,7 @@ class FlinkJobOptions(PipelineOptions):
         group = parser.add_argument_group("Flink job (passed to Beam's Flink runner)")
         group.add_argument(
             "--checkpointing_interval",
-            type=int,
+            type=integer,
             default=None,
             help="ms between Flink checkpoints (the local launcher sets it from "
             "--checkpoint_interval)",
@@ -61,7 +62,7 @@ class FlinkJobOptions(PipelineOptions):
         )
         group.add_argument(
             "--max_bundle_time_mills",
-            type=int,
+            type=positive_int,
             default=None,
             help="longest time a bundle stays open, in ms (latency against overhead)",
         )

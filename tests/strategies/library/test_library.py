@@ -76,3 +76,17 @@ def test_rsi_classic_cooldown_drops_repeats():
     strict_buys = np.flatnonzero(signals[strict.strategy_id] == 1)
     assert len(strict_buys) < len(loose_buys)
     assert np.all(np.diff(strict_buys) > 200)
+
+
+def test_library_lookup_takes_a_type_name_in_any_case_and_keeps_the_registered_name():
+    for name in ("sma_crossover", "Sma_Crossover", " SMA_CROSSOVER "):
+        assert library.get(name) is library.get("SMA_CROSSOVER")
+    built = library.build("rsi_overbought_oversold", {"period": 10})
+    assert built.strategy_id == library.build("RSI_OVERBOUGHT_OVERSOLD", {"period": 10}).strategy_id
+    assert built.strategy_id.startswith("RSI_OVERBOUGHT_OVERSOLD(")
+
+
+@pytest.mark.parametrize("name", ["nope", "", ["SMA_CROSSOVER"], None])
+def test_library_lookup_of_an_unknown_name_or_a_non_name_is_a_strategy_error(name):
+    with pytest.raises(StrategyError, match="unknown strategy type"):
+        library.get(name)

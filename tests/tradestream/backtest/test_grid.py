@@ -183,3 +183,18 @@ def test_grid_id_keys_sort_sets_as_their_strategy_ids_sort(type_name, axes):
     keys = grid.sets.id_keys(np.arange(len(grid)))
     assert [ids[i] for i in np.argsort(keys, kind="stable")] == sorted(ids)
     assert len(set(keys.tolist())) == len(ids)
+
+
+def test_selection_runs_the_optimizers_best_json(tmp_path):
+    # The optimizer's DIR/best.json: one entry per symbol and top set, best first.
+    best = tmp_path / "best.json"
+    best.write_text(
+        '[{"strategy": "SMA_CROSSOVER", "symbol": "A", "params": {"fast": 9, "slow": 31}},'
+        ' {"strategy": "SMA_CROSSOVER", "symbol": "B", "params": {"fast": 9, "slow": 31}},'
+        ' {"strategy": "EMA_MACD", "symbol": "A", "params": {"fast": 8, "slow": 21, "signal": 5}}]'
+    )
+    selection = select_strategies(None, str(best))
+    assert [s.strategy_id for s in selection.strategies] == [
+        "SMA_CROSSOVER(fast=9,slow=31)",  # once, though chosen on two symbols
+        "EMA_MACD(ema_period=50,fast=8,signal=5,slow=21)",  # ema_period: its default
+    ]

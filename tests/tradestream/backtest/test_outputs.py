@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -11,14 +12,18 @@ from tradestream.backtest.chunks import Selected, chunk_results, simulate_chunk
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.files import RejectedRow
 from tradestream.backtest.grid import expand_grid
+from tradestream.backtest.metrics import DAY_MS, annualization_caveat
 from tradestream.backtest.outputs import (
     GridInfo,
     RunInfo,
     SeriesInfo,
+    conflict_lines,
+    console_summary,
     equity_csv,
     iso_times,
     summary_json,
     trades_csv,
+    write_json,
 )
 from tradestream.backtest.series import build_series
 from tradestream.reports.backtest_report import render_report
@@ -130,3 +135,102 @@ def test_report_without_grid_has_no_heatmap():
     series, results, details, info = _run([strategy])
     page = render_report(info, results, [SeriesInfo.of(series)], details, _no_rejections())
     assert "Heatmap" not in page and page.count("<svg") == 3
+
+
+SHORT_CAVEAT = (
+    "the sample spans 0.167 days, under the 30 days needed to annualize: "
+    "cagr, annualized_volatility, sharpe, sortino, calmar not shown"
+)  # 240 one-minute candles: 240 / 1440 days
+
+
+def test_metrics_annualization_needs_thirty_days():
+    assert annualization_caveat(30 * DAY_MS) is None
+    assert annualization_caveat(400 * DAY_MS) is None
+    assert annualization_caveat(30 * DAY_MS - 1) is not None
+    assert annualization_caveat(240 * MINUTE) == SHORT_CAVEAT
+    assert annualization_caveat(DAY_MS).startswith("the sample spans 1 day, under the 30 days")
+
+
+def test_outputs_summary_of_a_short_sample_has_null_annualized_metrics_and_the_reason():
+    strategies = list(
+        expand_grid(library.get("SMA_CROSSOVER"), {}, ["fast=3:5:1", "slow=20"]).strategies
+    )
+    series, results, _, info = _run(strategies)
+    assert all(math.isfinite(r.metrics.sharpe) for r in results)  # computed, then withheld
+    summary = summary_json(info, results, [SeriesInfo.of(series)], _no_rejections())
+    for entry in summary["results"]:
+        assert entry["annualized_omitted"] == SHORT_CAVEAT
+        m = entry["metrics"]
+        assert [m[k] for k in ("cagr", "annualized_volatility", "sharpe", "sortino", "calmar")] == [
+            None
+        ] * 5
+        assert m["total_return"] is not None and m["max_drawdown"] is not None
+    # Still ranked by the computed Sharpe, best first.
+    best = max(results, key=lambda r: r.metrics.sharpe)
+    assert summary["results"][0]["strategy_id"] == best.strategy.strategy_id
+
+
+def test_outputs_summary_of_thirty_days_keeps_annualized_metrics():
+    closes = 100 + 10 * np.sin(np.arange(30) / 3.0)
+    day = 86_400_000
+    series = build_series(
+        "BTC-USD",
+        [candle(T0 + i * day, float(c), interval_ms=day) for i, c in enumerate(closes)],
+        day,
+    )
+    strategy = library.build("SMA_CROSSOVER", {"fast": 2, "slow": 5})
+    [result] = chunk_results(simulate_chunk(series, [strategy], CONFIG), CONFIG)
+    info = RunInfo(("x.csv",), "candles", 0, CONFIG, 1)
+    [entry] = summary_json(info, [result], [SeriesInfo.of(series)], _no_rejections())["results"]
+    assert entry["annualized_omitted"] is None
+    assert entry["metrics"]["sharpe"] is not None
+    assert entry["metrics"]["sharpe"] == result.metrics.sharpe
+
+
+def test_outputs_console_says_why_annualized_metrics_are_missing(tmp_path):
+    strategy = library.build("SMA_CROSSOVER", {"fast": 5, "slow": 20})
+    series, results, _, info = _run([strategy])
+    write_json(
+        str(tmp_path / "summary.json"),
+        summary_json(info, results, [SeriesInfo.of(series)], _no_rejections()),
+    )
+    text, _ = console_summary(str(tmp_path), "sharpe")
+    assert "SMA_CROSSOVER(fast=5,slow=20)" in text and " sharpe=n/a " in text
+    assert f"  n/a: {SHORT_CAVEAT}; ranked by the computed sharpe\n" in text
+    text, _ = console_summary(str(tmp_path), "total_return")
+    assert f"  n/a: {SHORT_CAVEAT}\n" in text
+
+
+def test_report_of_a_short_sample_shows_na_for_annualized_metrics():
+    grid = expand_grid(library.get("SMA_CROSSOVER"), {}, ["fast=3:9:3", "slow=6:12:3"])
+    series, results, details, info = _run(list(grid.strategies), grid)
+    page = render_report(info, results, [SeriesInfo.of(series)], details, _no_rejections())
+    assert "CAGR: <b>n/a</b>" in page and "Sharpe: <b>n/a</b>" in page
+    assert page.count(f'<td title="{SHORT_CAVEAT}">n/a</td>') == 5 * len(results)
+    assert f"BTC-USD: n/a for CAGR, Vol, Sharpe, Sortino and Calmar: {SHORT_CAVEAT}." in page
+    assert "sharpe extrapolated from 0.167 days: compare the cells with one another" in page
+
+
+def test_outputs_conflicting_duplicates_one_line_each_then_a_count():
+    examples = [
+        {"file": "a.csv", "row": 1, "reason": "malformed", "detail": "row 1: x"},
+        *(
+            {
+                "file": "a.csv",
+                "row": 10 + i,
+                "reason": "conflicting_duplicate",
+                "detail": f"row {10 + i}: c{i}",
+            }
+            for i in range(12)
+        ),
+    ]
+    rejected = {
+        "total": 15,
+        "by_reason": {"malformed": 1, "conflicting_duplicate": 14},
+        "examples": examples,
+    }
+    lines = conflict_lines(rejected)
+    assert lines[0] == "conflicting duplicate candle in a.csv, row 10: c0"
+    assert lines[9] == "conflicting duplicate candle in a.csv, row 19: c9"
+    assert lines[10:] == ["... and 4 more conflicting duplicate candle(s); see summary.json"]
+    assert conflict_lines({"by_reason": {"malformed": 1}, "examples": examples[:1]}) == []

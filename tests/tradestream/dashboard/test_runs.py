@@ -64,6 +64,15 @@ def test_runs_lists_backtests_and_optimizer_runs_newest_first(tmp_path):
     assert optimized.best["strategy_id"] == "RSI(period=9)" and optimized.best["sharpe"] == 1.9
 
 
+def test_runs_backtest_of_a_short_sample_without_sharpe_still_shows_its_best(tmp_path):
+    # summary.json leaves Sharpe null on a sample too short to annualize; its results are
+    # listed best first, so the first one is the run's best.
+    make_backtest(tmp_path / "day", sharpes=(None, None))
+    [run] = list_runs(tmp_path)
+    assert run.best["strategy_id"] == "SMA_CROSSOVER(fast=1,slow=30)"
+    assert run.best["sharpe"] is None and run.best["total_return"] == 0.1
+
+
 def test_runs_skips_hidden_directories_such_as_a_run_in_progress(tmp_path):
     make_backtest(tmp_path / "out")
     make_backtest(tmp_path / "out" / ".staging-abc123")  # tradestream backtest, not done yet

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -22,10 +23,12 @@ from tradestream.ingest.coinbase_stream import (
     parse_products,
 )
 from tradestream.ingest.fake_coinbase import (
+    Drop,
     FakeCoinbaseServer,
     Send,
     heartbeat_message,
 )
+from tradestream.ingest.metrics import summary_line
 from tradestream.ingest.producer import TradeProducer
 from tradestream.ingest.ws_client import BackoffPolicy
 from tradestream.v1 import trade_pb2
@@ -276,3 +279,35 @@ def test_stream_logs_at_most_ten_bad_messages_per_interval(caplog):
     assert len([r for r in caplog.records if "malformed" in r.getMessage()]) == 10
     assert stream.metrics.malformed == {"malformed": 15}
     assert len(producer.dead_letters) == 15  # every one is kept, logged or not
+
+
+def test_stream_counts_failed_reconnects_and_shows_them_in_the_summary_line(caplog):
+    # One good connection (a trade, then dropped), then the exchange goes away: every attempt
+    # to reconnect is refused, and each one is counted.
+    producer = RecordingProducer()
+    server = FakeCoinbaseServer([[scenario.update(scenario.t("BTC-USD", 1)), Drop()]]).start()
+    stream = CoinbaseTradeStream(fast_config(server.url, products=["BTC-USD"]), producer)
+    stopping: list[threading.Thread] = []
+
+    def exchange_gone_and_refused_three_times() -> bool:
+        if producer.stats.sent >= 1 and not stopping:
+            # server.stop() joins the server's thread: not on the stream's event loop.
+            stopping.append(threading.Thread(target=server.stop))
+            stopping[0].start()
+        return bool(stopping) and stream.metrics.failed_connects >= 3
+
+    try:
+        with caplog.at_level("WARNING", logger="tradestream.ingest"):
+            run_stream(stream, exchange_gone_and_refused_three_times, timeout_s=60)
+    finally:
+        if stopping:
+            stopping[0].join(10)
+        else:  # the stream failed before the exchange went away
+            server.stop()
+    m = stream.metrics
+    refused = [r for r in caplog.records if "connect failed" in r.getMessage()]
+    assert m.failed_connects == len(refused) >= 3  # each refused attempt once, nothing else
+    assert m.connections == 0
+    assert producer.stats.sent == 1
+    line = summary_line(m, {})
+    assert f"reconnects {m.reconnects} (silent 0) | failed connects {m.failed_connects} |" in line

@@ -24,6 +24,7 @@ def busy_metrics() -> IngestMetrics:
     metrics.bad_message("malformed")
     metrics.bad_message("unexpected")
     metrics.reconnects = 4
+    metrics.failed_connects = 5
     metrics.connections, metrics.connections_wanted = 1, 2
     return metrics
 
@@ -39,6 +40,7 @@ def test_prometheus_text_has_typed_families_and_labelled_samples():
     assert 'tradestream_ingest_duplicates_total{symbol="BTC-USD"} 1' in lines
     assert 'tradestream_ingest_malformed_total{reason="malformed"} 2' in lines
     assert "tradestream_ingest_reconnects_total 4" in lines
+    assert "tradestream_ingest_failed_connects_total 5" in lines
     assert "tradestream_ingest_kafka_errors_total 2" in lines
     assert "# TYPE tradestream_ingest_connections gauge" in lines
     types = [line.split()[2] for line in lines if line.startswith("# TYPE")]
@@ -68,7 +70,13 @@ def test_rate_tracker_gives_trades_per_second_since_last_tick(monkeypatch):
 def test_summary_line_names_rates_and_health_counters():
     line = summary_line(busy_metrics(), {"BTC-USD": 12.5, "ETH-USD": 1.0})
     assert line.startswith("BTC-USD=12.5/s ETH-USD=1.0/s | trades 4 | connections 1/2")
-    for part in ("reconnects 4", "duplicates 1", "malformed 3", "kafka errors 2"):
+    for part in (
+        "reconnects 4",
+        "failed connects 5",
+        "duplicates 1",
+        "malformed 3",
+        "kafka errors 2",
+    ):
         assert part in line
 
 

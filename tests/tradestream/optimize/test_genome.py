@@ -142,3 +142,15 @@ def test_selection_all_selects_every_library_type_and_param_fixes_a_gene():
     assert len(select_spaces(["strategy:all"], None, [])) == len(library.names())
     (space,) = select_spaces(["strategy:SMA_CROSSOVER", "param:slow=40"], None, [])
     assert space.names == ("fast",) and space.fixed == {"slow": 40}
+
+
+def test_selection_searches_each_type_of_a_best_json_once(tmp_path):
+    best = tmp_path / "best.json"
+    best.write_text(
+        '[{"strategy": "SMA_CROSSOVER", "symbol": "A", "params": {"fast": 9, "slow": 31}},'
+        ' {"strategy": "SMA_CROSSOVER", "symbol": "B", "params": {"fast": 7, "slow": 40}},'
+        ' {"strategy": "SMA_RSI", "symbol": "A", "params": {}}]'
+    )
+    spaces = select_spaces(None, str(best), [])
+    assert [s.stype.name for s in spaces] == ["SMA_CROSSOVER", "SMA_RSI"]
+    assert make_space(library.get("SMA_CROSSOVER")).names == spaces[0].names  # all searched

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.tradestream.optimize.builders import fitness_config, saved, series_from_close, sine_close
+from tradestream.backtest.metrics import ANNUALIZED_METRICS
 from tradestream.optimize.fitness import evaluate_locally
 from tradestream.optimize.ga import GAConfig
 from tradestream.optimize.genome import make_space
@@ -99,3 +100,45 @@ def test_outputs_strategy_sets_group_entries_by_symbol(run):
         assert message.source == "optimize" and message.created_ms == 123
         expected = [e["strategy_id"] for e in entries if e["symbol"] == symbol]
         assert [s.strategy_id for s in message.strategies] == expected
+
+
+def test_outputs_windows_under_30_days_withhold_annualized_metrics(run):
+    _, _, entries = run
+    for entry in entries:
+        # 1,800 one-minute candles (1.25 days); anchored folds of 12 h and more, tests of 6 h
+        assert entry["annualized_omitted"].startswith("the sample spans 1.25 days, under the 30")
+        assert [entry["metrics"][k] for k in ANNUALIZED_METRICS] == [None] * 5
+        assert entry["metrics"]["total_return"] is not None and entry["fitness"] is not None
+        walk = entry["walk_forward"]
+        for row in walk["folds"]:
+            assert row["in_sample"]["metrics"]["sharpe"] is None
+            assert row["out_of_sample"]["metrics"]["cagr"] is None
+            assert row["out_of_sample"]["annualized_omitted"].startswith(
+                "the sample spans 0.25 days"
+            )
+        summary = walk["summary"]
+        assert summary["in_sample_sharpe_mean"] is None
+        assert summary["out_of_sample_sharpe_mean"] is None
+        assert summary["walk_forward_efficiency"] is None  # a ratio of extrapolated CAGRs
+        assert summary["in_sample_objective_mean"] is not None  # what the GA ranked by
+    assert "sharpe n/a" in console_summary(entries)
+
+
+def test_outputs_windows_of_30_days_and_more_keep_annualized_metrics(tmp_path):
+    day = 24 * H
+    series = series_from_close(sine_close(240, period=24.0, seed=3), interval_ms=day)
+    space = make_space(library.get("SMA_CROSSOVER"), bounds={"fast": (2, 10), "slow": (5, 30)})
+    config = fitness_config(min_trades=0)
+    specs = plan_searches([space], [saved(series, tmp_path)], train_ms=90 * day, test_ms=30 * day)
+    tasks = tasks_of(specs)
+    evaluate = lambda jobs: evaluate_locally(jobs, tasks, config)  # noqa: E731
+    outcomes = run_searches(specs, GAConfig(population=6, generations=2, seed=1), evaluate)
+    oos = evaluate_out_of_sample(outcomes, evaluate)
+    entry = best_entries(outcomes, oos, config, top=1, mode="rolling")[0]
+    final = next(o for o in outcomes if o.spec.fold is None)
+    assert entry["annualized_omitted"] is None
+    assert entry["metrics"]["sharpe"] == final.ranked()[0].metrics["sharpe"]
+    for row in entry["walk_forward"]["folds"]:
+        assert row["in_sample"]["annualized_omitted"] is None
+        assert row["out_of_sample"]["annualized_omitted"] is None  # exactly 30 days
+    assert entry["walk_forward"]["summary"]["out_of_sample_sharpe_mean"] is not None

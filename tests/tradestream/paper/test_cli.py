@@ -20,7 +20,7 @@ def _args(*flags: str):
 def test_paper_cli_flags_override_the_stored_config_and_keep_the_rest():
     stored = PaperConfig(fee=0.002, allow_short=True, strategies=("SMA_*",))
     config = build_config(
-        _args("--fraction", "0.25", "--no-allow_short", "--symbol", "BTC-USD"), stored
+        _args("--fraction", "0.25", "--no_allow_short", "--symbol", "BTC-USD"), stored
     )
     assert config.fraction == 0.25 and config.allow_short is False
     assert config.symbols == ("BTC-USD",)

@@ -33,7 +33,7 @@ def test_paper_run_without_a_broker_fails_within_10s_with_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"tradestream: error: no Kafka broker answers at {closed}")
+    assert lines[0].startswith(f"tradestream paper run: error: no Kafka broker answers at {closed}")
     assert "tradestream local up" in lines[0]
     assert elapsed < 10.0, f"took {elapsed:.1f}s"
 
@@ -67,7 +67,9 @@ def test_paper_commands_on_a_corrupted_database_print_one_line_naming_the_file(
     assert result.returncode == 2, result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"tradestream: error: cannot use the paper database {db} ")
+    assert lines[0].startswith(
+        f"tradestream paper {command[0]}: error: cannot use the paper database {db} "
+    )
     assert "file is not a database" in lines[0] and "move it aside" in lines[0]
     assert result.stdout == ""
     assert db.read_bytes() == before  # left as it was, for the user to look at

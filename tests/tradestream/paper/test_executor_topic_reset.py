@@ -126,7 +126,7 @@ def test_paper_run_topic_recreated_with_more_signals_refuses_then_start_over_rea
     assert refused.returncode == 2, refused.stderr
     lines = refused.stderr.splitlines()
     assert len(lines) == 1, refused.stderr
-    assert lines[0].startswith("tradestream: error: ")
+    assert lines[0].startswith("tradestream paper run: error: ")
     assert "was recreated" in lines[0] and old_id in lines[0]
     assert "--on_topic_reset start_over" in lines[0]
     assert _recorded(db_path) == before  # nothing recorded

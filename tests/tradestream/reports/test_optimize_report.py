@@ -80,8 +80,11 @@ def test_report_shows_the_best_parameters_and_their_numbers(run):
         row = re.search(rf"<tr><td>{entry['rank']}</td>.*?</tr>", page).group(0)
         assert f"fast={entry['params']['fast']}, slow={entry['params']['slow']}" in row
         assert f"{entry['fitness']:.3f}" in row
-        assert f"{entry['metrics']['sharpe']:.3f}" in row
+        # 2,400 one-minute candles: too short to annualize, so the Sharpe cell is a dash
+        assert entry["metrics"]["sharpe"] is None
+        assert re.findall(r"<td>([^<]*)</td>", row)[1:3] == [f"{entry['fitness']:.3f}", "–"]
         assert f"{entry['overfitting']['deflated_sharpe_ratio']:.3f}" in row
+    assert f"Sharpe –: {first['annualized_omitted']} (the fitness is the computed" in page
     chart = page.split('aria-label="parameter map"')[1].split("</svg>")[0]  # the final's
     assert re.search(
         r'<rect class="mark" [^>]*><title>chosen \(rank 1\): '
@@ -166,14 +169,12 @@ def test_report_shows_in_sample_and_out_of_sample_per_fold(run):
         cells = re.findall(r"<td>([^<]*)</td>", row)
         # fold, IS/OOS objective, then IS/OOS Sharpe, side by side
         assert cells[0] == str(fold["fold"])
-        assert cells[1:5] == [
-            f"{is_['objective']:.3f}",
-            f"{oos['objective']:.3f}",
-            f"{is_['metrics']['sharpe']:.3f}",
-            f"{oos['metrics']['sharpe']:.3f}",
-        ]
+        # 16 h and 8 h windows: objective values shown, Sharpe withheld (too short to annualize)
+        assert cells[1:5] == [f"{is_['objective']:.3f}", f"{oos['objective']:.3f}", "–", "–"]
         params = ", ".join(f"{k}={v}" for k, v in fold["params"].items())
         assert params in row
+    assert "Mean Sharpe IS: – " in text and "WF efficiency: – " in text
+    assert "–: windows under 30 days are too short to annualize" in text
     bars = page.split('aria-label="in-sample vs out-of-sample"')[1].split("</svg>")[0]
     assert bars.count("<rect") == 2 * len(walk["folds"])
 

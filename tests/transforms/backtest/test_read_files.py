@@ -16,6 +16,7 @@ from tradestream.backtest.files import (
     resolve_inputs,
     symbol_from_path,
 )
+from tradestream.backtest.series import build_series
 from tradestream.market.trade_files import TradeFileError
 from tradestream.transforms.backtest.read_files import ReadCandlesFromFiles, ReadTradesFromFiles
 
@@ -95,6 +96,37 @@ def test_files_candles_bad_rows_are_rejected_with_reasons(tmp_path):
     ]
     seconds = next(r for r in records if isinstance(r, RejectedRow) and r.row == 6)
     assert "epoch seconds" in seconds.detail and seconds.file == str(path)
+
+
+def test_files_candles_conflicting_duplicate_names_both_rows_and_last_row_wins(tmp_path):
+    path = _write(
+        tmp_path / "BTC-USD.csv",
+        "time,open,high,low,close,volume\n"
+        "2024-01-02T00:00:00Z,10,11,9,10.5,3\n"  # row 1
+        "2024-01-02T00:01:00Z,10,11,9,10,3\n"  # row 2
+        "2024-01-02T00:00:00Z,10,11,9,10.8,3\n"  # row 3: same time as row 1, other close
+        "2024-01-02T00:01:00Z,10,11,9,10,3\n"  # row 4: repeats row 2 exactly
+        "2024-01-02T00:01:00Z,10,11,9,10,4\n",  # row 5: row 4's close, another volume
+    )
+    records = list(read_candles(path))
+    conflicts = [r for r in records if isinstance(r, RejectedRow)]
+    assert [(r.row, r.reason) for r in conflicts] == [
+        (1, "conflicting_duplicate"),
+        (4, "conflicting_duplicate"),
+    ]
+    assert conflicts[0].file == str(path)
+    assert conflicts[0].detail == (
+        "row 1: BTC-USD 2024-01-02T00:00:00Z: close 10.5, row 3 has close 10.8; "
+        "row 3 is used (the last row wins)"
+    )
+    assert "same close 10.0 but a different open, high, low or volume in row 5" in (
+        conflicts[1].detail
+    )
+    candles = [r for r in records if not isinstance(r, RejectedRow)]
+    series = build_series("BTC-USD", candles, 60_000)
+    assert series.close.tolist() == [10.8, 10.0]  # the last row of each time
+    assert series.volume.tolist() == [3.0, 4.0]
+    assert series.duplicates == 3  # rows 1, 2 and 4 dropped
 
 
 def test_files_candles_parquet_with_timestamp_column(tmp_path):
