@@ -31,15 +31,20 @@ build() {
     scripts/jvm/beam/pom.xml docker tradestream pipelines transforms strategies) > $ctx
   for spec in "${IMAGES[@]}"; do
     set -- $spec
-    local t0=$SECONDS
+    local t0=$SECONDS old new
+    old=$($DOCKER image inspect -f '{{.Id}}' "$1" 2>/dev/null || true)
     say "building $1 ($2)"
     $DOCKER build -q --network host --build-arg "BASE_IMAGE=$BASE_TAG" -f "$2" -t "$1" - < $ctx \
       > $L/build-${1%%:*}.log 2>&1 || { tail -30 $L/build-${1%%:*}.log >&2; die "building $1 failed (log: $L/build-${1%%:*}.log)"; }
+    new=$($DOCKER image inspect -f '{{.Id}}' "$1")
+    # The build it supersedes: on the vfs driver each layer is a full copy of its parent,
+    # gigabytes each. Only that image goes; a blanket `image prune` would also delete the
+    # untagged builder stages, which are the cache that makes the next build take seconds.
+    if [ -n "$old" ] && [ "$old" != "$new" ]; then $DOCKER rmi "$old" >/dev/null 2>&1 || true; fi
     say "built $1 in $((SECONDS - t0)) s"
   done
-  # Superseded images (dangling: an older build of a tag): on the vfs driver each of their
-  # layers is a full copy of its parent, gigabytes each.
-  $DOCKER image prune -f >/dev/null
+  # Builder stages left from builds over a day old are no longer anyone's cache.
+  $DOCKER image prune -f --filter "until=24h" >/dev/null
   # The pod sandbox (pause) and CoreDNS: static Go programs built by build-tools.sh.
   if [ ! -x $B/pause ] || [ ! -x $B/coredns ]; then
     say "pause and CoreDNS images: after scripts/k8s/build-tools.sh"
