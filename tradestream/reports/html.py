@@ -107,15 +107,21 @@ class ChartFrame:
             self.h - PAD_TOP - PAD_BOTTOM
         )
 
-    def axes(self, y_format) -> str:
+    def y_axis(self, y_format) -> str:
+        """Grid lines and labels at round values of y (`y_format` turns a value into text)."""
         parts = []
         for tick in nice_ticks(self.y0, self.y1):
             y = float(self.py(tick))
             parts.append(
                 f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" '
                 f'y2="{y:.1f}"/><text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
-                f'text-anchor="end">{html.escape(y_format(tick))}</text>'
+                f'text-anchor="end">{html.escape(str(y_format(tick)))}</text>'
             )
+        return "".join(parts)
+
+    def axes(self, y_format) -> str:
+        """The y axis, and six time labels along x (epoch ms)."""
+        parts = [self.y_axis(y_format)]
         span_days = (self.x1 - self.x0) / 86_400_000
         time_format = "%Y-%m-%d" if span_days > 5 else "%m-%d %H:%M"
         ticks = np.linspace(self.x0, self.x1, 6)

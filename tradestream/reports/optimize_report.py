@@ -32,7 +32,6 @@ from tradestream.reports.html import (
     WIDTH,
     ChartFrame,
     format_value,
-    nice_ticks,
     polyline,
     svg_figure,
 )
@@ -58,18 +57,6 @@ def _short_time(value: Any) -> str:
 
 def _params_text(params: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (params or {}).items()) or "–"
-
-
-def _y_axis(frame: ChartFrame, y_format=lambda v: format_value(v, "num")) -> str:
-    parts = []
-    for tick in nice_ticks(frame.y0, frame.y1):
-        y = float(frame.py(tick))
-        parts.append(
-            f'<line class="grid" x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" '
-            f'y2="{y:.1f}"/><text class="axis" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" '
-            f'text-anchor="end">{_esc(y_format(tick))}</text>'
-        )
-    return "".join(parts)
 
 
 def _x_ticks(frame: ChartFrame, ticks: Sequence[float], label=lambda v: f"{v:g}") -> str:
@@ -116,7 +103,10 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
     frame = ChartFrame(min(all_x), max(all_x), min(all_y), max(all_y))
     last = int(max(all_x))
     step = max(1, math.ceil((last + 1) / 12))
-    parts = [_y_axis(frame), _x_ticks(frame, range(0, last + 1, step))]
+    parts = [
+        frame.y_axis(lambda v: format_value(v, "num")),
+        _x_ticks(frame, range(0, last + 1, step)),
+    ]
     legend = []
     for i, (search, (xs, best, mean)) in enumerate(zip(searches, series, strict=True)):
         color = _PALETTE[i % len(_PALETTE)]
@@ -228,7 +218,7 @@ def folds_chart(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
     slot = float(frame.px(1.0) - frame.px(0.0))
     bar = min(40.0, slot * 0.3)
     zero = float(frame.py(0.0))
-    parts = [_y_axis(frame)]
+    parts = [frame.y_axis(lambda v: format_value(v, "num"))]
     parts.append(
         f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}" '
         'stroke="#99a"/>'
