@@ -188,8 +188,9 @@ def write_trades_parquet(path: str | Path, trades: Iterator[trade_pb2.Trade]) ->
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns: dict[str, list] = {k: [] for k in ("time", "symbol", "price", "size", "side")}
-    columns["trade_id"] = []
+    columns: dict[str, list] = {
+        k: [] for k in ("time", "symbol", "price", "size", "side", "trade_id")
+    }
     for t in trades:
         columns["time"].append(t.time_ms)
         columns["symbol"].append(t.symbol)
