@@ -179,7 +179,7 @@ def test_cli_help_still_prints_the_whole_usage():
 
 
 def test_cli_number_refused_by_a_config_reads_like_one_refused_by_a_flag(tmp_path):
-    """paper run's portfolio flags are range-checked by PaperConfig (pydantic): one line per
+    """paper run's portfolio flags are range-checked by PortfolioConfig (pydantic): one line per
     problem in the converters' wording, not pydantic's four-line blocks."""
     proc = tradestream(
         "paper", "run", "--db", f"sqlite:///{tmp_path / 'p.db'}",

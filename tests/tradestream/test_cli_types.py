@@ -6,12 +6,12 @@ import pytest
 from pydantic import ValidationError
 
 from tradestream.cli_types import CommandParser, hidden_alias, validation_errors
-from tradestream.paper.config import PaperConfig
+from tradestream.portfolio.config import PortfolioConfig
 
 
 def _errors(**values) -> list[dict]:
     with pytest.raises(ValidationError) as info:
-        PaperConfig(**values)
+        PortfolioConfig(**values)
     return info.value.errors()
 
 

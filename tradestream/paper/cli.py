@@ -35,7 +35,7 @@ from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.settings import get_settings
 
-# flag -> (PaperConfig field, type, help); defaults come from PaperConfig / the database.
+# flag -> (PortfolioConfig field, type, help); defaults come from PortfolioConfig / the database.
 _CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
     "--initial_cash": ("initial_cash", float, "starting cash of a new portfolio (10000)"),
     "--fee": ("fee", float, "fee per fill as a fraction of notional (0.001)"),
@@ -218,15 +218,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace, stored):
-    """PaperConfig = the stored one (or defaults), overridden by the flags given."""
-    from tradestream.paper.config import PaperConfig
+    """PortfolioConfig = the stored one (or defaults), overridden by the flags given."""
+    from tradestream.portfolio.config import PortfolioConfig
 
     given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
     for key in ("strategies", "symbols", "weights"):
         if key in given:
             given[key] = tuple(given[key])
     base = stored.model_dump() if stored is not None else {}
-    return PaperConfig.model_validate({**base, **given})
+    return PortfolioConfig.model_validate({**base, **given})
 
 
 def _database_errors(handler: Callable[[argparse.Namespace], int]):

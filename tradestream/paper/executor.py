@@ -3,7 +3,7 @@
 The protocol, per batch of polled records:
 
 1. de-duplicate on `signal_id` against the database (plus the ids seen in the batch);
-2. apply the records, in Kafka order, to the in-memory PaperEngine;
+2. apply the records, in Kafka order, to the in-memory PortfolioEngine;
 3. store the changes, the new state *and the next offset of every partition read* in one
    database transaction;
 4. only then commit those offsets to the Kafka consumer group (they show the group's lag to
@@ -42,9 +42,9 @@ from tradestream.kafka_clients.positions import (
     check_position,
     current_topic_id,
 )
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent, decode_signal
 from tradestream.paper.store import PaperStore, display_name
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine, SignalEvent, decode_signal
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
 
@@ -80,7 +80,7 @@ class PaperExecutor:
 
     def __init__(
         self,
-        config: PaperConfig,
+        config: PortfolioConfig,
         options: ExecutorOptions,
         store: PaperStore,
         settings: Settings | None = None,
@@ -89,7 +89,7 @@ class PaperExecutor:
         self.options = options
         self.store = store
         self.settings = settings or Settings()
-        self.engine: PaperEngine | None = None
+        self.engine: PortfolioEngine | None = None
         self.positions: dict[tuple[str, int], int] = {}
         self.topic_ids: dict[str, str | None] = {}  # topic -> Kafka topic id, saved with offsets
         self._consumer = None
@@ -108,7 +108,7 @@ class PaperExecutor:
         stop = stop or threading.Event()
         self.store.lock()
         try:
-            self.engine = PaperEngine(self.config, self.store.load(self.config))
+            self.engine = PortfolioEngine(self.config, self.store.load(self.config))
             if self.engine.state.seq == 0:
                 # A new database: store the config and the starting equity right away.
                 self.store.save(self.engine.state, self.engine.take_changes(), {}, self.config)

@@ -53,12 +53,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from tradestream.paper.aggregation import Vote
-from tradestream.paper.atr import AtrTracker
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import Changes, EngineState, SignalEvent
-from tradestream.paper.portfolio import Portfolio, Position
-from tradestream.paper.risk import RiskState, status_of
+from tradestream.portfolio.account import Portfolio, Position
+from tradestream.portfolio.aggregation import Vote
+from tradestream.portfolio.atr import AtrTracker
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import Changes, EngineState, SignalEvent
+from tradestream.portfolio.risk import RiskState, status_of
 
 SCHEMA_VERSION = "2"  # 2: offsets.topic_id
 metadata = MetaData()
@@ -343,12 +343,12 @@ class PaperStore:
 
     # --- loading ------------------------------------------------------------------------
 
-    def stored_config(self) -> PaperConfig | None:
+    def stored_config(self) -> PortfolioConfig | None:
         with self.engine.begin() as conn:
             text = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
-        return PaperConfig.model_validate_json(text) if text else None
+        return PortfolioConfig.model_validate_json(text) if text else None
 
-    def load(self, config: PaperConfig) -> EngineState | None:
+    def load(self, config: PortfolioConfig) -> EngineState | None:
         """The stored engine state (None for a new database)."""
         with self.engine.begin() as conn:
             row = conn.execute(select(account_table)).mappings().first()
@@ -457,7 +457,7 @@ class PaperStore:
         state: EngineState,
         changes: Changes,
         offsets: dict[tuple[str, int], int],
-        config: PaperConfig,
+        config: PortfolioConfig,
         done_requests: Iterable[str] = (),
         topic_ids: Mapping[str, str | None] | None = None,
     ) -> None:

@@ -59,10 +59,10 @@ def _params_text(params: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (params or {}).items()) or "–"
 
 
-def _x_ticks(frame: ChartFrame, ticks: Sequence[float], label=lambda v: f"{v:g}") -> str:
+def _x_ticks(frame: ChartFrame, ticks: Sequence[float]) -> str:
     return "".join(
-        f'<text class="axis" x="{float(frame.px(t)):.1f}" y="{frame.h - 8}" '
-        f'text-anchor="middle">{_esc(label(t))}</text>'
+        f'<text class="axis x-tick" x="{float(frame.px(t)):.1f}" y="{frame.h - 8}" '
+        f'text-anchor="middle">{t:g}</text>'
         for t in ticks
     )
 
@@ -88,11 +88,15 @@ def _search_label(search: Mapping[str, Any]) -> str:
 
 
 def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
-    """Best (solid) and mean (dashed) fitness per generation, one colour per search."""
+    """Best (solid) and mean (dashed) fitness per generation, one colour per search.
+
+    Generations are numbered from 1, as the optimizer's log counts them (`gen 1/15`);
+    history.json counts from 0.
+    """
     series = []
     for search in searches:
         gens = search.get("generations") or []
-        xs = [float(g["generation"]) for g in gens]
+        xs = [float(g["generation"]) + 1 for g in gens]
         series.append(
             (xs, [_num(g.get("best")) for g in gens], [_num(g.get("mean")) for g in gens])
         )
@@ -101,12 +105,9 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
     if not all_x or not all_y:
         return '<p class="note">No finite fitness in any generation.</p>'
     frame = ChartFrame(min(all_x), max(all_x), min(all_y), max(all_y))
-    last = int(max(all_x))
-    step = max(1, math.ceil((last + 1) / 12))
-    parts = [
-        frame.y_axis(lambda v: format_value(v, "num")),
-        _x_ticks(frame, range(0, last + 1, step)),
-    ]
+    first, last = int(min(all_x)), int(max(all_x))
+    step = max(1, math.ceil((last - first + 1) / 12))
+    parts = [frame.y_axis(), _x_ticks(frame, range(first, last + 1, step))]
     legend = []
     for i, (search, (xs, best, mean)) in enumerate(zip(searches, series, strict=True)):
         color = _PALETTE[i % len(_PALETTE)]
@@ -120,7 +121,7 @@ def generations_chart(searches: Sequence[Mapping[str, Any]]) -> str:
         )
     note = (
         f'<p class="legend note">{"".join(legend)} — solid: best, dashed: mean fitness; '
-        "x: generation.</p>"
+        "x: generation (from 1, as the log counts them).</p>"
     )
     return svg_figure("".join(parts), label="fitness by generation") + note
 
@@ -218,7 +219,7 @@ def folds_chart(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
     slot = float(frame.px(1.0) - frame.px(0.0))
     bar = min(40.0, slot * 0.3)
     zero = float(frame.py(0.0))
-    parts = [frame.y_axis(lambda v: format_value(v, "num"))]
+    parts = [frame.y_axis()]
     parts.append(
         f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{zero:.1f}" y2="{zero:.1f}" '
         'stroke="#99a"/>'

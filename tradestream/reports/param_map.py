@@ -30,13 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tradestream.reports.html import format_value, heat_color, nice_ticks
+from tradestream.reports.html import colour_legend as colour_strip
+from tradestream.reports.html import format_value, heat_color, nice_ticks, tick_labels
 
 MAX_BINS = 20
 MAX_PAIRS = 6
 _GRID_PX = 300  # the longer side of a pair's grid
 _LEFT, _TOP, _BOTTOM, _RIGHT = 58, 22, 40, 14
-_GREY = "#d9dbe3"
 
 
 def _esc(value: Any) -> str:
@@ -46,6 +46,13 @@ def _esc(value: Any) -> str:
 def _number(value: Any) -> float:
     """A JSON number as a float; null (no finite fitness) as NaN."""
     return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _generation(record: Mapping[str, Any]) -> str:
+    """The generation that first evaluated a record, counted from 1 as the optimizer's log
+    counts them (evaluations.json counts from 0)."""
+    generation = record.get("generation")
+    return str(generation + 1) if isinstance(generation, int) else "?"
 
 
 def _data(value: float) -> str:
@@ -301,12 +308,13 @@ def fitness_chart(
         f'<text class="axis" transform="rotate(-90)" x="{-(18 + plot_h / 2):.1f}" y="12" '
         'text-anchor="middle">fitness →</text>',
     ]
-    for tick in nice_ticks(y0, y1):
+    y_ticks = nice_ticks(y0, y1)
+    for tick, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
         y = py(tick)
         parts.append(
             f'<line class="grid" x1="70" x2="{70 + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="axis" x="64" y="{y + 4:.1f}" text-anchor="end">'
-            f"{_esc(format_value(tick, 'num'))}</text>"
+            f'<text class="axis y-tick" x="64" y="{y + 4:.1f}" text-anchor="end">'
+            f"{_esc(label)}</text>"
         )
     for tick in nice_ticks(x0, x1):
         parts.append(
@@ -320,7 +328,7 @@ def fitness_chart(
     for value, fitness, record in points:
         tip = f"{x.name}={record['params'][x.name]}: "
         if math.isfinite(fitness):
-            tip += f"fitness {format_value(fitness, 'num')} (generation {record.get('generation')})"
+            tip += f"fitness {format_value(fitness, 'num')} (generation {_generation(record)})"
             parts.append(
                 f'<circle class="point" data-x="{value!r}" data-fitness="{fitness!r}" '
                 f'cx="{px(value):.1f}" cy="{py(fitness):.1f}" r="3" '
@@ -351,41 +359,12 @@ def fitness_chart(
     )
 
 
-def colour_legend(scale: tuple[float, float], steps: int = 12) -> str:
-    """A strip of the fitness colours from low to high, and what grey means.
-
-    When the range spans 0 the colours diverge there (red below, green above, each side
-    scaled to its own extreme), so the strip gives each side half its length.
-    """
-    low, high = scale
-    if not math.isfinite(low):
+def colour_legend(scale: tuple[float, float]) -> str:
+    """A strip of the fitness colours from low to high, and what grey means (see
+    :func:`tradestream.reports.html.colour_legend`)."""
+    if not math.isfinite(scale[0]):
         return '<p class="note">No evaluated genome reached a finite fitness.</p>'
-    if low < 0 < high:
-        half = steps // 2
-        values = [low * (1 - k / half) for k in range(half)]
-        values += [high * k / (steps - half - 1) for k in range(steps - half)]
-    else:
-        values = [low + (high - low) * k / (steps - 1) for k in range(steps)]
-    swatches = "".join(
-        f'<rect x="{70 + 16 * k}" y="4" width="16" height="12" fill="{heat_color(v, low, high)}"/>'
-        for k, v in enumerate(values)
-    )
-    right = 70 + 16 * steps
-    zero = ""
-    if low < 0 < high:
-        zero = (
-            f'<text class="axis" x="{70 + 16 * (steps // 2)}" y="28" text-anchor="middle">0</text>'
-        )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 330}" height="32" '
-        f'viewBox="0 0 {right + 330} 32" role="img" aria-label="colour legend">'
-        f'<text class="axis" x="64" y="14" text-anchor="end">{_esc(format_value(low, "num"))}</text>'
-        f"{swatches}{zero}"
-        f'<text class="axis" x="{right + 6}" y="14">{_esc(format_value(high, "num"))} (best fitness '
-        f"in the cell)</text>"
-        f'<rect x="{right + 180}" y="4" width="16" height="12" fill="{_GREY}"/>'
-        f'<text class="axis" x="{right + 200}" y="14">no finite fitness</text></svg>'
-    )
+    return colour_strip(scale, "best fitness in the cell", "no finite fitness")
 
 
 def fitness_scale(records: Sequence[Mapping[str, Any]]) -> tuple[float, float]:

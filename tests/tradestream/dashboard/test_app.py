@@ -6,14 +6,14 @@ import json
 
 import pytest
 
+from tests.support.signals import event
 from tests.tradestream.dashboard.server import first_event, get, serve
-from tests.tradestream.paper.signals import event
 from tradestream.cli import main
 from tradestream.dashboard.app import DashboardConfig, create_app
 from tradestream.dashboard.auth import is_loopback
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine
 from tradestream.paper.store import PaperStore
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -22,8 +22,8 @@ TOKEN = "s3cret-token-0123456789"
 def db_url(tmp_path):
     url = f"sqlite:///{tmp_path / 'paper.db'}"
     store = PaperStore(url)
-    config = PaperConfig(fee=0.0)
-    eng = PaperEngine(config)
+    config = PortfolioConfig(fee=0.0)
+    eng = PortfolioEngine(config)
     seen: set[str] = set()
     for e in (event("BUY", 100.0, 0, "A"), event("SELL", 120.0, 1, "A")):
         eng.on_signal(e, seen)

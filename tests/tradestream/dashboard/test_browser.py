@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import create_topics, free_port, produce
+from tests.support.signals import proto, random_stream
 from tests.tradestream.dashboard.server import get
 from tests.tradestream.dashboard.test_runs import make_backtest
-from tests.tradestream.paper.signals import proto, random_stream
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 from tradestream.v1 import trade_pb2
 
 pytestmark = pytest.mark.integration
@@ -179,7 +179,7 @@ def test_dashboard_shows_new_signals_and_equity_live_in_chromium(kafka_broker, b
 
 def _expected_equity(signals) -> str:
     """The equity the page must show, from the engine run over the same stream."""
-    engine = PaperEngine(PaperConfig())
+    engine = PortfolioEngine(PortfolioConfig())
     seen: set[str] = set()
     for s in signals:
         engine.on_signal(SignalEvent.from_proto(s), seen)

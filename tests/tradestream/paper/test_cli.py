@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tradestream.paper.signals import event
+from tests.support.signals import event
 from tradestream.cli import build_parser, main
 from tradestream.paper.cli import build_config
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine
 from tradestream.paper.executor import ExecutorOptions
 from tradestream.paper.store import PaperStore
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine
 
 
 def _args(*flags: str):
@@ -18,14 +18,14 @@ def _args(*flags: str):
 
 
 def test_paper_cli_flags_override_the_stored_config_and_keep_the_rest():
-    stored = PaperConfig(fee=0.002, allow_short=True, strategies=("SMA_*",))
+    stored = PortfolioConfig(fee=0.002, allow_short=True, strategies=("SMA_*",))
     config = build_config(
         _args("--fraction", "0.25", "--no_allow_short", "--symbol", "BTC-USD"), stored
     )
     assert config.fraction == 0.25 and config.allow_short is False
     assert config.symbols == ("BTC-USD",)
     assert config.fee == 0.002 and config.strategies == ("SMA_*",)  # kept from the database
-    assert build_config(_args(), None) == PaperConfig()  # a new database: defaults
+    assert build_config(_args(), None) == PortfolioConfig()  # a new database: defaults
     weighted = build_config(_args("--aggregation", "vote", "--weight", "RSI*=2.5"), None)
     assert weighted.weights == (("RSI*", 2.5),)
     assert (
@@ -39,8 +39,8 @@ def test_paper_cli_status_prints_the_portfolio(tmp_path, capsys):
     assert main(["paper", "status", "--db", url]) == 0
     assert "no portfolio" in capsys.readouterr().out
     store = PaperStore(url)
-    config = PaperConfig(fee=0.0)
-    eng = PaperEngine(config)
+    config = PortfolioConfig(fee=0.0)
+    eng = PortfolioEngine(config)
     eng.on_signal(event("BUY", 100.0, 0), set())
     store.save(eng.state, eng.take_changes(), {}, config)
     store.close()

@@ -19,22 +19,22 @@ import pytest
 
 from tests.support import builders
 from tests.support.kafka import create_topics, produce
-from tests.tradestream.paper.signals import MINUTE, T0, proto, random_stream
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent
+from tests.support.signals import MINUTE, T0, proto, random_stream
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
 from tradestream.paper.store import PaperStore
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-CONFIG = PaperConfig(allow_short=True, max_open_positions=4, min_confidence=0.4)
+CONFIG = PortfolioConfig(allow_short=True, max_open_positions=4, min_confidence=0.4)
 
 
 def _records(signals):
     return [(s.symbol.encode(), s.SerializeToString()) for s in signals]
 
 
-def _run_to_end(broker, topic: str, db: str, config: PaperConfig = CONFIG) -> dict:
+def _run_to_end(broker, topic: str, db: str, config: PortfolioConfig = CONFIG) -> dict:
     store = PaperStore(db)
     try:
         options = ExecutorOptions(
@@ -45,7 +45,7 @@ def _run_to_end(broker, topic: str, db: str, config: PaperConfig = CONFIG) -> di
             max_batch=64,
         )
         assert PaperExecutor(config, options, store, broker).run() == 0
-        return PaperEngine(config, store.load(config)).snapshot()
+        return PortfolioEngine(config, store.load(config)).snapshot()
     finally:
         store.close()
 
@@ -66,7 +66,7 @@ def test_executor_replayed_stream_processed_twice_gives_the_same_portfolio(kafka
     store = PaperStore(f"sqlite:///{tmp_path / 'a.db'}")
     try:
         assert store.offsets() == {(topic, 0): 400}
-        assert PaperEngine(CONFIG, store.load(CONFIG)).state.counters["duplicates"] == 200
+        assert PortfolioEngine(CONFIG, store.load(CONFIG)).state.counters["duplicates"] == 200
     finally:
         store.close()
 
@@ -186,7 +186,7 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
     try:
         order = store.signal_order()
         fills = store.all_fills()
-        final = PaperEngine(CONFIG, store.load(CONFIG))
+        final = PortfolioEngine(CONFIG, store.load(CONFIG))
         stored_offsets = store.offsets()
     finally:
         store.close()
@@ -199,7 +199,7 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
         by_partition.setdefault(int(part), []).append(int(offset))
     assert all(offs == sorted(offs) for offs in by_partition.values())
     # The killed-and-restarted portfolio equals one uninterrupted run over the same order.
-    reference = PaperEngine(CONFIG)
+    reference = PortfolioEngine(CONFIG)
     seen: set[str] = set()
     events = {s.signal_id: SignalEvent.from_proto(s) for s in signals}
     for r in order:
@@ -229,7 +229,7 @@ def test_executor_atr_stop_reads_trades_and_sizes_from_the_atr(kafka_broker, tmp
             trades.append(builders.trade(time_ms=T0 + minute * MINUTE + dt, price=price))
     trades.append(builders.trade(time_ms=T0 + 3 * MINUTE, price=102.0))
     produce(kafka_broker.bootstrap, trades_topic, _records(trades))
-    config = PaperConfig(
+    config = PortfolioConfig(
         sizing="risk", risk_per_trade=0.01, stop="atr", atr_period=2, atr_multiple=2.0, fee=0.0
     )
     store = PaperStore(f"sqlite:///{tmp_path / 'atr.db'}")

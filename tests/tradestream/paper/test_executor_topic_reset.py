@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.kafka import create_topics, recreate_topics
-from tests.tradestream.paper.signals import random_stream
-from tradestream.paper.config import PaperConfig
+from tests.support.signals import random_stream
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
 from tradestream.paper.store import PaperStore
+from tradestream.portfolio.config import PortfolioConfig
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -78,7 +78,7 @@ def old_position(kafka_broker, tmp_path):
         options = ExecutorOptions(
             bootstrap=kafka_broker.bootstrap, signals_topic=topic, stop_at_end=True
         )
-        assert PaperExecutor(PaperConfig(), options, store, kafka_broker).run() == 0
+        assert PaperExecutor(PortfolioConfig(), options, store, kafka_broker).run() == 0
         assert store.offsets() == {(topic, 0): 20, (topic, 1): 50}
         old_id = _topic_id(kafka_broker.bootstrap, topic)
         assert store.topic_ids() == {topic: old_id}
@@ -199,7 +199,7 @@ def test_executor_schema1_offsets_that_fit_are_kept_and_take_the_topic_id(kafka_
     )
     store = PaperStore(db_url)
     try:
-        assert PaperExecutor(PaperConfig(), options, store, kafka_broker).run() == 0
+        assert PaperExecutor(PortfolioConfig(), options, store, kafka_broker).run() == 0
     finally:
         store.close()
     _forget_topic_ids(db_path)
@@ -207,7 +207,7 @@ def test_executor_schema1_offsets_that_fit_are_kept_and_take_the_topic_id(kafka_
     store = PaperStore(db_url)  # migrates: the offsets stay, their topic id is unknown
     try:
         assert store.topic_ids() == {topic: None}
-        assert PaperExecutor(PaperConfig(), options, store, kafka_broker).run() == 0
+        assert PaperExecutor(PortfolioConfig(), options, store, kafka_broker).run() == 0
         assert store.offsets() == {(topic, 0): 23, (topic, 1): 50}
         assert store.topic_ids() == {topic: _topic_id(kafka_broker.bootstrap, topic)}
     finally:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.tradestream.paper.signals import T0
+from tests.support.signals import T0
 from tradestream.market.signal_messages import make_signal, strategy_proto
-from tradestream.paper.engine import SignalEvent, decode_signal
+from tradestream.portfolio.engine import SignalEvent, decode_signal
 from tradestream.v1 import signal_pb2
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from tests.tradestream.paper.signals import MINUTE, T0, event, random_stream
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent
+from tests.support.signals import MINUTE, T0, event, random_stream
 from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
 
 @pytest.fixture
@@ -19,11 +19,11 @@ def store(tmp_path):
     s.close()
 
 
-def _batched(store: PaperStore, config: PaperConfig, items: list, size: int) -> PaperEngine:
+def _batched(store: PaperStore, config: PortfolioConfig, items: list, size: int) -> PortfolioEngine:
     """Like the executor: each batch loads the state, applies, saves (a restart per batch)."""
     eng = None
     for i in range(0, len(items), size):
-        eng = PaperEngine(config, store.load(config))
+        eng = PortfolioEngine(config, store.load(config))
         chunk = items[i : i + size]
         seen = store.known_ids(x.signal_id for x in chunk if isinstance(x, SignalEvent))
         for x in chunk:
@@ -32,14 +32,14 @@ def _batched(store: PaperStore, config: PaperConfig, items: list, size: int) -> 
             else:
                 eng.on_trade(*x)
         store.save(eng.state, eng.take_changes(), {("signals", 0): i + len(chunk)}, config)
-    return PaperEngine(config, store.load(config))
+    return PortfolioEngine(config, store.load(config))
 
 
 def test_store_batches_with_reloads_equal_one_in_memory_run(store):
-    config = PaperConfig(allow_short=True, sizing="risk", stop="pct", max_open_positions=3)
+    config = PortfolioConfig(allow_short=True, sizing="risk", stop="pct", max_open_positions=3)
     signals = [SignalEvent.from_proto(s) for s in random_stream(3, 150)]
     stream = signals + signals[:40]  # a replayed tail: duplicates
-    reference = PaperEngine(config)
+    reference = PortfolioEngine(config)
     seen: set[str] = set()
     for s in stream:
         reference.on_signal(s, seen)
@@ -52,7 +52,7 @@ def test_store_batches_with_reloads_equal_one_in_memory_run(store):
 
 
 def test_store_keeps_pending_signals_and_atr_across_reloads(store):
-    config = PaperConfig(sizing="risk", stop="atr", atr_period=2, fee=0.0, max_drawdown=0)
+    config = PortfolioConfig(sizing="risk", stop="atr", atr_period=2, fee=0.0, max_drawdown=0)
     items: list = []
     for k in range(6):
         items += [("BTC-USD", T0 + k * MINUTE + 1_000, 101.0 + k)]
@@ -60,7 +60,7 @@ def test_store_keeps_pending_signals_and_atr_across_reloads(store):
         if k == 3:
             items.append(event("BUY", 100.0 + k, k))  # arrives while its candle is open
         items += [("BTC-USD", T0 + k * MINUTE + 59_000, 100.0 + k)]
-    reference = PaperEngine(config)
+    reference = PortfolioEngine(config)
     seen: set[str] = set()
     for x in items:
         if isinstance(x, SignalEvent):
@@ -74,8 +74,8 @@ def test_store_keeps_pending_signals_and_atr_across_reloads(store):
 
 
 def test_store_snapshot_has_what_the_dashboard_shows(store):
-    config = PaperConfig(fee=0.0)
-    eng = PaperEngine(config)
+    config = PortfolioConfig(fee=0.0)
+    eng = PortfolioEngine(config)
     seen: set[str] = set()
     for e in (event("BUY", 100.0, 0, "A"), event("BUY", 110.0, 1, "B", symbol="ETH-USD")):
         eng.on_signal(e, seen)
@@ -108,15 +108,15 @@ def test_store_control_request_roundtrip(store):
     assert not store.requested("reset_breaker")
     store.request("reset_breaker")
     assert store.requested("reset_breaker")
-    config = PaperConfig()
-    eng = PaperEngine(config)
+    config = PortfolioConfig()
+    eng = PortfolioEngine(config)
     store.save(eng.state, eng.take_changes(), {}, config, done_requests=["reset_breaker"])
     assert not store.requested("reset_breaker")
 
 
 def test_store_offsets_keep_the_id_of_the_topic_they_were_read_from(store):
-    config = PaperConfig()
-    eng = PaperEngine(config)
+    config = PortfolioConfig()
+    eng = PortfolioEngine(config)
     store.save(
         eng.state,
         eng.take_changes(),
@@ -133,9 +133,9 @@ def test_store_offsets_keep_the_id_of_the_topic_they_were_read_from(store):
 
 def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_topic_ids(tmp_path):
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    config = PaperConfig()
+    config = PortfolioConfig()
     store = PaperStore(url)
-    eng = PaperEngine(config)
+    eng = PortfolioEngine(config)
     store.save(eng.state, eng.take_changes(), {("signals", 0): 20, ("signals", 1): 50}, config)
     store.close()
     with sqlite3.connect(tmp_path / "old.db") as conn:  # as the schema-1 executor left it

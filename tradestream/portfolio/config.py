@@ -1,4 +1,4 @@
-"""PaperConfig: every setting of the paper executor, typed, bounded and described.
+"""PortfolioConfig: every setting of the paper executor, typed, bounded and described.
 
 The command line (`tradestream paper run --help`) builds one; the executor stores it with its
 state and logs the keys that differ when it is restarted with other values.
@@ -16,7 +16,7 @@ Stop = Literal["none", "pct", "atr"]
 Aggregation = Literal["none", "vote"]
 
 
-class PaperConfig(BaseModel):
+class PortfolioConfig(BaseModel):
     """Settings of one paper portfolio."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -81,7 +81,7 @@ class PaperConfig(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _consistent(self) -> PaperConfig:
+    def _consistent(self) -> PortfolioConfig:
         if self.sizing == "risk" and self.stop == "none":
             raise ValueError("sizing=risk needs a stop: --stop pct or --stop atr")
         for pattern, weight in self.weights:
@@ -109,7 +109,7 @@ class PaperConfig(BaseModel):
                 return weight
         return 1.0
 
-    def differences(self, other: PaperConfig) -> dict[str, tuple[object, object]]:
+    def differences(self, other: PortfolioConfig) -> dict[str, tuple[object, object]]:
         """{field: (other's value, this value)} for fields that differ."""
         mine, theirs = self.model_dump(), other.model_dump()
         return {k: (theirs[k], v) for k, v in mine.items() if theirs.get(k) != v}

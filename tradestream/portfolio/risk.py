@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from tradestream.paper.config import PaperConfig
+from tradestream.portfolio.config import PortfolioConfig
 
 DAY_MS = 86_400_000
 
@@ -88,7 +88,7 @@ def _loss(start: float, equity: float) -> float:
 
 
 def update_risk(
-    state: RiskState, config: PaperConfig, equity_before: float, equity: float, time_ms: int
+    state: RiskState, config: PortfolioConfig, equity_before: float, equity: float, time_ms: int
 ) -> tuple[RiskStatus, list[str]]:
     """Advances the risk state to an event and says what it allows.
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.risk import DAY_MS, RiskState, reset_breaker, update_risk, week_key
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.risk import DAY_MS, RiskState, reset_breaker, update_risk, week_key
 
 T = 1_700_006_400_000  # Wednesday 2023-11-15 00:00 UTC
 HOUR = 3_600_000
 
 
-def limits(**kw) -> PaperConfig:
-    return PaperConfig(**{"daily_loss_limit": 0.05, "weekly_loss_limit": 0.08,
+def limits(**kw) -> PortfolioConfig:
+    return PortfolioConfig(**{"daily_loss_limit": 0.05, "weekly_loss_limit": 0.08,
                           "max_drawdown": 0.20, **kw})  # fmt: skip
 
 

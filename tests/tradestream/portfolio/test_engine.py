@@ -1,4 +1,4 @@
-"""PaperEngine decisions on hand-computed cases, and replay determinism."""
+"""PortfolioEngine decisions on hand-computed cases, and replay determinism."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.tradestream.paper.signals import MINUTE, T0, event, random_stream
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine, SignalEvent
+from tests.support.signals import MINUTE, T0, event, random_stream
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
 NO_LIMITS = {"daily_loss_limit": 0, "weekly_loss_limit": 0, "max_drawdown": 0}
 
 
-def engine(**kw) -> PaperEngine:
-    return PaperEngine(PaperConfig(**{**NO_LIMITS, **kw}))
+def engine(**kw) -> PortfolioEngine:
+    return PortfolioEngine(PortfolioConfig(**{**NO_LIMITS, **kw}))
 
 
-def run(eng: PaperEngine, events, seen=None) -> list[str]:
+def run(eng: PortfolioEngine, events, seen=None) -> list[str]:
     seen = set() if seen is None else seen
     return [eng.on_signal(e, seen) for e in events]
 
@@ -152,7 +152,7 @@ def test_engine_breaker_with_flatten_closes_every_position():
     assert run(eng, [event("BUY", 70.0, 3, "C")]) == ["filled:entry"]
 
 
-def feed(eng: PaperEngine, bars: list[tuple[float, float, float]], first: int = 0) -> None:
+def feed(eng: PortfolioEngine, bars: list[tuple[float, float, float]], first: int = 0) -> None:
     """Trades at high, low, close inside each minute from `first`, then one at the next
     minute's start (which closes the last candle)."""
     for k, (h, lo, c) in enumerate(bars, start=first):
@@ -184,8 +184,8 @@ def test_engine_atr_stop_without_warm_atr_skips_the_entry():
     assert run(eng, [event("BUY", 100.0, 0)]) == ["skipped:atr_not_ready"]
 
 
-def _fresh_run(config: PaperConfig, signals: list[SignalEvent]) -> dict:
-    eng = PaperEngine(config)
+def _fresh_run(config: PortfolioConfig, signals: list[SignalEvent]) -> dict:
+    eng = PortfolioEngine(config)
     run(eng, signals)
     return eng.snapshot()
 
@@ -198,7 +198,7 @@ def _fresh_run(config: PaperConfig, signals: list[SignalEvent]) -> dict:
     vote=st.booleans(),
 )
 def test_engine_replayed_stream_gives_the_same_portfolio(seed, short, sizing, vote):
-    config = PaperConfig(
+    config = PortfolioConfig(
         allow_short=short,
         sizing=sizing,
         stop="pct" if sizing == "risk" else "none",
@@ -209,7 +209,7 @@ def test_engine_replayed_stream_gives_the_same_portfolio(seed, short, sizing, vo
     signals = [SignalEvent.from_proto(s) for s in random_stream(seed, 120)]
     first = _fresh_run(config, signals)
     assert _fresh_run(config, signals) == first  # a second executor, same stream
-    eng = PaperEngine(config)
+    eng = PortfolioEngine(config)
     seen: set[str] = set()
     run(eng, signals, seen)
     assert run(eng, signals, seen) == ["duplicate"] * len(signals)  # the same executor again

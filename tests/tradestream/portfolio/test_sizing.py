@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.sizing import entry_size, fill_price, stop_distance
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.sizing import entry_size, fill_price, stop_distance
 
 
-def cfg(**kw) -> PaperConfig:
-    return PaperConfig(**{"fee": 0.0, **kw})
+def cfg(**kw) -> PortfolioConfig:
+    return PortfolioConfig(**{"fee": 0.0, **kw})
 
 
 def test_sizing_fixed_fraction_buys_fraction_of_equity():
@@ -83,6 +83,6 @@ def test_sizing_fill_price_slippage_moves_against_the_trader():
 
 def test_sizing_config_risk_sizing_requires_a_stop():
     with pytest.raises(ValidationError, match="needs a stop"):
-        PaperConfig(sizing="risk", stop="none")
+        PortfolioConfig(sizing="risk", stop="none")
     with pytest.raises(ValidationError):
-        PaperConfig(fraction=1.5)
+        PortfolioConfig(fraction=1.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from tradestream.market.signal_messages import make_signal, signal_id, strategy_proto
-from tradestream.paper.engine import SignalEvent
+from tradestream.portfolio.engine import SignalEvent
 from tradestream.v1 import signal_pb2
 
 MINUTE = 60_000

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tradestream.paper.signals import event
-from tradestream.paper.aggregation import VOTE_BOOK, Vote, VoteBook
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.engine import PaperEngine
+from tests.support.signals import event
+from tradestream.portfolio.aggregation import VOTE_BOOK, Vote, VoteBook
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.engine import PortfolioEngine
 
 
 def test_vote_score_is_the_weighted_mean_of_confidence_times_direction():
@@ -24,7 +24,7 @@ def test_vote_score_is_the_weighted_mean_of_confidence_times_direction():
 
 
 def test_vote_mode_trades_one_book_per_symbol_on_threshold_crossings():
-    config = PaperConfig(
+    config = PortfolioConfig(
         aggregation="vote",
         vote_threshold=0.5,
         weights=(("A", 2.0),),
@@ -33,7 +33,7 @@ def test_vote_mode_trades_one_book_per_symbol_on_threshold_crossings():
         weekly_loss_limit=0,
         max_drawdown=0,
     )
-    eng = PaperEngine(config)
+    eng = PortfolioEngine(config)
     seen: set[str] = set()
     steps = [
         event("BUY", 100.0, 0, "B"),  # B+1: score 1.0 -> BUY
@@ -56,7 +56,7 @@ def test_vote_mode_trades_one_book_per_symbol_on_threshold_crossings():
 
 
 def test_vote_mode_low_confidence_signals_do_not_vote():
-    config = PaperConfig(aggregation="vote", min_confidence=0.6)
-    eng = PaperEngine(config)
+    config = PortfolioConfig(aggregation="vote", min_confidence=0.6)
+    eng = PortfolioEngine(config)
     assert eng.on_signal(event("BUY", 100.0, 0, confidence=0.5), set()) == "ignored:confidence"
     assert eng.state.votes.votes == {}

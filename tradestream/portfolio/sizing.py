@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from tradestream.paper.config import PaperConfig
+from tradestream.portfolio.config import PortfolioConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def fill_price(price: float, side: str, slippage_bps: float) -> float:
     return price * (1.0 + move) if side == "BUY" else price * (1.0 - move)
 
 
-def stop_distance(config: PaperConfig, price: float, atr: float | None) -> float | None:
+def stop_distance(config: PortfolioConfig, price: float, atr: float | None) -> float | None:
     """Distance from the entry to the protective stop; None without a stop (or no ATR yet)."""
     if config.stop == "pct":
         return config.stop_pct * price
@@ -46,7 +46,7 @@ def stop_distance(config: PaperConfig, price: float, atr: float | None) -> float
 
 
 def entry_size(
-    config: PaperConfig,
+    config: PortfolioConfig,
     side: str,
     price: float,
     equity: float,
@@ -73,7 +73,7 @@ def entry_size(
     if config.sizing == "fraction":
         qty = config.fraction * equity / price
     else:
-        assert distance is not None  # guaranteed by PaperConfig's validation
+        assert distance is not None  # guaranteed by PortfolioConfig's validation
         qty = config.risk_per_trade * equity / distance
     qty = min(qty, config.max_position_fraction * equity / price)
     if side == "BUY":

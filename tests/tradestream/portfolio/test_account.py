@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tradestream.paper.portfolio import Portfolio
+from tradestream.portfolio.account import Portfolio
 
 
 def test_portfolio_adding_to_a_long_averages_the_price():

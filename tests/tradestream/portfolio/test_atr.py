@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import talib
 
-from tradestream.paper.atr import AtrTracker
+from tradestream.portfolio.atr import AtrTracker
 
 I = 60_000  # noqa: E741 - the interval
 T0 = 1_700_000_040_000

@@ -1,4 +1,4 @@
-"""PaperEngine: signals in, decisions and fills out. Pure state, no I/O, deterministic.
+"""PortfolioEngine: signals in, decisions and fills out. Pure state, no I/O, deterministic.
 
 The same sequence of signals (and, for ATR stops, trades) always gives the same portfolio:
 the executor feeds it records in Kafka order and stores what it returns; the tests feed it
@@ -31,12 +31,12 @@ from dataclasses import asdict, dataclass, field
 
 from google.protobuf.message import DecodeError
 
-from tradestream.paper.aggregation import VOTE_BOOK, Vote, VoteBook
-from tradestream.paper.atr import AtrTracker
-from tradestream.paper.config import PaperConfig
-from tradestream.paper.portfolio import Fill, Portfolio, Position
-from tradestream.paper.risk import RiskState, RiskStatus, reset_breaker, status_of, update_risk
-from tradestream.paper.sizing import entry_size, fill_price
+from tradestream.portfolio.account import Fill, Portfolio, Position
+from tradestream.portfolio.aggregation import VOTE_BOOK, Vote, VoteBook
+from tradestream.portfolio.atr import AtrTracker
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.risk import RiskState, RiskStatus, reset_breaker, status_of, update_risk
+from tradestream.portfolio.sizing import entry_size, fill_price
 from tradestream.v1 import signal_pb2
 
 log = logging.getLogger(__name__)
@@ -176,14 +176,14 @@ class EngineState:
     counters: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def fresh(cls, config: PaperConfig) -> EngineState:
+    def fresh(cls, config: PortfolioConfig) -> EngineState:
         return cls(Portfolio(cash=config.initial_cash), RiskState(peak_equity=config.initial_cash))
 
 
-class PaperEngine:
+class PortfolioEngine:
     """Applies signals (and trades, for ATR stops) to a paper portfolio."""
 
-    def __init__(self, config: PaperConfig, state: EngineState | None = None) -> None:
+    def __init__(self, config: PortfolioConfig, state: EngineState | None = None) -> None:
         self.config = config
         self.state = state or EngineState.fresh(config)
         self.changes = Changes()
