@@ -24,51 +24,13 @@ import threading
 from collections.abc import Callable
 
 from tradestream.cli_types import (
-    duration_ms,
-    finite_float,
-    integer,
-    on_off_flag,
     positive_float,
     positive_int,
 )
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
+from tradestream.portfolio.flags import add_portfolio_flags, given_settings
 from tradestream.settings import get_settings
-
-# flag -> (PortfolioConfig field, type, help); defaults come from PortfolioConfig / the database.
-_CONFIG_FLAGS: dict[str, tuple[str, object, str]] = {
-    "--initial_cash": ("initial_cash", float, "starting cash of a new portfolio (10000)"),
-    "--fee": ("fee", float, "fee per fill as a fraction of notional (0.001)"),
-    "--slippage_bps": ("slippage_bps", float, "slippage against every fill, in bps (0)"),
-    "--fraction": ("fraction", float, "sizing=fraction: equity fraction per position (0.1)"),
-    "--risk_per_trade": ("risk_per_trade", float, "sizing=risk: equity fraction at risk (0.01)"),
-    "--stop_pct": ("stop_pct", float, "stop=pct: stop distance, fraction of price (0.02)"),
-    "--atr_period": ("atr_period", int, "stop=atr: ATR period in candles (14)"),
-    "--atr_multiple": ("atr_multiple", float, "stop=atr: stop distance in ATRs (2)"),
-    "--max_position_fraction": (
-        "max_position_fraction",
-        float,
-        "cap on one position's notional, fraction of equity (1)",
-    ),
-    "--min_notional": ("min_notional", float, "skip entries below this notional (1)"),
-    "--qty_step": ("qty_step", float, "floor quantities to this step (0: exact)"),
-    "--max_open_positions": ("max_open_positions", int, "open positions at most, 0 = no limit (5)"),
-    "--min_confidence": ("min_confidence", float, "entries need this confidence (0)"),
-    "--daily_loss_limit": ("daily_loss_limit", float, "halt entries for the day, 0 = off (0.05)"),
-    "--weekly_loss_limit": ("weekly_loss_limit", float, "halt entries for the week (0.10)"),
-    "--max_drawdown": ("max_drawdown", float, "circuit breaker drawdown, 0 = off (0.20)"),
-    "--vote_threshold": ("vote_threshold", float, "aggregation=vote: |score| to act (0.5)"),
-}
-
-
-def _weight(text: str) -> tuple[str, float]:
-    pattern, sep, value = text.partition("=")
-    if not sep or not pattern.strip():
-        raise argparse.ArgumentTypeError(f"expected PATTERN=NUMBER, got {text!r}")
-    try:
-        return pattern.strip(), finite_float(value)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected PATTERN=NUMBER, got {text!r}") from None
 
 
 def _error(args: argparse.Namespace, message: object) -> None:
@@ -144,63 +106,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     kafka.add_argument(
         "--log_every", type=positive_float, default=10.0, help="seconds between status logs"
     )
-    pf = run.add_argument_group("portfolio (stored with the portfolio; a flag overrides it)")
-    for flag, (field, kind, help_text) in _CONFIG_FLAGS.items():
-        metavar = "N" if kind is int else "X"
-        pf.add_argument(
-            flag,
-            dest=f"cfg_{field}",
-            type=finite_float if kind is float else integer,
-            metavar=metavar,
-            help=help_text,
-        )
-    pf.add_argument(
-        "--sizing", dest="cfg_sizing", choices=("fraction", "risk"), help="position sizing"
-    )
-    pf.add_argument(
-        "--stop", dest="cfg_stop", choices=("none", "pct", "atr"), help="protective stop"
-    )
-    pf.add_argument(
-        "--atr_interval",
-        dest="cfg_atr_interval_ms",
-        type=duration_ms,
-        metavar="DURATION",
-        help="stop=atr: candle length of the ATR built from trades (1m)",
-    )
-    on_off_flag(pf, "--allow_short", "cfg_allow_short", "SELL opens a short when flat")
-    on_off_flag(
-        pf,
-        "--breaker_flatten",
-        "cfg_breaker_flatten",
-        "close every position when the circuit breaker trips",
-    )
-    pf.add_argument(
-        "--strategy",
-        dest="cfg_strategies",
-        action="append",
-        metavar="PATTERN",
-        help="only this strategy (id or type, shell pattern); repeatable",
-    )
-    pf.add_argument(
-        "--symbol",
-        dest="cfg_symbols",
-        action="append",
-        metavar="SYMBOL",
-        help="only this symbol; repeatable",
-    )
-    pf.add_argument(
-        "--aggregation",
-        dest="cfg_aggregation",
-        choices=("none", "vote"),
-        help="none: a book per strategy; vote: a weighted vote per symbol",
-    )
-    pf.add_argument(
-        "--weight",
-        dest="cfg_weights",
-        action="append",
-        type=_weight,
-        metavar="PATTERN=W",
-        help="aggregation=vote: PATTERN=WEIGHT of matching strategies (default 1); repeatable",
+    add_portfolio_flags(
+        run.add_argument_group("portfolio (stored with the portfolio; a flag overrides it)"),
+        atr_interval_help="stop=atr: candle length of the ATR built from trades (1m)",
     )
     run.set_defaults(handler=run_paper)
 
@@ -221,12 +129,8 @@ def build_config(args: argparse.Namespace, stored):
     """PortfolioConfig = the stored one (or defaults), overridden by the flags given."""
     from tradestream.portfolio.config import PortfolioConfig
 
-    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_")}
-    for key in ("strategies", "symbols", "weights"):
-        if key in given:
-            given[key] = tuple(given[key])
     base = stored.model_dump() if stored is not None else {}
-    return PortfolioConfig.model_validate({**base, **given})
+    return PortfolioConfig.model_validate({**base, **given_settings(args)})
 
 
 def _database_errors(handler: Callable[[argparse.Namespace], int]):

@@ -56,6 +56,18 @@ class AtrTracker:
             self._close_candle()
         self._open(start, price)
 
+    def add_candle(self, start_ms: int, high: float, low: float, close: float) -> None:
+        """A whole candle of `interval_ms` (a portfolio backtest, where candles are known).
+
+        The candle is closed at once; the tracker then waits for the next one. Not to be
+        mixed with `add_trade` on one tracker.
+        """
+        if self.start_ms is not None and start_ms < self.start_ms:
+            return  # older than a candle already closed: ignored, as a late trade
+        self.start_ms, self.high, self.low, self.close = start_ms, high, low, close
+        self._close_candle()
+        self.start_ms = start_ms + self.interval_ms
+
     def ready_for(self, time_ms: int) -> bool:
         """True once every candle ending at or before `time_ms` is closed."""
         boundary = time_ms - time_ms % self.interval_ms

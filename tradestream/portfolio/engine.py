@@ -1,8 +1,9 @@
 """PortfolioEngine: signals in, decisions and fills out. Pure state, no I/O, deterministic.
 
-The same sequence of signals (and, for ATR stops, trades) always gives the same portfolio:
-the executor feeds it records in Kafka order and stores what it returns; the tests feed it
-lists.
+The same sequence of signals (and, for ATR stops, trades; for a portfolio backtest,
+candles) always gives the same portfolio: the paper executor feeds it records in Kafka order
+and stores what it returns; `backtest --portfolio` feeds it the candles and signals of
+historical data in event-time order (see `on_candle`); the tests feed it lists.
 
 Per signal (first sight of its `signal_id` only; a repeat is counted and ignored):
 
@@ -20,6 +21,16 @@ Per signal (first sight of its `signal_id` only; a repeat is counted and ignored
 
    An entry needs: the strategy filter and minimum confidence, no halt (risk limits), fewer
    than `max_open_positions` open, and a size (sizing.py). Exits are never refused.
+
+Per candle (`on_candle`, where the candles are known: a portfolio backtest), before the
+signals of that candle:
+
+1. protective stops are checked against the candle's range, not only at signal prices: a
+   long whose stop is at or above the candle's low is closed at the stop, or at the open if
+   the candle opened through it (a gap); a short mirrors it with the high. The fill is dated
+   at the candle's end, when the candle is known;
+2. the symbol is marked at the close, the risk limits are updated (as for a signal), and the
+   candle's end gets an equity point.
 """
 
 from __future__ import annotations
@@ -180,6 +191,22 @@ class EngineState:
         return cls(Portfolio(cash=config.initial_cash), RiskState(peak_equity=config.initial_cash))
 
 
+def intrabar_stop_fill(
+    qty: float, stop: float | None, open_: float, high: float, low: float
+) -> float | None:
+    """The price a protective stop fills at inside a candle, or None if the candle missed it.
+
+    A long (qty > 0) is stopped when the low reaches the stop: at the stop, or at the open if
+    the candle opened at or below it (the price gapped through). A short mirrors it with the
+    high. Slippage is applied by the caller, as for every fill.
+    """
+    if stop is None or qty == 0:
+        return None
+    if qty > 0:
+        return None if low > stop else min(open_, stop)
+    return None if high < stop else max(open_, stop)
+
+
 class PortfolioEngine:
     """Applies signals (and trades, for ATR stops) to a paper portfolio."""
 
@@ -237,12 +264,8 @@ class PortfolioEngine:
         if not 0 < price < math.inf:
             return
         self.count("trades")
-        tracker = self.state.atr.get(symbol)
-        if tracker is None:
-            tracker = AtrTracker(self.config.atr_interval_ms, self.config.atr_period)
-            self.state.atr[symbol] = tracker
+        tracker = self._tracker(symbol)
         tracker.add_trade(time_ms, price)
-        self.changes.atr.add(symbol)
         queue = self.state.pending.get(symbol)
         while queue and tracker.ready_for(queue[0][1].time_ms):
             seq, event = queue.pop(0)
@@ -253,6 +276,15 @@ class PortfolioEngine:
             self._process(record)
         if queue is not None and not queue:
             del self.state.pending[symbol]
+
+    def _tracker(self, symbol: str) -> AtrTracker:
+        """The symbol's ATR tracker (created on first use), marked as changed."""
+        tracker = self.state.atr.get(symbol)
+        if tracker is None:
+            tracker = AtrTracker(self.config.atr_interval_ms, self.config.atr_period)
+            self.state.atr[symbol] = tracker
+        self.changes.atr.add(symbol)
+        return tracker
 
     def reset_breaker(self, time_ms: int) -> None:
         reset_breaker(self.state.risk, self.state.portfolio.equity())
@@ -267,13 +299,49 @@ class PortfolioEngine:
 
     # --- the decision -------------------------------------------------------------------
 
-    def _process(self, record: SignalRecord) -> None:
+    def on_candle(
+        self,
+        symbol: str,
+        start_ms: int,
+        interval_ms: int,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+    ) -> list[str]:
+        """A closed candle of `symbol`: stops inside its range, then the mark at its close.
+
+        Returns what happened (`stop:BOOK`, `breaker:flattened`), for logs and tests.
+        """
+        if not self.config.wants_symbol(symbol):
+            return []
+        t = start_ms + interval_ms
+        notes: list[str] = []
+        pf = self.state.portfolio
+        for pos in sorted(
+            (p for p in pf.positions.values() if p.symbol == symbol), key=lambda p: p.book
+        ):
+            price = intrabar_stop_fill(pos.qty, pos.stop_price, open_, high, low)
+            if price is not None:
+                self._close(pos, t, "", price, "stop")
+                notes.append(f"stop:{pos.book}")
+        if self.config.needs_trades:
+            if interval_ms != self.config.atr_interval_ms:
+                raise ValueError(
+                    f"ATR stops need candles of the ATR interval ({self.config.atr_interval_ms} "
+                    f"ms), got {interval_ms} ms"
+                )
+            self._tracker(symbol).add_candle(start_ms, high, low, close)
+        _, breaker_notes = self._mark(symbol, close, t, "")
+        self._equity_point(t)
+        return notes + breaker_notes
+
+    def _mark(self, symbol: str, price: float, t: int, signal_id: str) -> tuple[RiskStatus, list]:
+        """Marks `symbol` at `price`, advances the risk limits, flattens on a tripped breaker."""
         cfg, st, pf = self.config, self.state, self.state.portfolio
-        ev = record.event
-        t = ev.time_ms
         equity_before = pf.equity()
-        pf.mark(ev.symbol, ev.price, t)
-        self.changes.marks.add(ev.symbol)
+        pf.mark(symbol, price, t)
+        self.changes.marks.add(symbol)
         was_tripped = st.risk.breaker
         status, messages = update_risk(st.risk, cfg, equity_before, pf.equity(), t)
         for message in messages:
@@ -283,19 +351,25 @@ class PortfolioEngine:
         notes: list[str] = []
         if status.breaker and not was_tripped and cfg.breaker_flatten:
             for pos in sorted(pf.positions.values(), key=lambda p: (p.symbol, p.book)):
-                self._close(pos, ev, pf.price_of(pos.symbol), "breaker")
+                self._close(pos, t, signal_id, pf.price_of(pos.symbol), "breaker")
             notes.append("breaker:flattened")
+        return status, notes
+
+    def _process(self, record: SignalRecord) -> None:
+        pf = self.state.portfolio
+        ev = record.event
+        status, notes = self._mark(ev.symbol, ev.price, ev.time_ms, ev.signal_id)
         for pos in [p for p in pf.positions.values() if p.symbol == ev.symbol]:
             if pos.stop_price is None:
                 continue
             if (pos.qty > 0 and ev.price <= pos.stop_price) or (
                 pos.qty < 0 and ev.price >= pos.stop_price
             ):
-                self._close(pos, ev, ev.price, "stop")
+                self._close(pos, ev.time_ms, ev.signal_id, ev.price, "stop")
                 notes.append(f"stop:{pos.book}")
         notes.append(self._decide(ev, status))
         record.decision = " ".join(n for n in notes if n)
-        self._equity_point(t)
+        self._equity_point(ev.time_ms)
 
     def _decide(self, ev: SignalEvent, status: RiskStatus) -> str:
         cfg = self.config
@@ -323,14 +397,14 @@ class PortfolioEngine:
                 return "hold:already_long"
             out = []
             if pos is not None:
-                self._close(pos, ev, ev.price, "exit")
+                self._close(pos, ev.time_ms, ev.signal_id, ev.price, "exit")
                 out.append("filled:cover")
             out.append(self._enter(ev, "BUY", book, status, vote))
             return " ".join(out)
         if pos is not None and pos.qty < 0:
             return "hold:already_short"
         if pos is not None:
-            self._close(pos, ev, ev.price, "exit")
+            self._close(pos, ev.time_ms, ev.signal_id, ev.price, "exit")
             if not self.config.allow_short:
                 return "filled:exit"
             return "filled:exit " + self._enter(ev, "SELL", book, status, vote)
@@ -355,34 +429,43 @@ class PortfolioEngine:
         if size.qty <= 0:
             return f"skipped:{size.reason}"
         signed = size.qty if side == "BUY" else -size.qty
-        self._fill(ev.symbol, book, signed, price, ev, "entry")
+        self._fill(ev.symbol, book, signed, price, ev.time_ms, ev.signal_id, "entry")
         pf.positions[(ev.symbol, book)].stop_price = size.stop_price
         return "filled:entry"
 
-    def _close(self, pos: Position, ev: SignalEvent, price: float, kind: str) -> None:
+    def _close(self, pos: Position, t: int, signal_id: str, price: float, kind: str) -> None:
+        """Closes `pos` at `price` (before slippage); `signal_id` is empty for a candle's stop."""
         side = "SELL" if pos.qty > 0 else "BUY"
         self._fill(
             pos.symbol,
             pos.book,
             -pos.qty,
             fill_price(price, side, self.config.slippage_bps),
-            ev,
+            t,
+            signal_id,
             kind,
         )
 
     def _fill(
-        self, symbol: str, book: str, signed_qty: float, price: float, ev: SignalEvent, kind: str
+        self,
+        symbol: str,
+        book: str,
+        signed_qty: float,
+        price: float,
+        t: int,
+        signal_id: str,
+        kind: str,
     ) -> None:
         st, pf = self.state, self.state.portfolio
         fee = abs(signed_qty) * price * self.config.fee
-        realized = pf.apply(symbol, book, signed_qty, price, fee, ev.time_ms, ev.signal_id)
+        realized = pf.apply(symbol, book, signed_qty, price, fee, t, signal_id)
         st.fill_id += 1
         self.count("fills")
         self.changes.fills.append(
             Fill(
                 fill_id=st.fill_id,
-                signal_id=ev.signal_id,
-                time_ms=ev.time_ms,
+                signal_id=signal_id,
+                time_ms=t,
                 symbol=symbol,
                 book=book,
                 side="BUY" if signed_qty > 0 else "SELL",

@@ -6,7 +6,7 @@ With equity E, fill price p, fee rate f and buying power B (cash minus short lia
     risk:      qty = risk_per_trade * E / d          d = the stop distance:
                                                       pct: stop_pct * p
                                                       atr: atr_multiple * ATR
-    caps:      qty * p <= max_position_fraction * E
+    caps:      qty * p * (1 + f) <= max_position_fraction * E   (notional and entry fee)
                long:  qty * p * (1 + f) <= B         (a short needs no cash: it is collateral)
     rounding:  qty floored to qty_step (if set); an entry under min_notional is skipped.
 
@@ -75,9 +75,10 @@ def entry_size(
     else:
         assert distance is not None  # guaranteed by PortfolioConfig's validation
         qty = config.risk_per_trade * equity / distance
-    qty = min(qty, config.max_position_fraction * equity / price)
+    with_fee = price * (1.0 + config.fee)
+    qty = min(qty, config.max_position_fraction * equity / with_fee)
     if side == "BUY":
-        qty = min(qty, buying_power / (price * (1.0 + config.fee)))
+        qty = min(qty, buying_power / with_fee)
     if config.qty_step > 0:
         qty = math.floor(qty / config.qty_step + 1e-9) * config.qty_step
     if qty <= 0 or qty * price < max(config.min_notional, 1e-12):

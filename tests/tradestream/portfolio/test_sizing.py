@@ -56,13 +56,23 @@ def test_sizing_atr_stop_without_atr_is_not_ready():
 
 def test_sizing_risk_is_capped_by_max_position_fraction_and_cash():
     # Risk 5% = 500 over a 1% stop (1.0) -> 500 units = 50,000 notional: capped at
-    # 100% of equity (100 units), then by cash incl. fee: 10,000 / 100.1 = 99.9001.
+    # 100% of equity with the entry fee (10,000 / 100.1 = 99.9001), as by cash incl. fee.
     c = cfg(sizing="risk", risk_per_trade=0.05, stop="pct", stop_pct=0.01, fee=0.001)
     size = entry_size(c, "BUY", 100.0, 10_000.0, 10_000.0)
     assert size.qty == pytest.approx(10_000.0 / 100.1)
     capped = entry_size(c.model_copy(update={"max_position_fraction": 0.25}), "BUY", 100.0,
                         10_000.0, 10_000.0)  # fmt: skip
-    assert capped.qty == pytest.approx(25.0)
+    assert capped.qty == pytest.approx(2_500.0 / 100.1)  # 25% of equity, fee included
+
+
+def test_sizing_a_short_is_capped_with_its_entry_fee_like_a_long():
+    # All-in (fraction 1): notional + fee = equity, so a short and a long of the same price
+    # have one size (what the vectorized simulator's all-in entries assume).
+    c = cfg(fraction=1.0, fee=0.002, allow_short=True)
+    short = entry_size(c, "SELL", 50.0, 8_000.0, 8_000.0)
+    long_ = entry_size(c, "BUY", 50.0, 8_000.0, 8_000.0)
+    assert short.qty == pytest.approx(8_000.0 / (50.0 * 1.002))
+    assert long_.qty == pytest.approx(short.qty)
 
 
 def test_sizing_quantity_step_floors_and_min_notional_skips():
