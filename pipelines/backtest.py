@@ -30,6 +30,15 @@ per side, --slippage_bps moves every fill against the trader. Metrics are annual
 sample under 30 days the annualized ones (CAGR, volatility, Sharpe, Sortino, Calmar) are
 shown as n/a (null in summary.json), being extrapolations rather than measurements.
 
+Portfolio (--portfolio): every symbol and strategy trade one shared account with the
+portfolio engine of `tradestream paper run`, with its flags under the same names and
+defaults (--sizing, --fraction, --stop, --risk_per_trade, --max_open_positions, loss limits,
+the breaker, --aggregation vote, --fee (0.001 here), --slippage_bps, --allow_short, ...;
+--cash is its --initial_cash). Stops are checked inside each candle's high-low range. The
+files: summary.json (with `portfolio`: final_equity, fills, fees_paid, ...; `attribution`
+per symbol), fills.csv, trades.csv, equity.csv, signals.csv (with each decision),
+candles.csv, report.html. Not with --grid or --fill=next_open.
+
 Output (--output DIR): summary.json, trades.csv, signals.csv, equity.csv, candles.csv,
 report.html. The detail files cover the best --detail_top results per symbol by --rank_by.
 They replace a previous run's files in DIR only when the run has results: a failed run
@@ -47,6 +56,7 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from pydantic import ValidationError
 
 from tradestream.backtest.chunks import RANK_METRICS
 from tradestream.backtest.files import (
@@ -61,8 +71,9 @@ from tradestream.backtest.outputs import (
     no_candle_error,
     read_summary,
 )
+from tradestream.backtest.portfolio_outputs import console_lines
 from tradestream.backtest.selection import grid_progress, select_strategies
-from tradestream.cli_types import non_negative_int
+from tradestream.cli_types import hidden_alias, non_negative_int, validation_errors
 from tradestream.market.trade_files import TradeFileError
 from tradestream.pipelines.options import (
     CandleOptions,
@@ -75,8 +86,11 @@ from tradestream.pipelines.options import (
     positive_float,
     unknown_flags,
 )
+from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.flags import add_portfolio_flags, given_settings
 from tradestream.transforms.backtest.collect_series import CollectCandleSeries
 from tradestream.transforms.backtest.inputs import CandlesFromInputs
+from tradestream.transforms.backtest.portfolio import TradePortfolio
 from tradestream.transforms.backtest.simulate import (
     DetailResults,
     RankResults,
@@ -94,6 +108,14 @@ class BacktestFiles:
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         add_input_output_flags(parser.add_argument_group("data"))
+
+
+# Flags of `paper run` that backtest declares itself with the same meaning (--initial_cash
+# is --cash here); --strategy and --symbol name what to backtest (a backtest filters by not
+# running a strategy or symbol).
+_SHARED_FLAGS = frozenset(
+    {"--initial_cash", "--fee", "--slippage_bps", "--allow_short", "--strategy", "--symbol"}
+)
 
 
 class BacktestOptions(PipelineOptions):
@@ -133,6 +155,23 @@ class BacktestOptions(PipelineOptions):
             "numpy: ~220 MB), whatever the grid: sizes the chunks of parameter sets "
             "(default 512)",
         )
+        portfolio = parser.add_argument_group(
+            "portfolio (--portfolio: one shared account, traded as `paper run` trades; the "
+            "flags and defaults are paper run's)"
+        )
+        portfolio.add_argument(
+            "--portfolio",
+            action="store_true",
+            help="trade every symbol and strategy from one account with the paper executor's "
+            "engine: sizing, stops inside candles, risk limits, votes",
+        )
+        add_portfolio_flags(
+            portfolio,
+            skip=_SHARED_FLAGS,
+            atr_interval_help="stop=atr: the ATR's candle length; default and only value: the "
+            "candles' interval",
+        )
+        hidden_alias(parser, "--initial_cash", "--cash")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -148,6 +187,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
+        portfolio = portfolio_config(args) if args.portfolio else None
         selection = select_strategies(
             args.strategy_spec, args.strategies_file, args.grid, grid_progress()
         )
@@ -155,6 +195,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
     except (ValueError, TradeFileError, OutputDirError) as exc:
         return _error(str(exc))
+    if portfolio is not None:
+        if not selection.strategies:
+            return _error("no strategy to trade")
+        return _portfolio(
+            args, beam_args, kind, paths, selection.strategies, portfolio, argv, staged
+        )
     if selection.grid is not None:
         print(f"[backtest] {selection.grid.describe()}", file=sys.stderr)
     if not selection.strategies:
@@ -217,6 +263,81 @@ def _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir: s
             "details": details,
             "rejected": rejected,
         } | "WriteOutputs" >> WriteBacktestOutputs(out_dir, info)
+
+
+def portfolio_config(args) -> PortfolioConfig:
+    """The PortfolioConfig of `backtest --portfolio`: paper run's defaults, the flags given.
+
+    Raises:
+        ValueError: a setting out of range, or a flag a portfolio cannot honour.
+    """
+    if args.grid:
+        raise ValueError(
+            "--portfolio trades one set of strategies; a --grid is a search (run it without "
+            "--portfolio, then trade its best.json or the chosen parameters)"
+        )
+    if args.fill != "close":
+        raise ValueError("--portfolio acts on signals at their candle's close: --fill=close only")
+    settings = given_settings(args)
+    settings["initial_cash"] = args.cash
+    if args.fee is not None:
+        settings["fee"] = args.fee
+    settings["slippage_bps"] = args.slippage_bps
+    settings["allow_short"] = args.allow_short
+    if "atr_interval_ms" in settings:
+        raise ValueError(
+            "--atr_interval: a portfolio backtest builds the ATR from its own candles "
+            "(--candle_interval for trades files, the files' interval for candles)"
+        )
+    try:
+        return PortfolioConfig.model_validate(settings)
+    except ValidationError as exc:
+        raise ValueError("; ".join(validation_errors(exc.errors()))) from None
+
+
+def _portfolio(args, beam_args, kind, paths, strategies, config, argv, staged) -> int:
+    """`backtest --portfolio`: the Beam job, then the summary lines."""
+    command = shlex.join(["tradestream", "backtest", *argv])
+    print(
+        f"[backtest] portfolio of {len(strategies)} strategy(ies) over {len(paths)} {kind} file(s)",
+        file=sys.stderr,
+    )
+    try:
+        with staged as out_dir:
+            with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+                inputs = p | "ReadInputs" >> CandlesFromInputs(
+                    kind,
+                    paths,
+                    args.symbol,
+                    args.candle_interval,
+                    args.allowed_lateness,
+                    args.max_gap,
+                )
+                series = inputs.candles | "CollectCandleSeries" >> CollectCandleSeries(
+                    args.candle_interval
+                )
+                _ = {"series": series, "rejected": inputs.rejected} | "TradePortfolio" >> (
+                    TradePortfolio(
+                        strategies,
+                        config,
+                        out_dir,
+                        command,
+                        paths,
+                        kind,
+                        args.periods_per_year,
+                    )
+                )
+            summary = read_summary(out_dir)
+            failed = no_candle_error(summary)
+            if failed is None:
+                staged.commit()
+    except OutputDirError as exc:
+        return _error(str(exc))
+    if failed is not None:
+        code, reason = failed
+        return _error(f"{reason}; nothing written to {args.output}", code)
+    print("\n".join(console_lines(summary, args.output)), file=sys.stderr)
+    return 0
 
 
 def _error(message: str, code: int = 2) -> int:

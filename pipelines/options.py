@@ -224,8 +224,9 @@ def add_execution_flags(group) -> None:
     group.add_argument(
         "--fee",
         type=non_negative_float,
-        default=0.0,
-        help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0)",
+        default=None,
+        help="fee per side as a fraction of the notional, e.g. 0.001 = 0.1%% (default 0; "
+        "backtest --portfolio: 0.001, as paper run)",
     )
     group.add_argument(
         "--slippage_bps",
@@ -247,7 +248,7 @@ def execution_config(args):
 
     return ExecutionConfig(
         cash=args.cash,
-        fee=args.fee,
+        fee=args.fee if args.fee is not None else 0.0,
         slippage_bps=args.slippage_bps,
         fill=args.fill,
         allow_short=args.allow_short,

@@ -162,9 +162,36 @@ def compute_metrics(
     Returns:
         MetricArrays with k values per metric.
     """
-    equity = sim.equity
+    k = sim.equity.shape[0]
+    times_ms = np.asarray(times_ms, dtype=np.int64)
+    curve = equity_metrics(sim.equity, sim.cash, times_ms, interval_ms, periods_per_year)
+    stats = _trade_stats(sim, k, times_ms)
+    exposure = sim.exposure()
+    buy_hold = np.full(k, float(close[-1] / close[0] - 1.0))
+    return MetricArrays(
+        exposure=exposure,
+        buy_and_hold_return=buy_hold,
+        final_equity=sim.equity[:, -1].copy(),
+        **curve,
+        **stats,
+    )
+
+
+def equity_metrics(
+    equity: np.ndarray,
+    cash: float,
+    times_ms: np.ndarray,
+    interval_ms: int,
+    periods_per_year: float,
+) -> dict[str, np.ndarray]:
+    """The metrics of equity curves alone (total return to max drawdown duration).
+
+    Args:
+        equity: (k, n) equity at each candle's close; cash: the starting equity.
+        times_ms: (n,) candle start times; interval_ms: the candle interval.
+        periods_per_year: candles per year for annualization.
+    """
     k, n = equity.shape
-    cash = sim.cash
     times_ms = np.asarray(times_ms, dtype=np.int64)
     final = equity[:, -1]
     growth = final / cash
@@ -185,25 +212,16 @@ def compute_metrics(
         del ratio, peak
         calmar = np.where(max_drawdown < 0, cagr / np.abs(max_drawdown), np.nan)
     duration = _max_drawdown_duration(underwater, times_ms)
-    del underwater
-
-    stats = _trade_stats(sim, k, times_ms)
-    exposure = sim.exposure()
-    buy_hold = np.full(k, float(close[-1] / close[0] - 1.0))
-    return MetricArrays(
-        total_return=growth - 1.0,
-        cagr=cagr,
-        annualized_volatility=volatility,
-        sharpe=sharpe,
-        sortino=sortino,
-        calmar=calmar,
-        max_drawdown=max_drawdown,
-        max_drawdown_duration_ms=duration,
-        exposure=exposure,
-        buy_and_hold_return=buy_hold,
-        final_equity=final.copy(),
-        **stats,
-    )
+    return {
+        "total_return": growth - 1.0,
+        "cagr": cagr,
+        "annualized_volatility": volatility,
+        "sharpe": sharpe,
+        "sortino": sortino,
+        "calmar": calmar,
+        "max_drawdown": max_drawdown,
+        "max_drawdown_duration_ms": duration,
+    }
 
 
 def _return_moments(equity: np.ndarray, cash: float):

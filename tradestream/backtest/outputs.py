@@ -193,11 +193,11 @@ def iso_time(ms: int) -> str:
     return iso_times(np.array([ms]))[0]
 
 
-def _num(value: float) -> str:
+def csv_number(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else ""
 
 
-def _json_number(value: float | int) -> float | int | None:
+def json_number(value: float | int) -> float | int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -224,7 +224,7 @@ def signals_csv(detail: ResultDetail) -> str:
         action = "BUY" if detail.signals[i] > 0 else "SELL"
         start = int(detail.start_ms[i])
         rows.append(
-            f"{t},{detail.symbol},{_csv_field(sid)},{action},{_num(detail.close[i])},"
+            f"{t},{detail.symbol},{csv_field(sid)},{action},{csv_number(detail.close[i])},"
             f"{signal_id(sid, detail.symbol, start, action)}\n"
         )
     return "".join(rows)
@@ -235,14 +235,14 @@ def trades_csv(detail: ResultDetail) -> str:
     t = detail.trades
     entries = iso_times(detail.start_ms[t.entry])
     exits = iso_times(detail.start_ms[t.exit])
-    sid = _csv_field(detail.strategy.strategy_id)
+    sid = csv_field(detail.strategy.strategy_id)
     rows = []
     for i in range(len(t)):
         duration = int(detail.start_ms[t.exit[i]] - detail.start_ms[t.entry[i]])
         rows.append(
             f"{detail.symbol},{sid},{'long' if t.direction[i] > 0 else 'short'},"
-            f"{entries[i]},{_num(t.entry_price[i])},{exits[i]},{_num(t.exit_price[i])},"
-            f"{_num(t.size[i])},{_num(t.ret[i])},{_num(t.pnl[i])},{duration},"
+            f"{entries[i]},{csv_number(t.entry_price[i])},{exits[i]},{csv_number(t.exit_price[i])},"
+            f"{csv_number(t.size[i])},{csv_number(t.ret[i])},{csv_number(t.pnl[i])},{duration},"
             f"{'closed' if t.closed[i] else 'open'}\n"
         )
     return "".join(rows)
@@ -253,7 +253,7 @@ def equity_csv(detail: ResultDetail) -> str:
     times = iso_times(detail.start_ms)
     peak = np.maximum(np.maximum.accumulate(detail.equity), detail.cash)
     drawdown = detail.equity / peak - 1.0
-    sid = _csv_field(detail.strategy.strategy_id)
+    sid = csv_field(detail.strategy.strategy_id)
     return "".join(
         f"{t},{detail.symbol},{sid},{e!r},{d!r},{p}\n"
         for t, e, d, p in zip(
@@ -266,7 +266,7 @@ def equity_csv(detail: ResultDetail) -> str:
     )
 
 
-def _csv_field(text: str) -> str:
+def csv_field(text: str) -> str:
     """Quotes a field with commas (strategy ids list their parameters: `X(a=1,b=2)`)."""
     if any(ch in text for ch in ',"\n'):
         return '"' + text.replace('"', '""') + '"'
@@ -282,7 +282,7 @@ def result_json(result) -> dict[str, Any]:
     metrics = {}
     for f in result.metrics.DESCRIPTOR.fields:
         omitted = caveat is not None and f.name in ANNUALIZED_METRICS
-        metrics[f.name] = None if omitted else _json_number(getattr(result.metrics, f.name))
+        metrics[f.name] = None if omitted else json_number(getattr(result.metrics, f.name))
     return {
         "symbol": result.symbol,
         "strategy": result.strategy.type,
@@ -310,29 +310,34 @@ def summary_json(
     )
     return {
         "run": run.to_json(),
-        "input": {
-            "symbols": {
-                s.symbol: {
-                    "candles": s.candles,
-                    "interval_ms": s.interval_ms,
-                    "start": iso_time(s.start_ms),
-                    "end": iso_time(s.end_ms),
-                    "filled_candles": s.filled,
-                    "duplicate_candles_dropped": s.duplicates,
-                }
-                for s in sorted(series, key=lambda s: s.symbol)
-            },
-            "rejected_rows": {
-                "total": rejected.total,
-                "by_reason": dict(sorted(rejected.by_reason.items())),
-                "by_file": dict(sorted(rejected.by_file.items())),
-                "examples": [
-                    {"file": r.file, "row": r.row, "reason": r.reason, "detail": r.detail}
-                    for r in rejected.examples
-                ],
-            },
-        },
+        "input": input_json(series, rejected),
         "results": [result_json(r) for r in ordered],
+    }
+
+
+def input_json(series: Sequence[SeriesInfo], rejected: RejectionSummary) -> dict[str, Any]:
+    """summary.json's `input`: each symbol's candles, and the rejected rows."""
+    return {
+        "symbols": {
+            s.symbol: {
+                "candles": s.candles,
+                "interval_ms": s.interval_ms,
+                "start": iso_time(s.start_ms),
+                "end": iso_time(s.end_ms),
+                "filled_candles": s.filled,
+                "duplicate_candles_dropped": s.duplicates,
+            }
+            for s in sorted(series, key=lambda s: s.symbol)
+        },
+        "rejected_rows": {
+            "total": rejected.total,
+            "by_reason": dict(sorted(rejected.by_reason.items())),
+            "by_file": dict(sorted(rejected.by_file.items())),
+            "examples": [
+                {"file": r.file, "row": r.row, "reason": r.reason, "detail": r.detail}
+                for r in rejected.examples
+            ],
+        },
     }
 
 
