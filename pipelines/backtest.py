@@ -182,7 +182,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         option_classes=[BacktestFiles, BacktestOptions, StrategyOptions, CandleOptions],
     )
-    unknown = unknown_flags(beam_args)
+    try:
+        unknown = unknown_flags(beam_args)
+    except ValueError as exc:
+        return _error(str(exc))
     if unknown:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
     try:

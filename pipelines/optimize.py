@@ -351,7 +351,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             PublishFlags,
         ],
     )
-    unknown = unknown_flags(beam_args)
+    try:
+        unknown = unknown_flags(beam_args)
+    except ValueError as exc:
+        return _error(str(exc))
     if unknown:
         return _error(f"unknown flag(s) {', '.join(unknown)}")
     if getattr(args, "strategies_topic", None):

@@ -157,17 +157,29 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
 
 
 def unknown_flags(beam_args: Sequence[str]) -> list[str]:
-    """Flags that neither we nor Beam know (Beam would only log them): typos like --fees."""
+    """Flags that neither we nor Beam know (Beam would only log them): typos like --fees.
+
+    Raises:
+        ValueError: a Beam or Flink flag with a value its type refuses (`--parallelism abc`),
+            as one line; Beam's own parser would print every pipeline flag's usage first.
+    """
     try:
         from apache_beam.options.pipeline_options import _BeamArgumentParser
+    except ImportError:
+        return []  # Beam's parser is private API: skip the check rather than fail
 
-        parser = _BeamArgumentParser(allow_abbrev=False)
-        classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    class OneLineParser(_BeamArgumentParser):
+        def error(self, message: str):
+            raise ValueError(message)
+
+    parser = OneLineParser(allow_abbrev=False)
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    try:
         for cls in classes.values():
             cls._add_argparse_args(parser)
-        _, unknown = parser.parse_known_args(list(beam_args))
-    except (ImportError, argparse.ArgumentError):
-        return []  # Beam's parser is private API: skip the check rather than fail
+    except argparse.ArgumentError:
+        return []  # two classes declare one flag: Beam would refuse it, with its own message
+    _, unknown = parser.parse_known_args(list(beam_args))
     return [arg.split("=", 1)[0] for arg in unknown if arg.startswith("--")]
 
 

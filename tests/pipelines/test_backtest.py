@@ -198,6 +198,7 @@ def test_backtest_grid_on_a_candles_file_evaluates_every_valid_combination(trade
         (["--grid", "fast=1:10:1"], "outside its bounds"),
         (["--grid", "fast=50:60:5", "--param", "slow=20"], "no parameter set is valid"),
         (["--fees", "0.001"], "unknown flag(s) --fees"),
+        (["--parallelism", "abc"], "argument --parallelism: invalid int value: 'abc'"),
     ],
 )
 def test_backtest_bad_arguments_exit_2_with_a_message(trades_file, tmp_path, capsys, args, message):
@@ -208,7 +209,11 @@ def test_backtest_bad_arguments_exit_2_with_a_message(trades_file, tmp_path, cap
             argv += [flag, value]
     argv += args + ["--output", str(tmp_path / "out")]
     assert backtest.run(argv) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("tradestream backtest: error: ") and message in last
+    assert "usage:" not in err  # one line, not a usage block first
 
 
 def test_backtest_input_without_a_usable_row_exits_1_says_why_and_writes_nothing(tmp_path, capsys):
