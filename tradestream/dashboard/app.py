@@ -181,6 +181,12 @@ def _pct(value) -> str:
     return f"{value:+.2%}" if isinstance(value, int | float) else "–"
 
 
+def _path_text(path: str) -> str:
+    """A run path escaped, with a line-break opportunity after each slash (a deep path wraps
+    between its directories instead of widening the runs table)."""
+    return html.escape(path).replace("/", "/<wbr>")
+
+
 def render_runs(runs_dir: Path) -> str:
     """The runs page: a self-contained table, newest first."""
     runs = list_runs(runs_dir)
@@ -210,11 +216,11 @@ def render_runs(runs_dir: Path) -> str:
             )
         rows.append(
             "<tr>"
-            f'<td class="run-path">{html.escape(r.path)}</td>'
+            f'<td class="run-path wrap">{_path_text(r.path)}</td>'
             f'<td><span class="tag {html.escape(r.kind)}">{html.escape(r.kind)}</span></td>'
             f"<td>{html.escape(r.modified)}</td>"
             f"<td class=num>{r.results if r.results is not None else '–'}</td>"
-            f"<td>{html.escape(', '.join(r.symbols))}</td>"
+            f'<td class="wrap">{", ".join(f"<span class=nw>{html.escape(s)}</span>" for s in r.symbols)}</td>'
             f'<td class="wrap">{best_text}</td>'
             f"<td>{link}</td>"
             f'<td class="wrap">{files}</td>'

@@ -2,8 +2,9 @@
 
 For each symbol, the best result by the run's ranking metric: its equity curve against buy
 and hold, its drawdown, and the price with entries (green triangles up) and exits (red
-triangles down). Then a heatmap of the ranking metric for 2-parameter grids (one per symbol),
-and a table of the results (the best 200 per symbol). Long series are drawn from per-pixel
+triangles down). Then a heatmap of the ranking metric for 2-parameter grids (one per symbol,
+all on one colour scale, so a colour means the same value for every symbol), and a table of
+the results (the best 200 per symbol). Long series are drawn from per-pixel
 min/max buckets, so the page stays small whatever the number of candles; an axis of more
 than 100 values is drawn in buckets of neighbouring values (each cell shows its best), so
 the heatmap stays small whatever the grid.
@@ -33,10 +34,15 @@ from tradestream.reports.html import (
     PAD_LEFT,
     WIDTH,
     ChartFrame,
+    breakable,
+    cell_number,
+    colour_legend,
     downsample,
     format_duration,
     format_value,
     heat_color,
+    heat_rgb,
+    ink_on,
     polyline,
     svg_figure,
     triangle,
@@ -75,7 +81,7 @@ def equity_chart(detail: ResultDetail) -> str:
     low = float(min(detail.equity.min(), hold.min()))
     high = float(max(detail.equity.max(), hold.max()))
     frame = ChartFrame(t[0], t[-1], low, high)
-    body = frame.axes(lambda v: f"{v:,.0f}")
+    body = frame.axes()
     body += polyline(frame, t, hold, "#9aa3b5", 1.2, "5 4")
     body += polyline(frame, t, detail.equity, "#2456c8", 1.6)
     return svg_figure(body, label="equity curve")
@@ -91,7 +97,7 @@ def drawdown_chart(detail: ResultDetail) -> str:
     px, py = frame.px(xs), frame.py(ys)
     zero = float(frame.py(0.0))
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(px, py, strict=True))
-    body = frame.axes(lambda v: f"{100 * v:.0f}%")
+    body = frame.axes(scale=100, suffix="%")
     body += (
         f'<polygon fill="#e9a0a0" fill-opacity="0.55" stroke="#b3261e" stroke-width="1" '
         f'points="{px[0]:.1f},{zero:.1f} {points} {px[-1]:.1f},{zero:.1f}"/>'
@@ -104,7 +110,7 @@ def price_chart(detail: ResultDetail) -> str:
     t = detail.start_ms.astype(float)
     close = detail.close
     frame = ChartFrame(t[0], t[-1], float(close.min()), float(close.max()))
-    body = frame.axes(lambda v: f"{v:,.6g}")
+    body = frame.axes()
     body += polyline(frame, t, close, "#3b4252", 1.1)
     trades = detail.trades
     shown = min(len(trades), MAX_MARKERS)
@@ -200,81 +206,126 @@ def _buckets(count: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, count)) for i in range(0, count, size)]
 
 
-def heatmap(run: RunInfo, view: SymbolResults) -> str:
-    """The ranking metric over a 2-parameter grid: rows = first axis, columns = second."""
+def heat_scale(views: Sequence[SymbolResults]) -> tuple[float, float]:
+    """(lowest, highest) finite value over every symbol's heatmap cells: one colour scale for
+    all of them; (0, 0) when there is none."""
+    finite = [v.cells[np.isfinite(v.cells) & v.present] for v in views if v.cells is not None]
+    values = np.concatenate(finite) if finite else np.empty(0)
+    return (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+
+
+def heatmap(run: RunInfo, view: SymbolResults, scale: tuple[float, float]) -> str:
+    """The ranking metric over a 2-parameter grid: rows = first axis, columns = second.
+
+    Args:
+        run: the run (its grid's axes and ranking metric).
+        view: the symbol's results.
+        scale: (low, high) of the colours, shared by every symbol's heatmap.
+    """
     (name_a, values_a), (name_b, values_b) = run.grid.axes
     metric = run.rank_by
     rows_a, cols_b = _buckets(len(values_a)), _buckets(len(values_b))
     bucketed = len(rows_a) < len(values_a) or len(cols_b) < len(values_b)
-    finite_cells = view.cells[np.isfinite(view.cells) & view.present]
-    low, high = (
-        (float(finite_cells.min()), float(finite_cells.max())) if finite_cells.size else (0.0, 0.0)
-    )
-    cell = max(6, min(34, (WIDTH - 120) // max(len(cols_b), 1)))
-    label_cells = cell >= 30
+    low, high = scale
+    values = np.full((len(rows_a), len(cols_b)), np.nan)
+    shown = np.zeros(values.shape, dtype=bool)
+    for i, (a0, a1) in enumerate(rows_a):
+        for j, (b0, b1) in enumerate(cols_b):
+            present = view.present[a0:a1, b0:b1]
+            shown[i, j] = present.any()  # else: combinations skipped by a constraint
+            block = view.cells[a0:a1, b0:b1][present]
+            finite = block[np.isfinite(block)]
+            if finite.size:
+                values[i, j] = finite.max()
+    room = WIDTH - 120
+    cell_h = max(6, min(34, room // max(len(cols_b), 1)))
+    # A cell is labelled with its value when the longest label fits it at 11px (about 6.5px
+    # a character): cells widen to their labels, or stay unlabelled (the tooltip has it).
+    longest = max((len(cell_number(v)) for v in values[np.isfinite(values)]), default=0)
+    cell_w = max(cell_h, round(6.5 * longest) + 8)
+    label_cells = cell_h >= 20 and longest > 0 and cell_w * len(cols_b) <= room
+    if not label_cells:
+        cell_w = cell_h
     left, top = 90, 30
-    width = left + cell * len(cols_b) + 10
-    height = top + cell * len(rows_a) + 40
+    width = left + cell_w * len(cols_b) + 10
+    height = top + cell_h * len(rows_a) + 8
     parts = [
         f'<text class="axis" x="{left}" y="14">{html.escape(name_b)} →</text>',
         f'<text class="axis" x="6" y="{top + 12}">{html.escape(name_a)} ↓</text>',
     ]
-    step_b = max(1, len(cols_b) // 20)
+    step_b = max(1, math.ceil(len(cols_b) * 24 / room))  # a label per 24px at least
     for j, (b0, _) in enumerate(cols_b):
         if j % step_b == 0:
-            x = left + j * cell + cell / 2
+            x = left + j * cell_w + cell_w / 2
             parts.append(
                 f'<text class="axis" x="{x:.1f}" y="{top - 4}" text-anchor="middle">'
                 f"{values_b[b0]}</text>"
             )
     step_a = max(1, len(rows_a) // 30)
 
-    def span(values, start: int, stop: int) -> str:
-        return f"{values[start]}" if stop - start == 1 else f"{values[start]}..{values[stop - 1]}"
+    def span(axis_values, start: int, stop: int) -> str:
+        if stop - start == 1:
+            return f"{axis_values[start]}"
+        return f"{axis_values[start]}..{axis_values[stop - 1]}"
 
     for i, (a0, a1) in enumerate(rows_a):
-        y = top + i * cell
+        y = top + i * cell_h
         if i % step_a == 0:
             parts.append(
-                f'<text class="axis" x="{left - 6}" y="{y + cell / 2 + 4:.1f}" '
+                f'<text class="axis" x="{left - 6}" y="{y + cell_h / 2 + 4:.1f}" '
                 f'text-anchor="end">{values_a[a0]}</text>'
             )
         for j, (b0, b1) in enumerate(cols_b):
-            present = view.present[a0:a1, b0:b1]
-            if not present.any():
-                continue  # combinations skipped by a constraint
-            block = view.cells[a0:a1, b0:b1][present]
-            finite = block[np.isfinite(block)]
-            value = float(finite.max()) if finite.size else math.nan
-            x = left + j * cell
+            if not shown[i, j]:
+                continue
+            value = float(values[i, j])
+            x = left + j * cell_w
             what = f"best {metric}" if bucketed else metric
             tip = (
                 f"{name_a}={span(values_a, a0, a1)}, {name_b}={span(values_b, b0, b1)}: "
                 f"{what} = {format_value(value, 'num')}"
             )
+            fill = heat_rgb(value, low, high)
             parts.append(
-                f'<rect x="{x}" y="{y}" width="{cell - 1}" height="{cell - 1}" '
-                f'fill="{heat_color(value, low, high)}"><title>{html.escape(tip)}</title></rect>'
+                f'<rect class="cell" x="{x}" y="{y}" width="{cell_w - 1}" height="{cell_h - 1}" '
+                f'fill="{heat_color(value, low, high)}" data-value="{value!r}">'
+                f"<title>{html.escape(tip)}</title></rect>"
             )
             if label_cells and math.isfinite(value):
                 parts.append(
-                    f'<text class="axis" x="{x + cell / 2:.1f}" y="{y + cell / 2 + 4:.1f}" '
-                    f'text-anchor="middle">{value:.2f}</text>'
+                    f'<text class="cell-label" x="{x + (cell_w - 1) / 2:.1f}" '
+                    f'y="{y + cell_h / 2 + 3.5:.1f}" text-anchor="middle" fill="{ink_on(fill)}">'
+                    f"{cell_number(value)}</text>"
                 )
-    legend = (
-        f'<p class="note">Colour: {html.escape(metric)} from {format_value(low, "num")} to '
-        f"{format_value(high, 'num')}; grey: undefined; blank: skipped by a constraint.</p>"
-    )
+    note = ""
     if bucketed:
-        legend += (
+        note = (
             f'<p class="note">{len(values_a)} x {len(values_b)} values in {len(rows_a)} x '
             f"{len(cols_b)} cells: each cell shows the best of its neighbouring values.</p>"
         )
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="heatmap">{"".join(parts)}</svg>'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="heatmap" '
+        f'data-symbol="{html.escape(view.symbol)}">{"".join(parts)}</svg>'
     )
-    return svg + legend
+    return svg + note
+
+
+def heatmap_legend(metric: str, scale: tuple[float, float], symbols: int) -> str:
+    """What the heatmaps' colours mean: one scale for every symbol, its ends, grey and blank."""
+    low, high = scale
+    where = "every symbol's heatmap" if symbols > 1 else "the heatmap"
+    middle = (
+        "red below 0, white at 0, green above (each side scaled to its extreme)"
+        if low < 0 < high
+        else "light to dark blue"
+    )
+    return (
+        f'<p class="note">One colour scale for {where}: {html.escape(metric)} from '
+        f"{format_value(low, 'num')} to {format_value(high, 'num')}, {middle}; grey: undefined; "
+        "blank: skipped by a constraint. Hover a cell for its exact value.</p>"
+        + colour_legend(scale, f"highest {metric}", "undefined")
+    )
 
 
 def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
@@ -298,7 +349,7 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
                 cells.append(f"<td{css}>{format_value(value, kind)}</td>")
             rows.append(
                 f'<tr><td class="l">{html.escape(symbol)}</td>'
-                f'<td class="l">{html.escape(r.strategy.strategy_id)}</td>{"".join(cells)}</tr>'
+                f'<td class="l wrap">{breakable(r.strategy.strategy_id)}</td>{"".join(cells)}</tr>'
             )
     note = (
         f'<p class="note">{hidden} more result(s) in summary.json (the best {TABLE_ROWS} per '
@@ -307,7 +358,7 @@ def _table(run: RunInfo, views: Sequence[SymbolResults]) -> str:
         else ""
     )
     return (
-        '<div style="overflow-x:auto"><table><thead><tr><th class="l">Symbol</th>'
+        '<div class="scroll tall"><table><thead><tr><th class="l">Symbol</th>'
         f'<th class="l">Strategy</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
         f"</div>{note}"
     )
@@ -413,7 +464,9 @@ def render_report(
         out.append(price_chart(detail))
 
     if run.grid is not None and len(run.grid.axes) == 2:
+        scale = heat_scale(views)
         out.append(f"<h2>Heatmap of {html.escape(run.rank_by)}</h2>")
+        out.append(heatmap_legend(run.rank_by, scale, len(views)))
         for view in views:
             out.append(f"<h3>{html.escape(view.symbol)}</h3>")
             if run.rank_by in ANNUALIZED_METRICS and caveats.get(view.symbol) is not None:
@@ -422,7 +475,7 @@ def render_report(
                     f"{html.escape(_span_text(view.symbol, series))}: compare the cells with one "
                     "another, not with annual figures.</p>"
                 )
-            out.append(heatmap(run, view))
+            out.append(heatmap(run, view, scale))
 
     out.append("<h2>Results</h2>")
     out.append(_table(run, views))

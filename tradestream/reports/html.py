@@ -42,6 +42,7 @@ table{border-collapse:collapse;font-size:12px;width:100%;font-variant-numeric:ta
 th,td{padding:3px 5px;text-align:right;border-bottom:1px solid #eef;white-space:nowrap}
 th{background:#f5f6fa;position:sticky;top:0;white-space:normal;vertical-align:bottom}
 td.l,th.l{text-align:left}td.wrap{white-space:normal;overflow-wrap:anywhere;min-width:7em}
+.nw{white-space:nowrap}
 .neg{color:#b3261e}.pos{color:#1b7f3b}.note{color:#667;font-size:12px}
 .legend span{margin-right:14px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;
 margin-right:4px}

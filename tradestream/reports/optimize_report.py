@@ -55,6 +55,12 @@ def _short_time(value: Any) -> str:
     return str(value).replace("T", " ")[:16] if value else "–"
 
 
+def _window(window: Mapping[str, Any]) -> str:
+    """`start → end` that may wrap after the arrow, never inside a time."""
+    start, end = _esc(_short_time(window.get("start"))), _esc(_short_time(window.get("end")))
+    return f'<span class="nw">{start}</span> → <span class="nw">{end}</span>'
+
+
 def _params_text(params: Mapping[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in (params or {}).items()) or "–"
 
@@ -277,16 +283,13 @@ def folds_table(folds: Sequence[Mapping[str, Any]], objective: str) -> str:
         train, test = fold.get("train") or {}, fold.get("test") or {}
         rows.append(
             f"<tr><td>{_esc(fold.get('fold'))}</td>"
-            f'<td class="l">{_esc(_short_time(train.get("start")))} → '
-            f"{_esc(_short_time(train.get('end')))}</td>"
-            f'<td class="l">{_esc(_short_time(test.get("start")))} → '
-            f"{_esc(_short_time(test.get('end')))}</td>"
-            f'<td class="l">{_esc(_params_text(fold.get("params")))}</td>'
+            f'<td class="l wrap">{_window(train)}</td><td class="l wrap">{_window(test)}</td>'
+            f'<td class="l wrap">{_esc(_params_text(fold.get("params")))}</td>'
             + "".join(f"<td>{c}</td>" for c in cells)
             + "</tr>"
         )
     return (
-        '<div style="overflow-x:auto"><table><thead><tr><th>Fold</th><th class="l">Train</th>'
+        '<div class="scroll"><table><thead><tr><th>Fold</th><th class="l">Train</th>'
         '<th class="l">Test</th><th class="l">Parameters</th>'
         + "".join(f"<th>{h}</th>" for h in head)
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
@@ -324,13 +327,13 @@ def best_table(entries: Sequence[Mapping[str, Any]]) -> str:
         rows.append(
             f"<tr><td>{_esc(e.get('rank'))}</td><td class='l'>{_esc(e.get('symbol'))}</td>"
             f"<td class='l'>{_esc(e.get('strategy'))}</td>"
-            f"<td class='l'>{_esc(_params_text(e.get('params')))}</td>"
+            f"<td class='l wrap'>{_esc(_params_text(e.get('params')))}</td>"
             + "".join(f"<td>{c}</td>" for c in cells)
             + "</tr>"
         )
     head = ("Fitness", "Sharpe", "Return", "Max DD", "Trades", "DSR", "PBO")
     return (
-        '<div style="overflow-x:auto"><table><thead><tr><th>#</th><th class="l">Symbol</th>'
+        '<div class="scroll"><table><thead><tr><th>#</th><th class="l">Symbol</th>'
         '<th class="l">Strategy</th><th class="l">Parameters</th>'
         + "".join(f"<th>{h}</th>" for h in head)
         + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"

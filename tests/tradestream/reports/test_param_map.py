@@ -84,6 +84,8 @@ def test_param_map_one_parameter_draws_fitness_against_it():
         [("14.0", "null"), ("30.0", "-1.0"), ("5.0", "0.5"), ("9.0", "1.5")]
     )
     assert "period →" in page and "fitness →" in page
+    # Generations counted from 1, as the optimizer's log counts them (the records say 0).
+    assert "fitness 0.500 (generation 1)" in page
 
 
 def test_param_map_many_parameters_show_the_most_informative_pairs_first():
