@@ -1,8 +1,8 @@
 """End to end in headless Chromium: signals flow through Kafka and the paper executor, and
 the dashboard page shows them (and the new equity) without a reload.
 
-Chromium and ChromeDriver come from scripts/ensure_chromium.sh (Debian's `chromium` and
-`chromium-driver`, installed with apt-get when missing). Screenshots go to test-artifacts/.
+Chromium comes from the shared fixture in tests/support/browser.py (scripts/ensure_chromium.sh
+finds or installs it). Screenshots go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import browser_fixture, save_page_screenshot  # noqa: F401 (fixture)
 from tests.support.kafka import create_topics, free_port, produce
 from tests.support.signals import proto, random_stream
 from tests.tradestream.dashboard.server import get
@@ -27,35 +27,6 @@ from tradestream.v1 import trade_pb2
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO / "test-artifacts"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by Selenium through the system's ChromeDriver."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    found = subprocess.run(
-        ["bash", str(REPO / "scripts" / "ensure_chromium.sh")], capture_output=True, text=True
-    )
-    if found.returncode != 0:
-        pytest.fail(f"Chromium is not available:\n{found.stderr}")
-    chromium, chromedriver = found.stdout.split()
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    profile = tempfile.mkdtemp(prefix="tradestream-chromium-")
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={profile}", "--window-size=1400,2300",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -157,13 +128,12 @@ def test_dashboard_shows_new_signals_and_equity_live_in_chromium(kafka_broker, b
         assert [c.text for c in last_fill[2:5]] == ["SOL-USD", "MACD_CROSS(fast=12,slow=26)", "BUY"]
         assert browser.find_element(By.ID, "conn").text == "live"
         assert browser.find_elements(By.CSS_SELECTOR, "#equity-chart path")
-        ARTIFACTS.mkdir(exist_ok=True)
         time.sleep(0.3)  # let the new-row highlight settle for the picture
-        browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+        save_page_screenshot(browser, "dashboard.png")
 
         browser.get(url + "/runs")
         link = browser.find_element(By.CSS_SELECTOR, 'a[href="/runs/sma-grid/report.html"]')
-        browser.save_screenshot(str(ARTIFACTS / "dashboard-runs.png"))
+        save_page_screenshot(browser, "dashboard-runs.png")
         link.click()
         wait.until(lambda d: "report of sma-grid" in d.page_source)
     finally:
