@@ -233,6 +233,48 @@ def test_backtest_input_without_a_usable_row_exits_1_says_why_and_writes_nothing
     assert not out.exists()
 
 
+def test_backtest_two_candle_files_that_disagree_are_said_on_stderr(tmp_path, capsys):
+    # Two files of BTC-USD: the second repeats 00:03 exactly (quiet) and gives 00:04 and
+    # 00:05 other closes (two conflicts, each said once).
+    def write(name: str, rows: list[tuple[int, float]]) -> str:
+        text = "time,symbol,open,high,low,close,volume\n" + "".join(
+            f"2024-01-02T00:{m:02d}:00Z,BTC-USD,{c},{c + 1},{c - 1},{c},1\n" for m, c in rows
+        )
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    a = write("a.csv", [(m, 100.0 + m % 5) for m in range(40)])
+    b = write("b.csv", [(3, 103.0), (4, 90.0), (5, 91.0)])
+    out = tmp_path / "out"
+    argv = ["--input", a, b, "--output", str(out), "--strategy", "SMA_CROSSOVER",
+            "--param", "fast=2", "--param", "slow=5"]  # fmt: skip
+    assert backtest.run(argv) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "conflicting candles" in line]
+    assert lines == [
+        "conflicting candles from different inputs: BTC-USD 2024-01-02T00:04:00Z: two inputs "
+        "give this candle (close 104.0 and 90.0, or other values); the one with close 104.0 "
+        "is used",
+        "conflicting candles from different inputs: BTC-USD 2024-01-02T00:05:00Z: two inputs "
+        "give this candle (close 100.0 and 91.0, or other values); the one with close 100.0 "
+        "is used",
+    ] or lines == [
+        line.replace("close 104.0 and 90.0", "close 90.0 and 104.0")
+        .replace("with close 104.0", "with close 90.0")
+        .replace("close 100.0 and 91.0", "close 91.0 and 100.0")
+        .replace("with close 100.0", "with close 91.0")
+        for line in lines
+    ]
+    info = json.loads((out / "summary.json").read_text())["input"]["symbols"]["BTC-USD"]
+    assert info["conflicting_candles"] == 2 and info["duplicate_candles_dropped"] == 3
+    used = {r["time"]: float(r["close"]) for r in _rows(out / "candles.csv")}
+    for line in lines:  # the candle said to be used is the one the strategies saw
+        when = line.split("BTC-USD ", 1)[1].split(":", 3)
+        stamp = ":".join(when[:3])
+        assert f"with close {used[stamp]!r}" in line
+
+
 def test_backtest_candles_file_conflicts_and_short_sample_are_said_on_stderr(tmp_path, capsys):
     # 60 one-minute candles (1/24 day); row 62 repeats row 2's time with another close.
     lines = ["time,open,high,low,close,volume"]

@@ -150,6 +150,8 @@ class SeriesInfo:
     end_ms: int
     filled: int
     duplicates: int
+    conflicts: int = 0
+    conflict_examples: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, series: CandleSeries) -> SeriesInfo:
@@ -161,6 +163,8 @@ class SeriesInfo:
             int(series.start_ms[-1]) + series.interval_ms,
             int(series.filled.sum()),
             series.duplicates,
+            series.conflicts,
+            series.conflict_examples,
         )
 
 
@@ -326,6 +330,8 @@ def input_json(series: Sequence[SeriesInfo], rejected: RejectionSummary) -> dict
                 "end": iso_time(s.end_ms),
                 "filled_candles": s.filled,
                 "duplicate_candles_dropped": s.duplicates,
+                "conflicting_candles": s.conflicts,
+                "conflict_examples": list(s.conflict_examples),
             }
             for s in sorted(series, key=lambda s: s.symbol)
         },
@@ -471,6 +477,7 @@ def console_summary(output_dir: str, rank_by: str, top: int = 5) -> tuple[str, i
         lines.append(f"{rejected['total']} input row(s) rejected ({reasons}); see summary.json")
     lines += conflict_lines(rejected)
     symbols = summary["input"]["symbols"]
+    lines += input_conflict_lines(symbols)
     if not symbols:
         lines.append("no candles were built from the input: nothing to backtest")
     results = summary["results"]
@@ -521,6 +528,19 @@ def conflict_lines(rejected: dict[str, Any], shown: int = CONFLICTS_SHOWN) -> li
             f"... and {total - len(examples)} more conflicting duplicate candle(s); "
             "see summary.json"
         )
+    return lines
+
+
+def input_conflict_lines(symbols: dict[str, Any]) -> list[str]:
+    """One line per candle two inputs disagree about (summary.json's input.symbols), then a
+    count of those not listed."""
+    lines = []
+    for info in symbols.values():
+        examples = info.get("conflict_examples", [])
+        lines += [f"conflicting candles from different inputs: {e}" for e in examples]
+        more = info.get("conflicting_candles", 0) - len(examples)
+        if more > 0:
+            lines.append(f"... and {more} more conflicting candle(s); see summary.json")
     return lines
 
 

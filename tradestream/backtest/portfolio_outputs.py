@@ -38,6 +38,7 @@ from tradestream.backtest.outputs import (
     candles_csv,
     csv_field,
     csv_number,
+    input_conflict_lines,
     input_json,
     iso_time,
     json_number,
@@ -220,7 +221,8 @@ def console_lines(summary: dict[str, Any], out_dir: str) -> list[str]:
     def pct(value: float | None) -> str:
         return "n/a" if value is None or not math.isfinite(value) else f"{value:+.2%}"
 
-    lines = [
+    lines = [f"[backtest] {line}" for line in input_conflict_lines(summary["input"]["symbols"])]
+    lines += [
         f"[backtest] portfolio: equity {pf['initial_cash']:,.2f} -> {pf['final_equity']:,.2f} "
         f"({pct(m.get('total_return'))}), {pf['fills']} fills, fees {pf['fees_paid']:,.2f}, "
         f"max drawdown {pct(m.get('max_drawdown'))}, {m['num_trades']} closed trades",

@@ -8,7 +8,10 @@ Backtests need a symbol's whole history at once (the vectorized evaluator and th
 work on arrays), so candles are grouped per symbol, sorted by start and de-duplicated: for
 an interval seen more than once the candle with the highest revision is kept (a correction
 replaces the on-time candle); further copies (e.g. a row repeated in a candles file) are
-dropped and counted in `CandleSeries.duplicates`.
+dropped and counted in `CandleSeries.duplicates`. Two inputs (two candles files) that give
+one symbol and time different values are a conflict: one is used (the same one every run),
+and `CandleSeries.conflicts` / `conflict_examples` say so, for summary.json and stderr.
+(Within one file the reader already resolves and reports it: the last row wins.)
 
 The interval is the candles' own `interval_ms` (candles built from trades); candles read from
 files have none, so it is inferred as the most common gap between consecutive candles
@@ -20,11 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 
 from tradestream.strategies.candle_arrays import CandleArrays
 from tradestream.v1 import candle_pb2
+
+CONFLICT_EXAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,10 @@ class CandleSeries:
     volume: np.ndarray
     filled: np.ndarray  # bool: a flat candle made by FillCandleGaps
     duplicates: int = 0
+    # Candles of one time from different inputs (two files) that disagree: how many, and
+    # the first CONFLICT_EXAMPLES as lines for people.
+    conflicts: int = 0
+    conflict_examples: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return int(self.start_ms.shape[0])
@@ -83,8 +93,15 @@ def build_series(
     """Sorts and de-duplicates one symbol's candles (see the module docstring)."""
     ordered = sorted(candles, key=lambda c: (c.start_ms, -c.revision, c.SerializeToString()))
     kept: list[candle_pb2.Candle] = []
+    conflicts: list[str] = []
+    conflict_count = 0
     for candle in ordered:
         if kept and kept[-1].start_ms == candle.start_ms:
+            first = kept[-1]
+            if candle.revision == first.revision and _ohlcv(candle) != _ohlcv(first):
+                conflict_count += 1
+                if len(conflicts) < CONFLICT_EXAMPLES:
+                    conflicts.append(_conflict_text(symbol, first, candle))
             continue
         kept.append(candle)
     start = np.fromiter((c.start_ms for c in kept), np.int64, len(kept))
@@ -108,4 +125,18 @@ def build_series(
         volume=column("volume"),
         filled=np.fromiter((c.filled for c in kept), bool, len(kept)),
         duplicates=len(ordered) - len(kept),
+        conflicts=conflict_count,
+        conflict_examples=tuple(conflicts),
+    )
+
+
+def _ohlcv(c: candle_pb2.Candle) -> tuple[float, ...]:
+    return (c.open, c.high, c.low, c.close, c.volume)
+
+
+def _conflict_text(symbol: str, kept: candle_pb2.Candle, dropped: candle_pb2.Candle) -> str:
+    when = datetime.fromtimestamp(kept.start_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"{symbol} {when}: two inputs give this candle (close {kept.close!r} and "
+        f"{dropped.close!r}, or other values); the one with close {kept.close!r} is used"
     )
