@@ -125,7 +125,7 @@ def test_report_is_self_contained_with_charts_table_and_grid_heatmap():
     assert page.startswith("<!doctype html>")
     assert "<script" not in page and "https://" not in page
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert page.count("<svg") == 4  # equity, drawdown, price, heatmap
+    assert page.count("<svg") == 5  # equity, drawdown, price, heatmap, its colour legend
     assert "Heatmap of sharpe" in page and "fast=3, slow=6" in page
     assert page.count("<tr>") == len(results) + 1
 
