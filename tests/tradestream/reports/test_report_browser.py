@@ -254,3 +254,34 @@ def test_dashboard_pages_fit_the_window_and_the_equity_chart_has_axes(browser, d
     assert len(browser.find_elements(By.CSS_SELECTOR, "#runs tbody tr")) == 2
     assert horizontal_overflow(browser) == []
     save_page_screenshot(browser, "report-dashboard-runs.png")
+
+
+@pytest.fixture(scope="module")
+def portfolio_run(tmp_path_factory):
+    """A portfolio backtest of two strategies over 6 hours of BTC, ETH and SOL."""
+    root = tmp_path_factory.mktemp("portfolio")
+    trades = root / "trades.csv"
+    write_trades_csv(trades, sample_trades(hours=6, seed=5, rate_per_s=0.3))
+    out = root / "out"
+    args = ["backtest", "--portfolio", "--input", str(trades), "--output", str(out),
+            "--strategy", "SMA_CROSSOVER", "--strategy", LONG_ID.split("(")[0],
+            "--candle_interval", "1m", "--allow_short", "--stop", "pct", "--stop_pct", "0.003",
+            "--daily_loss_limit", "0.01"]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert cli.main(args) == 0
+    return out
+
+
+def test_portfolio_report_fits_the_window_with_round_axes(browser, portfolio_run):
+    _open(browser, portfolio_run / "report.html")
+    assert horizontal_overflow(browser) == []
+    save_page_screenshot(browser, "report-portfolio.png")
+    for chart in ("portfolio equity", "drawdown"):
+        [labels] = _y_labels(browser, chart)
+        _assert_round_labels(labels, chart)
+    headings = _texts(browser, "h2")
+    assert "Attribution by symbol" in headings and any(
+        h.startswith("Closed trades") for h in headings
+    )
+    symbols = _texts(browser, "h2 + div table td.l:first-child")
+    assert {"BTC-USD", "ETH-USD", "SOL-USD"} <= set(symbols)
