@@ -6,10 +6,13 @@
 
 Portfolio flags given on the command line override the settings stored in the database
 (each override is logged); flags not given keep the stored value, or the default for a new
-database. The database is `TRADESTREAM_PAPER_DB_URL`, default `sqlite:///<state_dir>/paper.db`.
+database. The database is `TRADESTREAM_PAPER_DB_URL`, default `sqlite:///<state_dir>/paper.db`;
+a `postgresql://USER:PASSWORD@HOST:PORT/DATABASE` URL keeps it on a PostgreSQL server.
 
 No broker, a stored position that no longer fits the topic (see `--on_topic_reset`) and a
-database that cannot be read are one line on stderr and exit status 2.
+database that cannot be used (a damaged file; a PostgreSQL server that is not there, refuses
+the login or lacks the database) are one line on stderr (the URL without its password) and
+exit status 2.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import functools
 import json
 import logging
+import re
 import signal
 import sys
 import threading
@@ -40,12 +44,20 @@ def _error(args: argparse.Namespace, message: object) -> None:
     )
 
 
+def _without_password(url: str) -> str:
+    """`url` with any password replaced by *** (help texts; SQLAlchemy is not loaded yet)."""
+    return re.sub(r"(://[^/@:]*:)[^/]*@", r"\1***@", url)
+
+
 def _db_flag(parser: argparse.ArgumentParser) -> None:
     s = get_settings()
     parser.add_argument(
         "--db",
         default=s.paper_db,
-        help=f"SQLAlchemy URL of the portfolio database (default {s.paper_db}; "
+        metavar="URL",
+        help="database of the portfolio: sqlite:///FILE, or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DATABASE for a PostgreSQL server (`tradestream "
+        f"local up --postgres` starts one) (default {_without_password(s.paper_db)}; "
         "TRADESTREAM_PAPER_DB_URL)",
     )
 
@@ -207,9 +219,7 @@ def run_paper(args: argparse.Namespace) -> int:
 
 @_database_errors
 def run_status(args: argparse.Namespace) -> int:
-    from sqlalchemy.exc import OperationalError
-
-    from tradestream.paper.store import PaperStore, sqlite_path
+    from tradestream.paper.store import PaperStore, display_name, sqlite_path
 
     path = sqlite_path(args.db)
     if path is not None and not path.is_file():
@@ -217,18 +227,15 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     store = PaperStore(args.db, readonly=True)
     try:
+        # Not ready on an empty database; other database errors: _database_errors, one line.
         snap = store.snapshot(signals=10, fills=10, equity_points=1)
-    except OperationalError as exc:
-        if "no such table" not in str(exc.orig):
-            raise  # _database_errors: one line
-        snap = {"ready": False}  # an empty file: no executor has written to it yet
     finally:
         store.close()
     if args.json:
         print(json.dumps(snap, indent=2, sort_keys=True, default=str))
         return 0
     if not snap.get("ready"):
-        print(f"no portfolio in {args.db} yet")
+        print(f"no portfolio in {display_name(args.db)} yet")
         return 0
     a, r = snap["account"], snap["risk"]
     print(

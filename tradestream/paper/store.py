@@ -1,10 +1,16 @@
 """The paper executor's database: state, fills, signals and Kafka offsets, via SQLAlchemy.
 
-SQLite (a file, `sqlite:///<state_dir>/paper.db`) is the default and what the tests use;
-another SQLAlchemy URL works through the same portable Core statements, but only SQLite is
-tested. SQLite runs in WAL mode so the dashboard can read while the executor writes, and
+SQLite (a file, `sqlite:///<state_dir>/paper.db`) is the default; PostgreSQL
+(`postgresql://user:password@host:5432/database`, driver psycopg 3) is the other database the
+tests run every store and executor test on. Both go through the same portable Core
+statements. SQLite runs in WAL mode so the dashboard can read while the executor writes, and
 every transaction is a real BEGIN ... COMMIT (pysqlite's legacy mode would let the reads of
-one snapshot see two different commits).
+one snapshot see two different commits). On PostgreSQL reads run at REPEATABLE READ (one
+snapshot for all of a read's statements) and strings are stored as SQLite stores them (no
+length limit, NUL characters kept; see `_Str`).
+
+One executor per database: a lock file next to a SQLite file, a session advisory lock on
+PostgreSQL (`PaperStore.lock`).
 
 One `save()` is one transaction holding everything a batch of records changed *and* the
 Kafka offsets after that batch; the executor commits offsets to Kafka only after it. So the
@@ -15,8 +21,10 @@ restart can tell a stored position of a deleted and recreated topic from a curre
 `tradestream.kafka_clients.positions`). Databases of schema 1 (no topic ids) are migrated on open;
 their ids are unknown until the executor has checked the offsets against the topic.
 
-A file that is not a readable database (damaged, or not SQLite at all) raises
-`StoreUnusableError` with one line naming the file and what to do.
+A file that is not a readable database (damaged, or not SQLite at all), and a PostgreSQL
+server that cannot be reached, refuses the login or has no such database, raise
+`StoreUnusableError` with one line naming the file (or the URL, without its password) and
+what to do.
 
 Tables: account (one row), positions, marks, votes, atr, pending, signals, fills, equity,
 events, offsets, meta (schema version, config, control requests).
@@ -24,8 +32,10 @@ events, offsets, meta (schema version, config, control requests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
@@ -42,15 +52,17 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     create_engine,
     delete,
     event,
     func,
     insert,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tradestream.portfolio.account import Portfolio, Position
@@ -62,9 +74,43 @@ from tradestream.portfolio.risk import RiskState, status_of
 
 SCHEMA_VERSION = "2"  # 2: offsets.topic_id
 metadata = MetaData()
+_PG_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+class _Str(TypeDecorator):
+    """Text as SQLite keeps it, on PostgreSQL too.
+
+    SQLite neither enforces a VARCHAR's length nor refuses NUL characters; PostgreSQL does
+    both, so a long strategy id or a NUL in a signal's reason (protobuf strings may carry one)
+    would fail every retry of a batch there. On PostgreSQL the column is unbounded text and
+    backslashes and NULs are escaped (reversibly: equal strings stay equal, so lookups by id
+    match); other databases store the string as it is.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(String(self.impl.length))
+
+    def process_bind_param(self, value, dialect):
+        if value is None or dialect.name != "postgresql":
+            return value
+        return value.replace("\\", "\\\\").replace("\x00", "\\0")
+
+    def process_result_value(self, value, dialect):
+        if value is None or dialect.name != "postgresql" or "\\" not in value:
+            return value
+        return _PG_UNESCAPE.sub(lambda m: "\x00" if m.group(1) == "0" else m.group(1), value)
+
+
+# Counters (signals seen, fills, equity points): SQLite's INTEGER has 64 bits, PostgreSQL's 32.
+_Count = BigInteger().with_variant(Integer(), "sqlite")
 
 meta_table = Table(
-    "meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text)
+    "meta", metadata, Column("key", _Str(64), primary_key=True), Column("value", Text)
 )
 account_table = Table(
     "account",
@@ -74,9 +120,9 @@ account_table = Table(
     Column("initial_cash", Float, nullable=False),
     Column("realized_pnl", Float, nullable=False),
     Column("fees_paid", Float, nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("fill_id", Integer, nullable=False),
-    Column("last_equity_seq", Integer, nullable=False),
+    Column("seq", _Count, nullable=False),
+    Column("fill_id", _Count, nullable=False),
+    Column("last_equity_seq", _Count, nullable=False),
     Column("last_equity_time_ms", BigInteger, nullable=False),
     Column("risk", Text, nullable=False),
     Column("counters", Text, nullable=False),
@@ -85,26 +131,26 @@ account_table = Table(
 positions_table = Table(
     "positions",
     metadata,
-    Column("symbol", String(64), primary_key=True),
-    Column("book", String(512), primary_key=True),
+    Column("symbol", _Str(64), primary_key=True),
+    Column("book", _Str(512), primary_key=True),
     Column("qty", Float, nullable=False),
     Column("avg_price", Float, nullable=False),
     Column("opened_ms", BigInteger, nullable=False),
-    Column("entry_signal_id", String(64), nullable=False),
+    Column("entry_signal_id", _Str(64), nullable=False),
     Column("stop_price", Float),
 )
 marks_table = Table(
     "marks",
     metadata,
-    Column("symbol", String(64), primary_key=True),
+    Column("symbol", _Str(64), primary_key=True),
     Column("price", Float, nullable=False),
     Column("time_ms", BigInteger, nullable=False),
 )
 votes_table = Table(
     "votes",
     metadata,
-    Column("symbol", String(64), primary_key=True),
-    Column("strategy_id", String(512), primary_key=True),
+    Column("symbol", _Str(64), primary_key=True),
+    Column("strategy_id", _Str(512), primary_key=True),
     Column("vote", Integer, nullable=False),
     Column("confidence", Float, nullable=False),
     Column("weight", Float, nullable=False),
@@ -113,56 +159,56 @@ votes_table = Table(
 atr_table = Table(
     "atr",
     metadata,
-    Column("symbol", String(64), primary_key=True),
+    Column("symbol", _Str(64), primary_key=True),
     Column("state", Text, nullable=False),
 )
 pending_table = Table(
     "pending",
     metadata,
-    Column("signal_id", String(64), primary_key=True),
-    Column("symbol", String(64), nullable=False),
-    Column("seq", Integer, nullable=False),
+    Column("signal_id", _Str(64), primary_key=True),
+    Column("symbol", _Str(64), nullable=False),
+    Column("seq", _Count, nullable=False),
     Column("event", Text, nullable=False),
 )
 signals_table = Table(
     "signals",
     metadata,
-    Column("signal_id", String(64), primary_key=True),
-    Column("seq", Integer, nullable=False, unique=True),
-    Column("symbol", String(64), nullable=False),
-    Column("action", String(8), nullable=False),
+    Column("signal_id", _Str(64), primary_key=True),
+    Column("seq", _Count, nullable=False, unique=True),
+    Column("symbol", _Str(64), nullable=False),
+    Column("action", _Str(8), nullable=False),
     Column("price", Float, nullable=False),
     Column("candle_start_ms", BigInteger, nullable=False),
     Column("candle_interval_ms", BigInteger, nullable=False),
     Column("time_ms", BigInteger, nullable=False),
-    Column("strategy_id", String(512), nullable=False),
-    Column("strategy_type", String(128), nullable=False),
-    Column("reason", Text, nullable=False),
+    Column("strategy_id", _Str(512), nullable=False),
+    Column("strategy_type", _Str(128), nullable=False),
+    Column("reason", _Str(), nullable=False),
     Column("confidence", Float, nullable=False),
-    Column("decision", String(256), nullable=False),
-    Column("source", String(256), nullable=False),
+    Column("decision", _Str(256), nullable=False),
+    Column("source", _Str(256), nullable=False),
     Column("received_ms", BigInteger, nullable=False),
 )
 fills_table = Table(
     "fills",
     metadata,
-    Column("fill_id", Integer, primary_key=True, autoincrement=False),
-    Column("signal_id", String(64), nullable=False, index=True),
+    Column("fill_id", _Count, primary_key=True, autoincrement=False),
+    Column("signal_id", _Str(64), nullable=False, index=True),
     Column("time_ms", BigInteger, nullable=False),
-    Column("symbol", String(64), nullable=False),
-    Column("book", String(512), nullable=False),
-    Column("side", String(8), nullable=False),
+    Column("symbol", _Str(64), nullable=False),
+    Column("book", _Str(512), nullable=False),
+    Column("side", _Str(8), nullable=False),
     Column("qty", Float, nullable=False),
     Column("price", Float, nullable=False),
     Column("fee", Float, nullable=False),
     Column("realized_pnl", Float, nullable=False),
-    Column("kind", String(16), nullable=False),
+    Column("kind", _Str(16), nullable=False),
     Column("cash_after", Float, nullable=False),
 )
 equity_table = Table(
     "equity",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", _Count, primary_key=True, autoincrement=False),
     Column("time_ms", BigInteger, nullable=False),
     Column("equity", Float, nullable=False),
     Column("cash", Float, nullable=False),
@@ -172,19 +218,19 @@ equity_table = Table(
 events_table = Table(
     "events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", _Count, primary_key=True, autoincrement=True),
     Column("time_ms", BigInteger, nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("message", Text, nullable=False),
+    Column("kind", _Str(32), nullable=False),
+    Column("message", _Str(), nullable=False),
     Column("recorded_ms", BigInteger, nullable=False),
 )
 offsets_table = Table(
     "offsets",
     metadata,
-    Column("topic", String(255), primary_key=True),
+    Column("topic", _Str(255), primary_key=True),
     Column("partition", Integer, primary_key=True, autoincrement=False),
     Column("next_offset", BigInteger, nullable=False),
-    Column("topic_id", String(64)),  # None: stored before topic ids were kept (schema 1)
+    Column("topic_id", _Str(64)),  # None: stored before topic ids were kept (schema 1)
 )
 
 
@@ -203,10 +249,26 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_engine(url: str, readonly: bool = False) -> Engine:
-    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and real transactions."""
+    """A SQLAlchemy engine.
+
+    SQLite gets WAL, a busy timeout and real transactions. PostgreSQL gets a connect timeout
+    (10 s unless the URL sets one), READ COMMITTED for writes (one transaction per batch is
+    atomic at any level, and the executor is the only writer) and, when read-only,
+    transactions PostgreSQL itself keeps from writing.
+    """
     path = sqlite_path(url)
     if path is not None and not readonly:
         path.parent.mkdir(parents=True, exist_ok=True)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = {} if "connect_timeout" in parsed.query else {"connect_timeout": 10}
+        options = {"postgresql_readonly": True} if readonly else {}
+        return create_engine(
+            url,
+            connect_args=connect_args,
+            isolation_level="READ COMMITTED",
+            execution_options=options,
+        )
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
 
@@ -231,7 +293,8 @@ class StoreLockedError(RuntimeError):
 
 
 class StoreUnusableError(RuntimeError):
-    """The database cannot be used: a damaged file, not SQLite, no access, another schema."""
+    """The database cannot be used: a damaged file, not SQLite, no access, another schema,
+    or a PostgreSQL server that cannot be reached, refuses the login or lacks the database."""
 
 
 def display_name(url: str) -> str:
@@ -240,16 +303,43 @@ def display_name(url: str) -> str:
     return str(path) if path is not None else make_url(url).render_as_string(hide_password=True)
 
 
+def missing_table(exc: DBAPIError) -> bool:
+    """True when `exc` says a table does not exist (a database no executor has written yet)."""
+    return "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", None) == "42P01"
+
+
+def _server_advice(cause: str) -> str:
+    """What to do about a PostgreSQL server error (psycopg's text: `... failed: CAUSE`)."""
+    if "password authentication failed" in cause or (
+        "role " in cause and "does not exist" in cause
+    ):
+        return "check the user name and password in the URL"
+    if "database " in cause and "does not exist" in cause:
+        return "create the database (CREATE DATABASE, or `createdb`) or fix its name in the URL"
+    if "no pg_hba.conf entry" in cause:
+        return "the server does not accept this user from this host (its pg_hba.conf)"
+    return "check that the server runs and the host and port in the URL"
+
+
 def unusable(url: str, exc: DBAPIError) -> StoreUnusableError:
     """A one-line error for a database error that no retry will fix.
 
     SQLite reports a file that is not a database, or a damaged one, as a DatabaseError
     ("file is not a database", "database disk image is malformed") on the first statement
     that reads it; access problems are OperationalErrors ("unable to open database file").
+    PostgreSQL's connection errors (no server, a wrong password, no such database) are
+    OperationalErrors of several lines; their cause is the last `failed: ` part of the first.
+    The URL is shown without its password.
     """
     name = display_name(url)
     cause = str(exc.orig).strip() or type(exc.orig).__name__
-    if isinstance(exc, OperationalError):
+    if sqlite_path(url) is None and make_url(url).get_backend_name() == "postgresql":
+        cause = cause.splitlines()[0].rpartition("failed: ")[2].replace("FATAL:  ", "").strip()
+        if isinstance(exc, OperationalError):
+            advice = _server_advice(cause)
+        else:
+            advice = "the database is not one the paper executor wrote; use another database"
+    elif isinstance(exc, OperationalError):
         advice = "check that the path exists and is readable and writable"
     else:
         advice = (
@@ -262,6 +352,11 @@ def unusable(url: str, exc: DBAPIError) -> StoreUnusableError:
     )
 
 
+# The advisory lock of an executor on PostgreSQL: (this number, hash of the schema), so that
+# executors in separate schemas of one database do not exclude each other.
+_PG_LOCK_CLASS = 0x7A5E
+
+
 class PaperStore:
     """Reads and writes the paper executor's state in one database."""
 
@@ -269,11 +364,20 @@ class PaperStore:
         """Opens (and, unless readonly, creates or migrates) the database at `url`.
 
         Raises:
-            StoreUnusableError: the file is not a readable database of a known schema.
+            StoreUnusableError: the file is not a readable database of a known schema, or the
+                server cannot be used.
         """
         self.url = url
         self.engine = open_engine(url, readonly=readonly)
+        # Reads of several tables see one state: SQLite's transactions do; PostgreSQL's
+        # READ COMMITTED gives every statement its own snapshot, REPEATABLE READ one for all.
+        self._reader = (
+            self.engine.execution_options(isolation_level="REPEATABLE READ")
+            if self.engine.dialect.name == "postgresql"
+            else self.engine
+        )
         self._lock_fd: int | None = None
+        self._lock_conn: Connection | None = None
         try:
             if readonly:
                 # Nothing is created; read the schema now so that a damaged file is
@@ -283,13 +387,17 @@ class PaperStore:
             else:
                 self._create_or_migrate()
         except DBAPIError as exc:
-            if readonly and "no such table" in str(exc.orig):
+            if readonly and missing_table(exc):
                 return  # an empty database: snapshot() reports it as not ready
             self.engine.dispose()
             raise unusable(url, exc) from None
         except StoreUnusableError:
             self.engine.dispose()
             raise
+
+    def _read(self):
+        """A transaction for reading (one consistent state)."""
+        return self._reader.begin()
 
     def _create_or_migrate(self) -> None:
         metadata.create_all(self.engine)  # only the missing tables; existing ones stay
@@ -319,12 +427,25 @@ class PaperStore:
     # --- single writer ----------------------------------------------------------------------
 
     def lock(self) -> None:
-        """Makes this process the only executor of a SQLite file (released at exit, even
-        after SIGKILL, because it is an OS file lock). Other databases: not enforced."""
+        """Makes this process the only executor of the database, until `unlock()` or exit.
+
+        SQLite: an OS lock on `<file>.lock`. PostgreSQL: a session advisory lock held by a
+        connection of its own. Both are released when the process ends, even by SIGKILL (the
+        kernel drops the file lock; the server ends the session when its socket closes).
+        Other databases: not enforced.
+
+        Raises:
+            StoreLockedError: another executor holds it.
+        """
+        if self._lock_fd is not None or self._lock_conn is not None:
+            return
+        if self.engine.dialect.name == "postgresql":
+            self._lock_postgresql()
+            return
         import fcntl
 
         path = sqlite_path(self.url)
-        if path is None or self._lock_fd is not None:
+        if path is None:
             return
         fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -336,21 +457,46 @@ class PaperStore:
             ) from None
         self._lock_fd = fd
 
+    def _lock_postgresql(self) -> None:
+        conn = self.engine.connect()
+        try:
+            locked = conn.scalar(
+                text("SELECT pg_try_advisory_lock(:cls, hashtext(current_schema()))"),
+                {"cls": _PG_LOCK_CLASS},
+            )
+            conn.commit()  # the lock belongs to the session, not to this transaction
+        except BaseException:
+            conn.close()
+            raise
+        if not locked:
+            conn.close()
+            raise StoreLockedError(
+                f"another paper executor is running on {display_name(self.url)} "
+                f"(PostgreSQL advisory lock {_PG_LOCK_CLASS}, held by its session)"
+            )
+        self._lock_conn = conn
+
     def unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self._lock_conn is not None:
+            conn, self._lock_conn = self._lock_conn, None
+            # Closing returns the connection to the pool, session and lock included: end it.
+            with contextlib.suppress(DBAPIError):
+                conn.invalidate()
+            conn.close()
 
     # --- loading ------------------------------------------------------------------------
 
     def stored_config(self) -> PortfolioConfig | None:
-        with self.engine.begin() as conn:
-            text = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
-        return PortfolioConfig.model_validate_json(text) if text else None
+        with self._read() as conn:
+            stored = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
+        return PortfolioConfig.model_validate_json(stored) if stored else None
 
     def load(self, config: PortfolioConfig) -> EngineState | None:
         """The stored engine state (None for a new database)."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             row = conn.execute(select(account_table)).mappings().first()
             if row is None:
                 return None
@@ -393,13 +539,13 @@ class PaperStore:
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """{(topic, partition): next offset to read} as of the last save."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(offsets_table)).all()
         return {(r.topic, r.partition): r.next_offset for r in rows}
 
     def topic_ids(self) -> dict[str, str | None]:
         """{topic: id of the topic its stored offsets were read from} (None: not known)."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(offsets_table.c.topic, offsets_table.c.topic_id)).all()
         ids: dict[str, str | None] = {}
         for topic, topic_id in rows:
@@ -424,7 +570,7 @@ class PaperStore:
         """The ids among `ids` that were already processed."""
         ids = list(dict.fromkeys(ids))
         found: set[str] = set()
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             for i in range(0, len(ids), 500):
                 chunk = ids[i : i + 500]
                 found.update(
@@ -444,7 +590,7 @@ class PaperStore:
             conn.execute(insert(meta_table).values(key=f"request:{name}", value=str(_now_ms())))
 
     def requested(self, name: str) -> bool:
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             key = f"request:{name}"
             return (
                 conn.scalar(select(meta_table.c.value).where(meta_table.c.key == key)) is not None
@@ -623,8 +769,19 @@ class PaperStore:
     # --- reading (status, dashboard, tests) ----------------------------------------------
 
     def snapshot(self, signals: int = 50, fills: int = 50, equity_points: int = 1000) -> dict:
-        """Everything the dashboard shows, read in one transaction (one consistent state)."""
-        with self.engine.begin() as conn:
+        """Everything the dashboard shows, read in one transaction (one consistent state).
+
+        `{"ready": False}` until an executor has saved a portfolio.
+        """
+        try:
+            return self._snapshot(signals, fills, equity_points)
+        except DBAPIError as exc:
+            if missing_table(exc):  # an empty database, opened read-only
+                return {"ready": False}
+            raise
+
+    def _snapshot(self, signals: int, fills: int, equity_points: int) -> dict:
+        with self._read() as conn:
             account = conn.execute(select(account_table)).mappings().first()
             if account is None:
                 return {"ready": False}
@@ -731,7 +888,7 @@ class PaperStore:
 
     def signal_order(self) -> list[dict]:
         """Every processed signal in processing order (tests and audits)."""
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return [
                 dict(r)
                 for r in conn.execute(
@@ -740,7 +897,7 @@ class PaperStore:
             ]
 
     def all_fills(self) -> list[dict]:
-        with self.engine.begin() as conn:
+        with self._read() as conn:
             return [
                 dict(r)
                 for r in conn.execute(

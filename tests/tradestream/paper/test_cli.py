@@ -1,8 +1,9 @@
-"""`tradestream paper`: config precedence, status, reset-breaker."""
+"""`tradestream paper`: config precedence, status, reset-breaker (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.support.signals import event
 from tradestream.cli import build_parser, main
@@ -34,27 +35,28 @@ def test_paper_cli_flags_override_the_stored_config_and_keep_the_rest():
     )
 
 
-def test_paper_cli_status_prints_the_portfolio(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    assert main(["paper", "status", "--db", url]) == 0
-    assert "no portfolio" in capsys.readouterr().out
-    store = PaperStore(url)
+def test_paper_cli_status_prints_the_portfolio(db_url, capsys):
+    assert main(["paper", "status", "--db", db_url]) == 0
+    out = capsys.readouterr().out
+    assert "no portfolio" in out
+    password = make_url(db_url).password
+    assert not password or password not in out
+    store = PaperStore(db_url)
     config = PortfolioConfig(fee=0.0)
     eng = PortfolioEngine(config)
     eng.on_signal(event("BUY", 100.0, 0), set())
     store.save(eng.state, eng.take_changes(), {}, config)
     store.close()
-    assert main(["paper", "status", "--db", url]) == 0
+    assert main(["paper", "status", "--db", db_url]) == 0
     out = capsys.readouterr().out
     assert "equity 10,000.00" in out and "BTC-USD" in out and "LONG" in out
-    assert main(["paper", "status", "--db", url, "--json"]) == 0
+    assert main(["paper", "status", "--db", db_url, "--json"]) == 0
     assert '"ready": true' in capsys.readouterr().out
 
 
-def test_paper_cli_reset_breaker_leaves_a_request_for_the_executor(tmp_path, capsys):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    assert main(["paper", "reset-breaker", "--db", url]) == 0
-    store = PaperStore(url)
+def test_paper_cli_reset_breaker_leaves_a_request_for_the_executor(db_url, capsys):
+    assert main(["paper", "reset-breaker", "--db", db_url]) == 0
+    store = PaperStore(db_url)
     try:
         assert store.requested("reset_breaker")
     finally:

@@ -83,3 +83,62 @@ def test_paper_run_on_a_directory_instead_of_a_database_prints_one_line(tmp_path
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert f"cannot use the paper database {db} (unable to open database file)" in lines[0]
+
+
+# PostgreSQL: a server that is not there, a refused login, a missing database. The password
+# of the URL never shows; the one line names the URL with *** in its place.
+PASSWORD = "pw-that-must-not-show"
+
+
+def _one_line_without_the_password(result: subprocess.CompletedProcess, command: str) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"tradestream paper {command}: error: cannot use the paper database")
+    assert PASSWORD not in result.stderr + result.stdout
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "status", "reset-breaker"])
+def test_paper_commands_without_a_postgresql_server_print_one_line(tmp_path, command):
+    port = closed_bootstrap().rpartition(":")[2]
+    url = f"postgresql://trader:{PASSWORD}@127.0.0.1:{port}/paper"
+    result = _tradestream(tmp_path, "paper", command, "--db", url)
+    line = _one_line_without_the_password(result, command)
+    assert f"postgresql://trader:***@127.0.0.1:{port}/paper (Connection refused)" in line
+    assert "check that the server runs" in line
+
+
+@pytest.mark.integration
+def test_paper_run_with_a_wrong_postgresql_password_prints_one_line(tmp_path, postgres_server):
+    result = _tradestream(
+        tmp_path, "paper", "run", "--db", postgres_server.url("paper", password=PASSWORD)
+    )
+    line = _one_line_without_the_password(result, "run")
+    assert 'password authentication failed for user "tradestream"' in line
+    assert "check the user name and password" in line
+
+
+@pytest.mark.integration
+def test_paper_status_of_a_missing_postgresql_database_prints_one_line(tmp_path, postgres_server):
+    result = _tradestream(tmp_path, "paper", "status", "--db", postgres_server.url("no_such_db"))
+    line = _one_line_without_the_password(result, "status")
+    assert 'database "no_such_db" does not exist' in line and "create the database" in line
+
+
+@pytest.mark.integration
+def test_paper_run_on_a_postgresql_database_another_executor_holds_exits_1(
+    tmp_path, postgres_server
+):
+    from tradestream.paper.store import PaperStore
+
+    url = postgres_server.new_database()
+    holder = PaperStore(url)
+    holder.lock()
+    try:
+        result = _tradestream(tmp_path, "paper", "run", "--db", url, "--bootstrap_servers", "x:1")
+    finally:
+        holder.close()
+    assert result.returncode == 1, result.stderr
+    assert "another paper executor is running on postgresql://tradestream:***@" in result.stderr
+    assert postgres_server.password not in result.stderr

@@ -1,13 +1,13 @@
 """The executor on a real Kafka broker: replays, restarts, SIGKILL mid-stream.
 
-Marked integration: they use the session's KRaft broker (tests/conftest.py).
+Marked integration: they use the session's KRaft broker (tests/conftest.py). The SIGKILL
+test runs on both databases (`db_url`): a SQLite file and a real PostgreSQL server.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,12 +16,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from tests.support import builders
 from tests.support.kafka import create_topics, produce
 from tests.support.signals import MINUTE, T0, proto, random_stream
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
-from tradestream.paper.store import PaperStore
+from tradestream.paper.store import PaperStore, sqlite_path
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
@@ -71,26 +73,33 @@ def test_executor_replayed_stream_processed_twice_gives_the_same_portfolio(kafka
         store.close()
 
 
-def _count(db_path: Path) -> int:
-    if not db_path.exists():
-        return 0
-    try:
-        with sqlite3.connect(db_path, timeout=5) as conn:
-            return conn.execute("SELECT count(*) FROM signals").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+class _Peek:
+    """Reads the executor's tables while it runs (0 and {} before they exist)."""
 
+    def __init__(self, db_url: str) -> None:
+        self.path = sqlite_path(db_url)
+        # SQLite: wait up to 5 s for the executor's write lock rather than fail at once.
+        self.engine = create_engine(db_url, connect_args={"timeout": 5} if self.path else {})
 
-def _stored_offsets(db_path: Path) -> dict[tuple[str, int], int]:
-    """The executor's offsets table, read while it runs ({} before it exists)."""
-    if not db_path.exists():
-        return {}
-    try:
-        with sqlite3.connect(db_path, timeout=5) as conn:
-            rows = conn.execute("SELECT topic, partition, next_offset FROM offsets").fetchall()
-    except sqlite3.OperationalError:
-        return {}
-    return {(topic, partition): offset for topic, partition, offset in rows}
+    def _rows(self, query: str) -> list | None:
+        if self.path is not None and not self.path.exists():
+            return None  # connecting would create the file
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(text(query)).all()
+        except DBAPIError:
+            return None  # not created yet (or, on SQLite, locked for longer than the timeout)
+
+    def count(self) -> int:
+        rows = self._rows("SELECT count(*) FROM signals")
+        return rows[0][0] if rows else 0
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        rows = self._rows("SELECT topic, partition, next_offset FROM offsets") or []
+        return {(topic, partition): offset for topic, partition, offset in rows}
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -117,15 +126,14 @@ def _start(db_url: str, bootstrap: str, topic: str, group: str, tmp_path: Path):
     return proc, log
 
 
-def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, tmp_path):
+def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, tmp_path, db_url):
     topic = f"paper-kill-{uuid.uuid4().hex[:8]}"
     group = f"paper-kill-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker, [topic], partitions=3)
     signals = random_stream(5, 900)
     # Every 9th signal is delivered a second time later on (a producer/pipeline replay).
     stream = signals[:450] + signals[:450:9] + signals[450:] + signals[450::9]
-    db_path = tmp_path / "paper.db"
-    db_url = f"sqlite:///{db_path}"
+    peek = _Peek(db_url)
 
     # The tail of the stream is held back until both kills are done, so each kill hits a
     # stream with signals still to come however slow or fast the executor runs.
@@ -150,11 +158,11 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
     try:
         for threshold in (150, 450):
             proc, log = _start(db_url, kafka_broker.bootstrap, topic, group, tmp_path)
-            _wait_for(lambda t=threshold: _count(db_path) >= t, 120, f"{threshold} signals")
+            _wait_for(lambda t=threshold: peek.count() >= t, 120, f"{threshold} signals")
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             log.close()
-            kills.append(_count(db_path))
+            kills.append(peek.count())
         kills_done.set()
         proc, log = _start(db_url, kafka_broker.bootstrap, topic, group, tmp_path)
         feeder.join(timeout=120)
@@ -165,8 +173,7 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
         # the group (it commits after storing): then SIGTERM interrupts nothing.
         _wait_for(
             lambda: (
-                _stored_offsets(db_path) == at_end
-                and {tp: consumer.committed(tp) for tp in ends} == ends
+                peek.offsets() == at_end and {tp: consumer.committed(tp) for tp in ends} == ends
             ),
             120,
             f"stored and committed offsets {at_end}",
@@ -180,6 +187,7 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
         if proc is not None and proc.poll() is None:
             proc.kill()
         consumer.close()
+        peek.close()
     assert all(0 < k < len(signals) for k in kills), kills  # killed mid-stream
 
     store = PaperStore(db_url)

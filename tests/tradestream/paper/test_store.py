@@ -1,10 +1,17 @@
-"""The store: state saved in batches and reloaded equals one uninterrupted run."""
+"""The store: state saved in batches and reloaded equals one uninterrupted run.
+
+Every test that takes `db_url` (or `store`) runs twice: on a SQLite file and on a new
+database of a real PostgreSQL server (tests/support/postgres.py).
+"""
 
 from __future__ import annotations
 
-import sqlite3
+import subprocess
+import sys
+import time
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.signals import MINUTE, T0, event, random_stream
 from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
@@ -13,10 +20,22 @@ from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = PaperStore(f"sqlite:///{tmp_path / 'paper.db'}")
+def store(db_url):
+    s = PaperStore(db_url)
     yield s
     s.close()
+
+
+def _sql(url: str, *statements: str) -> list:
+    """Runs statements on the database behind the store's back; the last one's rows."""
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                result = conn.execute(text(statement))
+            return result.all() if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def _batched(store: PaperStore, config: PortfolioConfig, items: list, size: int) -> PortfolioEngine:
@@ -90,18 +109,59 @@ def test_store_snapshot_has_what_the_dashboard_shows(store):
     assert snap["config"]["fee"] == 0.0
 
 
-def test_store_lock_allows_one_executor_per_sqlite_file(tmp_path):
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    a, b = PaperStore(url), PaperStore(url)
+def test_store_lock_allows_one_executor_per_database(db_url):
+    a, b = PaperStore(db_url), PaperStore(db_url)
     try:
         a.lock()
-        with pytest.raises(StoreLockedError):
+        with pytest.raises(StoreLockedError, match="another paper executor is running on"):
             b.lock()
         a.unlock()
         b.lock()
     finally:
         a.close()
         b.close()
+
+
+_HOLD_THE_LOCK = """
+import sys
+from tradestream.paper.store import PaperStore
+store = PaperStore(sys.argv[1])
+store.lock()
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_store_lock_of_a_killed_executor_is_released(db_url):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_LOCK, db_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    store = PaperStore(db_url)
+    try:
+        assert holder.stdout.readline() == "locked\n"
+        with pytest.raises(StoreLockedError):
+            store.lock()
+        holder.kill()  # SIGKILL: no unlock, no close
+        holder.wait(timeout=10)
+        # The server ends the dead client's session (and its lock) when the socket closes;
+        # that is quick but not synchronous with the kill.
+        for _ in range(50):
+            try:
+                store.lock()
+                break
+            except StoreLockedError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the killed process's lock was not released within 5 s")
+    finally:
+        store.close()
+        if holder.poll() is None:
+            holder.kill()
+        holder.stdout.close()
+        holder.stdin.close()
 
 
 def test_store_control_request_roundtrip(store):
@@ -131,29 +191,29 @@ def test_store_offsets_keep_the_id_of_the_topic_they_were_read_from(store):
     assert store.topic_ids() == {"signals": "id-2", "trades": None}
 
 
-def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_topic_ids(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_topic_ids(db_url):
     config = PortfolioConfig()
-    store = PaperStore(url)
+    store = PaperStore(db_url)
     eng = PortfolioEngine(config)
     store.save(eng.state, eng.take_changes(), {("signals", 0): 20, ("signals", 1): 50}, config)
     store.close()
-    with sqlite3.connect(tmp_path / "old.db") as conn:  # as the schema-1 executor left it
-        conn.execute("ALTER TABLE offsets DROP COLUMN topic_id")
-        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
-    readonly = PaperStore(url, readonly=True)  # status and the dashboard read it unmigrated
+    _sql(  # as the schema-1 executor left it
+        db_url,
+        "ALTER TABLE offsets DROP COLUMN topic_id",
+        "UPDATE meta SET value = '1' WHERE key = 'schema'",
+    )
+    readonly = PaperStore(db_url, readonly=True)  # status and the dashboard read it unmigrated
     try:
         assert len(readonly.snapshot()["offsets"]) == 2
     finally:
         readonly.close()
-    store = PaperStore(url)
+    store = PaperStore(db_url)
     try:
         assert store.offsets() == {("signals", 0): 20, ("signals", 1): 50}
         assert store.topic_ids() == {"signals": None}
     finally:
         store.close()
-    with sqlite3.connect(tmp_path / "old.db") as conn:
-        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    assert _sql(db_url, "SELECT value FROM meta WHERE key = 'schema'") == [("2",)]
 
 
 @pytest.mark.parametrize("readonly", [False, True], ids=["writer", "readonly"])
@@ -167,10 +227,33 @@ def test_store_on_a_file_that_is_not_a_database_raises_one_line(tmp_path, readon
     assert f"cannot use the paper database {path} (file is not a database)" in message
 
 
-def test_store_of_an_unknown_schema_is_refused_with_one_line(tmp_path):
-    url = f"sqlite:///{tmp_path / 'new.db'}"
-    PaperStore(url).close()
-    with sqlite3.connect(tmp_path / "new.db") as conn:
-        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+def test_store_of_an_unknown_schema_is_refused_with_one_line(db_url):
+    PaperStore(db_url).close()
+    _sql(db_url, "UPDATE meta SET value = '99' WHERE key = 'schema'")
     with pytest.raises(StoreUnusableError, match=r"has schema 99; .* reads schema 2"):
-        PaperStore(url)
+        PaperStore(db_url)
+
+
+def test_store_readonly_on_an_empty_database_is_not_ready(db_url):
+    PaperStore(db_url, readonly=True).close()  # creates nothing (SQLite: an empty file)
+    readonly = PaperStore(db_url, readonly=True)
+    try:
+        assert readonly.snapshot() == {"ready": False}
+    finally:
+        readonly.close()
+
+
+def test_store_keeps_long_ids_and_nul_and_backslash_characters(store):
+    # SQLite keeps any string; PostgreSQL refuses NUL and would enforce VARCHAR lengths.
+    config = PortfolioConfig(fee=0.0)
+    eng = PortfolioEngine(config)
+    odd = "s" * 600 + "\\0 \x00 \\\\ end"
+    ev = event("BUY", 100.0, 0, odd)
+    ev = SignalEvent(**{**ev.to_json(), "reason": odd})
+    eng.on_signal(ev, set())
+    store.save(eng.state, eng.take_changes(), {}, config)
+    reloaded = PortfolioEngine(config, store.load(config))
+    assert reloaded.snapshot() == eng.snapshot()
+    assert [p.book for p in reloaded.state.portfolio.positions.values()] == [odd]
+    assert store.signal_order()[0]["reason"] == odd
+    assert store.known_ids([ev.signal_id, "other"]) == {ev.signal_id}
