@@ -1,11 +1,12 @@
-"""`tradestream local ...`: the JVM toolchain cache and the local Kafka broker."""
+"""`tradestream local ...`: the JVM toolchain cache, the local Kafka broker and, with
+`local up --postgres`, a local PostgreSQL server for the paper executor's state."""
 
 from __future__ import annotations
 
 import argparse
 
 from tradestream.cli_types import hidden_alias, listen_port, positive_int
-from tradestream.local import kafka
+from tradestream.local import kafka, postgres
 from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings
 
@@ -47,9 +48,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     up.add_argument(
         "--partitions", type=positive_int, help="partitions per created topic (default 3)"
     )
+    up.add_argument(
+        "--postgres",
+        action="store_true",
+        help="also start a PostgreSQL server (Debian's `postgresql` package) on 127.0.0.1 "
+        "with a database `paper`, and print the --db URL of `tradestream paper run` for it",
+    )
+    up.add_argument(
+        "--postgres_port",
+        type=listen_port,
+        default=postgres.DEFAULT_PORT,
+        help=f"port of that server (default {postgres.DEFAULT_PORT})",
+    )
     up.set_defaults(handler=_up)
 
-    down = sub.add_parser("down", help="stop the local Kafka broker")
+    down = sub.add_parser("down", help="stop the local Kafka broker (and PostgreSQL server)")
     down.set_defaults(handler=_down)
 
     status = sub.add_parser(
@@ -80,17 +93,31 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _postgres_dir(settings: Settings):
+    return settings.state_dir / "postgres"
+
+
 def _up(args: argparse.Namespace) -> int:
-    kafka.up(_settings(args))
+    settings = _settings(args)
+    kafka.up(settings)
+    if args.postgres:
+        info = postgres.up(_postgres_dir(settings), args.postgres_port)
+        print(f"[local] paper executor on PostgreSQL: tradestream paper run --db {info.url()}")
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    kafka.down(_settings(args))
+    settings = _settings(args)
+    kafka.down(settings)
+    postgres.down(_postgres_dir(settings))
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    healthy, report = kafka.status(_settings(args))
+    settings = _settings(args)
+    healthy, report = kafka.status(settings)
     print(report)
+    info = postgres.running_server(_postgres_dir(settings))
+    if info is not None:
+        print(f"PostgreSQL: running, pid {info.pid}, --db {info.url()}")
     return 0 if healthy else 1

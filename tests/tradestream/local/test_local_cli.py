@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import free_port_pair
+from tests.support import postgres as pg_support
+from tests.support.kafka import free_port, free_port_pair
 
 pytestmark = pytest.mark.integration
 
@@ -39,8 +44,6 @@ def cli_env(tmp_path: Path, jvm_dir: Path) -> dict[str, str]:
 
 
 def _broker_pid(env: dict[str, str]) -> int:
-    import json
-
     return json.loads((Path(env["TRADESTREAM_STATE_DIR"]) / "kafka" / "broker.json").read_text())[
         "pid"
     ]
@@ -125,3 +128,53 @@ def test_local_up_with_a_cluster_id_that_starts_with_a_dash(cli_env):
     finally:
         _run(["local", "down"], cli_env)
     assert f"cluster.id={cid}" in (kafka_dir / "data" / "meta.properties").read_text()
+
+
+def test_local_up_postgres_serves_the_paper_database_until_down(cli_env):
+    from tradestream.paper.store import PaperStore
+
+    # Run by root, the server runs as the `postgres` user, which cannot enter pytest's
+    # private tmp_path: the state goes to a folder of its own under the system's temp dir.
+    state = Path(tempfile.mkdtemp(prefix="tradestream-local-"))
+    state.chmod(0o755)
+    port = free_port()
+    env = {
+        **cli_env,
+        "TRADESTREAM_STATE_DIR": str(state),
+        "POSTGRES_BIN_DIR": str(pg_support.bin_dir()),
+    }
+    url = f"postgresql://tradestream@127.0.0.1:{port}/paper"
+    try:
+        up = _run(["local", "up", "--postgres", "--postgres_port", str(port)], env)
+        assert up.returncode == 0, up.stderr
+        assert f"tradestream paper run --db {url}" in up.stdout
+        pid = json.loads((state / "postgres" / "server.json").read_text())["pid"]
+        store = PaperStore(url)
+        try:
+            store.request("reset_breaker")  # the schema is created, a row written
+            assert store.requested("reset_breaker")
+        finally:
+            store.close()
+        status = _run(["local", "status"], env)
+        assert f"PostgreSQL: running, pid {pid}, --db {url}" in status.stdout
+    finally:
+        down = _run(["local", "down"], env)
+        shutil.rmtree(state, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
+    assert "PostgreSQL stopped" in down.stdout
+    assert _gone(pid), "the PostgreSQL server is still there"
+
+
+def _gone(pid: int, timeout: float = 10.0) -> bool:
+    """True once `pid` has exited (an exited process lingers until its parent, here init,
+    reaps it; that parent is not this test)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.1)
+    return False
