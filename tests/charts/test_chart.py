@@ -249,6 +249,33 @@ def test_chart_default_render_has_every_component():
     named(production, "CronJob", "-optimize")
 
 
+def _paper_containers(objects: list[dict]) -> dict[str, dict]:
+    paper = named(objects, "Deployment", "-paper")
+    return {c["name"]: c for c in paper["spec"]["template"]["spec"]["containers"]}
+
+
+@pytest.mark.integration
+def test_chart_paper_database_defaults_to_sqlite_on_the_claim():
+    for name, c in _paper_containers(render()).items():
+        assert "--db=sqlite:////data/paper.db" in c["args"], name
+        assert "TRADESTREAM_PAPER_DB_URL" not in {e["name"] for e in c.get("env", [])}, name
+
+
+@pytest.mark.integration
+def test_chart_paper_database_url_comes_from_an_existing_secret():
+    objects = render("default", "paper.database.existingSecret=paper-db")
+    for name, c in _paper_containers(objects).items():
+        assert not [a for a in c["args"] if a.startswith("--db")], name
+        env = {e["name"]: e for e in c["env"]}
+        ref = env["TRADESTREAM_PAPER_DB_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "paper-db", "key": "url"}, name
+    assert [o for o in objects if o["kind"] == "Secret"] == []  # referenced, never rendered
+    keyed = render("default", "paper.database.existingSecret=paper-db", "paper.database.key=dsn")
+    for c in _paper_containers(keyed).values():
+        ref = {e["name"]: e for e in c["env"]}["TRADESTREAM_PAPER_DB_URL"]["valueFrom"]
+        assert ref["secretKeyRef"]["key"] == "dsn"
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("values", sorted(VALUES))
 def test_chart_pods_run_as_non_root_with_limits(values):
