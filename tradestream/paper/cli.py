@@ -27,10 +27,7 @@ import sys
 import threading
 from collections.abc import Callable
 
-from tradestream.cli_types import (
-    positive_float,
-    positive_int,
-)
+from tradestream.cli_types import duration_ms, positive_float, positive_int
 from tradestream.kafka_clients.config import KafkaSecurityError
 from tradestream.kafka_clients.positions import ON_TOPIC_RESET, StalePositionError
 from tradestream.portfolio.flags import add_portfolio_flags, given_settings
@@ -118,9 +115,36 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     kafka.add_argument(
         "--log_every", type=positive_float, default=10.0, help="seconds between status logs"
     )
+    candles = run.add_argument_group(
+        "candles (trade as `backtest --portfolio` does: what you backtest is what paper trades)"
+    )
+    candles.add_argument(
+        "--candles",
+        action="store_true",
+        default=False,
+        help="build candles from the trades topic: stops are checked inside each candle's "
+        "range, every symbol is marked at every close, and candles and signals are applied "
+        "in the portfolio backtest's order (a candle end once complete), so a replay trades "
+        "exactly as `backtest --portfolio` over the same trades",
+    )
+    candles.add_argument(
+        "--candle_interval",
+        type=duration_ms,
+        default=60_000,
+        metavar="DURATION",
+        help="candles: their length, the signals' candle interval (default 1m)",
+    )
+    candles.add_argument(
+        "--max_gap",
+        type=positive_int,
+        default=60,
+        help="candles: at most this many flat candles after a real one, as the realtime "
+        "pipeline (default 60)",
+    )
     add_portfolio_flags(
         run.add_argument_group("portfolio (stored with the portfolio; a flag overrides it)"),
-        atr_interval_help="stop=atr: candle length of the ATR built from trades (1m)",
+        atr_interval_help="stop=atr: candle length of the ATR built from trades (1m; with "
+        "--candles, the candle interval)",
     )
     run.set_defaults(handler=run_paper)
 
@@ -184,6 +208,8 @@ def run_paper(args: argparse.Namespace) -> int:
     try:
         stored = store.stored_config()
         config = build_config(args, stored)
+        if args.candles and "atr_interval_ms" not in given_settings(args):
+            config = config.model_copy(update={"atr_interval_ms": args.candle_interval})
         if stored is not None:
             for key, (old, new) in config.differences(stored).items():
                 log.warning("overriding stored setting %s: %r -> %r", key, old, new)
@@ -199,12 +225,20 @@ def run_paper(args: argparse.Namespace) -> int:
             stop_at_end=args.stop_at_end,
             log_every_s=args.log_every,
             on_topic_reset=args.on_topic_reset,
+            candles=args.candles,
+            candle_interval_ms=args.candle_interval,
+            max_gap=args.max_gap,
         )
+        try:
+            executor = PaperExecutor(config, options, store)
+        except ValueError as exc:
+            _error(args, exc)
+            return 2
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         try:
-            return PaperExecutor(config, options, store).run(stop)
+            return executor.run(stop)
         except StoreLockedError as exc:
             _error(args, exc)
             return 1

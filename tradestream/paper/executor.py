@@ -45,6 +45,7 @@ from tradestream.kafka_clients.positions import (
 from tradestream.paper.store import PaperStore, display_name
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent, decode_signal
+from tradestream.portfolio.sequencer import SIGNALS, TRADES, EventSequencer
 from tradestream.settings import Settings
 from tradestream.v1 import trade_pb2
 
@@ -67,6 +68,12 @@ class ExecutorOptions:
     log_every_s: float = 10.0
     topic_wait_s: float = 60.0
     on_topic_reset: str = "fail"  # stored offsets that do not fit a topic: ON_TOPIC_RESET
+    # Candle mode: candles built from the trades topic, traded in the portfolio backtest's
+    # event order (tradestream.portfolio.sequencer), so that a replay gives what
+    # `backtest --portfolio` gives over the same trades.
+    candles: bool = False
+    candle_interval_ms: int = 60_000
+    max_gap: int = 60
 
     def __post_init__(self) -> None:
         if self.on_topic_reset not in ON_TOPIC_RESET:
@@ -95,11 +102,19 @@ class PaperExecutor:
         self._consumer = None
         self._end: dict = {}
         self._assigned: list = []
+        self.sequencer: EventSequencer | None = None
+        atr_apart = config.atr_interval_ms != options.candle_interval_ms
+        if options.candles and config.needs_trades and atr_apart:
+            raise ValueError(
+                "with candles, the ATR is built from them: the ATR interval "
+                f"({config.atr_interval_ms} ms) must be the candle interval "
+                f"({options.candle_interval_ms} ms)"
+            )
 
     @property
     def topics(self) -> list[str]:
         topics = [self.options.signals_topic]
-        if self.config.needs_trades:
+        if self.config.needs_trades or self.options.candles:
             topics.append(self.options.trades_topic)
         return topics
 
@@ -109,6 +124,13 @@ class PaperExecutor:
         self.store.lock()
         try:
             self.engine = PortfolioEngine(self.config, self.store.load(self.config))
+            if self.options.candles:
+                self.sequencer = EventSequencer(
+                    self.engine, self.options.candle_interval_ms, self.options.max_gap
+                )
+                stored = self.store.stored_sequencer()
+                if stored is not None:
+                    self.sequencer.restore(stored)
             if self.engine.state.seq == 0:
                 # A new database: store the config and the starting equity right away.
                 self.store.save(self.engine.state, self.engine.take_changes(), {}, self.config)
@@ -222,6 +244,10 @@ class PaperExecutor:
     def _assign(self, consumer, partitions) -> None:
         """Assigns `partitions`, each at its stored offset (else per start_from)."""
         consumer.assign(partitions)
+        if self.sequencer is not None:
+            for tp in partitions:
+                kind = SIGNALS if tp.topic == self.options.signals_topic else TRADES
+                self.sequencer.track(f"{tp.topic}/{tp.partition}", kind)
         for tp in partitions:
             stored = self.positions.get((tp.topic, tp.partition))
             if stored is not None:
@@ -283,7 +309,8 @@ class PaperExecutor:
             records = [r for recs in batch.values() for r in recs]
             if records:
                 self._apply(records)
-            if records or done:
+            released = self._release() if self.sequencer is not None else 0
+            if records or done or released:
                 self.store.save(
                     engine.state,
                     engine.take_changes(),
@@ -291,6 +318,7 @@ class PaperExecutor:
                     self.config,
                     done,
                     topic_ids=self.topic_ids,
+                    sequencer=self.sequencer.to_json() if self.sequencer is not None else None,
                 )
                 if records:
                     self._commit(batch)
@@ -298,7 +326,7 @@ class PaperExecutor:
                 last_log = time.monotonic()
                 pf = engine.state.portfolio
                 log.info(
-                    "signals %d, fills %d, open positions %d, equity %.2f, cash %.2f%s",
+                    "signals %d, fills %d, open positions %d, equity %.2f, cash %.2f%s%s",
                     engine.state.seq,
                     engine.state.fill_id,
                     len(pf.positions),
@@ -307,8 +335,24 @@ class PaperExecutor:
                     f", halted: {engine.risk_status().halt_reason}"
                     if engine.risk_status().halt_reason
                     else "",
+                    f", {self.sequencer.pending()} event(s) waiting for their candle end"
+                    if self.sequencer is not None and self.sequencer.pending()
+                    else "",
                 )
         return 0
+
+    def _release(self) -> int:
+        """Candle mode: tells the sequencer which partitions are read to their end, then
+        applies what is complete."""
+        assert self.sequencer is not None
+        for tp in self._assigned:
+            high = self._consumer.highwater(tp)
+            position = self.positions.get((tp.topic, tp.partition))
+            if position is None:
+                position = self._consumer.position(tp)
+            caught_up = high is not None and position >= high
+            self.sequencer.set_caught_up(f"{tp.topic}/{tp.partition}", caught_up)
+        return self.sequencer.release()
 
     def _apply(self, records) -> None:
         engine = self.engine
@@ -331,6 +375,9 @@ class PaperExecutor:
                     )
             decoded.append((record, event))
         seen = self.store.known_ids(ev.signal_id for _, ev in decoded if ev is not None)
+        if self.sequencer is not None:
+            self._sequence(decoded, seen)
+            return
         now_ms = int(time.time() * 1000)
         for record, event in decoded:
             if event is not None:
@@ -343,6 +390,24 @@ class PaperExecutor:
                     engine.count("undecodable")
                 else:
                     engine.on_trade(trade.symbol, trade.time_ms, trade.price)
+            self.positions[(record.topic, record.partition)] = record.offset + 1
+
+    def _sequence(self, decoded, known: set[str]) -> None:
+        """Candle mode: records to the sequencer (applied by `_release`)."""
+        seq = self.sequencer
+        assert seq is not None and self.engine is not None
+        seq.known = known
+        for record, event in decoded:
+            partition = f"{record.topic}/{record.partition}"
+            if event is not None:
+                seq.add_signal(partition, event, f"{partition}/{record.offset}")
+            elif record.topic != self.options.signals_topic:
+                try:
+                    trade = trade_pb2.Trade.FromString(record.value or b"")
+                except DecodeError:
+                    self.engine.count("undecodable")
+                else:
+                    seq.add_trade(partition, trade.symbol, trade.time_ms, trade.price)
             self.positions[(record.topic, record.partition)] = record.offset + 1
 
     def _commit(self, batch) -> None:

@@ -494,6 +494,12 @@ class PaperStore:
             stored = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
         return PortfolioConfig.model_validate_json(stored) if stored else None
 
+    def stored_sequencer(self) -> dict | None:
+        """The candle mode's stored EventSequencer state (None: never run in candle mode)."""
+        with self._read() as conn:
+            stored = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "sequencer"))
+        return json.loads(stored) if stored else None
+
     def load(self, config: PortfolioConfig) -> EngineState | None:
         """The stored engine state (None for a new database)."""
         with self._read() as conn:
@@ -606,10 +612,13 @@ class PaperStore:
         config: PortfolioConfig,
         done_requests: Iterable[str] = (),
         topic_ids: Mapping[str, str | None] | None = None,
+        sequencer: Mapping[str, Any] | None = None,
     ) -> None:
         """Writes a batch's changes, the resulting state and the offsets in one transaction.
 
-        `topic_ids` (topic -> Kafka topic id) are stored with the offsets of each topic.
+        `topic_ids` (topic -> Kafka topic id) are stored with the offsets of each topic;
+        `sequencer` (`EventSequencer.to_json()`, candle mode) with them, since the records
+        it still holds are before the stored offsets.
         """
         topic_ids = topic_ids or {}
         pf = state.portfolio
@@ -632,6 +641,11 @@ class PaperStore:
                 conn.execute(insert(account_table).values(id=1, **account))
             conn.execute(delete(meta_table).where(meta_table.c.key == "config"))
             conn.execute(insert(meta_table).values(key="config", value=config.model_dump_json()))
+            if sequencer is not None:
+                conn.execute(delete(meta_table).where(meta_table.c.key == "sequencer"))
+                conn.execute(
+                    insert(meta_table).values(key="sequencer", value=json.dumps(sequencer))
+                )
             for name in done_requests:
                 conn.execute(delete(meta_table).where(meta_table.c.key == f"request:{name}"))
             conn.execute(delete(positions_table))

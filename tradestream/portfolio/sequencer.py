@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, field
 
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
@@ -59,6 +60,10 @@ class CandleBuilder:
     last_real_end_ms: int | None = None
 
 
+class _Once(set):
+    """The `seen` set the engine wants per signal: the sequencer de-duplicates at arrival."""
+
+
 @dataclass
 class EventSequencer:
     """See the module docstring."""
@@ -72,7 +77,8 @@ class EventSequencer:
     caught_up: set[str] = field(default_factory=set)
     queue: list[tuple] = field(default_factory=list)  # heap of (end, kind, symbol, id, n, x)
     released_until: int = NEVER  # the latest end applied
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set)  # signal ids queued or applied here
+    known: Collection[str] = ()  # signal ids the caller's database holds (set per batch)
     _n: int = 0  # insertion counter: a total order on equal keys
 
     # --- inputs ---------------------------------------------------------------------
@@ -124,20 +130,25 @@ class EventSequencer:
             builder.open = builder.high = builder.low = builder.close = price
         self._close_passed(partition)
 
-    def add_signal(self, partition: str, event: SignalEvent) -> None:
-        """A signal; applied at once if its candle end was released already (late)."""
+    def add_signal(self, partition: str, event: SignalEvent, source: str = "") -> None:
+        """A signal; applied at once if its candle end was released already (late).
+
+        A signal id queued or applied before (by this sequencer, or in `known`: what the
+        caller's database already holds) is a duplicate: counted, not queued.
+        """
         self.kinds.setdefault(partition, SIGNALS)
+        if event.signal_id in self.seen or event.signal_id in self.known:
+            self.engine.count("duplicates")
+            return
         if event.time_ms <= self.released_until:
-            if event.signal_id in self.seen:
-                self.engine.count("duplicates")
-                return
             self.engine.count("late_signals")
-            self.engine.on_signal(event, self.seen)
+            self.engine.on_signal(event, self.seen, source=source)
             record = self.engine.changes.signals.get(event.signal_id)
             if record is not None:
                 record.decision = f"late {record.decision}"
             return
-        self._push(event.time_ms, _SIGNAL, event.symbol, event.strategy_id, event)
+        self.seen.add(event.signal_id)
+        self._push(event.time_ms, _SIGNAL, event.symbol, event.strategy_id, (event, source))
 
     # --- output ---------------------------------------------------------------------
 
@@ -152,7 +163,8 @@ class EventSequencer:
                 start, o, h, lo, c = payload
                 self.engine.on_candle(symbol, start, self.interval_ms, o, h, lo, c)
             else:
-                self.engine.on_signal(payload, self.seen)
+                event, source = payload
+                self.engine.on_signal(event, _Once(), source=source)
             self.released_until = max(self.released_until, end)
             applied += 1
         return applied
@@ -160,6 +172,44 @@ class EventSequencer:
     def pending(self) -> int:
         """Events waiting for their candle end to be complete."""
         return len(self.queue)
+
+    # --- state ----------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        """What a restart needs (stored with the offsets after the records it holds)."""
+        queue = []
+        for end, kind, symbol, key, n, payload in sorted(self.queue):
+            data = list(payload) if kind == _CANDLE else [payload[0].to_json(), payload[1]]
+            queue.append([end, kind, symbol, key, n, data])
+        return {
+            "interval_ms": self.interval_ms,
+            "candles": {s: asdict(b) for s, b in sorted(self.candles.items())},
+            "progress": dict(sorted(self.progress.items())),
+            "queue": queue,
+            "released_until": self.released_until,
+            "n": self._n,
+        }
+
+    def restore(self, data: dict) -> None:
+        """Takes back what `to_json` stored (the same interval only)."""
+        if data["interval_ms"] != self.interval_ms:
+            raise ValueError(
+                f"the stored candles are of {data['interval_ms']} ms, not {self.interval_ms} "
+                "ms: the candle interval cannot change under a portfolio"
+            )
+        self.candles = {s: CandleBuilder(**b) for s, b in data["candles"].items()}
+        self.progress.update(data["progress"])
+        self.queue = []
+        for end, kind, symbol, key, n, payload in data["queue"]:
+            if kind == _CANDLE:
+                item = tuple(payload)
+            else:
+                item = (SignalEvent(**payload[0]), payload[1])
+                self.seen.add(item[0].signal_id)
+            self.queue.append((end, kind, symbol, key, n, item))
+        heapq.heapify(self.queue)
+        self.released_until = data["released_until"]
+        self._n = data["n"]
 
     # --- inside ---------------------------------------------------------------------
 

@@ -8,49 +8,34 @@ sequencer's own candle building is checked too.
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 from collections import defaultdict
 
 import numpy as np
 import pytest
 
+from tests.support.portfolio_case import CONFIG, portfolio_case
 from tests.support.realtime import reference_candles, with_sentinels
 from tests.support.signals import MINUTE, T0, event
-from tradestream.backtest.portfolio import run_portfolio, symbol_timeline
-from tradestream.backtest.series import build_series
-from tradestream.market.sample_day import sample_trades
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine
 from tradestream.portfolio.sequencer import SIGNALS, TRADES, EventSequencer
-from tradestream.strategies.library import registry
 
 TRADE_PARTITION = {"BTC-USD": "trades:0", "ETH-USD": "trades:1", "SOL-USD": "trades:0"}
 SIGNAL_PARTITION = {"BTC-USD": "signals:1", "ETH-USD": "signals:0", "SOL-USD": "signals:1"}
-CONFIG = PortfolioConfig(
-    initial_cash=20_000.0, allow_short=True, sizing="risk", stop="pct", stop_pct=0.0007,
-    risk_per_trade=0.002, max_open_positions=4, daily_loss_limit=0.006, slippage_bps=1.0,
-    fee=0.0005,
-)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def market():
-    """30 hours of sparse trades (gaps of minutes, so flat candles matter; two UTC days, so
-    the daily loss limit trips and re-arms), their candles and two strategies' signals."""
-    trades = list(sample_trades(hours=30, seed=3, rate_per_s=0.03))
-    candles = reference_candles(trades, MINUTE, max_gap=60)
+    case = portfolio_case()
+    candles = reference_candles(case.trades, MINUTE, max_gap=60)
     assert any(c.filled for cs in candles.values() for c in cs), "the case needs gaps"
-    strategies = [
-        registry.build("SMA_CROSSOVER", {"fast": 3, "slow": 8}),
-        registry.build("DOUBLE_EMA_CROSSOVER", {"short": 3, "long": 9}),
-    ]
-    series = {s: build_series(s, cs, MINUTE) for s, cs in candles.items()}
-    timelines = [symbol_timeline(s, strategies) for s in series.values()]
-    expected = run_portfolio(CONFIG, timelines)
-    kinds = {f.kind for f in expected.fills}
-    assert len(expected.fills) > 100 and kinds == {"entry", "exit", "stop"}
-    assert len(expected.events) == 2, "the daily loss limit must trip on both days"
-    return trades, timelines, expected
+    kinds = {f.kind for f in case.expected.fills}
+    assert len(case.expected.fills) > 100 and kinds == {"entry", "exit", "stop"}
+    assert len(case.expected.events) == 2, "the daily loss limit must trip on both days"
+    return case.trades, case.timelines, case.expected
 
 
 def _records(trades, timelines) -> dict[str, list]:
@@ -78,15 +63,41 @@ def _records(trades, timelines) -> dict[str, list]:
     return parts
 
 
-def _replay(parts: dict[str, list], seed: int) -> PortfolioEngine:
-    """Polls the partitions in random chunks, as a consumer might, releasing after each."""
-    engine = PortfolioEngine(CONFIG)
+def _sequencer(engine: PortfolioEngine, parts) -> EventSequencer:
     seq = EventSequencer(engine, MINUTE, max_gap=60)
     for name in parts:
         seq.track(name, SIGNALS if name.startswith("signals") else TRADES)
+    return seq
+
+
+def _replay(parts: dict[str, list], seed: int, restart_at: int | None = None):
+    """Polls the partitions in random chunks, as a consumer might, releasing after each;
+    with `restart_at`, after that many chunks the engine and sequencer are rebuilt from their
+    stored forms (JSON), as a restarted executor rebuilds them from its database.
+
+    Returns (engine, every fill, every risk event, every equity point)."""
+    engine = PortfolioEngine(CONFIG)
+    seq = _sequencer(engine, parts)
+    fills, events, equity = [], [], {}
+
+    def collect():
+        changes = engine.take_changes()
+        fills.extend(changes.fills)
+        events.extend(changes.events)
+        equity.update(changes.equity)
+
     rng = random.Random(seed)
     positions = dict.fromkeys(parts, 0)
+    chunks = 0
     while any(positions[p] < len(parts[p]) for p in parts):
+        chunks += 1
+        if chunks == restart_at:
+            assert seq.pending(), "a restart with events still waiting"
+            collect()
+            stored = json.loads(json.dumps(seq.to_json()))
+            engine = PortfolioEngine(CONFIG, copy.deepcopy(engine.state))
+            seq = _sequencer(engine, parts)
+            seq.restore(stored)
         name = rng.choice([p for p in parts if positions[p] < len(parts[p])])
         chunk = parts[name][positions[name] : positions[name] + rng.randint(1, 400)]
         positions[name] += len(chunk)
@@ -98,27 +109,28 @@ def _replay(parts: dict[str, list], seed: int) -> PortfolioEngine:
         for p in parts:
             seq.set_caught_up(p, positions[p] == len(parts[p]))
         seq.release()
-    return engine
+    collect()
+    assert restart_at is None or chunks > restart_at, "the replay must restart"
+    return engine, fills, events, [equity[k] for k in sorted(equity)]
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_any_polling_order_gives_the_portfolio_backtests_fills_and_events(market, seed):
+@pytest.mark.parametrize("seed,restart_at", [(0, None), (1, None), (2, None), (3, 3), (4, 8),
+                                             (5, 14)])  # fmt: skip
+def test_any_polling_order_gives_the_portfolio_backtests_fills_and_events(market, seed, restart_at):
     trades, timelines, expected = market
-    engine = _replay(_records(trades, timelines), seed)
-    changes = engine.take_changes()
+    engine, fills, events, equity = _replay(_records(trades, timelines), seed, restart_at)
 
-    def fills(fs):
+    def rows(fs):
         return [(f.time_ms, f.symbol, f.book, f.side, f.qty, f.price, f.fee, f.kind) for f in fs]
 
-    assert fills(changes.fills) == fills(expected.fills)
-    assert [(e.time_ms, e.kind, e.message) for e in changes.events] == [
+    assert rows(fills) == rows(expected.fills)
+    assert [(e.time_ms, e.kind, e.message) for e in events] == [
         (e.time_ms, e.kind, e.message) for e in expected.events
     ]
     snap = engine.snapshot()
     assert snap["equity"] == expected.snapshot["equity"]
     assert snap["marks"] == expected.snapshot["marks"]
     assert engine.state.counters.get("late_signals", 0) == 0
-    equity = [changes.equity[k] for k in sorted(changes.equity)]
     assert [p.time_ms for p in equity] == [p.time_ms for p in expected.equity]
     np.testing.assert_array_equal([p.equity for p in equity], [p.equity for p in expected.equity])
 
