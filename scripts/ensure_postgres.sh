@@ -5,13 +5,13 @@
 #
 # Prints one line: the folder holding initdb and pg_ctl. Any major version will do; Debian
 # and Ubuntu put each in /usr/lib/postgresql/<version>/bin (not on PATH), the newest wins.
-# Override: POSTGRES_BIN_DIR (e.g. a PostgreSQL built or unpacked elsewhere).
+# Override: TRADESTREAM_POSTGRES_BIN_DIR (e.g. a PostgreSQL built or unpacked elsewhere).
 set -euo pipefail
 
 find_bin_dir() {
-  if [ -n "${POSTGRES_BIN_DIR:-}" ]; then
-    [ -x "$POSTGRES_BIN_DIR/initdb" ] && echo "$POSTGRES_BIN_DIR" && return 0
-    echo "ensure_postgres: POSTGRES_BIN_DIR=$POSTGRES_BIN_DIR holds no initdb" >&2
+  if [ -n "${TRADESTREAM_POSTGRES_BIN_DIR:-}" ]; then
+    [ -x "$TRADESTREAM_POSTGRES_BIN_DIR/initdb" ] && echo "$TRADESTREAM_POSTGRES_BIN_DIR" && return 0
+    echo "ensure_postgres: TRADESTREAM_POSTGRES_BIN_DIR=$TRADESTREAM_POSTGRES_BIN_DIR holds no initdb" >&2
     exit 1
   fi
   local newest
@@ -25,13 +25,13 @@ find_bin_dir() {
 bin_dir=$(find_bin_dir || true)
 if [ -z "$bin_dir" ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "ensure_postgres: PostgreSQL (initdb, pg_ctl) not found and no apt-get; install it or set POSTGRES_BIN_DIR" >&2
+    echo "ensure_postgres: PostgreSQL (initdb, pg_ctl) not found and no apt-get; install it or set TRADESTREAM_POSTGRES_BIN_DIR" >&2
     exit 1
   fi
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if sudo -n true 2>/dev/null; then sudo="sudo -n"; else
-      echo "ensure_postgres: need root (or passwordless sudo) to apt-get install postgresql, or set POSTGRES_BIN_DIR" >&2
+      echo "ensure_postgres: need root (or passwordless sudo) to apt-get install postgresql, or set TRADESTREAM_POSTGRES_BIN_DIR" >&2
       exit 1
     fi
   fi

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         None,
         description="Cache of the Maven-resolved JVM toolchain (default: <state_dir>/jvm).",
     )
+    postgres_bin_dir: Path | None = Field(
+        None,
+        description="PostgreSQL's initdb and pg_ctl for `local up --postgres` (default: the "
+        "newest /usr/lib/postgresql/<version>/bin, else PATH).",
+    )
     kafka_host: str = Field("127.0.0.1", description="Address the local Kafka broker binds to.")
     kafka_port: int = Field(9092, ge=1, le=65535, description="Client port of the local broker.")
     kafka_controller_port: int | None = Field(

@@ -97,11 +97,22 @@ def _postgres_dir(settings: Settings):
     return settings.state_dir / "postgres"
 
 
+def _postgres_bin(settings: Settings, required: bool = True):
+    """The configured PostgreSQL binaries (None: found when needed)."""
+    if settings.postgres_bin_dir is None:
+        return None
+    if not required and not (settings.postgres_bin_dir / "pg_ctl").is_file():
+        return None  # `local down` stops the server by signal then
+    return postgres.find_bin_dir(settings.postgres_bin_dir)
+
+
 def _up(args: argparse.Namespace) -> int:
     settings = _settings(args)
     kafka.up(settings)
     if args.postgres:
-        info = postgres.up(_postgres_dir(settings), args.postgres_port)
+        info = postgres.up(
+            _postgres_dir(settings), args.postgres_port, bin_dir=_postgres_bin(settings)
+        )
         print(f"[local] paper executor on PostgreSQL: tradestream paper run --db {info.url()}")
     return 0
 
@@ -109,7 +120,7 @@ def _up(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     settings = _settings(args)
     kafka.down(settings)
-    postgres.down(_postgres_dir(settings))
+    postgres.down(_postgres_dir(settings), _postgres_bin(settings, required=False))
     return 0
 
 

@@ -6,7 +6,8 @@
 stops it. The tests start their own on a free port (tests/support/postgres.py).
 
 The binaries are Debian's `postgresql` package: `initdb`, `pg_ctl` and `postgres` from
-`POSTGRES_BIN_DIR`, else the newest `/usr/lib/postgresql/<version>/bin`, else `PATH`.
+`TRADESTREAM_POSTGRES_BIN_DIR` (Settings.postgres_bin_dir), else the newest
+`/usr/lib/postgresql/<version>/bin`, else `PATH`.
 
 PostgreSQL refuses to run as root. Run by root, `initdb` and `pg_ctl` (and so the server) run
 as the `postgres` user (`nobody` where there is none), which then owns `<state_dir>/postgres/`.
@@ -36,7 +37,7 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 5433  # 5432 is where a system PostgreSQL (Debian's main cluster) listens
 USER = "tradestream"
 DATABASE = "paper"
-BIN_DIR_ENV = "POSTGRES_BIN_DIR"
+BIN_DIR_ENV = "TRADESTREAM_POSTGRES_BIN_DIR"
 START_TIMEOUT_S = 60
 INSTALL_HINT = (
     "install Debian's `postgresql` package (apt-get install postgresql) or set "
@@ -64,18 +65,19 @@ def _version(path: Path) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", path.parent.name)) or (0,)
 
 
-def find_bin_dir() -> Path:
+def find_bin_dir(configured: Path | None = None) -> Path:
     """The folder of `initdb`, `pg_ctl` and `postgres` (any PostgreSQL version).
+
+    Args:
+        configured: Settings.postgres_bin_dir (`TRADESTREAM_POSTGRES_BIN_DIR`), when set.
 
     Raises:
         LocalRuntimeError: none found; the message says what to install.
     """
-    override = os.environ.get(BIN_DIR_ENV)
-    if override:
-        bin_dir = Path(override)
-        if not (bin_dir / "initdb").is_file():
-            raise LocalRuntimeError(f"{BIN_DIR_ENV}={override} holds no initdb")
-        return bin_dir
+    if configured is not None:
+        if not (configured / "initdb").is_file():
+            raise LocalRuntimeError(f"{BIN_DIR_ENV}={configured} holds no initdb")
+        return configured
     # Debian and Ubuntu install each major version side by side; initdb is not on PATH there.
     candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=_version)
     if candidates:

@@ -141,7 +141,7 @@ def test_local_up_postgres_serves_the_paper_database_until_down(cli_env):
     env = {
         **cli_env,
         "TRADESTREAM_STATE_DIR": str(state),
-        "POSTGRES_BIN_DIR": str(pg_support.bin_dir()),
+        "TRADESTREAM_POSTGRES_BIN_DIR": str(pg_support.bin_dir()),
     }
     url = f"postgresql://tradestream@127.0.0.1:{port}/paper"
     try:
