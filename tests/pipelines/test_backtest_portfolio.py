@@ -140,6 +140,33 @@ def test_portfolio_fee_and_initial_cash_flags_take_paper_runs_names(trades_file,
     assert summary["portfolio"]["fees_paid"] == 0.0
 
 
+def test_portfolio_limit_entries_targets_and_trailing_stops(trades_file, tmp_path):
+    out = tmp_path / "out"
+    argv = ["--portfolio", "--input", str(trades_file), "--output", str(out),
+            "--strategy", "SMA_CROSSOVER", "--param", "fast=5", "--param", "slow=20",
+            "--candle_interval", "1m", "--allow_short", "--entry_order", "limit",
+            "--entry_offset_pct", "0.0003", "--time_in_force", "3", "--stop", "pct",
+            "--stop_pct", "0.002", "--take_profit_r", "1.5", "--trailing_stop",
+            "--daily_loss_limit", "0"]  # fmt: skip
+    assert backtest.run(argv) == 0
+    decisions = [s["decision"] for s in _rows(out / "signals.csv")]
+    assert any("ordered:limit@" in d for d in decisions)
+    kinds = defaultdict(int)
+    candles = {}
+    for c in _rows(out / "candles.csv"):
+        candles[(c["symbol"], parse_time_ms(c["time"]))] = (float(c["low"]), float(c["high"]))
+    for f in _rows(out / "fills.csv"):
+        kinds[f["kind"]] += 1
+        low, high = candles[(f["symbol"], parse_time_ms(f["time"]) - 60_000)]
+        price = float(f["price"])  # no slippage, no fee here: the raw fill price
+        assert low <= price <= high or f["kind"] == "exit"  # exits: at the close
+    assert kinds["entry"] > 0 and kinds["target"] > 0 and kinds["stop"] > 0
+    settings = json.loads((out / "summary.json").read_text())["run"]["settings"]
+    assert (settings["entry_order"], settings["time_in_force"], settings["trailing_stop"]) == (
+        "limit", 3, True,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "args,message",
     [

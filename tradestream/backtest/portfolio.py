@@ -141,7 +141,7 @@ def run_portfolio(
     if config.needs_trades and interval:
         # The ATR of a backtest is built from the candles it trades on.
         config = config.model_copy(update={"atr_interval_ms": interval})
-    engine = PortfolioEngine(config)
+    engine = PortfolioEngine(config, candles=True)
     run = PortfolioRun(config, {}, interval_ms=interval)
     series = {tl.symbol: tl.series for tl in timelines}
     ends = sorted({int(e) for tl in timelines for e in tl.series.start_ms + tl.series.interval_ms})

@@ -103,6 +103,11 @@ class PaperExecutor:
         self._end: dict = {}
         self._assigned: list = []
         self.sequencer: EventSequencer | None = None
+        if config.entry_order != "market" and not options.candles:
+            raise ValueError(
+                f"--entry_order {config.entry_order}: limit and stop entries are filled by "
+                "later candles: run with --candles"
+            )
         atr_apart = config.atr_interval_ms != options.candle_interval_ms
         if options.candles and config.needs_trades and atr_apart:
             raise ValueError(
@@ -123,7 +128,9 @@ class PaperExecutor:
         stop = stop or threading.Event()
         self.store.lock()
         try:
-            self.engine = PortfolioEngine(self.config, self.store.load(self.config))
+            self.engine = PortfolioEngine(
+                self.config, self.store.load(self.config), candles=self.options.candles
+            )
             if self.options.candles:
                 self.sequencer = EventSequencer(
                     self.engine, self.options.candle_interval_ms, self.options.max_gap

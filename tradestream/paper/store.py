@@ -70,9 +70,10 @@ from tradestream.portfolio.aggregation import Vote
 from tradestream.portfolio.atr import AtrTracker
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import Changes, EngineState, SignalEvent
+from tradestream.portfolio.orders import PendingOrder
 from tradestream.portfolio.risk import RiskState, status_of
 
-SCHEMA_VERSION = "2"  # 2: offsets.topic_id
+SCHEMA_VERSION = "3"  # 2: offsets.topic_id; 3: positions.exits (take-profit, trailing stop)
 metadata = MetaData()
 _PG_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
@@ -138,6 +139,8 @@ positions_table = Table(
     Column("opened_ms", BigInteger, nullable=False),
     Column("entry_signal_id", _Str(64), nullable=False),
     Column("stop_price", Float),
+    # JSON: take-profit target, trailing distance and best price since the entry (or null)
+    Column("exits", Text),
 )
 marks_table = Table(
     "marks",
@@ -232,6 +235,16 @@ offsets_table = Table(
     Column("next_offset", BigInteger, nullable=False),
     Column("topic_id", _Str(64)),  # None: stored before topic ids were kept (schema 1)
 )
+
+
+def _exits_json(position: Position) -> str | None:
+    """The positions table's `exits`: what a position holds beyond its stop (None: nothing)."""
+    exits = {
+        "target_price": position.target_price,
+        "trail_distance": position.trail_distance,
+        "extreme": position.extreme,
+    }
+    return json.dumps(exits) if any(v is not None for v in exits.values()) else None
 
 
 def _now_ms() -> int:
@@ -405,9 +418,12 @@ class PaperStore:
             version = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "schema"))
             if version is None:
                 conn.execute(insert(meta_table).values(key="schema", value=SCHEMA_VERSION))
-            elif version == "1":
-                # Offsets without topic ids: unknown ids, checked against the topic's range.
-                conn.exec_driver_sql("ALTER TABLE offsets ADD COLUMN topic_id VARCHAR(64)")
+            elif version in ("1", "2"):
+                if version == "1":
+                    # Offsets without topic ids: unknown, checked against the topic's range.
+                    conn.exec_driver_sql("ALTER TABLE offsets ADD COLUMN topic_id VARCHAR(64)")
+                # Positions of schema 2 have no take-profit or trailing stop: null.
+                conn.exec_driver_sql("ALTER TABLE positions ADD COLUMN exits TEXT")
                 conn.execute(
                     update(meta_table)
                     .where(meta_table.c.key == "schema")
@@ -520,6 +536,7 @@ class PaperStore:
                     opened_ms=r["opened_ms"],
                     entry_signal_id=r["entry_signal_id"],
                     stop_price=r["stop_price"],
+                    **(json.loads(r["exits"]) if r["exits"] else {}),
                 )
             state = EngineState(
                 portfolio=portfolio,
@@ -541,6 +558,10 @@ class PaperStore:
             for r in conn.execute(select(pending_table).order_by(pending_table.c.seq)).mappings():
                 ev = SignalEvent(**json.loads(r["event"]))
                 state.pending.setdefault(r["symbol"], []).append((r["seq"], ev))
+            orders = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "orders"))
+            for data in json.loads(orders) if orders else []:
+                order = PendingOrder(**data)
+                state.orders[(order.symbol, order.book)] = order
         return state
 
     def offsets(self) -> dict[tuple[str, int], int]:
@@ -658,9 +679,14 @@ class PaperStore:
                     "opened_ms": p.opened_ms,
                     "entry_signal_id": p.entry_signal_id,
                     "stop_price": p.stop_price,
+                    "exits": _exits_json(p),
                 }
                 for p in pf.positions.values()
             ]
+            conn.execute(delete(meta_table).where(meta_table.c.key == "orders"))
+            if state.orders:
+                orders = [o.to_json() for _, o in sorted(state.orders.items())]
+                conn.execute(insert(meta_table).values(key="orders", value=json.dumps(orders)))
             if rows:
                 conn.execute(insert(positions_table), rows)
             self._replace(
@@ -801,8 +827,10 @@ class PaperStore:
                 return {"ready": False}
             marks = {r.symbol: (r.price, r.time_ms) for r in conn.execute(select(marks_table))}
             positions = []
+            # Not `exits`: status and the dashboard read databases of older schemas unmigrated.
+            shown = [c for c in positions_table.c if c.name != "exits"]
             for r in conn.execute(
-                select(positions_table).order_by(positions_table.c.symbol, positions_table.c.book)
+                select(*shown).order_by(positions_table.c.symbol, positions_table.c.book)
             ).mappings():
                 mark = marks.get(r["symbol"], (r["avg_price"], 0))[0]
                 positions.append(

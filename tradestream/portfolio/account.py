@@ -26,6 +26,9 @@ class Position:
     opened_ms: int
     entry_signal_id: str = ""
     stop_price: float | None = None
+    target_price: float | None = None  # take-profit
+    trail_distance: float | None = None  # a trailing stop's distance from `extreme`
+    extreme: float | None = None  # the best price since the entry (trailing stops)
 
     @property
     def side(self) -> str:

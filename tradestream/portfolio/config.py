@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Sizing = Literal["fraction", "risk"]
 Stop = Literal["none", "pct", "atr"]
 Aggregation = Literal["none", "vote"]
+EntryOrder = Literal["market", "limit", "stop"]
 
 
 class PortfolioConfig(BaseModel):
@@ -43,6 +44,33 @@ class PortfolioConfig(BaseModel):
     atr_multiple: float = Field(2.0, gt=0, le=100, description="Stop distance = multiple x ATR.")
     atr_interval_ms: int = Field(
         60_000, ge=1000, description="Candle length of the ATR built from the trades topic."
+    )
+    take_profit_pct: float = Field(
+        0.0,
+        ge=0,
+        lt=10,
+        description="Take-profit target this fraction of price past the entry (0: off).",
+    )
+    take_profit_r: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Take-profit target at this multiple of the stop distance (0: off).",
+    )
+    trailing_stop: bool = Field(
+        False, description="The stop follows the best price since the entry at its first distance."
+    )
+    entry_order: EntryOrder = Field(
+        "market", description="market, or limit/stop orders that later candles fill (--candles)."
+    )
+    entry_offset_pct: float = Field(
+        0.0, ge=0, lt=1, description="limit/stop entries: price this fraction from the signal's."
+    )
+    time_in_force: int = Field(
+        1,
+        ge=1,
+        le=100_000,
+        description="limit/stop entries: candles after the signal's to fill in.",
     )
     max_position_fraction: float = Field(
         1.0, gt=0, le=10, description="Cap on one position's notional, a fraction of equity."
@@ -84,6 +112,12 @@ class PortfolioConfig(BaseModel):
     def _consistent(self) -> PortfolioConfig:
         if self.sizing == "risk" and self.stop == "none":
             raise ValueError("sizing=risk needs a stop: --stop pct or --stop atr")
+        if self.take_profit_r and self.stop == "none":
+            raise ValueError("take_profit_r is a multiple of the stop distance: it needs a stop")
+        if self.take_profit_r and self.take_profit_pct:
+            raise ValueError("take_profit_pct and take_profit_r: give one of them")
+        if self.trailing_stop and self.stop == "none":
+            raise ValueError("trailing_stop moves the stop: it needs --stop pct or --stop atr")
         for pattern, weight in self.weights:
             if weight < 0:
                 raise ValueError(f"weight of {pattern!r} must be >= 0, got {weight}")

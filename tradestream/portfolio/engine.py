@@ -46,6 +46,13 @@ from tradestream.portfolio.account import Fill, Portfolio, Position
 from tradestream.portfolio.aggregation import VOTE_BOOK, Vote, VoteBook
 from tradestream.portfolio.atr import AtrTracker
 from tradestream.portfolio.config import PortfolioConfig
+from tradestream.portfolio.orders import (
+    PendingOrder,
+    entry_fill,
+    exit_at_price,
+    exit_fill,
+    order_price,
+)
 from tradestream.portfolio.risk import RiskState, RiskStatus, reset_breaker, status_of, update_risk
 from tradestream.portfolio.sizing import entry_size, fill_price
 from tradestream.v1 import signal_pb2
@@ -53,6 +60,11 @@ from tradestream.v1 import signal_pb2
 log = logging.getLogger(__name__)
 
 _ACTIONS = {signal_pb2.ACTION_BUY: "BUY", signal_pb2.ACTION_SELL: "SELL"}
+_ORDER_TYPES = {
+    signal_pb2.ORDER_TYPE_MARKET: "market",
+    signal_pb2.ORDER_TYPE_LIMIT: "limit",
+    signal_pb2.ORDER_TYPE_STOP: "stop",
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,12 @@ class SignalEvent:
     strategy_type: str
     reason: str = ""
     confidence: float = 1.0
+    # The signal's order intent (protobuf OrderIntent); empty/0: the engine's settings.
+    order_type: str = ""  # market | limit | stop
+    order_price: float = 0.0
+    time_in_force: int = 0
+    stop_price: float = 0.0
+    take_profit_price: float = 0.0
 
     @property
     def time_ms(self) -> int:
@@ -95,6 +113,18 @@ class SignalEvent:
                 f"signal {signal.signal_id}: candle time {signal.candle_start_ms} / interval "
                 f"{signal.candle_interval_ms} must be >= 0"
             )
+        intent = signal.order
+        for name in ("price", "stop_price", "take_profit_price"):
+            value = getattr(intent, name)
+            if not (0 <= value < math.inf):
+                raise ValueError(
+                    f"signal {signal.signal_id}: order {name} must be >= 0, got {value}"
+                )
+        if intent.time_in_force_candles < 0:
+            raise ValueError(
+                f"signal {signal.signal_id}: order time_in_force_candles must be >= 0, got "
+                f"{intent.time_in_force_candles}"
+            )
         return cls(
             signal_id=signal.signal_id,
             symbol=signal.symbol,
@@ -106,6 +136,11 @@ class SignalEvent:
             strategy_type=signal.strategy.type,
             reason=signal.reason,
             confidence=signal.confidence,
+            order_type=_ORDER_TYPES.get(intent.type, ""),
+            order_price=intent.price,
+            time_in_force=intent.time_in_force_candles,
+            stop_price=intent.stop_price,
+            take_profit_price=intent.take_profit_price,
         )
 
     def to_json(self) -> dict:
@@ -180,6 +215,7 @@ class EngineState:
     votes: VoteBook = field(default_factory=VoteBook)
     atr: dict[str, AtrTracker] = field(default_factory=dict)
     pending: dict[str, list[tuple[int, SignalEvent]]] = field(default_factory=dict)  # by symbol
+    orders: dict[tuple[str, str], PendingOrder] = field(default_factory=dict)  # (symbol, book)
     seq: int = 0  # signals numbered in arrival order
     fill_id: int = 0
     last_equity_seq: int = 0  # number of the latest equity point
@@ -191,29 +227,17 @@ class EngineState:
         return cls(Portfolio(cash=config.initial_cash), RiskState(peak_equity=config.initial_cash))
 
 
-def intrabar_stop_fill(
-    qty: float, stop: float | None, open_: float, high: float, low: float
-) -> float | None:
-    """The price a protective stop fills at inside a candle, or None if the candle missed it.
-
-    A long (qty > 0) is stopped when the low reaches the stop: at the stop, or at the open if
-    the candle opened at or below it (the price gapped through). A short mirrors it with the
-    high. Slippage is applied by the caller, as for every fill.
-    """
-    if stop is None or qty == 0:
-        return None
-    if qty > 0:
-        return None if low > stop else min(open_, stop)
-    return None if high < stop else max(open_, stop)
-
-
 class PortfolioEngine:
     """Applies signals (and trades, for ATR stops) to a paper portfolio."""
 
-    def __init__(self, config: PortfolioConfig, state: EngineState | None = None) -> None:
+    def __init__(
+        self, config: PortfolioConfig, state: EngineState | None = None, candles: bool = False
+    ) -> None:
+        """`candles`: candles will come (`on_candle`), so limit and stop entries can fill."""
         self.config = config
         self.state = state or EngineState.fresh(config)
         self.changes = Changes()
+        self.candles = candles
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -321,10 +345,14 @@ class PortfolioEngine:
         for pos in sorted(
             (p for p in pf.positions.values() if p.symbol == symbol), key=lambda p: p.book
         ):
-            price = intrabar_stop_fill(pos.qty, pos.stop_price, open_, high, low)
-            if price is not None:
-                self._close(pos, t, "", price, "stop")
-                notes.append(f"stop:{pos.book}")
+            hit = exit_fill(pos.qty, pos.stop_price, pos.target_price, open_, high, low)
+            if hit is not None:
+                self._close(pos, t, "", hit[0], hit[1])
+                notes.append(f"{hit[1]}:{pos.book}")
+        notes += self._fill_orders(symbol, start_ms, t, open_, high, low)
+        for pos in pf.positions.values():
+            if pos.symbol == symbol and pos.trail_distance is not None and pos.opened_ms < t:
+                self._trail(pos, high if pos.qty > 0 else low)
         if self.config.needs_trades:
             if interval_ms != self.config.atr_interval_ms:
                 raise ValueError(
@@ -335,6 +363,45 @@ class PortfolioEngine:
         _, breaker_notes = self._mark(symbol, close, t, "")
         self._equity_point(t)
         return notes + breaker_notes
+
+    def _fill_orders(
+        self, symbol: str, start_ms: int, t: int, open_: float, high: float, low: float
+    ) -> list[str]:
+        """The symbol's pending entry orders against one candle: expired, filled or waiting."""
+        notes = []
+        for key in sorted(k for k in self.state.orders if k[0] == symbol):
+            order = self.state.orders[key]
+            if order.placed_ms > start_ms:
+                continue  # placed after this candle began (cannot happen in event order)
+            if t > order.expires_ms:
+                del self.state.orders[key]
+                self.count("orders_expired")
+                notes.append(f"expired:{order.book}")
+                continue
+            price = entry_fill(order.side, order.kind, order.price, open_, high, low)
+            if price is None:
+                continue
+            del self.state.orders[key]
+            outcome = self._open(order, price, t)
+            notes.append(f"{order.kind}:{outcome}:{order.book}")
+            pos = self.state.portfolio.positions.get(key)
+            if pos is not None and pos.opened_ms == t:
+                # Filled inside this candle: its stop too, if the candle reaches it.
+                hit = exit_fill(pos.qty, pos.stop_price, None, price, high, low)
+                if hit is not None:
+                    self._close(pos, t, "", hit[0], "stop")
+                    notes.append(f"stop:{pos.book}")
+        return notes
+
+    def _trail(self, pos: Position, best: float) -> None:
+        """Moves a trailing stop after a candle (or a signal's price): never back."""
+        assert pos.trail_distance is not None
+        if pos.qty > 0:
+            pos.extreme = max(pos.extreme if pos.extreme is not None else best, best)
+            pos.stop_price = max(pos.stop_price or -math.inf, pos.extreme - pos.trail_distance)
+        else:
+            pos.extreme = min(pos.extreme if pos.extreme is not None else best, best)
+            pos.stop_price = min(pos.stop_price or math.inf, pos.extreme + pos.trail_distance)
 
     def _mark(self, symbol: str, price: float, t: int, signal_id: str) -> tuple[RiskStatus, list]:
         """Marks `symbol` at `price`, advances the risk limits, flattens on a tripped breaker."""
@@ -360,13 +427,12 @@ class PortfolioEngine:
         ev = record.event
         status, notes = self._mark(ev.symbol, ev.price, ev.time_ms, ev.signal_id)
         for pos in [p for p in pf.positions.values() if p.symbol == ev.symbol]:
-            if pos.stop_price is None:
-                continue
-            if (pos.qty > 0 and ev.price <= pos.stop_price) or (
-                pos.qty < 0 and ev.price >= pos.stop_price
-            ):
-                self._close(pos, ev.time_ms, ev.signal_id, ev.price, "stop")
-                notes.append(f"stop:{pos.book}")
+            if not self.candles and pos.trail_distance is not None:
+                self._trail(pos, ev.price)  # without candles, signal prices are all we see
+            kind = exit_at_price(pos.qty, pos.stop_price, pos.target_price, ev.price)
+            if kind is not None:
+                self._close(pos, ev.time_ms, ev.signal_id, ev.price, kind)
+                notes.append(f"{kind}:{pos.book}")
         notes.append(self._decide(ev, status))
         record.decision = " ".join(n for n in notes if n)
         self._equity_point(ev.time_ms)
@@ -390,6 +456,13 @@ class PortfolioEngine:
         return self._act(ev, ev.action, ev.strategy_id, status, vote=False)
 
     def _act(self, ev: SignalEvent, action: str, book: str, status: RiskStatus, vote: bool) -> str:
+        cancelled = self.state.orders.pop((ev.symbol, book), None)
+        decision = self._act_on(ev, action, book, status, vote)
+        return f"cancelled:{cancelled.kind} {decision}" if cancelled is not None else decision
+
+    def _act_on(
+        self, ev: SignalEvent, action: str, book: str, status: RiskStatus, vote: bool
+    ) -> str:
         pf = self.state.portfolio
         pos = pf.position(ev.symbol, book)
         if action == "BUY":
@@ -413,25 +486,81 @@ class PortfolioEngine:
         return self._enter(ev, "SELL", book, status, vote)
 
     def _enter(self, ev: SignalEvent, side: str, book: str, status: RiskStatus, vote: bool) -> str:
-        cfg, pf = self.config, self.state.portfolio
+        cfg = self.config
         if not vote and ev.confidence < cfg.min_confidence:
             return "skipped:confidence"
+        blocked = self._entry_blocked(status)
+        if blocked:
+            return blocked
+        kind = ev.order_type or cfg.entry_order
+        order = PendingOrder(
+            symbol=ev.symbol,
+            book=book,
+            side=side,
+            kind=kind,
+            price=ev.order_price or order_price(side, kind, ev.price, cfg.entry_offset_pct),
+            placed_ms=ev.time_ms,
+            expires_ms=ev.time_ms
+            + (ev.time_in_force or cfg.time_in_force) * ev.candle_interval_ms,
+            signal_id=ev.signal_id,
+            strategy_id=ev.strategy_id,
+            strategy_type=ev.strategy_type,
+            stop_price=ev.stop_price or None,
+            take_profit_price=ev.take_profit_price or None,
+        )
+        if kind == "market":
+            return self._open(order, ev.price, ev.time_ms)
+        if not self.candles:
+            return "skipped:order_needs_candles"
+        self.state.orders[(ev.symbol, book)] = order
+        self.count("orders")
+        return f"ordered:{kind}@{order.price:.10g}"
+
+    def _entry_blocked(self, status: RiskStatus) -> str:
+        """Why no entry may open now ('' when one may)."""
+        cfg, pf = self.config, self.state.portfolio
         if status.halt_reason or self.state.risk.breaker:
             return f"skipped:{status.halt_reason or 'breaker'}"
         if cfg.max_open_positions and len(pf.positions) >= cfg.max_open_positions:
             return "skipped:max_open_positions"
-        price = fill_price(ev.price, side, cfg.slippage_bps)
+        return ""
+
+    def _open(self, order: PendingOrder, price: float, t: int) -> str:
+        """Opens the position of an entry order filled at `price` (before slippage) at time t;
+        returns the decision."""
+        cfg, pf = self.config, self.state.portfolio
+        if order.kind != "market":  # the limits apply when it fills, too
+            blocked = self._entry_blocked(status_of(self.state.risk, pf.equity()))
+            if blocked:
+                self.count("orders_skipped")
+                return blocked
+        fill = fill_price(price, order.side, cfg.slippage_bps)
         atr = None
         if cfg.stop == "atr":
-            tracker = self.state.atr.get(ev.symbol)
-            atr = tracker.atr_at(ev.time_ms) if tracker is not None else None
-        size = entry_size(cfg, side, price, pf.equity(), pf.buying_power(), atr)
+            tracker = self.state.atr.get(order.symbol)
+            atr = tracker.atr_at(order.placed_ms) if tracker is not None else None
+        size = entry_size(cfg, order.side, fill, pf.equity(), pf.buying_power(), atr)
         if size.qty <= 0:
             return f"skipped:{size.reason}"
-        signed = size.qty if side == "BUY" else -size.qty
-        self._fill(ev.symbol, book, signed, price, ev.time_ms, ev.signal_id, "entry")
-        pf.positions[(ev.symbol, book)].stop_price = size.stop_price
+        signed = size.qty if order.side == "BUY" else -size.qty
+        self._fill(order.symbol, order.book, signed, fill, t, order.signal_id, "entry")
+        pos = pf.positions[(order.symbol, order.book)]
+        pos.stop_price = order.stop_price or size.stop_price
+        pos.target_price = order.take_profit_price or self._target(order.side, fill, pos)
+        if cfg.trailing_stop and pos.stop_price is not None:
+            pos.trail_distance = abs(fill - pos.stop_price)
+            pos.extreme = fill
         return "filled:entry"
+
+    def _target(self, side: str, price: float, pos: Position) -> float | None:
+        """The take-profit of a new position from the settings (None: none)."""
+        cfg = self.config
+        direction = 1.0 if side == "BUY" else -1.0
+        if cfg.take_profit_pct:
+            return price * (1.0 + direction * cfg.take_profit_pct)
+        if cfg.take_profit_r and pos.stop_price is not None:
+            return price + direction * cfg.take_profit_r * abs(price - pos.stop_price)
+        return None
 
     def _close(self, pos: Position, t: int, signal_id: str, price: float, kind: str) -> None:
         """Closes `pos` at `price` (before slippage); `signal_id` is empty for a candle's stop."""

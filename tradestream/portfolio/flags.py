@@ -41,6 +41,26 @@ _VALUE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--weekly_loss_limit": ("weekly_loss_limit", float, "halt entries for the week (0.10)"),
     "--max_drawdown": ("max_drawdown", float, "circuit breaker drawdown, 0 = off (0.20)"),
     "--vote_threshold": ("vote_threshold", float, "aggregation=vote: |score| to act (0.5)"),
+    "--take_profit_pct": (
+        "take_profit_pct",
+        float,
+        "take-profit target this fraction of price past the entry, 0 = off (0)",
+    ),
+    "--take_profit_r": (
+        "take_profit_r",
+        float,
+        "take-profit target at this multiple of the stop distance, 0 = off (0)",
+    ),
+    "--entry_offset_pct": (
+        "entry_offset_pct",
+        float,
+        "limit/stop entries: order price this fraction from the signal's (0)",
+    ),
+    "--time_in_force": (
+        "time_in_force",
+        int,
+        "limit/stop entries: candles after the signal's the order may fill in (1)",
+    ),
 }
 _PREFIX = "cfg_"
 
@@ -82,6 +102,12 @@ def add_portfolio_flags(group, skip: Collection[str] = (), atr_interval_help: st
             ("none", "vote"),
             "none: a book per strategy; vote: a weighted vote per symbol (none)",
         ),
+        "--entry_order": (
+            "entry_order",
+            ("market", "limit", "stop"),
+            "entries as market orders at the signal's price, or limit/stop orders later "
+            "candles fill (README, Order types) (market)",
+        ),
     }
     for flag, (field, values, help_text) in choices.items():
         if flag not in skip:
@@ -99,6 +125,12 @@ def add_portfolio_flags(group, skip: Collection[str] = (), atr_interval_help: st
         )
     if "--allow_short" not in skip:
         on_off_flag(group, "--allow_short", _PREFIX + "allow_short", "SELL opens a short when flat")
+    on_off_flag(
+        group,
+        "--trailing_stop",
+        _PREFIX + "trailing_stop",
+        "the stop follows the best price since the entry at its first distance",
+    )
     on_off_flag(
         group,
         "--breaker_flatten",

@@ -46,6 +46,31 @@ def _text(path: Path) -> None:
     path.write_text("equity,cash\n10000,10000\n")
 
 
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["--entry_order", "limit"],
+            "limit and stop entries are filled by later candles: run with --candles",
+        ),
+        (
+            ["--candles", "--stop", "atr", "--sizing", "risk", "--atr_interval", "5m"],
+            "the ATR interval (300000 ms) must be the candle interval (60000 ms)",
+        ),
+        (["--take_profit_r", "2"], "take_profit_r is a multiple of the stop distance"),
+    ],
+)
+def test_paper_run_settings_that_cannot_work_together_are_one_line(tmp_path, args, message):
+    result = _tradestream(
+        tmp_path, "paper", "run", "--db", f"sqlite:///{tmp_path / 'p.db'}",
+        "--bootstrap_servers", closed_bootstrap(), *args,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tradestream paper run: error: "), lines
+    assert message in lines[0]
+
+
 @pytest.mark.parametrize("damage", [_random_bytes, _text], ids=["random-bytes", "text"])
 @pytest.mark.parametrize(
     "command",

@@ -155,6 +155,7 @@ def _forget_topic_ids(db_path: Path) -> None:
     """Makes the database one of schema 1: offsets without topic ids."""
     with sqlite3.connect(db_path) as conn:
         conn.execute("ALTER TABLE offsets DROP COLUMN topic_id")
+        conn.execute("ALTER TABLE positions DROP COLUMN exits")  # added by schema 3
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
 
 

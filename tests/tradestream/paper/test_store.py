@@ -200,6 +200,7 @@ def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_top
     _sql(  # as the schema-1 executor left it
         db_url,
         "ALTER TABLE offsets DROP COLUMN topic_id",
+        "ALTER TABLE positions DROP COLUMN exits",
         "UPDATE meta SET value = '1' WHERE key = 'schema'",
     )
     readonly = PaperStore(db_url, readonly=True)  # status and the dashboard read it unmigrated
@@ -213,7 +214,43 @@ def test_store_schema1_database_is_migrated_keeping_its_offsets_with_unknown_top
         assert store.topic_ids() == {"signals": None}
     finally:
         store.close()
-    assert _sql(db_url, "SELECT value FROM meta WHERE key = 'schema'") == [("2",)]
+    assert _sql(db_url, "SELECT value FROM meta WHERE key = 'schema'") == [("3",)]
+
+
+def test_store_schema2_positions_are_migrated_and_keep_targets_and_trailing_stops(db_url):
+    from tests.support.signals import event
+
+    config = PortfolioConfig(stop="pct", stop_pct=0.05, take_profit_r=2.0, trailing_stop=True,
+                             fee=0.0)  # fmt: skip
+    store = PaperStore(db_url)
+    eng = PortfolioEngine(config)
+    eng.on_signal(event("BUY", 100.0, 0), set())  # stop 95, target 110, trailing 5
+    store.save(eng.state, eng.take_changes(), {("signals", 0): 1}, config)
+    store.close()
+    _sql(  # a schema-2 database: positions without `exits`
+        db_url,
+        "ALTER TABLE positions DROP COLUMN exits",
+        "UPDATE meta SET value = '2' WHERE key = 'schema'",
+    )
+    readonly = PaperStore(db_url, readonly=True)
+    try:
+        assert [p["stop_price"] for p in readonly.snapshot()["positions"]] == [95.0]
+    finally:
+        readonly.close()
+    store = PaperStore(db_url)
+    try:
+        state = store.load(config)
+        [old] = state.portfolio.positions.values()
+        assert (old.stop_price, old.target_price, old.trail_distance) == (95.0, None, None)
+        eng = PortfolioEngine(config, state)
+        eng.on_signal(event("SELL", 100.0, 1, strategy="S2"), set())
+        eng.on_signal(event("BUY", 100.0, 2, strategy="S3"), set())
+        store.save(eng.state, eng.take_changes(), {("signals", 0): 3}, config)
+        loaded = store.load(config).portfolio.positions[("BTC-USD", "S3")]
+        assert (loaded.target_price, loaded.trail_distance, loaded.extreme) == (110.0, 5.0, 100.0)
+    finally:
+        store.close()
+    assert _sql(db_url, "SELECT value FROM meta WHERE key = 'schema'") == [("3",)]
 
 
 @pytest.mark.parametrize("readonly", [False, True], ids=["writer", "readonly"])
@@ -230,7 +267,7 @@ def test_store_on_a_file_that_is_not_a_database_raises_one_line(tmp_path, readon
 def test_store_of_an_unknown_schema_is_refused_with_one_line(db_url):
     PaperStore(db_url).close()
     _sql(db_url, "UPDATE meta SET value = '99' WHERE key = 'schema'")
-    with pytest.raises(StoreUnusableError, match=r"has schema 99; .* reads schema 2"):
+    with pytest.raises(StoreUnusableError, match=r"has schema 99; .* reads schema 3"):
         PaperStore(db_url)
 
 

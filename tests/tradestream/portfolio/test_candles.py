@@ -12,7 +12,8 @@ import talib
 from tests.support.signals import MINUTE, T0, event
 from tradestream.portfolio.atr import AtrTracker
 from tradestream.portfolio.config import PortfolioConfig
-from tradestream.portfolio.engine import PortfolioEngine, intrabar_stop_fill
+from tradestream.portfolio.engine import PortfolioEngine
+from tradestream.portfolio.orders import exit_fill
 
 NO_LIMITS = dict(daily_loss_limit=0.0, weekly_loss_limit=0.0, max_drawdown=0.0, fee=0.0)
 
@@ -32,7 +33,9 @@ NO_LIMITS = dict(daily_loss_limit=0.0, weekly_loss_limit=0.0, max_drawdown=0.0, 
 )
 def test_intrabar_stop_fill_prices(qty, stop, ohlc, expected):
     o, h, lo, _ = ohlc
-    assert intrabar_stop_fill(qty, stop, o, h, lo) == expected
+    hit = exit_fill(qty, stop, None, o, h, lo)
+    assert (hit[0] if hit else None) == expected
+    assert hit is None or hit[1] == "stop"
 
 
 def test_on_candle_closes_a_short_at_its_stop_then_marks_the_close():
