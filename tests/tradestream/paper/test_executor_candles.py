@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
-from tests.support.portfolio_case import portfolio_case
+from tests.support.portfolio_case import CONFIG, portfolio_case
 from tests.support.realtime import with_sentinels
 from tradestream.market.signal_messages import make_signal, strategy_proto
 from tradestream.paper.store import PaperStore
@@ -40,8 +40,29 @@ def fill_rows(fills) -> list[tuple]:
     return rows
 
 
-def test_paper_candles_replay_equals_the_portfolio_backtest(kafka_broker, tmp_path):
-    case = portfolio_case()
+ORDER_FLAGS = [
+    "--entry_order", "limit", "--entry_offset_pct", "0.0003", "--time_in_force", "3",
+    "--take_profit_r", "1.5", "--trailing_stop",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("orders", [False, True], ids=["market", "limit-target-trailing"])
+def test_paper_candles_replay_equals_the_portfolio_backtest(kafka_broker, tmp_path, orders):
+    config = CONFIG
+    if orders:
+        config = CONFIG.model_copy(
+            update=dict(
+                entry_order="limit",
+                entry_offset_pct=0.0003,
+                time_in_force=3,
+                take_profit_r=1.5,
+                trailing_stop=True,
+            )  # fmt: skip
+        )
+    case = portfolio_case(config)
+    if orders:
+        kinds = {f.kind for f in case.expected.fills}
+        assert {"entry", "stop", "target"} <= kinds and case.expected.counters["orders_expired"]
     run = uuid.uuid4().hex[:8]
     trades_topic, signals_topic = f"trades-{run}", f"signals-{run}"
     create_topics(kafka_broker, [trades_topic, signals_topic], partitions=3)
@@ -64,6 +85,7 @@ def test_paper_candles_replay_equals_the_portfolio_backtest(kafka_broker, tmp_pa
         "paper", "run", "--db", db, "--bootstrap_servers", kafka_broker.bootstrap,
         "--signals_topic", signals_topic, "--trades_topic", trades_topic, "--stop_at_end",
         "--candles", "--max_batch", "200", "--group_id", f"paper-{run}", *FLAGS,
+        *(ORDER_FLAGS if orders else []),
         timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -75,7 +97,7 @@ def test_paper_candles_replay_equals_the_portfolio_backtest(kafka_broker, tmp_pa
     finally:
         store.close()
     expected = case.expected
-    assert len(fills) > 100
+    assert len(fills) > 20
     assert fill_rows(fills) == fill_rows(expected.fills)
     status = json.loads(tradestream("paper", "status", "--db", db, "--json").stdout)
     # `paper status` adds cash and market values in its own order: equal to the last bits.
