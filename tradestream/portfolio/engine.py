@@ -22,14 +22,18 @@ Per signal (first sight of its `signal_id` only; a repeat is counted and ignored
    An entry needs: the strategy filter and minimum confidence, no halt (risk limits), fewer
    than `max_open_positions` open, and a size (sizing.py). Exits are never refused.
 
-Per candle (`on_candle`, where the candles are known: a portfolio backtest), before the
-signals of that candle:
+   An entry is a market order at the signal's price, or (`entry_order`, or the signal's own
+   OrderIntent) a limit or stop order that later candles fill (orders.py).
 
-1. protective stops are checked against the candle's range, not only at signal prices: a
-   long whose stop is at or above the candle's low is closed at the stop, or at the open if
-   the candle opened through it (a gap); a short mirrors it with the high. The fill is dated
+Per candle (`on_candle`, where candles are known: a portfolio backtest, `paper run
+--candles`), before the signals of that candle:
+
+1. exits inside the candle's range (orders.py): protective stops and take-profit targets,
+   the stop first when the candle reaches both, a gap filled at the open. The fill is dated
    at the candle's end, when the candle is known;
-2. the symbol is marked at the close, the risk limits are updated (as for a signal), and the
+2. pending limit and stop entries of the symbol: filled, expired, or left waiting;
+3. trailing stops move to the candle's best price less their distance;
+4. the symbol is marked at the close, the risk limits are updated (as for a signal), and the
    candle's end gets an equity point.
 """
 
