@@ -110,6 +110,9 @@ class Settings(BaseSettings):
         3, ge=1, le=1024, description="Partitions of the topics that `local up` creates."
     )
     trades_topic: str = Field("trades", min_length=1, description="Topic of protobuf Trades.")
+    book_topic: str = Field(
+        "book", min_length=1, description="Topic of protobuf BookUpdates (level-2 order books)."
+    )
     signals_topic: str = Field("signals", min_length=1, description="Topic of protobuf Signals.")
     dlq_topic: str = Field(
         "trades-dlq", min_length=1, description="Dead-letter topic of rejected trades."
