@@ -1,9 +1,11 @@
-"""`tradestream ingest`: trades into the Kafka `trades` topic.
+"""`tradestream ingest`: trades into the Kafka `trades` topic, order books into `book`.
 
     tradestream ingest --source=coinbase --products BTC-USD,ETH-USD --metrics_port 9464
     tradestream ingest --source=replay --input=trades.csv --speed=60
     tradestream ingest --source=replay --speed=max          # the bundled sample day
     tradestream ingest --source=ohlc-replay --input=data/ --speed=600
+    tradestream ingest --source=coinbase --channel=level2 --products BTC-USD,ETH-USD
+    tradestream ingest --source=replay --channel=level2 --input=book.jsonl
 
 Sources:
   coinbase      the Coinbase Advanced Trade WebSocket (`market_trades` + `heartbeats`), kept
@@ -21,6 +23,13 @@ topic with its reason. A replay ends with where every record read went, e.g.
              (invalid_price 6), 0 already on the topic skipped
 
 Without a broker at --bootstrap_servers every source stops at once with one line (exit 2).
+
+--channel=level2 ingests level-2 order books instead of trades (coinbase: the `level2`
+channel; replay: a recorded book file, JSON lines of Coinbase frames) as protobuf
+BookUpdates keyed by symbol into --book_topic (created when missing): snapshots, then
+updates; sequence gaps, crossed books, negative sizes, unknown symbols and updates before a
+snapshot are dead-lettered with their reason, and the live feed re-subscribes a book that
+needs a fresh snapshot. Books do not resume: a restart starts with fresh snapshots.
 
 A restart resumes (unless --no_resume): it first reads the tail of the trades topic. A replay
 skips each symbol's trades up to and including its last trade already there (time-ordered
@@ -50,7 +59,11 @@ from tradestream.cli_types import (
     speed_factor,
 )
 from tradestream.ingest.accounting import ReplayAccount
-from tradestream.ingest.coinbase import DEFAULT_WS_URL
+from tradestream.ingest.book_metrics import BookMetrics, account_line
+from tradestream.ingest.book_replay import BookFileError, read_frames, replay_book
+from tradestream.ingest.book_stream import CoinbaseBookStream
+from tradestream.ingest.coinbase import DEFAULT_WS_URL, MARKET_TRADES
+from tradestream.ingest.coinbase_level2 import LEVEL2
 from tradestream.ingest.coinbase_stream import (
     CoinbaseStreamConfig,
     CoinbaseTradeStream,
@@ -60,7 +73,8 @@ from tradestream.ingest.coinbase_stream import (
 from tradestream.ingest.dedup import DEFAULT_WINDOW
 from tradestream.ingest.metrics import IngestMetrics, MetricsServer
 from tradestream.ingest.ohlc_replay import expand_inputs, read_ohlc
-from tradestream.ingest.producer import TradeProducer
+from tradestream.ingest.order_book import BookBuilder
+from tradestream.ingest.producer import BookProducer, TradeProducer
 from tradestream.ingest.replay import replay
 from tradestream.ingest.resume import (
     SEED_IDS,
@@ -72,6 +86,7 @@ from tradestream.ingest.resume import (
 )
 from tradestream.ingest.ws_client import BackoffPolicy
 from tradestream.kafka_clients.config import KafkaSecurityError, require_broker
+from tradestream.local.kafka import describe_topics, ensure_topics
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import TradeFileError, read_trades
 from tradestream.market.trade_validation import SYMBOL_PATTERN
@@ -79,6 +94,7 @@ from tradestream.pipelines.options import KafkaOptions, parse_pipeline_args
 from tradestream.settings import get_settings
 
 SOURCES = ("replay", "coinbase", "ohlc-replay")
+CHANNELS = (MARKET_TRADES, LEVEL2)
 
 
 def _products(text: str) -> tuple[str, ...]:
@@ -144,6 +160,21 @@ class IngestOptions(PipelineOptions):
             type=positive_float,
             default=24.0,
             help="length of the bundled sample when --input is omitted (default 24)",
+        )
+        group.add_argument(
+            "--channel",
+            choices=CHANNELS,
+            default=MARKET_TRADES,
+            help=(
+                "market_trades: trades into --trades_topic; level2: order books into "
+                "--book_topic (--source=coinbase, or --source=replay of a recorded book file: "
+                "JSON lines of Coinbase frames) (default market_trades)"
+            ),
+        )
+        group.add_argument(
+            "--book_topic",
+            default=get_settings().book_topic,
+            help=f"topic of BookUpdates with --channel=level2 (default {get_settings().book_topic}; TRADESTREAM_BOOK_TOPIC)",
         )
         group.add_argument(
             "--no_resume",
@@ -268,6 +299,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         option_classes=[IngestOptions, CoinbaseOptions, OhlcReplayOptions, KafkaOptions],
         beam_args=False,
     )
+    if args.channel == LEVEL2:
+        return _run_book(args)
     if args.source == "coinbase":
         return _run_coinbase(args)
     try:
@@ -396,21 +429,26 @@ def _configure_logging() -> None:
     logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
+def _coinbase_config(args: argparse.Namespace) -> CoinbaseStreamConfig:
+    """The stream settings of the flags; ValueError for nonsense."""
+    return CoinbaseStreamConfig(
+        products=args.products,
+        ws_url=args.ws_url,
+        products_per_connection=args.products_per_connection,
+        silence_timeout_s=args.silence_timeout / 1000,
+        open_timeout_s=args.open_timeout / 1000,
+        backoff=BackoffPolicy(args.reconnect_initial / 1000, args.reconnect_max / 1000),
+        dedup_window=args.dedup_window,
+        log_every_s=args.log_every / 1000,
+    )
+
+
 def _run_coinbase(args: argparse.Namespace) -> int:
     if not args.products:
         print("tradestream ingest: error: --source=coinbase needs --products", file=sys.stderr)
         return 2
     try:
-        config = CoinbaseStreamConfig(
-            products=args.products,
-            ws_url=args.ws_url,
-            products_per_connection=args.products_per_connection,
-            silence_timeout_s=args.silence_timeout / 1000,
-            open_timeout_s=args.open_timeout / 1000,
-            backoff=BackoffPolicy(args.reconnect_initial / 1000, args.reconnect_max / 1000),
-            dedup_window=args.dedup_window,
-            log_every_s=args.log_every / 1000,
-        )
+        config = _coinbase_config(args)
     except ValueError as exc:
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
         return 2
@@ -480,6 +518,129 @@ def _run_coinbase(args: argparse.Namespace) -> int:
         metrics.reconnects,
         metrics.failed_connects,
     )
+    return code
+
+
+def _error(message: object) -> int:
+    print(f"tradestream ingest: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _book_producer(args: argparse.Namespace) -> BookProducer:
+    """A producer into the book topic, which is created when missing (`local up` creates the
+    trades topics only). Raises KafkaSecurityError, KafkaUnavailableError, KafkaError."""
+    settings = get_settings()
+    require_broker(settings, args.bootstrap_servers)  # no broker: one line in seconds
+    if args.book_topic not in describe_topics(args.bootstrap_servers, settings):
+        ensure_topics(
+            args.bootstrap_servers, [args.book_topic], settings.topic_partitions, settings
+        )
+        print(
+            f"[ingest] created topic {args.book_topic} ({settings.topic_partitions} partitions)",
+            flush=True,
+        )
+    return BookProducer(settings, args.book_topic, args.dlq_topic, bootstrap=args.bootstrap_servers)
+
+
+def _run_book(args: argparse.Namespace) -> int:
+    """--channel=level2: the live Coinbase books, or a recorded book file."""
+    if args.source == "coinbase":
+        if not args.products:
+            return _error("--source=coinbase needs --products")
+        try:
+            config = _coinbase_config(args)
+        except ValueError as exc:
+            return _error(exc)
+    elif args.source == "replay":
+        if not args.input:
+            return _error("--source=replay --channel=level2 needs --input (a recorded book file)")
+        try:
+            frames = read_frames(Path(args.input))
+        except BookFileError as exc:
+            return _error(exc)
+    else:
+        return _error(f"--channel=level2 works with --source=coinbase or replay, not {args.source}")
+    try:
+        producer = _book_producer(args)
+    except (KafkaSecurityError, KafkaError) as exc:
+        return _error(exc)
+    if args.source == "coinbase":
+        return _run_coinbase_book(args, config, producer)
+    return _run_book_replay(args, frames, producer)
+
+
+def _run_book_replay(
+    args: argparse.Namespace, frames: Iterator[str], producer: BookProducer
+) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    builder = BookBuilder(args.products or None, recorded=True)
+    metrics = BookMetrics()
+    speed = "max" if args.speed is None else f"{args.speed:g}x"
+    print(
+        f"[ingest] replaying the book file {args.input} into {args.book_topic} on "
+        f"{args.bootstrap_servers} at speed {speed}",
+        flush=True,
+    )
+    try:
+        result = replay_book(
+            frames, builder, producer, metrics, speed=args.speed, should_stop=stop.is_set
+        )
+    except KeyboardInterrupt:
+        producer.flush()
+        print(f"[ingest] interrupted: {account_line(metrics, args.dlq_topic)}", flush=True)
+        return 130
+    except BookFileError as exc:
+        producer.flush()
+        return _error(exc)
+    except (RuntimeError, KafkaError) as exc:
+        print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        producer.close()
+    ended = "stopped (SIGTERM)" if result.stopped else "done"
+    print(
+        f"[ingest] {ended}: {metrics.total_updates} book updates from {result.frames} frames "
+        f"({result.seconds:.1f}s); {account_line(metrics, args.dlq_topic)}",
+        flush=True,
+    )
+    if metrics.unaccounted:
+        print(
+            f"tradestream ingest: error: {metrics.unaccounted} of {metrics.records} records were "
+            "neither sent, dead-lettered, skipped nor control",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _run_coinbase_book(
+    args: argparse.Namespace, config: CoinbaseStreamConfig, producer: BookProducer
+) -> int:
+    _configure_logging()
+    log = logging.getLogger("tradestream.ingest")
+    metrics = BookMetrics()
+    server = None
+    if args.metrics_port is not None:
+        server = MetricsServer(metrics, args.metrics_port, args.metrics_host).start()
+        log.info("metrics on http://%s:%d/metrics", server.host, server.port)
+    stream = CoinbaseBookStream(config, producer, metrics)
+    code = 0
+    try:
+        received = run_until_signalled(stream)
+        code = 130 if received == signal.SIGINT else 0
+        log.info(
+            "stopping (%s); flushing Kafka", signal.Signals(received).name if received else "done"
+        )
+        producer.flush()
+    except Exception as exc:  # a bad endpoint or Kafka failures: say so, exit non-zero
+        log.error("%s", exc)
+        code = 1
+    finally:
+        producer.close()
+        if server is not None:
+            server.stop()
+    log.info("stopped: %s", account_line(metrics, args.dlq_topic))
     return code
 
 

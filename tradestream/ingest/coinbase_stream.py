@@ -26,6 +26,7 @@ import logging
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tradestream.ingest import coinbase
 from tradestream.ingest.dedup import DEFAULT_WINDOW, RecentTradeIds
@@ -259,8 +260,14 @@ def parse_products(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+class Stream(Protocol):
+    """What `run_until_signalled` runs: the trade stream, or the level-2 book stream."""
+
+    async def run_until(self, stop: asyncio.Event) -> None: ...
+
+
 def run_until_signalled(
-    stream: CoinbaseTradeStream,
+    stream: Stream,
     signals: Sequence[int] = (signal.SIGTERM, signal.SIGINT),
 ) -> int | None:
     """Runs the stream on a new event loop until one of `signals` arrives (main thread only).

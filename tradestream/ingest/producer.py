@@ -1,7 +1,8 @@
 """TradeProducer: protobuf Trades to Kafka, keyed by symbol, stamped with trade time.
 
 Every source (replay files, exchanges) writes through it, so keys, timestamps, idempotent
-producer settings and dead letters are the same everywhere.
+producer settings and dead letters are the same everywhere. `BookProducer` is the same for
+level-2 BookUpdates (the `book` topic).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from tradestream.kafka_clients.config import producer_config, verify_connection
 from tradestream.market.dead_letters import dead_letter
 from tradestream.settings import Settings
-from tradestream.v1 import trade_pb2
+from tradestream.v1 import book_pb2, trade_pb2
 
 
 @dataclass
@@ -85,3 +86,25 @@ class TradeProducer:
 
     def close(self) -> None:
         self._producer.close(timeout=30)
+
+
+class BookProducer(TradeProducer):
+    """Sends BookUpdates to `book_topic` (key = symbol, Kafka timestamp = event time) and
+    rejects to `dlq_topic`, with TradeProducer's settings, stats and flush."""
+
+    def __init__(
+        self, settings: Settings, book_topic: str, dlq_topic: str, bootstrap: str | None = None
+    ) -> None:
+        super().__init__(settings, book_topic, dlq_topic, bootstrap)
+        self.book_topic = book_topic
+
+    def send(self, update: book_pb2.BookUpdate) -> None:  # type: ignore[override]
+        future = self._producer.send(
+            self.book_topic,
+            key=update.symbol.encode(),
+            value=update.SerializeToString(),
+            timestamp_ms=update.time_ms or None,  # no event time: the broker's
+        )
+        future.add_errback(self._failed)
+        self.stats.sent += 1
+        self.stats.per_symbol[update.symbol] = self.stats.per_symbol.get(update.symbol, 0) + 1

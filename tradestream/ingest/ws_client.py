@@ -18,6 +18,10 @@ at once is retried ever more slowly.
 
 Protocol-agnostic: the subscribe requests and the message handler come from the caller
 (`coinbase_stream.py` for Coinbase). Connections stop by task cancellation.
+
+`send_soon(requests)` sends more requests on the open connection (e.g. `book_stream.py`
+re-subscribing a book for a fresh snapshot), in order, without blocking the message handler
+that asks for it.
 """
 
 from __future__ import annotations
@@ -120,6 +124,37 @@ class FeedConnection:
         self.rng = rng or random.Random()
         self.attempts = 0  # consecutive failed or short-lived connections
         self.connects = 0  # successful connects so far
+        self._ws = None  # the open, subscribed connection
+        self._send_lock: asyncio.Lock | None = None
+        self._sending: set[asyncio.Task] = set()
+
+    def send_soon(self, requests: Sequence[str]) -> bool:
+        """Sends `requests` on the open connection, in order, after any sent before.
+
+        Call it from the connection's event loop (e.g. from `on_message`); it returns at once.
+        A connection that closes meanwhile drops them: the next one subscribes afresh.
+
+        Returns:
+            False when no connection is open (nothing is sent).
+        """
+        ws = self._ws
+        if ws is None:
+            return False
+        if self._send_lock is None:
+            self._send_lock = asyncio.Lock()
+        task = asyncio.get_running_loop().create_task(self._send_all(ws, list(requests)))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+        return True
+
+    async def _send_all(self, ws, requests: list[str]) -> None:
+        # asyncio.Lock wakes waiters first come, first served: batches go out in call order.
+        async with self._send_lock:
+            try:
+                for request in requests:
+                    await ws.send(request)
+            except ConnectionClosed:
+                pass
 
     async def run(self) -> None:
         """Connects and reconnects until cancelled."""
@@ -154,6 +189,7 @@ class FeedConnection:
                     await ws.send(request)
                 up = True
                 self.connects += 1
+                self._ws = ws
                 self.listener.connected(self.name)
                 log.info("%s: connected to %s", self.name, s.url)
                 try:
@@ -165,6 +201,8 @@ class FeedConnection:
                     reason = f"no message for {s.silence_timeout_s:g}s (silent connection)"
                     self.listener.disconnected(self.name, reason, silent=True)
                     return reason, True, up
+                finally:
+                    self._ws = None
         except ConnectionClosed as exc:
             reason = f"connection closed ({exc})"
         except TimeoutError:

@@ -1,4 +1,8 @@
-"""Test doubles of the ingest: a producer that records instead of writing to Kafka."""
+"""Test doubles of the ingest: a producer that records instead of writing to Kafka.
+
+The fake exchange itself is `tradestream/ingest/fake_coinbase.py` (trades and level-2
+books); the scripted sessions are `scenario.py` (trades) and `book_scenario.py` (books).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from tradestream.v1 import trade_pb2
 
 @dataclass
 class RecordingProducer:
-    """Same interface as TradeProducer; keeps what it is given."""
+    """Same interface as TradeProducer and BookProducer; keeps what it is given (Trades,
+    or BookUpdates: `updates` names the same list)."""
 
     trades: list[trade_pb2.Trade] = field(default_factory=list)
     dead_letters: list[tuple[bytes, str, str, str, str]] = field(default_factory=list)
@@ -33,6 +38,10 @@ class RecordingProducer:
 
     def close(self) -> None:
         self.closed = True
+
+    @property
+    def updates(self) -> list:
+        return self.trades
 
     def ids(self, symbol: str) -> list[str]:
         return [t.trade_id for t in self.trades if t.symbol == symbol]
