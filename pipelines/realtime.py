@@ -56,6 +56,7 @@ from tradestream.runtime.flink import (
     FlinkJobOptions,
     announce_when_running,
     flink_runner_args,
+    hide_job_server_wait,
     python_worker_processes,
 )
 from tradestream.settings import get_settings
@@ -326,6 +327,7 @@ def checkpoint_mismatch(failure: str) -> str | None:
 def _run_until_stopped(options: PipelineOptions, strategies) -> int:
     p = beam.Pipeline(options=options)
     build(p, options, strategies)
+    hide_job_server_wait()
     result = p.run()
     announce_when_running(result, options, lambda m: print(f"[realtime] {m}", flush=True))
     # Beam's job-server wrapper installs a SIGINT handler with the wrong signature (it

@@ -5,7 +5,8 @@ Bottom to top (a layer imports only layers below it; `lint-imports` checks it):
     v1/, settings.py, cli_types.py    contracts and base: import nothing of ours
     market/, kafka_clients/           the domain without Beam: import the base only
     strategies/                       strategy graphs; neither Beam nor Kafka
-    backtest/, optimize/, reports/    engines without Beam: may import strategies/ too
+    portfolio/, backtest/, optimize/, reports/
+                                      engines without Beam: may import strategies/ too
     transforms/, runtime/             Beam steps, and what pipelines need to run on Flink
     pipelines/                        the Beam jobs
     cli.py, demo.py, ingest/, paper/, dashboard/, local/, signals_tail.py, sample_cli.py

@@ -109,6 +109,9 @@ def test_realtime_restart_after_topic_reset_refuses_checkpoint_then_starts_over_
         )
     finally:
         first.stop()
+    stopped = (tmp_path / "first.log").read_text()
+    assert "[realtime] stopping: cancelling the job" in stopped
+    assert "Traceback" not in stopped, f"Ctrl-C stops without a traceback:\n{stopped[-3000:]}"
     checkpoints = tmp_path / "state" / "checkpoints" / "realtime-reset"
     assert glob.glob(str(checkpoints / "*" / "chk-*" / "_metadata"))
 

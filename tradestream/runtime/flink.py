@@ -9,6 +9,7 @@ defaults to 2 GiB (`JDK_JAVA_OPTIONS`, which a user may set instead).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -123,6 +124,22 @@ def python_worker_processes(options) -> Iterator[None]:
         portable.environment_type = "EXTERNAL"
         portable.environment_config = address
         yield
+
+
+class _JobServerWait(logging.Filter):
+    """Drops Beam's 'Waiting for grpc channel to be ready at localhost:PORT.' WARNING: Beam
+    logs it on the root logger while the Flink job server's JVM starts (a few seconds, every
+    start), though nothing is wrong; a job server that does not come up is still an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Waiting for grpc channel to be ready")
+
+
+def hide_job_server_wait() -> None:
+    """Installs `_JobServerWait` on the root logger (once)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _JobServerWait) for f in root.filters):
+        root.addFilter(_JobServerWait())
 
 
 def announce_when_running(result, options: PipelineOptions, say) -> threading.Thread:

@@ -9,9 +9,9 @@ environment) instead and starts each requested worker as a process of its own:
         args += ["--environment_type=EXTERNAL", f"--environment_config={address}",
                  "--sdk_worker_parallelism=2"]
 
-Workers run this interpreter (`python -m tradestream.runtime.workers CONTROL_URL ...`), so
-they import the same code; they ignore Ctrl-C, which is the launcher's to handle (it cancels
-the job, and the runner then stops its workers). They share the launcher's process group,
+Workers run this interpreter (`main` of this module, see `worker_command`), so they import
+the same code; they ignore Ctrl-C from their first statement, since it is the launcher's to
+handle (it cancels the job, and the runner then stops its workers). They share the launcher's process group,
 so killing the group kills them, and a worker whose runner goes away exits by itself.
 """
 
@@ -72,14 +72,7 @@ class WorkerProcesses:
             _stop(worker_id, proc)
 
     def start_worker(self, worker_id: str, control_url: str) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "tradestream.runtime.workers",
-            control_url,
-            worker_id,
-            str(self._cache_bytes),
-        ]
+        command = worker_command(control_url, worker_id, self._cache_bytes)
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
         with self._lock:
             self._workers[worker_id] = proc
@@ -94,6 +87,20 @@ class WorkerProcesses:
     def pids(self) -> list[int]:
         with self._lock:
             return [p.pid for p in self._workers.values() if p.poll() is None]
+
+
+# A worker ignores Ctrl-C from its first statement: importing Beam takes seconds, and a
+# KeyboardInterrupt in those imports (Ctrl-C right after the job started) printed a 50-line
+# traceback per worker.
+_BOOT = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import runpy; "
+    "runpy.run_module('tradestream.runtime.workers', run_name='__main__', alter_sys=True)"
+)
+
+
+def worker_command(control_url: str, worker_id: str, cache_bytes: int) -> list[str]:
+    """The command line of one SDK worker process (`main` below, Ctrl-C ignored)."""
+    return [sys.executable, "-c", _BOOT, control_url, worker_id, str(cache_bytes)]
 
 
 def _stop(worker_id: str, proc: subprocess.Popen) -> None:
@@ -128,10 +135,26 @@ class _Servicer(_pool_servicer_base()):
         return beam_fn_api_pb2.StopWorkerResponse()
 
 
+def _quiet_when_the_runner_is_gone(args: threading.ExceptHookArgs) -> None:
+    """A thread of the SDK harness whose gRPC stream ends because the runner went away (Ctrl-C
+    stops the job server with the job) dies with an RpcError UNAVAILABLE or CANCELLED: the
+    end of the worker, not an error. One line at INFO instead of a traceback per stream;
+    anything else is reported as usual."""
+    import grpc
+
+    gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    if isinstance(args.exc_value, grpc.RpcError) and args.exc_value.code() in gone:
+        name = args.thread.name if args.thread is not None else "?"
+        log.info("thread %s ends: the runner went away", name)
+        return
+    threading.__excepthook__(args)
+
+
 def main(argv: list[str]) -> int:
     """A worker process: serves the runner at CONTROL_URL until the runner lets it go."""
     control_url, worker_id, cache_bytes = argv
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.excepthook = _quiet_when_the_runner_is_gone
     logging.basicConfig(
         level=logging.WARNING, format=f"[worker {worker_id}] %(levelname)s %(name)s: %(message)s"
     )

@@ -83,3 +83,38 @@ def test_one_worker_or_another_environment_is_left_alone():
             portable = options.view_as(PortableOptions)
             assert portable.environment_type == args[0].split("=")[1]
             assert portable.environment_config is None
+
+
+def test_a_worker_ignores_ctrl_c_from_its_first_statement(tmp_path):
+    """Ctrl-C right after a job starts reaches the workers while they still import Beam (for
+    seconds); each printed a 50-line KeyboardInterrupt traceback before they ignored it from
+    their first statement. (Only the interpreter's own start, milliseconds before that
+    statement, is left: a Ctrl-C there ends the worker without a word.)"""
+    import signal
+    import subprocess
+
+    from tradestream.runtime.workers import worker_command
+
+    # No runner at this address: the worker retries until stopped.
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            worker_command("localhost:1", "w1", 0), stdout=out, stderr=subprocess.STDOUT
+        )
+        def ignores_sigint() -> bool:
+            with open(f"/proc/{proc.pid}/status") as status:
+                ignored = next(line for line in status if line.startswith("SigIgn:"))
+            return bool(int(ignored.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+
+        try:
+            assert _wait(ignores_sigint, 10.0), "the worker's first statement never ran"
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # the Beam imports and beyond
+                time.sleep(0.02)
+            assert proc.poll() is None, log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = log.read_text()
+    assert "KeyboardInterrupt" not in text and "Traceback" not in text, text
