@@ -31,3 +31,25 @@ def test_flink_runner_runs_grouping_pipeline_and_writes_output(tmp_path, jvm_dir
         for line in path.read_text().splitlines()
     ]
     assert sorted((r["symbol"], r["total"]) for r in rows) == [("BTC-USD", 70.0), ("ETH-USD", 30.0)]
+
+
+def test_the_job_servers_start_up_wait_is_hidden_and_other_warnings_are_not(caplog):
+    import logging
+
+    from tradestream.runtime.flink import hide_job_server_wait
+
+    root = logging.getLogger()
+    before = list(root.filters)
+    try:
+        hide_job_server_wait()
+        hide_job_server_wait()  # once only
+        assert len(root.filters) == len(before) + 1
+        with caplog.at_level(logging.WARNING):
+            # What Beam's subprocess_server logs, on the root logger, while the JVM starts.
+            logging.log(logging.WARNING, "Waiting for grpc channel to be ready at %s.", "x:1")
+            logging.log(logging.WARNING, "Service failed to start up with error %s", 1)
+        assert [r.getMessage() for r in caplog.records] == [
+            "Service failed to start up with error 1"
+        ]
+    finally:
+        root.filters[:] = before
