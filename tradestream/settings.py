@@ -195,8 +195,15 @@ class Settings(BaseSettings):
 
     @property
     def local_topics(self) -> tuple[str, ...]:
-        """Topics `tradestream local up` creates (strategies: the optimizer's results)."""
-        return (self.trades_topic, self.signals_topic, self.dlq_topic, self.strategies_topic)
+        """Topics `tradestream local up` creates (strategies: the optimizer's results; book:
+        level-2 order book updates)."""
+        return (
+            self.trades_topic,
+            self.signals_topic,
+            self.dlq_topic,
+            self.strategies_topic,
+            self.book_topic,
+        )
 
 
 @lru_cache(maxsize=1)

@@ -57,7 +57,7 @@ def test_protos_signal_roundtrip_keeps_contract_fields():
     assert decoded.strategy.params[0].WhichOneof("value") == "int_value"
 
 
-@pytest.mark.parametrize("module", ["trade", "candle", "strategy", "signal", "backtest"])
+@pytest.mark.parametrize("module", ["trade", "candle", "strategy", "signal", "backtest", "book"])
 def test_protos_package_is_tradestream_v1(module):
     mod = importlib.import_module(f"tradestream.v1.{module}_pb2")
     assert mod.DESCRIPTOR.package == "tradestream.v1"

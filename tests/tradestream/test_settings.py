@@ -14,7 +14,7 @@ def test_settings_defaults_point_at_local_broker(monkeypatch):
     s = Settings()
     assert s.bootstrap == "127.0.0.1:9092"
     assert s.controller_port == 9093
-    assert s.local_topics == ("trades", "signals", "trades-dlq", "strategies")
+    assert s.local_topics == ("trades", "signals", "trades-dlq", "strategies", "book")
 
 
 def test_settings_env_overrides_port_and_bootstrap(monkeypatch, tmp_path):

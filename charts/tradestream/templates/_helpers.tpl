@@ -167,6 +167,8 @@ here (tradestream/settings.py reads TRADESTREAM_*), local state goes to /tmp. */
   value: {{ .Values.topics.dlq.name | quote }}
 - name: TRADESTREAM_STRATEGIES_TOPIC
   value: {{ .Values.topics.strategies.name | quote }}
+- name: TRADESTREAM_BOOK_TOPIC
+  value: {{ .Values.topics.book.name | quote }}
 - name: TRADESTREAM_STATE_DIR
   value: /tmp/tradestream
 - name: HOME
