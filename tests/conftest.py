@@ -1,4 +1,5 @@
-"""Shared fixtures: the JVM cache, an isolated real Kafka broker, Flink runner arguments."""
+"""Shared fixtures: the JVM cache, an isolated real Kafka broker, Flink runner arguments, and
+the portfolio databases (`db_url`: SQLite and a real PostgreSQL; `postgres_server`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from tests.support.kafka import broker_settings
+from tests.support.postgres import db_url, postgres_server  # noqa: F401 - pytest fixtures
 from tradestream.local import kafka as local_kafka
 from tradestream.runtime import jvm
 from tradestream.settings import Settings, get_settings

@@ -28,6 +28,7 @@ FILES = {
     "signals.csv",
     "candles.csv",
     "report.html",
+    "portfolio.db",
 }
 
 
@@ -127,6 +128,46 @@ def test_portfolio_risk_events_and_decisions_are_recorded(portfolio_run):
     assert any(d.startswith("skipped:daily_loss_limit") for d in decisions)
     report = (portfolio_run / "report.html").read_text()
     assert "Portfolio backtest" in report and "SOL-USD" in report
+
+
+def test_portfolio_db_is_what_paper_status_shows(portfolio_run):
+    from tests.support.cli import tradestream
+
+    summary = json.loads((portfolio_run / "summary.json").read_text())
+    proc = tradestream("paper", "status", "--db", f"sqlite:///{portfolio_run / 'portfolio.db'}",
+                       "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    account = json.loads(proc.stdout)["account"]
+    pf = summary["portfolio"]
+    assert account["fills"] == pf["fills"] and account["fees_paid"] == pf["fees_paid"]
+    assert account["equity"] == pytest.approx(pf["final_equity"], rel=1e-12)
+    assert account["signals"] == pf["signals"]
+
+
+@pytest.mark.integration
+def test_portfolio_db_on_postgresql_and_a_database_that_holds_one_is_refused(
+    trades_file, tmp_path, postgres_server, capsys
+):
+    url = postgres_server.new_database()
+    argv = ["--portfolio", "--input", str(trades_file), "--output", str(tmp_path / "a"),
+            "--strategy", "SMA_CROSSOVER", "--db", url]  # fmt: skip
+    assert backtest.run(argv) == 0
+    assert not (tmp_path / "a" / "portfolio.db").exists()
+    from tradestream.ledger.store import PaperStore
+
+    store = PaperStore(url, readonly=True)
+    try:
+        snapshot = store.snapshot()
+    finally:
+        store.close()
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert snapshot["account"]["fills"] == summary["portfolio"]["fills"] > 0
+    capsys.readouterr()
+    again = [*argv[:4], str(tmp_path / "b"), *argv[5:]]
+    assert backtest.run(again) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "already holds a portfolio" in last and "***" in last  # the password hidden
+    assert not (tmp_path / "b").exists()
 
 
 def test_portfolio_fee_and_initial_cash_flags_take_paper_runs_names(trades_file, tmp_path):

@@ -26,9 +26,9 @@ from tests.support.realtime import (
     wait_for,
     with_sentinels,
 )
+from tradestream.ledger.store import PaperStore
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import parse_time_ms, write_trades_csv
-from tradestream.paper.store import PaperStore
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine
 

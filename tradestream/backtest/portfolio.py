@@ -30,6 +30,7 @@ from tradestream.market.signal_messages import signal_id
 from tradestream.portfolio.account import Fill
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import (
+    EngineState,
     EquityPoint,
     PortfolioEngine,
     RiskEvent,
@@ -102,6 +103,7 @@ class PortfolioRun:
     signals: list[SignalRecord] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     interval_ms: int = 0
+    state: EngineState | None = None  # the engine's state at the end (for a database)
 
     def equity_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(candle end times, equity) of the equity curve, one point per candle end."""
@@ -172,6 +174,7 @@ def run_portfolio(
     _collect(run, engine)
     run.snapshot = engine.snapshot()
     run.counters = dict(engine.state.counters)
+    run.state = engine.state
     if progress is not None and ends:
         progress(len(ends), len(ends))
     return run

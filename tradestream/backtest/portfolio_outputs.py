@@ -9,6 +9,8 @@
     signals.csv    every signal and what the engine decided (as `paper status` lists them)
     candles.csv    the candles every symbol traded on
     report.html    a page a person can read (:mod:`tradestream.reports.portfolio_report`)
+    portfolio.db   the portfolio in the database schema of `paper run` (`--db` writes it to
+                   another database instead, PostgreSQL included)
 
 Metrics follow :mod:`tradestream.backtest.metrics` over the portfolio's equity at every candle
 end (annualized ones omitted under 30 days, with the reason); trade statistics count the
@@ -47,6 +49,8 @@ from tradestream.backtest.outputs import (
 )
 from tradestream.backtest.portfolio import PortfolioRun, attribution, round_trips
 from tradestream.backtest.series import CandleSeries
+from tradestream.ledger.store import PaperStore, StoreUnusableError, display_name
+from tradestream.portfolio.engine import Changes
 
 FILLS_HEADER = "time,symbol,book,side,qty,price,fee,realized_pnl,kind,cash_after,signal_id"
 TRADES_HEADER = (
@@ -166,6 +170,38 @@ def write_portfolio_outputs(
     return written
 
 
+def write_portfolio_db(url: str, run: PortfolioRun) -> None:
+    """Writes the run into a paper database at `url` (the schema of `paper run`), in one
+    transaction: `paper status --db URL` and the dashboard show it like a paper portfolio.
+
+    Raises:
+        StoreUnusableError: the database cannot be used, or already holds a portfolio.
+    """
+    state = run.state
+    if state is None:
+        raise ValueError("the run has no final state")
+    store = PaperStore(url)
+    try:
+        if store.stored_config() is not None:
+            raise StoreUnusableError(
+                f"{display_name(url)} already holds a portfolio: give a new database (the "
+                "backtest writes one portfolio, it does not add to another)"
+            )
+        changes = Changes(
+            signals={r.event.signal_id: r for r in run.signals},
+            new_signal_ids={r.event.signal_id for r in run.signals},
+            fills=list(run.fills),
+            equity={p.seq: p for p in run.equity},
+            events=list(run.events),
+            marks=set(state.portfolio.marks),
+            votes={(s, k) for s, votes in state.votes.votes.items() for k in votes},
+            atr=set(state.atr),
+        )
+        store.save(state, changes, {}, run.config)
+    finally:
+        store.close()
+
+
 def fills_csv(run: PortfolioRun) -> str:
     out = io.StringIO()
     out.write(FILLS_HEADER + "\n")
@@ -241,5 +277,5 @@ def console_lines(summary: dict[str, Any], out_dir: str) -> list[str]:
     if summary["annualized_omitted"]:
         lines.append(f"[backtest]   {summary['annualized_omitted']}")
     lines.append(f"[backtest] wrote {out_dir}/: summary.json, fills.csv, trades.csv, "
-                 "equity.csv, signals.csv, candles.csv, report.html")  # fmt: skip
+                 "equity.csv, signals.csv, candles.csv, report.html, portfolio.db")  # fmt: skip
     return lines

@@ -57,7 +57,7 @@ class SnapshotSource:
     def _paper(self) -> dict:
         from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        from tradestream.paper.store import PaperStore, StoreUnusableError, sqlite_path
+        from tradestream.ledger.store import PaperStore, StoreUnusableError, sqlite_path
 
         path = sqlite_path(self.config.db_url)
         if path is not None and not path.is_file():

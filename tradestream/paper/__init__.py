@@ -5,9 +5,9 @@
     tradestream paper reset-breaker
 
 The decisions are the portfolio engine's (`tradestream.portfolio`, shared with
-`tradestream backtest --portfolio`); this package reads, stores and shows:
+`tradestream backtest --portfolio`) and the database `tradestream.ledger`'s; this package
+reads Kafka and runs the command:
 
-    store.py        SQLAlchemy schema and transactions (SQLite by default)
     executor.py     the Kafka loop: state and offsets stored in one transaction, then committed
     cli.py          `tradestream paper ...`
 """

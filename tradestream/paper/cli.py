@@ -180,7 +180,7 @@ def _database_errors(handler: Callable[[argparse.Namespace], int]):
     def wrapped(args: argparse.Namespace) -> int:
         from sqlalchemy.exc import DBAPIError
 
-        from tradestream.paper.store import StoreUnusableError, unusable
+        from tradestream.ledger.store import StoreUnusableError, unusable
 
         try:
             return handler(args)
@@ -195,8 +195,8 @@ def _database_errors(handler: Callable[[argparse.Namespace], int]):
 
 @_database_errors
 def run_paper(args: argparse.Namespace) -> int:
+    from tradestream.ledger.store import PaperStore, StoreLockedError, StoreUnusableError
     from tradestream.paper.executor import ExecutorOptions, PaperExecutor
-    from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -253,7 +253,7 @@ def run_paper(args: argparse.Namespace) -> int:
 
 @_database_errors
 def run_status(args: argparse.Namespace) -> int:
-    from tradestream.paper.store import PaperStore, display_name, sqlite_path
+    from tradestream.ledger.store import PaperStore, display_name, sqlite_path
 
     path = sqlite_path(args.db)
     if path is not None and not path.is_file():
@@ -291,7 +291,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 @_database_errors
 def run_reset_breaker(args: argparse.Namespace) -> int:
-    from tradestream.paper.store import PaperStore
+    from tradestream.ledger.store import PaperStore
 
     store = PaperStore(args.db)
     try:

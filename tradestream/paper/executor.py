@@ -42,7 +42,7 @@ from tradestream.kafka_clients.positions import (
     check_position,
     current_topic_id,
 )
-from tradestream.paper.store import PaperStore, display_name
+from tradestream.ledger.store import PaperStore, display_name
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent, decode_signal
 from tradestream.portfolio.sequencer import SIGNALS, TRADES, EventSequencer

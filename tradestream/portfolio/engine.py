@@ -504,8 +504,7 @@ class PortfolioEngine:
             kind=kind,
             price=ev.order_price or order_price(side, kind, ev.price, cfg.entry_offset_pct),
             placed_ms=ev.time_ms,
-            expires_ms=ev.time_ms
-            + (ev.time_in_force or cfg.time_in_force) * ev.candle_interval_ms,
+            expires_ms=ev.time_ms + (ev.time_in_force or cfg.time_in_force) * ev.candle_interval_ms,
             signal_id=ev.signal_id,
             strategy_id=ev.strategy_id,
             strategy_type=ev.strategy_type,

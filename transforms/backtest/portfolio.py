@@ -19,7 +19,11 @@ import apache_beam as beam
 
 from tradestream.backtest.outputs import RejectionSummary, SeriesInfo, write_text
 from tradestream.backtest.portfolio import run_portfolio, symbol_timeline
-from tradestream.backtest.portfolio_outputs import portfolio_summary, write_portfolio_outputs
+from tradestream.backtest.portfolio_outputs import (
+    portfolio_summary,
+    write_portfolio_db,
+    write_portfolio_outputs,
+)
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.strategies.strategy import Strategy
 from tradestream.transforms.backtest.write_outputs import SummarizeRejectionsCombineFn
@@ -34,6 +38,8 @@ class TradePortfolio(beam.PTransform):
         output_dir: where the files go.
         command, inputs, input_kind: recorded in summary.json.
         periods_per_year: candles per year for annualizing (0: 365 days / interval).
+        db_url: the database the portfolio is written to (default: SQLite
+            `output_dir/portfolio.db`).
     """
 
     def __init__(
@@ -45,12 +51,14 @@ class TradePortfolio(beam.PTransform):
         inputs: Sequence[str],
         input_kind: str,
         periods_per_year: float = 0.0,
+        db_url: str | None = None,
     ) -> None:
         super().__init__()
         self._strategies = list(strategies)
         self._config = config
         self._dir = str(output_dir)
         self._about = (command, tuple(inputs), input_kind, periods_per_year)
+        self._db = db_url
 
     def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection:
         strategies, config, out_dir, about = self._strategies, self._config, self._dir, self._about
@@ -67,6 +75,7 @@ class TradePortfolio(beam.PTransform):
                 config=config,
                 out_dir=out_dir,
                 about=about,
+                db_url=self._db or f"sqlite:///{os.path.join(out_dir, 'portfolio.db')}",
                 strategies=len(strategies),
                 rejected=beam.pvalue.AsSingleton(rejected),
             )
@@ -74,7 +83,7 @@ class TradePortfolio(beam.PTransform):
 
 
 def _trade_and_write(
-    timelines, config, out_dir, about, strategies, rejected: RejectionSummary
+    timelines, config, out_dir, about, db_url, strategies, rejected: RejectionSummary
 ) -> list[str]:
     from tradestream.reports.portfolio_report import render_portfolio_report
 
@@ -103,6 +112,8 @@ def _trade_and_write(
         periods,
     )
     written = write_portfolio_outputs(out_dir, run, series, summary)
+    if timelines:
+        write_portfolio_db(db_url, run)
     report = render_portfolio_report(summary, run)
     written.append(write_text(os.path.join(out_dir, "report.html"), report))
     return written

@@ -11,7 +11,7 @@ from tests.tradestream.dashboard.server import first_event, get, serve
 from tradestream.cli import main
 from tradestream.dashboard.app import DashboardConfig, create_app
 from tradestream.dashboard.auth import is_loopback
-from tradestream.paper.store import PaperStore
+from tradestream.ledger.store import PaperStore
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine
 

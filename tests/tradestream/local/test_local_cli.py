@@ -131,7 +131,7 @@ def test_local_up_with_a_cluster_id_that_starts_with_a_dash(cli_env):
 
 
 def test_local_up_postgres_serves_the_paper_database_until_down(cli_env):
-    from tradestream.paper.store import PaperStore
+    from tradestream.ledger.store import PaperStore
 
     # Run by root, the server runs as the `postgres` user, which cannot enter pytest's
     # private tmp_path: the state goes to a folder of its own under the system's temp dir.

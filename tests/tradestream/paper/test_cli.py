@@ -7,9 +7,9 @@ from sqlalchemy.engine import make_url
 
 from tests.support.signals import event
 from tradestream.cli import build_parser, main
+from tradestream.ledger.store import PaperStore
 from tradestream.paper.cli import build_config
 from tradestream.paper.executor import ExecutorOptions
-from tradestream.paper.store import PaperStore
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine
 

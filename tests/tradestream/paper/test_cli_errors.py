@@ -155,7 +155,7 @@ def test_paper_status_of_a_missing_postgresql_database_prints_one_line(tmp_path,
 def test_paper_run_on_a_postgresql_database_another_executor_holds_exits_1(
     tmp_path, postgres_server
 ):
-    from tradestream.paper.store import PaperStore
+    from tradestream.ledger.store import PaperStore
 
     url = postgres_server.new_database()
     holder = PaperStore(url)

@@ -22,8 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from tests.support import builders
 from tests.support.kafka import create_topics, produce
 from tests.support.signals import MINUTE, T0, proto, random_stream
+from tradestream.ledger.store import PaperStore, sqlite_path
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
-from tradestream.paper.store import PaperStore, sqlite_path
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 

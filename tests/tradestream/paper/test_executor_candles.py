@@ -18,8 +18,8 @@ from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
 from tests.support.portfolio_case import CONFIG, portfolio_case
 from tests.support.realtime import with_sentinels
+from tradestream.ledger.store import PaperStore
 from tradestream.market.signal_messages import make_signal, strategy_proto
-from tradestream.paper.store import PaperStore
 
 pytestmark = pytest.mark.integration
 

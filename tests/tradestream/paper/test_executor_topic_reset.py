@@ -22,8 +22,8 @@ import pytest
 
 from tests.support.kafka import create_topics, recreate_topics
 from tests.support.signals import random_stream
+from tradestream.ledger.store import PaperStore
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
-from tradestream.paper.store import PaperStore
 from tradestream.portfolio.config import PortfolioConfig
 
 pytestmark = pytest.mark.integration

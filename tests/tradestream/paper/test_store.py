@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.signals import MINUTE, T0, event, random_stream
-from tradestream.paper.store import PaperStore, StoreLockedError, StoreUnusableError
+from tradestream.ledger.store import PaperStore, StoreLockedError, StoreUnusableError
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine, SignalEvent
 
@@ -124,7 +124,7 @@ def test_store_lock_allows_one_executor_per_database(db_url):
 
 _HOLD_THE_LOCK = """
 import sys
-from tradestream.paper.store import PaperStore
+from tradestream.ledger.store import PaperStore
 store = PaperStore(sys.argv[1])
 store.lock()
 print("locked", flush=True)

@@ -30,9 +30,9 @@ from tests.tradestream.dashboard.server import serve
 from tests.tradestream.optimize.builders import series_from_close, sine_close, write_candles_csv
 from tradestream import cli
 from tradestream.dashboard.app import DashboardConfig, create_app
+from tradestream.ledger.store import PaperStore
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
-from tradestream.paper.store import PaperStore
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.portfolio.engine import PortfolioEngine
 

@@ -101,6 +101,7 @@ def test_a_worker_ignores_ctrl_c_from_its_first_statement(tmp_path):
         proc = subprocess.Popen(
             worker_command("localhost:1", "w1", 0), stdout=out, stderr=subprocess.STDOUT
         )
+
         def ignores_sigint() -> bool:
             with open(f"/proc/{proc.pid}/status") as status:
                 ignored = next(line for line in status if line.startswith("SigIgn:"))
