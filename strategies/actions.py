@@ -22,12 +22,16 @@ class Emission:
         action: ``"BUY"`` or ``"SELL"``.
         reason: the rule that fired, e.g. ``"entry: crosses_above(sma(close,10),sma(close,30))"``.
         index: index of the candle (0-based, counted from the first candle of the symbol).
+        order: the order a BUY asks for, when its strategy has one.
     """
 
     strategy_id: str
     action: str
     reason: str
     index: int
+    # A BUY of a strategy with an OrderSpec: (type, price, time in force, stop, take-profit),
+    # the nodes' values at this candle (None where not given).
+    order: tuple | None = None
 
 
 def fired_rule(rule: Node, truth: Callable[[Node], bool]) -> Node:
@@ -44,3 +48,14 @@ def reason_text(action: int, rule: Node, truth: Callable[[Node], bool]) -> str:
     """Human-readable reason: ``"entry: <rule>"`` for BUY, ``"exit: <rule>"`` for SELL."""
     role = "entry" if action == BUY else "exit"
     return f"{role}: {fired_rule(rule, truth)}"
+
+
+def order_tuple(order, value: Callable[[str], float]) -> tuple:
+    """(type, price, time in force, stop, take-profit) of an OrderSpec, the nodes' values read
+    with `value(name)` (both evaluators use it, so both give the same tuple)."""
+    names = order.nodes()
+
+    def read(name: str) -> float | None:
+        return float(value(name)) if name in names else None
+
+    return (order.type, read("price"), order.time_in_force, read("stop"), read("take_profit"))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tradestream.strategies.actions import BUY, SELL, Emission, reason_text
+from tradestream.strategies.actions import BUY, SELL, Emission, order_tuple, reason_text
 from tradestream.strategies.candle_arrays import FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node, topological
@@ -53,7 +53,7 @@ class IncrementalEvaluator:
         groups = [self.strategies] if share_nodes else [[s] for s in self.strategies]
         for group_index, group in enumerate(groups):
             prefix = "" if share_nodes else f"{group_index}:"
-            for node in topological(r for s in group for r in (s.entry, s.exit)):
+            for node in topological(r for s in group for r in s.roots()):
                 key = node if share_nodes else (group_index, node)
                 if node.kind in FIELDS:
                     self._slots[key] = FIELDS.index(node.kind)
@@ -74,13 +74,21 @@ class IncrementalEvaluator:
                 program.append((impl.step, inputs, slot))
         self._program = program
         self._rules: list[tuple[Strategy, int, int, int]] = []
+        self._orders: dict[str, dict[str, int]] = {}  # strategy id -> order field -> slot
         for index, strategy in enumerate(self.strategies):
             group_index = 0 if share_nodes else index
-            entry_key = strategy.entry if share_nodes else (group_index, strategy.entry)
-            exit_key = strategy.exit if share_nodes else (group_index, strategy.exit)
+
+            def key(node, g=group_index):
+                return node if share_nodes else (g, node)
+
             self._rules.append(
-                (strategy, self._slots[entry_key], self._slots[exit_key], strategy.warmup)
-            )
+                (strategy, self._slots[key(strategy.entry)], self._slots[key(strategy.exit)],
+                 strategy.warmup)
+            )  # fmt: skip
+            if strategy.order is not None:
+                self._orders[strategy.strategy_id] = {
+                    name: self._slots[key(node)] for name, node in strategy.order.nodes().items()
+                }
         self._prev: list[list[bool]] = [[False, False] for _ in self.strategies]
         self._t = 0
 
@@ -130,9 +138,14 @@ class IncrementalEvaluator:
             action = BUY if buy else SELL
             rule = strategy.entry if buy else strategy.exit
             reason = reason_text(action, rule, self._truth(strategy))
+            order = None
+            if action == BUY and strategy.order is not None:
+                slots = self._orders[strategy.strategy_id]
+                order = order_tuple(strategy.order, lambda name, s=slots: values[s[name]])
             emissions.append(
-                Emission(strategy.strategy_id, "BUY" if action == BUY else "SELL", reason, t)
-            )
+                Emission(strategy.strategy_id, "BUY" if action == BUY else "SELL", reason, t,
+                         order)
+            )  # fmt: skip
         return emissions
 
     def _truth(self, strategy: Strategy):

@@ -27,6 +27,15 @@ An entry of your own declares its parameters and its ``entry`` and ``exit`` rule
         entry: {kind: crosses_above, inputs: [fast_ma, slow_ma]}
         exit: {kind: crosses_below, inputs: [fast_ma, slow_ma]}
         values: {fast: 5}            # optional overrides of the defaults
+        order:                       # optional: how its entries (BUY signals) are executed
+          type: limit                # market | limit | stop
+          price: {kind: sub, inputs: [close, {kind: mul, inputs: [0.5, atr]}]}
+          time_in_force: 3           # candles after the signal's it may fill in
+          stop: {kind: sub, inputs: [close, {kind: mul, inputs: [2, atr]}]}
+          take_profit: {kind: add, inputs: [close, {kind: mul, inputs: [3, atr]}]}
+
+(with a node ``atr: {kind: atr, inputs: [high, low, close], params: {period: 14}}``). The
+order's nodes are read at the signal's candle; each signal carries them (``Signal.order``).
 
 An input is a candle field (``close``), a named node, a number (a constant) or an inline node
 mapping; a parameter value is a number or ``$param``. Problems (unknown node kind, wrong arity,
@@ -56,7 +65,7 @@ from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
 from tradestream.strategies.nodes import const
 from tradestream.strategies.params import ParamSpec
-from tradestream.strategies.strategy import Constraint, Strategy, StrategyType
+from tradestream.strategies.strategy import Constraint, OrderSpec, Strategy, StrategyType
 
 _CONSTRAINT = re.compile(r"^\s*(\w+)\s*(<=|<|>=|>)\s*(\w+)\s*$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -161,7 +170,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
     if not isinstance(entry, Mapping):
         raise StrategyError(f"{where}: expected a mapping")
     unknown = set(entry) - {"name", "description", "params", "constraints", "nodes", "entry",
-                            "exit", "values"}  # fmt: skip
+                            "exit", "order", "values"}  # fmt: skip
     if unknown:
         raise StrategyError(f"{where}: unknown keys {sorted(unknown)}")
     if "name" in entry and isinstance(entry["name"], str) and set(entry) <= {"name", "values"}:
@@ -192,9 +201,30 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
     if clash:
         raise StrategyError(f"{where}: node names {sorted(clash)} shadow candle fields")
 
-    def rules(params: Mapping[str, Any]) -> tuple[Node, Node]:
+    order = _mapping(entry.get("order"), "'order' must be a mapping", where)
+    unknown_order = set(order) - {"type", "price", "time_in_force", "stop", "take_profit"}
+    if unknown_order:
+        raise StrategyError(f"{where}: order: unknown keys {sorted(unknown_order)}")
+
+    def rules(params: Mapping[str, Any]) -> tuple:
         builder = _GraphBuilder(named, params, where)
-        return builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
+        built = builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
+        if not order:
+            return built
+        nodes = {
+            k: builder.build(order[k], f"order.{k}")
+            for k in ("price", "stop", "take_profit")
+            if k in order
+        }
+        try:
+            spec = OrderSpec(
+                type=str(order.get("type", "market")),
+                time_in_force=order.get("time_in_force", 0),
+                **nodes,
+            )
+        except StrategyError as error:
+            raise StrategyError(f"{where}: {error}") from None
+        return (*built, spec)
 
     stype = StrategyType(name, description, specs, rules, constraints)
     values = dict(

@@ -34,15 +34,51 @@ def less(*names: str) -> Constraint:
     return Constraint(" < ".join(names), check)
 
 
+ORDER_TYPES = ("market", "limit", "stop")
+
+
+@dataclass(frozen=True)
+class OrderSpec:
+    """How a strategy's entries (BUY signals) are to be executed: the order type and value
+    nodes for its price, protective stop and take-profit, read at the signal's candle
+    (README "Order types"). None or 0 leaves a field to the executor's settings."""
+
+    type: str = "market"
+    price: Node | None = None
+    time_in_force: int = 0
+    stop: Node | None = None
+    take_profit: Node | None = None
+
+    def __post_init__(self) -> None:
+        if self.type not in ORDER_TYPES:
+            raise StrategyError(f"order type must be one of {ORDER_TYPES}, got {self.type!r}")
+        if not isinstance(self.time_in_force, int) or self.time_in_force < 0:
+            raise StrategyError(
+                f"order time_in_force must be an integer >= 0, got {self.time_in_force!r}"
+            )
+        for name, node in self.nodes().items():
+            if node.output == "rule":
+                raise StrategyError(f"order {name} must be a value node, got the rule {node}")
+        if self.type != "market" and self.price is None:
+            raise StrategyError(f"a {self.type} order needs a 'price' node")
+
+    def nodes(self) -> dict[str, Node]:
+        """The value nodes it reads: price, stop, take_profit (those given)."""
+        named = {"price": self.price, "stop": self.stop, "take_profit": self.take_profit}
+        return {k: v for k, v in named.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class Strategy:
-    """A built strategy: fixed parameters and entry (BUY) / exit (SELL) rules."""
+    """A built strategy: fixed parameters and entry (BUY) / exit (SELL) rules, and optionally
+    the order its entries ask for."""
 
     type_name: str
     params: Mapping[str, ParamValue]
     entry: Node
     exit: Node
     description: str = ""
+    order: OrderSpec | None = None
     strategy_id: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,8 +94,15 @@ class Strategy:
 
     @property
     def warmup(self) -> int:
-        """Number of candles before the first possible signal (signals start at this index)."""
-        return max(self.entry.lookback, self.exit.lookback) + 1
+        """Number of candles before the first possible signal (signals start at this index);
+        an order's nodes count too, so that an entry's order price is defined."""
+        order = list(self.order.nodes().values()) if self.order is not None else []
+        return max(n.lookback for n in (self.entry, self.exit, *order)) + 1
+
+    def roots(self) -> list[Node]:
+        """Every node the evaluators compute: the rules, then the order's value nodes."""
+        order = list(self.order.nodes().values()) if self.order is not None else []
+        return [self.entry, self.exit, *order]
 
 
 @dataclass(frozen=True)
@@ -77,7 +120,7 @@ class StrategyType:
     name: str
     description: str
     params: tuple[ParamSpec, ...]
-    rules: Callable[[Mapping[str, Any]], tuple[Node, Node]]
+    rules: Callable[[Mapping[str, Any]], tuple]  # (entry, exit) or (entry, exit, OrderSpec)
     constraints: tuple[Constraint, ...] = ()
 
     def defaults(self) -> dict[str, ParamValue]:
@@ -102,8 +145,13 @@ class StrategyType:
             if not constraint.check(params):
                 shown = ", ".join(f"{k}={v}" for k, v in params.items())
                 raise StrategyError(f"{self.name}: constraint {constraint.text} violated ({shown})")
-        entry, exit_ = self.rules(params)
-        return Strategy(self.name, params, entry, exit_, self.description)
+        built = self.rules(params)
+        entry, exit_ = built[0], built[1]
+        order = built[2] if len(built) > 2 else None
+        try:
+            return Strategy(self.name, params, entry, exit_, self.description, order)
+        except StrategyError as error:
+            raise StrategyError(f"{self.name}: {error}") from None
 
     def warmup(self, values: Mapping[str, object] | None = None) -> int:
         """Warm-up of the strategy built from ``values`` (defaults if None)."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tradestream.strategies.actions import BUY, reason_text
+from tradestream.strategies.actions import BUY, order_tuple, reason_text
 from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
 from tradestream.strategies.graph import Node, topological
 from tradestream.strategies.strategy import Strategy
@@ -96,3 +96,17 @@ def explain_signals(strategy: Strategy, candles: CandleArrays) -> list[tuple[int
         text = reason_text(action, rule, lambda node, t=t: bool(values[node][t]))
         result.append((int(t), "BUY" if action == BUY else "SELL", text))
     return result
+
+
+def signal_orders(strategy: Strategy, candles: CandleArrays) -> dict[int, tuple]:
+    """The order each BUY of ``strategy`` asks for, by candle index ({} without an OrderSpec):
+    ``(type, price, time in force, stop, take-profit)`` as the incremental evaluator emits it."""
+    if strategy.order is None:
+        return {}
+    nodes = strategy.order.nodes()
+    values = compute_nodes([strategy.entry, strategy.exit, *nodes.values()], candles)
+    signals = signals_from_rules(values[strategy.entry], values[strategy.exit], strategy.warmup)
+    return {
+        int(t): order_tuple(strategy.order, lambda name, t=t: values[nodes[name]][t])
+        for t in np.flatnonzero(signals == BUY)
+    }

@@ -92,6 +92,7 @@ class StrategyRunner:
                             candle.start_ms,
                             candle.interval_ms,
                             emission.reason,
+                            order=emission.order,
                         )
                     )
         except BaseException:

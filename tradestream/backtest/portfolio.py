@@ -5,9 +5,9 @@ portfolio engine of `tradestream paper run` (:mod:`tradestream.portfolio`).
     run = run_portfolio(config, timelines)
 
 Each symbol's signals are the ones the realtime pipeline emits for its candles (the same
-strategies, the same ids, price = the candle's close, confidence 1); the vectorized evaluator
-computes them, as it does for single-symbol backtests (the two evaluators agree, see
-tests/strategies/test_agreement.py).
+strategies, the same ids, price = the candle's close, confidence 1, the same order intents
+of strategies that declare an order); the vectorized evaluator computes them, as it does for
+single-symbol backtests (the two evaluators agree, see tests/strategies/test_agreement.py).
 
 Event order (what makes a run reproducible, and what the paper executor must reproduce): the
 candle ends in time order; at each end, first every symbol's candle in symbol order
@@ -38,9 +38,10 @@ from tradestream.portfolio.engine import (
     SignalRecord,
 )
 from tradestream.strategies.strategy import Strategy
-from tradestream.strategies.vectorized import explain_signals
+from tradestream.strategies.vectorized import explain_signals, signal_orders
 
 _CANDLE, _SIGNAL = 0, 1
+_NO_ORDER = ("", None, 0, None, None)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,10 @@ def symbol_timeline(series: CandleSeries, strategies: Sequence[Strategy]) -> Sym
     arrays = series.arrays()
     events = []
     for strategy in strategies:
+        orders = signal_orders(strategy, arrays)
         for t, action, reason in explain_signals(strategy, arrays):
             start = int(series.start_ms[t])
+            kind, price, time_in_force, stop, take_profit = orders.get(t, _NO_ORDER)
             events.append(
                 SignalEvent(
                     signal_id=signal_id(strategy.strategy_id, series.symbol, start, action),
@@ -85,6 +88,11 @@ def symbol_timeline(series: CandleSeries, strategies: Sequence[Strategy]) -> Sym
                     strategy_id=strategy.strategy_id,
                     strategy_type=strategy.type_name,
                     reason=reason,
+                    order_type=kind,
+                    order_price=price or 0.0,
+                    time_in_force=time_in_force,
+                    stop_price=stop or 0.0,
+                    take_profit_price=take_profit or 0.0,
                 )
             )
     events.sort(key=lambda e: (e.candle_start_ms, e.strategy_id))

@@ -51,7 +51,10 @@ def make_signal(
     candle_interval_ms: int,
     reason: str,
     confidence: float = 1.0,
+    order: tuple | None = None,
 ) -> signal_pb2.Signal:
+    """A Signal; `order` = (type, price, time in force, stop, take-profit) of an entry's
+    OrderIntent (an Emission's `order`), None for none."""
     return signal_pb2.Signal(
         signal_id=signal_id(strategy.strategy_id, symbol, candle_start_ms, action),
         symbol=symbol,
@@ -63,4 +66,24 @@ def make_signal(
         reason=reason,
         confidence=confidence,
         emitted_ms=int(time.time() * 1000),
+        order=order_intent(order) if order is not None else None,
+    )
+
+
+_ORDER_TYPES = {
+    "market": signal_pb2.ORDER_TYPE_MARKET,
+    "limit": signal_pb2.ORDER_TYPE_LIMIT,
+    "stop": signal_pb2.ORDER_TYPE_STOP,
+}
+
+
+def order_intent(order: tuple) -> signal_pb2.OrderIntent:
+    """The OrderIntent of (type, price, time in force, stop, take-profit); None values: 0."""
+    kind, price, time_in_force, stop, take_profit = order
+    return signal_pb2.OrderIntent(
+        type=_ORDER_TYPES[kind],
+        price=price or 0.0,
+        time_in_force_candles=time_in_force,
+        stop_price=stop or 0.0,
+        take_profit_price=take_profit or 0.0,
     )
