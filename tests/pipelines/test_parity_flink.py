@@ -50,18 +50,48 @@ def _csv(path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+# A strategy of one's own whose entries are limit orders half an ATR below the close, with
+# their own stop and take-profit (Signal.order), beside a library one.
+ORDERS_YAML = """
+strategies:
+  - name: SMA_CROSSOVER
+    values: {fast: 3, slow: 8}
+  - name: SMA_PULLBACK
+    params:
+      fast: {kind: int, low: 2, high: 50, default: 3}
+      slow: {kind: int, low: 3, high: 200, default: 9}
+    nodes:
+      fast_ma: {kind: ema, inputs: [close], params: {period: $fast}}
+      slow_ma: {kind: ema, inputs: [close], params: {period: $slow}}
+      atr: {kind: atr, inputs: [high, low, close], params: {period: 10}}
+    entry: {kind: crosses_above, inputs: [fast_ma, slow_ma]}
+    exit: {kind: crosses_below, inputs: [fast_ma, slow_ma]}
+    order:
+      type: limit
+      price: {kind: sub, inputs: [close, {kind: mul, inputs: [0.3, atr]}]}
+      time_in_force: 3
+      stop: {kind: sub, inputs: [close, {kind: mul, inputs: [1.5, atr]}]}
+      take_profit: {kind: add, inputs: [close, {kind: mul, inputs: [2, atr]}]}
+"""
+
+
+@pytest.mark.parametrize("orders", [False, True], ids=["library", "strategy-orders"])
 def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
-    kafka_broker, jvm_dir, tmp_path
+    kafka_broker, jvm_dir, tmp_path, orders
 ):
     trades = list(sample_trades(hours=30, seed=3, rate_per_s=0.03))
     trades_file = tmp_path / "trades.csv"
     write_trades_csv(trades_file, trades)
+    strategy_flags = STRATEGY_FLAGS
+    if orders:
+        (tmp_path / "strategies.yaml").write_text(ORDERS_YAML)
+        strategy_flags = ["--strategies", str(tmp_path / "strategies.yaml")]
 
     # 1. The backtest over the recorded file.
     out = tmp_path / "backtest"
     proc = tradestream(
         "backtest", "--portfolio", "--input", str(trades_file), "--output", str(out),
-        "--candle_interval", "1m", "--cash", "20000", *STRATEGY_FLAGS, *PORTFOLIO_FLAGS,
+        "--candle_interval", "1m", "--cash", "20000", *strategy_flags, *PORTFOLIO_FLAGS,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -69,6 +99,9 @@ def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
     expected_fills = _csv(out / "fills.csv")
     kinds = {f["kind"] for f in expected_fills}
     assert len(expected_fills) > 100 and {"entry", "exit", "stop"} <= kinds
+    if orders:  # limit entries filled below their signal's close, targets reached
+        ordered = [s for s in _csv(out / "signals.csv") if "ordered:limit@" in s["decision"]]
+        assert ordered and "target" in kinds
     assert {t["side"] for t in _csv(out / "trades.csv")} == {"LONG", "SHORT"}
     assert len(summary["risk_events"]) == 2 and len(summary["attribution"]) == 3
 
@@ -94,7 +127,7 @@ def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
             f"--dlq_topic={topics['dlq']}",
             f"--consumer_group=parity-{run}",
             "--checkpoint_interval=0",
-            *STRATEGY_FLAGS,
+            *strategy_flags,
         ],
         env,
         log,
@@ -111,6 +144,7 @@ def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
     realtime_signals = read_signals(kafka_broker.bootstrap, topics["signals"])
     assert {s.signal_id for s in realtime_signals} == expected_signals
     assert len(realtime_signals) == len(expected_signals)
+    assert any(s.HasField("order") for s in realtime_signals) == orders
 
     # 3. The paper executor trades them, reading the trades for its candles.
     db = f"sqlite:///{tmp_path / 'paper.db'}"
