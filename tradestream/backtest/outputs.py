@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import os
@@ -197,6 +198,17 @@ def iso_time(ms: int) -> str:
     return iso_times(np.array([ms]))[0]
 
 
+def series_times(start_ms: np.ndarray) -> list[str]:
+    """iso_times of a whole series, remembered for the last series: each detailed result of a
+    symbol (10 by default) writes an equity row per candle, all at the same times."""
+    return _series_times(np.ascontiguousarray(start_ms, dtype=np.int64).tobytes())
+
+
+@functools.lru_cache(maxsize=1)
+def _series_times(packed: bytes) -> list[str]:
+    return iso_times(np.frombuffer(packed, dtype=np.int64))
+
+
 def csv_number(value: float) -> str:
     return repr(float(value)) if math.isfinite(value) else ""
 
@@ -209,13 +221,12 @@ def json_number(value: float | int) -> float | int | None:
 
 def candles_csv(series: CandleSeries) -> str:
     """The rows of candles.csv for one symbol (no header)."""
-    times = iso_times(series.start_ms)
+    times = series_times(series.start_ms)
     columns = [series.open, series.high, series.low, series.close, series.volume]
-    values = [list(map(repr, c.tolist())) for c in columns]
-    return "".join(
-        f"{t},{series.symbol},{o},{h},{lo},{c},{v}\n"
-        for t, o, h, lo, c, v in zip(times, *values, strict=True)
-    )
+    symbol = itertools.repeat(series.symbol, len(times))
+    # str.format over columns: ~2x faster than an f-string per row for long series
+    row = "{},{},{!r},{!r},{!r},{!r},{!r}\n".format
+    return "".join(map(row, times, symbol, *(c.tolist() for c in columns)))
 
 
 def signals_csv(detail: ResultDetail) -> str:
@@ -254,19 +265,16 @@ def trades_csv(detail: ResultDetail) -> str:
 
 def equity_csv(detail: ResultDetail) -> str:
     """The rows of equity.csv for one (strategy, symbol)."""
-    times = iso_times(detail.start_ms)
+    times = series_times(detail.start_ms)
     peak = np.maximum(np.maximum.accumulate(detail.equity), detail.cash)
     drawdown = detail.equity / peak - 1.0
-    sid = csv_field(detail.strategy.strategy_id)
+    if not (len(times) == len(detail.equity) == len(drawdown) == len(detail.position)):
+        raise ValueError("equity_csv: series of different lengths")
+    names = itertools.repeat(f"{detail.symbol},{csv_field(detail.strategy.strategy_id)}")
+    # str.format over columns: ~2x faster than an f-string per row for long series
+    row = "{},{},{!r},{!r},{}\n".format
     return "".join(
-        f"{t},{detail.symbol},{sid},{e!r},{d!r},{p}\n"
-        for t, e, d, p in zip(
-            times,
-            detail.equity.tolist(),
-            drawdown.tolist(),
-            detail.position.tolist(),
-            strict=True,
-        )
+        map(row, times, names, detail.equity.tolist(), drawdown.tolist(), detail.position.tolist())
     )
 
 

@@ -105,7 +105,12 @@ class SimulateTrades(beam.PTransform):
                 yield (s.symbol, first, min(first + size, total))
 
         keyed = series | "KeyBySymbol" >> beam.Map(lambda s: (s.symbol, s))
-        work = series | "PlanChunks" >> beam.FlatMap(plan) | "SpreadChunks" >> beam.Reshuffle()
+        work = series | "PlanChunks" >> beam.FlatMap(plan)
+        if total > 1:
+            # Spread a symbol's chunks over the workers. One parameter set is one chunk per
+            # symbol, spread already by the grouping by symbol that built the series: a
+            # reshuffle would only add a step (~40 ms of a single backtest).
+            work = work | "SpreadChunks" >> beam.Reshuffle()
         return work | "Simulate" >> beam.ParDo(
             SimulateChunkFn(self._strategies, self._config, self._run_id, memory_mb),
             series_by_symbol=beam.pvalue.AsDict(keyed),
