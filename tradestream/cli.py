@@ -50,8 +50,12 @@ PIPELINES = {
 # - The objects of those imports are moved out of the garbage collector's sight
 #   (`gc.freeze`), and so are the run's when it ends: the collector no longer walks the
 #   ~1 million objects of Beam's modules during the run and again at exit (~0.2 s).
+# - glibc's allocator keeps the memory numpy frees for the next chunk's arrays instead of
+#   handing it back to the kernel and faulting fresh zeroed pages in again (mallopt: arrays
+#   up to 1 GB from the heap, whose top is kept): the 1,225-set sweep over 50,000 candles
+#   8.6 -> 7.5 s, peak RSS 472 -> 482 MB, the same results.
 # Only for the process's own command (`main()` reading sys.argv), not for in-process calls
-# (tests): both changes last for the life of the process.
+# (tests): these changes last for the life of the process.
 _LEAN_PIPELINES = ("backtest",)
 _UNUSED_BY_LOCAL_BATCH = (
     "apache_beam.io.gcp",
@@ -119,6 +123,21 @@ def _runs_locally(args: Sequence[str]) -> bool:
     return runner.lower() in _DIRECT_RUNNERS
 
 
+def _reuse_freed_memory() -> None:
+    """glibc only (elsewhere a no-op): freed memory stays in the process for reuse."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    mallopt(m_trim_threshold, ctypes.c_int(2**31 - 1))  # never give the heap's top back
+    mallopt(m_top_pad, ctypes.c_int(256 * 2**20))  # grow the heap 256 MB at a time
+    mallopt(m_mmap_threshold, ctypes.c_int(2**30))  # arrays up to 1 GB from the heap
+
+
 def run_pipeline(command: str, args: Sequence[str], own_process: bool = False) -> int:
     """Runs a pipeline command; lean (see above) for a local backtest in its own process.
 
@@ -136,6 +155,7 @@ def run_pipeline(command: str, args: Sequence[str], own_process: bool = False) -
     )
     if not lean:
         return int(importlib.import_module(module_name).run(list(args)) or 0)
+    _reuse_freed_memory()
     with _hidden(_UNUSED_BY_LOCAL_BATCH), _quiet(_QUIET_LOGGERS):
         module = importlib.import_module(module_name)
     gc.freeze()
