@@ -14,6 +14,11 @@ peak RSS (ru_maxrss of the child, VmHWM polled while it runs), the bound (baseli
 Not part of the test suite (`tests/pipelines/test_backtest_memory.py` is its small form).
 Measured here (2 cores, shared with other jobs; times vary with the load):
 
+    2026-12-06, after the lean start-up of a local backtest (issue 22):
+    512            one set         1  126 MB                          1.9 s
+    512            104k      104,247  146 MB   126 + 512 = 638 MB    49 s (evaluating 36 s,
+                                                                     summary.json 11 s)
+    earlier (before it):
     --memory_mb    run       sets      peak    baseline + budget   elapsed
     512            one set         1  218 MB                          7.7 s
     512            104k      104,247  239 MB   218 + 512 = 730 MB    69 s (evaluating 50 s,

@@ -155,7 +155,7 @@ class BacktestOptions(PipelineOptions):
             type=positive_float,
             default=512.0,
             help="memory the run may use on top of the process's baseline (Python, Beam, "
-            "numpy: ~220 MB), whatever the grid: sizes the chunks of parameter sets "
+            "numpy: ~130 MB), whatever the grid: sizes the chunks of parameter sets "
             "(default 512)",
         )
         portfolio = parser.add_argument_group(
@@ -235,21 +235,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         grid=GridInfo.of(selection.grid) if selection.grid is not None else None,
         command=shlex.join(["tradestream", "backtest", *argv]),
     )
-    try:
-        with staged as out_dir:
-            print(
-                f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
-                file=sys.stderr,
-            )
-            _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
-            failed = no_candle_error(read_summary(out_dir, results_per_symbol=0))
-            if failed is None:
-                staged.commit()
-    except OutputDirError as exc:
-        return _error(str(exc))
+
+    def job(out_dir: str) -> None:
+        print(
+            f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
+            file=sys.stderr,
+        )
+        _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
+
+    failed = _run_staged(staged, args.output, job)
     if failed is not None:
-        code, reason = failed
-        return _error(f"{reason}; nothing written to {args.output}", code)
+        return failed
     text, _ = console_summary(args.output, args.rank_by)
     print(text, file=sys.stderr)
     return 0
@@ -343,47 +339,66 @@ def _portfolio(args, beam_args, kind, paths, strategies, config, argv, staged) -
     from tradestream.transforms.backtest.portfolio import TradePortfolio
 
     command = shlex.join(["tradestream", "backtest", *argv])
-    print(
-        f"[backtest] portfolio of {len(strategies)} strategy(ies) over {len(paths)} {kind} file(s)",
-        file=sys.stderr,
-    )
+
+    def job(out_dir: str) -> None:
+        print(
+            f"[backtest] portfolio of {len(strategies)} strategy(ies) over {len(paths)} {kind} "
+            "file(s)",
+            file=sys.stderr,
+        )
+        with batch_pipeline(beam_args) as p:
+            inputs = p | "ReadInputs" >> CandlesFromInputs(
+                kind,
+                paths,
+                args.symbol,
+                args.candle_interval,
+                args.allowed_lateness,
+                args.max_gap,
+            )
+            series = inputs.candles | "CollectCandleSeries" >> CollectCandleSeries(
+                args.candle_interval
+            )
+            _ = {"series": series, "rejected": inputs.rejected} | "TradePortfolio" >> (
+                TradePortfolio(
+                    strategies,
+                    config,
+                    out_dir,
+                    command,
+                    paths,
+                    kind,
+                    args.periods_per_year,
+                    args.db,
+                )
+            )
+
+    failed = _run_staged(staged, args.output, job, results_per_symbol=None)
+    if failed is not None:
+        return failed
+    print("\n".join(console_lines(read_summary(args.output), args.output)), file=sys.stderr)
+    return 0
+
+
+def _run_staged(
+    staged: StagedOutputDir, output: str, job, results_per_symbol: int | None = 0
+) -> int | None:
+    """Runs `job(out_dir)` in the staged output directory and moves its files into `output`
+    if it built candles; returns the exit status of a failure (its line said), else None.
+
+    `results_per_symbol`: how much of summary.json to read (0: only its head, a grid's
+    results can be hundreds of MB; None: all of it, a portfolio's has no results list).
+    """
     try:
         with staged as out_dir:
-            with batch_pipeline(beam_args) as p:
-                inputs = p | "ReadInputs" >> CandlesFromInputs(
-                    kind,
-                    paths,
-                    args.symbol,
-                    args.candle_interval,
-                    args.allowed_lateness,
-                    args.max_gap,
-                )
-                series = inputs.candles | "CollectCandleSeries" >> CollectCandleSeries(
-                    args.candle_interval
-                )
-                _ = {"series": series, "rejected": inputs.rejected} | "TradePortfolio" >> (
-                    TradePortfolio(
-                        strategies,
-                        config,
-                        out_dir,
-                        command,
-                        paths,
-                        kind,
-                        args.periods_per_year,
-                        args.db,
-                    )
-                )
-            summary = read_summary(out_dir)
-            failed = no_candle_error(summary)
+            job(out_dir)
+            failed = no_candle_error(read_summary(out_dir, results_per_symbol))
             if failed is None:
                 staged.commit()
     except OutputDirError as exc:
         return _error(str(exc))
     if failed is not None:
         code, reason = failed
-        return _error(f"{reason}; nothing written to {args.output}", code)
-    print("\n".join(console_lines(summary, args.output)), file=sys.stderr)
-    return 0
+        return _error(f"{reason}; nothing written to {output}", code)
+    return None
 
 
 def _error(message: str, code: int = 2) -> int:
