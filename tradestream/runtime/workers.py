@@ -135,15 +135,29 @@ class _Servicer(_pool_servicer_base()):
         return beam_fn_api_pb2.StopWorkerResponse()
 
 
+def _runner_gone(exc: BaseException | None) -> bool:
+    """Whether an exception is a gRPC stream ended because the runner went away."""
+    import grpc
+
+    gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    return isinstance(exc, grpc.RpcError) and exc.code() in gone
+
+
+class _RunnerGoneFilter(logging.Filter):
+    """Drops log records whose exception is the runner going away: Beam's data plane logs
+    'Failed to read inputs in the data plane.' with the traceback of that RpcError when the
+    job server stops (Ctrl-C); anything else is logged as usual."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and _runner_gone(record.exc_info[1]))
+
+
 def _quiet_when_the_runner_is_gone(args: threading.ExceptHookArgs) -> None:
     """A thread of the SDK harness whose gRPC stream ends because the runner went away (Ctrl-C
     stops the job server with the job) dies with an RpcError UNAVAILABLE or CANCELLED: the
     end of the worker, not an error. One line at INFO instead of a traceback per stream;
     anything else is reported as usual."""
-    import grpc
-
-    gone = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
-    if isinstance(args.exc_value, grpc.RpcError) and args.exc_value.code() in gone:
+    if _runner_gone(args.exc_value):
         name = args.thread.name if args.thread is not None else "?"
         log.info("thread %s ends: the runner went away", name)
         return
@@ -158,6 +172,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(
         level=logging.WARNING, format=f"[worker {worker_id}] %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:  # records of every logger pass through
+        handler.addFilter(_RunnerGoneFilter())
     from apache_beam.runners.worker.sdk_worker import SdkHarness
 
     try:

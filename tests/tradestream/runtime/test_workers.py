@@ -119,3 +119,33 @@ def test_a_worker_ignores_ctrl_c_from_its_first_statement(tmp_path):
             proc.wait(timeout=30)
     text = log.read_text()
     assert "KeyboardInterrupt" not in text and "Traceback" not in text, text
+
+
+def test_a_worker_drops_log_records_of_the_runner_going_away_and_keeps_others():
+    """Beam's data plane logs 'Failed to read inputs' with the RpcError's traceback when the
+    job server stops under it (Ctrl-C); that is the worker's end, not an error."""
+    import logging
+    import sys
+
+    from tradestream.runtime.workers import _RunnerGoneFilter
+
+    class Stream(grpc.RpcError):
+        def __init__(self, code):
+            self._code = code
+
+        def code(self):
+            return self._code
+
+    def record(exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        return logging.LogRecord("apache_beam", logging.ERROR, "x", 1, "Failed", (), info)
+
+    keep = _RunnerGoneFilter().filter
+    assert not keep(record(Stream(grpc.StatusCode.UNAVAILABLE)))
+    assert not keep(record(Stream(grpc.StatusCode.CANCELLED)))
+    assert keep(record(Stream(grpc.StatusCode.INTERNAL)))
+    assert keep(record(ValueError("a real error")))
+    assert keep(logging.LogRecord("x", logging.ERROR, "x", 1, "no exception", (), None))
