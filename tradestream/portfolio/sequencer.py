@@ -99,14 +99,21 @@ class EventSequencer:
             self.caught_up.discard(partition)
 
     def add_trade(self, partition: str, symbol: str, time_ms: int, price: float) -> None:
-        """A trade in the order of its partition; invalid prices are counted and skipped."""
-        if not (math.isfinite(price) and price > 0):
-            self.engine.count("invalid_trades")
-            return
-        if not self.engine.config.wants_symbol(symbol):
-            return
+        """A trade in the order of its partition; invalid prices are counted and skipped.
+
+        Every trade, also one of a symbol the portfolio does not trade or with an invalid
+        price, moves its partition's progress on and so closes the candles it has passed.
+        """
         self.kinds.setdefault(partition, TRADES)
         self.progress[partition] = max(self.progress.get(partition, NEVER), time_ms)
+        if not (math.isfinite(price) and price > 0):
+            self.engine.count("invalid_trades")
+        elif self.engine.config.wants_symbol(symbol):
+            self._fold(partition, symbol, time_ms, price)
+        self._close_passed(partition)
+
+    def _fold(self, partition: str, symbol: str, time_ms: int, price: float) -> None:
+        """Adds a trade to its symbol's open candle (closing the one before, if any)."""
         start = time_ms - time_ms % self.interval_ms
         builder = self.candles.get(symbol)
         if builder is None:
@@ -128,7 +135,6 @@ class EventSequencer:
             self._flats(symbol, builder, start)
             builder.start_ms = start
             builder.open = builder.high = builder.low = builder.close = price
-        self._close_passed(partition)
 
     def add_signal(self, partition: str, event: SignalEvent, source: str = "") -> None:
         """A signal; applied at once if its candle end was released already (late).

@@ -178,3 +178,18 @@ def test_flat_candles_fill_quiet_intervals_up_to_max_gap():
         b = seq.candles[symbol]
         assert (b.last_real_end_ms, b.last_end_ms) == (T0 + MINUTE, T0 + 3 * MINUTE)
     assert seq.pending() == 0  # BTC's open candle (minute 6) holds later ends back
+
+
+def test_trades_the_portfolio_does_not_take_still_close_the_partitions_candles():
+    # BTC is traded, ETH (same partition) is not: ETH's trades, and a trade with a bad price,
+    # still tell that the partition's time has passed BTC's candle.
+    engine = PortfolioEngine(PortfolioConfig(fee=0.0, symbols=("BTC-USD",)))
+    seq = EventSequencer(engine, MINUTE)
+    seq.track("trades:0", TRADES)
+    seq.add_trade("trades:0", "BTC-USD", T0 + 5, 100.0)
+    seq.add_trade("trades:0", "ETH-USD", T0 + MINUTE + 5, 50.0)
+    assert seq.release() == 1 and seq.candles["BTC-USD"].last_end_ms == T0 + MINUTE
+    seq.add_trade("trades:0", "BTC-USD", T0 + MINUTE + 9, 101.0)
+    seq.add_trade("trades:0", "BTC-USD", T0 + 2 * MINUTE + 5, float("nan"))
+    assert seq.release() == 1 and seq.candles["BTC-USD"].last_end_ms == T0 + 2 * MINUTE
+    assert engine.state.counters["invalid_trades"] == 1
