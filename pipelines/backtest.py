@@ -316,18 +316,16 @@ def portfolio_config(args) -> PortfolioConfig:
 
 def _unusable_db(url: str) -> str:
     """Why `--db` cannot take the portfolio ('' when it can), before any work."""
-    from tradestream.ledger.store import PaperStore, StoreUnusableError, display_name
+    from tradestream.ledger.store import PaperStore, StoreUnusableError
 
     try:
         store = PaperStore(url)
     except StoreUnusableError as exc:
         return str(exc)
     try:
-        if store.stored_config() is not None:
-            return (
-                f"--db {display_name(url)} already holds a portfolio: give a new database "
-                "(the backtest writes one portfolio, it does not add to another)"
-            )
+        store.require_no_portfolio()
+    except StoreUnusableError as exc:
+        return f"--db {exc}"
     finally:
         store.close()
     return ""

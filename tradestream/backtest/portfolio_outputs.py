@@ -49,7 +49,7 @@ from tradestream.backtest.outputs import (
 )
 from tradestream.backtest.portfolio import PortfolioRun, attribution, round_trips
 from tradestream.backtest.series import CandleSeries
-from tradestream.ledger.store import PaperStore, StoreUnusableError, display_name
+from tradestream.ledger.store import PaperStore
 from tradestream.portfolio.engine import Changes
 
 FILLS_HEADER = "time,symbol,book,side,qty,price,fee,realized_pnl,kind,cash_after,signal_id"
@@ -182,11 +182,7 @@ def write_portfolio_db(url: str, run: PortfolioRun) -> None:
         raise ValueError("the run has no final state")
     store = PaperStore(url)
     try:
-        if store.stored_config() is not None:
-            raise StoreUnusableError(
-                f"{display_name(url)} already holds a portfolio: give a new database (the "
-                "backtest writes one portfolio, it does not add to another)"
-            )
+        store.require_no_portfolio()
         changes = Changes(
             signals={r.event.signal_id: r for r in run.signals},
             new_signal_ids={r.event.signal_id for r in run.signals},

@@ -510,6 +510,18 @@ class PaperStore:
             stored = conn.scalar(select(meta_table.c.value).where(meta_table.c.key == "config"))
         return PortfolioConfig.model_validate_json(stored) if stored else None
 
+    def require_no_portfolio(self) -> None:
+        """For a writer of one whole portfolio (`backtest --portfolio --db`).
+
+        Raises:
+            StoreUnusableError: the database already holds a portfolio.
+        """
+        if self.stored_config() is not None:
+            raise StoreUnusableError(
+                f"{display_name(self.url)} already holds a portfolio: give a new database "
+                "(the backtest writes one portfolio, it does not add to another)"
+            )
+
     def stored_sequencer(self) -> dict | None:
         """The candle mode's stored EventSequencer state (None: never run in candle mode)."""
         with self._read() as conn:
