@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from tests.support.realtime import reference_candles
 from tradestream.backtest.portfolio import (
     PortfolioRun,
@@ -14,7 +16,7 @@ from tradestream.backtest.portfolio import (
     run_portfolio,
     symbol_timeline,
 )
-from tradestream.backtest.series import build_series
+from tradestream.backtest.series import CandleSeries, build_series
 from tradestream.market.sample_day import sample_trades
 from tradestream.portfolio.config import PortfolioConfig
 from tradestream.strategies.library import registry
@@ -48,3 +50,20 @@ def portfolio_case(config: PortfolioConfig = CONFIG, hours: int = 30) -> Portfol
     series = [build_series(s, cs, MINUTE) for s, cs in candles.items()]
     timelines = [symbol_timeline(s, strategies) for s in series]
     return PortfolioCase(trades, timelines, run_portfolio(config, timelines))
+
+
+def series_of(symbol: str, ohlc: list[tuple[float, float, float, float]], t0: int) -> CandleSeries:
+    """A hand-written series of one-minute candles from t0: (open, high, low, close) each."""
+    a = np.array(ohlc, dtype=np.float64)
+    n = len(ohlc)
+    return CandleSeries(
+        symbol=symbol,
+        interval_ms=MINUTE,
+        start_ms=t0 + np.arange(n, dtype=np.int64) * MINUTE,
+        open=a[:, 0],
+        high=a[:, 1],
+        low=a[:, 2],
+        close=a[:, 3],
+        volume=np.ones(n),
+        filled=np.zeros(n, dtype=bool),
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.support.portfolio_case import series_of
 from tradestream.backtest.config import ExecutionConfig
 from tradestream.backtest.engine import simulate
 from tradestream.backtest.portfolio import (
@@ -49,20 +50,8 @@ def random_series(symbol: str, n: int, seed: int, interval: int = MINUTE) -> Can
     )
 
 
-def series_of(symbol: str, ohlc: list[tuple[float, float, float, float]]) -> CandleSeries:
-    a = np.array(ohlc, dtype=np.float64)
-    n = len(ohlc)
-    return CandleSeries(
-        symbol=symbol,
-        interval_ms=MINUTE,
-        start_ms=T0 + np.arange(n, dtype=np.int64) * MINUTE,
-        open=a[:, 0],
-        high=a[:, 1],
-        low=a[:, 2],
-        close=a[:, 3],
-        volume=np.ones(n),
-        filled=np.zeros(n, dtype=bool),
-    )
+def _series(symbol: str, ohlc: list[tuple[float, float, float, float]]) -> CandleSeries:
+    return series_of(symbol, ohlc, T0)
 
 
 def all_in(**overrides) -> PortfolioConfig:
@@ -171,8 +160,8 @@ def _timeline(series: CandleSeries, events: list[tuple[int, str, str]]):
 def test_every_candle_of_an_end_is_marked_before_its_signals_by_symbol_then_strategy():
     # Two symbols, one strategy each, fraction 0.5, no fees. At the second end both BUY:
     # AAA first (symbol order), sized on equity marked at *both* closes of that end.
-    aaa = series_of("AAA", [(10, 10, 10, 10), (10, 10, 10, 10), (12, 12, 12, 12)])
-    bbb = series_of("BBB", [(20, 20, 20, 20), (20, 20, 20, 20), (10, 10, 10, 10)])
+    aaa = _series("AAA", [(10, 10, 10, 10), (10, 10, 10, 10), (12, 12, 12, 12)])
+    bbb = _series("BBB", [(20, 20, 20, 20), (20, 20, 20, 20), (10, 10, 10, 10)])
     config = all_in(initial_cash=1_000.0, fee=0.0, fraction=0.5)
     run = run_portfolio(
         config, [_timeline(bbb, [(1, "BUY", "s")]), _timeline(aaa, [(1, "BUY", "s")])]
@@ -193,7 +182,7 @@ def test_every_candle_of_an_end_is_marked_before_its_signals_by_symbol_then_stra
 def test_a_stop_inside_a_later_candle_fills_at_the_stop_and_a_gap_at_the_open():
     # Long at 100 with a 5% stop (95). Candle 2's low touches 94: out at 95. Then a new long
     # at 100; candle 5 opens at 90, below its stop of 95: out at the open, 90.
-    s = series_of(
+    s = _series(
         "AAA",
         [
             (100, 100, 100, 100),
@@ -214,7 +203,7 @@ def test_a_stop_inside_a_later_candle_fills_at_the_stop_and_a_gap_at_the_open():
 def test_a_daily_loss_limit_trips_on_candle_marks_and_halts_entries():
     # 1% daily limit: candle 2 marks the long 4% down; the next BUY (another strategy) is
     # skipped for the day, and the event names the limit.
-    s = series_of("AAA", [(100, 100, 100, 100), (100, 100, 96, 96), (96, 96, 96, 96)])
+    s = _series("AAA", [(100, 100, 100, 100), (100, 100, 96, 96), (96, 96, 96, 96)])
     config = all_in(initial_cash=1_000.0, fee=0.0, daily_loss_limit=0.01, fraction=0.5)
     run = run_portfolio(config, [_timeline(s, [(0, "BUY", "a"), (2, "BUY", "b")])])
     assert [e.kind for e in run.events] == ["loss_limit"]

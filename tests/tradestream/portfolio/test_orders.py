@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
+from tests.support.portfolio_case import series_of
 from tests.support.signals import MINUTE, T0, event
 from tradestream.backtest.portfolio import SymbolTimeline, run_portfolio
 from tradestream.backtest.series import CandleSeries
@@ -65,10 +65,7 @@ def test_order_prices_are_better_for_limits_and_worse_for_stops():
 
 
 def _series(ohlc: list[tuple[float, float, float, float]]) -> CandleSeries:
-    a = np.array(ohlc, dtype=np.float64)
-    n = len(ohlc)
-    return CandleSeries("BTC-USD", MINUTE, T0 + np.arange(n, dtype=np.int64) * MINUTE,
-                        a[:, 0], a[:, 1], a[:, 2], a[:, 3], np.ones(n), np.zeros(n, bool))  # fmt: skip
+    return series_of("BTC-USD", ohlc, T0)
 
 
 def _run(config: PortfolioConfig, ohlc, signals: list[tuple[int, str]], **intent):
