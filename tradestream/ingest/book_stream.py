@@ -33,7 +33,7 @@ from tradestream.ingest.book_metrics import BookMetrics, book_summary_line
 from tradestream.ingest.coinbase_stream import CoinbaseStreamConfig
 from tradestream.ingest.order_book import BookBuilder
 from tradestream.ingest.producer import BookProducer
-from tradestream.ingest.ws_client import ConnectionListener, ConnectionSettings, FeedConnection
+from tradestream.ingest.ws_client import CountingListener, FeedConnection
 
 log = logging.getLogger("tradestream.ingest")
 
@@ -41,7 +41,7 @@ DEAD_LETTER_SOURCE = "coinbase-level2"
 _LOGGED_PER_INTERVAL = 10
 
 
-class CoinbaseBookStream(ConnectionListener):
+class CoinbaseBookStream(CountingListener):
     """Coinbase `level2` into the book topic.
 
     Args:
@@ -57,19 +57,14 @@ class CoinbaseBookStream(ConnectionListener):
         producer: BookProducer,
         metrics: BookMetrics | None = None,
     ) -> None:
+        super().__init__()
         self.config = config
         self.producer = producer
         self.metrics = metrics or BookMetrics()
         self.metrics.kafka_errors = lambda: producer.stats.errors
         self.builder = BookBuilder(config.products)
         self._logged = self._unlogged = 0
-        self._ever_connected: set[str] = set()
-        settings = ConnectionSettings(
-            url=config.ws_url,
-            silence_timeout_s=config.silence_timeout_s,
-            open_timeout_s=config.open_timeout_s,
-            backoff=config.backoff,
-        )
+        settings = config.connection_settings()
         self.groups = {f"coinbase-l2-{i}": g for i, g in enumerate(config.product_groups())}
         self.connections = {
             name: FeedConnection(
@@ -88,30 +83,10 @@ class CoinbaseBookStream(ConnectionListener):
 
     # -- connection events --------------------------------------------------------------------
 
-    def connected(self, name: str) -> None:
+    def _on_connect(self, name: str) -> None:
         self.builder.connected(name, self.groups.get(name, self.config.products))
-        self.metrics.connections += 1
-        if name in self._ever_connected:
-            self.metrics.reconnects += 1
-        self._ever_connected.add(name)
-
-    def disconnected(self, name: str, reason: str, silent: bool) -> None:
-        self.metrics.connections -= 1
-        if silent:
-            self.metrics.silent_connections += 1
-
-    def connect_failed(self, name: str, reason: str) -> None:
-        self.metrics.failed_connects += 1
 
     # -- messages -----------------------------------------------------------------------------
-
-    def handle(self, name: str, frame: str | bytes) -> None:
-        """Handles one frame of connection `name`; never raises."""
-        try:
-            self._handle(name, frame)
-        except Exception:  # a bug or a Kafka failure must not end the stream
-            self.metrics.handler_errors += 1
-            log.exception("%s: error while handling a message", name)
 
     def _handle(self, name: str, frame: str | bytes) -> None:
         out = self.builder.handle_frame(name, frame)

@@ -34,8 +34,8 @@ from tradestream.ingest.metrics import IngestMetrics, RateTracker, summary_line
 from tradestream.ingest.producer import TradeProducer
 from tradestream.ingest.ws_client import (
     BackoffPolicy,
-    ConnectionListener,
     ConnectionSettings,
+    CountingListener,
     FeedConnection,
 )
 
@@ -79,6 +79,15 @@ class CoinbaseStreamConfig:
         if self.silence_timeout_s <= 0 or self.open_timeout_s <= 0:
             raise ValueError("timeouts must be > 0")
 
+    def connection_settings(self) -> ConnectionSettings:
+        """How each of the feed's connections behaves."""
+        return ConnectionSettings(
+            url=self.ws_url,
+            silence_timeout_s=self.silence_timeout_s,
+            open_timeout_s=self.open_timeout_s,
+            backoff=self.backoff,
+        )
+
     def product_groups(self) -> list[tuple[str, ...]]:
         """The products of each connection, in the order given."""
         n = self.products_per_connection
@@ -91,7 +100,7 @@ class _ConnectionState:
     heartbeat_counter: int | None = None
 
 
-class CoinbaseTradeStream(ConnectionListener):
+class CoinbaseTradeStream(CountingListener):
     """Coinbase `market_trades` into the trades topic.
 
     Args:
@@ -106,6 +115,7 @@ class CoinbaseTradeStream(ConnectionListener):
         producer: TradeProducer,
         metrics: IngestMetrics | None = None,
     ) -> None:
+        super().__init__()
         self.config = config
         self.producer = producer
         self.metrics = metrics or IngestMetrics()
@@ -114,13 +124,7 @@ class CoinbaseTradeStream(ConnectionListener):
         self.dedup = RecentTradeIds(config.dedup_window)
         self._state: dict[str, _ConnectionState] = {}
         self._logged = self._unlogged = 0  # bad messages logged / only counted, this interval
-        self._ever_connected: set[str] = set()
-        settings = ConnectionSettings(
-            url=config.ws_url,
-            silence_timeout_s=config.silence_timeout_s,
-            open_timeout_s=config.open_timeout_s,
-            backoff=config.backoff,
-        )
+        settings = config.connection_settings()
         self.connections = [
             FeedConnection(
                 name=f"coinbase-{i}",
@@ -138,30 +142,10 @@ class CoinbaseTradeStream(ConnectionListener):
 
     # -- connection events --------------------------------------------------------------------
 
-    def connected(self, name: str) -> None:
+    def _on_connect(self, name: str) -> None:
         self._state[name] = _ConnectionState()  # counters start over on a new connection
-        self.metrics.connections += 1
-        if name in self._ever_connected:
-            self.metrics.reconnects += 1
-        self._ever_connected.add(name)
-
-    def disconnected(self, name: str, reason: str, silent: bool) -> None:
-        self.metrics.connections -= 1
-        if silent:
-            self.metrics.silent_connections += 1
-
-    def connect_failed(self, name: str, reason: str) -> None:
-        self.metrics.failed_connects += 1
 
     # -- messages -----------------------------------------------------------------------------
-
-    def handle(self, name: str, frame: str | bytes) -> None:
-        """Handles one frame of connection `name`; never raises."""
-        try:
-            self._handle(name, frame)
-        except Exception:  # a bug or a Kafka failure must not end the stream
-            self.metrics.handler_errors += 1
-            log.exception("%s: error while handling a message", name)
 
     def _handle(self, name: str, frame: str | bytes) -> None:
         try:

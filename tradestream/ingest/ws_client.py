@@ -31,6 +31,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -73,6 +74,48 @@ class ConnectionListener:
 
     def connect_failed(self, name: str, reason: str) -> None:
         """An attempt to (re)connect and subscribe that failed before the subscription."""
+
+
+class CountingListener(ConnectionListener):
+    """A feed's listener that counts its connections in `self.metrics` (`connections`,
+    `reconnects`, `silent_connections`, `failed_connects`, `handler_errors`) and hands each
+    frame to `_handle`, whose errors are counted and logged, never raised: a bug or a Kafka
+    failure must not end the stream. Subclasses set `metrics` and implement `_handle`;
+    `_on_connect` is their hook for a new connection."""
+
+    metrics: Any
+
+    def __init__(self) -> None:
+        self._ever_connected: set[str] = set()
+
+    def connected(self, name: str) -> None:
+        self._on_connect(name)
+        self.metrics.connections += 1
+        if name in self._ever_connected:
+            self.metrics.reconnects += 1
+        self._ever_connected.add(name)
+
+    def disconnected(self, name: str, reason: str, silent: bool) -> None:
+        self.metrics.connections -= 1
+        if silent:
+            self.metrics.silent_connections += 1
+
+    def connect_failed(self, name: str, reason: str) -> None:
+        self.metrics.failed_connects += 1
+
+    def handle(self, name: str, frame: str | bytes) -> None:
+        """Handles one frame of connection `name`; never raises."""
+        try:
+            self._handle(name, frame)
+        except Exception:  # a bug or a Kafka failure must not end the stream
+            self.metrics.handler_errors += 1
+            log.exception("%s: error while handling a message", name)
+
+    def _on_connect(self, name: str) -> None:
+        """A connection `name` is (again) subscribed."""
+
+    def _handle(self, name: str, frame: str | bytes) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
