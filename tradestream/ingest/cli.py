@@ -494,21 +494,7 @@ def _run_coinbase(args: argparse.Namespace) -> int:
             args.trades_topic,
             sum(seeded.values()),
         )
-    code = 0
-    try:
-        received = run_until_signalled(stream)
-        code = 130 if received == signal.SIGINT else 0
-        log.info(
-            "stopping (%s); flushing Kafka", signal.Signals(received).name if received else "done"
-        )
-        producer.flush()
-    except Exception as exc:  # a bad endpoint or Kafka failures: say so, exit non-zero
-        log.error("%s", exc)
-        code = 1
-    finally:
-        producer.close()
-        if server is not None:
-            server.stop()
+    code = _stream_until_stopped(stream, producer, server)
     log.info(
         "stopped: %d trades produced, %d duplicates dropped, %d dead letters, %d reconnects, "
         "%d failed connects",
@@ -625,6 +611,16 @@ def _run_coinbase_book(
         server = MetricsServer(metrics, args.metrics_port, args.metrics_host).start()
         log.info("metrics on http://%s:%d/metrics", server.host, server.port)
     stream = CoinbaseBookStream(config, producer, metrics)
+    code = _stream_until_stopped(stream, producer, server)
+    log.info("stopped: %s", account_line(metrics, args.dlq_topic))
+    return code
+
+
+def _stream_until_stopped(stream, producer, server) -> int:
+    """Runs an exchange stream until SIGINT/SIGTERM (or its end), flushes and closes the
+    producer and stops the metrics server; returns the exit status (130 after Ctrl-C, 1 when
+    the stream or Kafka failed, said in one log line)."""
+    log = logging.getLogger("tradestream.ingest")
     code = 0
     try:
         received = run_until_signalled(stream)
@@ -640,7 +636,6 @@ def _run_coinbase_book(
         producer.close()
         if server is not None:
             server.stop()
-    log.info("stopped: %s", account_line(metrics, args.dlq_topic))
     return code
 
 
