@@ -86,6 +86,7 @@ from tradestream.pipelines.options import (
     unknown_flags,
 )
 from tradestream.portfolio.flags import add_portfolio_flags, given_settings
+from tradestream.strategies.errors import StrategyError
 from tradestream.transforms.backtest.collect_series import CollectCandleSeries
 from tradestream.transforms.backtest.inputs import CandlesFromInputs
 from tradestream.transforms.backtest.simulate import (
@@ -206,8 +207,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             args.strategy_spec, args.strategies_file, args.grid, grid_progress()
         )
         config = execution_config(args)
+        if kind == "trades":  # the candle interval is known now: strategies it cannot run
+            for strategy in selection.strategies:
+                strategy.warmup_at(args.candle_interval)
         staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
-    except (ValueError, TradeFileError, OutputDirError) as exc:
+    except (ValueError, TradeFileError, OutputDirError, StrategyError) as exc:
         return _error(str(exc))
     if portfolio is not None:
         if not selection.strategies:
@@ -393,6 +397,8 @@ def _run_staged(
                 staged.commit()
     except OutputDirError as exc:
         return _error(str(exc))
+    except StrategyError as exc:  # a strategy the input's candles cannot run (their interval)
+        return _error(str(exc).split(" [while running", 1)[0] + f"; nothing written to {output}")
     if failed is not None:
         code, reason = failed
         return _error(f"{reason}; nothing written to {output}", code)

@@ -26,6 +26,7 @@ from tradestream.optimize.strategy_sets import read_strategy_sets
 from tradestream.settings import get_settings
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.flags import decode_strategy_flags, param_item, strategy_item
+from tradestream.strategies.graph import interval_text
 from tradestream.strategies.strategy import Strategy
 
 
@@ -154,6 +155,38 @@ def selected_strategies(options: PipelineOptions, default_all: bool = False) -> 
     for strategy in built:
         seen.setdefault(strategy.strategy_id, strategy)  # the same strategy twice runs once
     return list(seen.values())
+
+
+def fit_to_interval(
+    options: PipelineOptions, strategies: list[Strategy], interval_ms: int
+) -> tuple[list[Strategy], str | None]:
+    """The strategies that can run on candles of `interval_ms`, and a note on those left out.
+
+    A strategy reading longer candles (multi-timeframe) needs a candle interval that divides
+    each of them. Chosen by name or file, one that cannot run is an error; among the library
+    defaults (nothing chosen) such types are left out, and the note names them.
+
+    Raises:
+        ValueError: a chosen strategy cannot run on these candles (the message says why).
+    """
+    view = options.view_as(StrategyOptions)
+    chosen = bool(view.strategy_spec or view.strategies_file or view.strategies_topic)
+    kept, left_out = [], []
+    for strategy in strategies:
+        try:
+            strategy.warmup_at(interval_ms)
+        except StrategyError as error:
+            if chosen:
+                raise ValueError(f"{strategy.strategy_id}: {error}") from None
+            left_out.append(strategy.type_name)
+        else:
+            kept.append(strategy)
+    if not left_out:
+        return kept, None
+    return kept, (
+        f"left out {len(left_out)} multi-timeframe type(s) the candle interval "
+        f"{interval_text(interval_ms)} does not divide: {', '.join(left_out)}"
+    )
 
 
 def unknown_flags(beam_args: Sequence[str]) -> list[str]:

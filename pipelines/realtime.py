@@ -42,6 +42,7 @@ from tradestream.pipelines.options import (
     CandleOptions,
     KafkaOptions,
     StrategyOptions,
+    fit_to_interval,
     parse_pipeline_args,
     positive_float,
     selected_strategies,
@@ -284,6 +285,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         # Our flags were validated above; Beam parses the whole command line again.
         options = PipelineOptions(beam_args_with_defaults(argv + extra))
         strategies = selected_strategies(options, default_all=True)
+        strategies, left_out = fit_to_interval(options, strategies, known.candle_interval)
+        if left_out:
+            warnings.append(left_out)
     except (ValueError, KafkaSecurityError, StalePositionError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2

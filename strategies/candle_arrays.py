@@ -1,7 +1,9 @@
 """Candle series as numpy arrays, the input of the vectorized evaluator.
 
 ``CandleArrays`` holds five aligned float64 arrays (open, high, low, close, volume), oldest
-first. The incremental evaluator takes the same values one candle at a time.
+first, and optionally the candles' start times and interval (needed by multi-timeframe
+strategies, :mod:`tradestream.strategies.timeframes`). The incremental evaluator takes the same
+values one candle at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class CandleArrays:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    start_ms: np.ndarray | None = None  # int64 candle starts (epoch ms), when known
+    interval_ms: int | None = None  # the candle length, when known
 
     def __post_init__(self) -> None:
         lengths = set()
@@ -37,6 +41,17 @@ class CandleArrays:
             lengths.add(array.shape[0])
         if len(lengths) != 1:
             raise StrategyError(f"candle fields have different lengths: {sorted(lengths)}")
+        if self.start_ms is not None:
+            starts = np.ascontiguousarray(self.start_ms, dtype=np.int64)
+            if starts.shape != self.close.shape:
+                raise StrategyError("candle start times and fields have different lengths")
+            if starts.shape[0] > 1 and not (np.diff(starts) > 0).all():
+                raise StrategyError("candle start times must increase")
+            object.__setattr__(self, "start_ms", starts)
+        if self.interval_ms is not None:
+            if int(self.interval_ms) <= 0:
+                raise StrategyError(f"candle interval must be > 0 ms, got {self.interval_ms}")
+            object.__setattr__(self, "interval_ms", int(self.interval_ms))
 
     def __len__(self) -> int:
         return int(self.close.shape[0])
@@ -49,8 +64,23 @@ class CandleArrays:
         """Returns candle ``index`` as plain floats (open, high, low, close, volume)."""
         return tuple(float(getattr(self, name)[index]) for name in FIELDS)  # type: ignore[return-value]
 
+    def head(self, stop: int) -> CandleArrays:
+        """The first ``stop`` candles (times and interval kept)."""
+        return CandleArrays(
+            *(getattr(self, name)[:stop] for name in FIELDS),
+            start_ms=None if self.start_ms is None else self.start_ms[:stop],
+            interval_ms=self.interval_ms,
+        )
+
     @classmethod
-    def from_rows(cls, rows: list[tuple[float, float, float, float, float]]) -> CandleArrays:
+    def from_rows(
+        cls,
+        rows: list[tuple[float, float, float, float, float]],
+        start_ms: np.ndarray | None = None,
+        interval_ms: int | None = None,
+    ) -> CandleArrays:
         """Builds arrays from (open, high, low, close, volume) tuples."""
         columns = np.asarray(rows, dtype=np.float64).reshape(-1, 5)
-        return cls(*(columns[:, i].copy() for i in range(5)))
+        return cls(
+            *(columns[:, i].copy() for i in range(5)), start_ms=start_ms, interval_ms=interval_ms
+        )

@@ -13,7 +13,7 @@ from typing import TextIO
 from tradestream.cli_types import usage_error
 from tradestream.strategies import library
 from tradestream.strategies.errors import StrategyError
-from tradestream.strategies.graph import Node
+from tradestream.strategies.graph import Node, interval_text
 from tradestream.strategies.params import ParamSpec
 
 
@@ -33,6 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+# The candle interval multi-timeframe warm-ups are counted in by `list` and `show`.
+LIST_INTERVAL_MS = 60_000
+
+
 def _param_text(spec: ParamSpec) -> str:
     return f"{spec.name}={spec.default} [{spec.low}..{spec.high}]"
 
@@ -43,11 +47,24 @@ def list_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     names = library.names()
     width = max(len(name) for name in names)
     out.write(f"{'NAME':<{width}}  WARMUP  PARAMETERS (default [low..high])\n")
+    longer = []
     for name in names:
         stype = library.get(name)
         params = ", ".join(_param_text(spec) for spec in stype.params)
-        out.write(f"{name:<{width}}  {stype.warmup():>6}  {params}\n")
-    out.write(f"\n{len(names)} strategy types\n")
+        strategy = stype.build()
+        warmup = strategy.warmup_at(LIST_INTERVAL_MS)
+        if strategy.intervals_ms:
+            longer.append(name)
+            params += "  (reads " + ", ".join(map(interval_text, strategy.intervals_ms)) + ")"
+        out.write(f"{name:<{width}}  {warmup:>6}  {params}\n")
+    out.write(f"\n{len(names)} strategy types")
+    if longer:
+        out.write(
+            f"; {len(longer)} also read longer candles (multi-timeframe): their warm-up is "
+            f"counted in {interval_text(LIST_INTERVAL_MS)} candles, and the candle interval "
+            "must divide each longer one"
+        )
+    out.write("\n")
     _flush(out)
     return 0
 
@@ -81,7 +98,15 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
                   f"bounds [{spec.low}, {spec.high}]  {spec.description}\n")  # fmt: skip
     if stype.constraints:
         out.write("Constraints: " + "; ".join(c.text for c in stype.constraints) + "\n")
-    out.write(f"Warm-up at defaults: {strategy.warmup} candles\n")
+    if strategy.intervals_ms:
+        shown = ", ".join(map(interval_text, strategy.intervals_ms))
+        out.write(
+            f"Reads longer candles: {shown} (the candle interval must divide each)\n"
+            f"Warm-up at defaults: {strategy.warmup_at(LIST_INTERVAL_MS)} candles of "
+            f"{interval_text(LIST_INTERVAL_MS)}\n"
+        )
+    else:
+        out.write(f"Warm-up at defaults: {strategy.warmup} candles\n")
     out.write(f"Strategy id at defaults: {strategy.strategy_id}\n\nEntry (BUY):\n")
     _tree(strategy.entry, "  ", out)
     out.write("Exit (SELL):\n")

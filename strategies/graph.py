@@ -6,7 +6,9 @@ equal and hash alike, so when many strategies run on one symbol a node such as
 construction (known kind, arity, parameter names and types, input value types).
 
 ``node.lookback`` is the index of the first candle at which the node is defined (0 for candle
-fields), i.e. the largest input lookback plus the kind's own lookback.
+fields), i.e. the largest input lookback plus the kind's own lookback. A graph with
+``timeframe`` nodes (longer candles, :mod:`tradestream.strategies.timeframes`) has lookbacks
+that depend on the candle interval: ``timeframes.lookbacks(roots, interval_ms)``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,22 @@ from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.kinds import get_kind
 from tradestream.strategies.kinds.registry import NodeKind
 
+# The kind whose input is computed on longer candles (tradestream.strategies.timeframes).
+TIMEFRAME = "timeframe"
+
 
 def _format_value(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else repr(value)
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def interval_text(ms: int) -> str:
+    """``3600000`` -> ``1h``: in the largest unit that divides it (d, h, m, s, ms)."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
 
 
 @dataclass(frozen=True, eq=True)
@@ -52,7 +65,7 @@ class Node:
         for i, child in enumerate(self.inputs):
             if not isinstance(child, Node):
                 raise StrategyError(f"{self.kind}: input {i} is not a node: {child!r}")
-            if child.output != spec.inputs:
+            if spec.inputs != "any" and child.output != spec.inputs:
                 raise StrategyError(
                     f"{self.kind}: input {i} ({child}) is a {child.output}, expected a {spec.inputs}"
                 )
@@ -127,8 +140,9 @@ class Node:
 
     @property
     def output(self) -> str:
-        """``"series"`` or ``"rule"``."""
-        return get_kind(self.kind).output
+        """``"series"`` or ``"rule"`` (a timeframe node: its input's)."""
+        output = get_kind(self.kind).output
+        return self.inputs[0].output if output == "same" else output
 
     @property
     def param_dict(self) -> dict[str, Any]:
@@ -139,6 +153,11 @@ class Node:
         """Index of the first candle at which this node is defined."""
         cached = self.__dict__.get("_lookback")
         if cached is None:
+            if self.kind == TIMEFRAME:
+                raise StrategyError(
+                    f"{self}: the lookback of a node on longer candles depends on the candle "
+                    "interval (tradestream.strategies.timeframes.lookbacks)"
+                )
             base = max((child.lookback for child in self.inputs), default=0)
             cached = base + self.spec.own_lookback(self.param_dict)
             object.__setattr__(self, "_lookback", cached)
@@ -152,6 +171,8 @@ class Node:
     def __str__(self) -> str:
         if self.kind == "const":
             return _format_value(self.params[0][1])
+        if self.kind == TIMEFRAME:
+            return f"{self.inputs[0]}@{interval_text(self.params[0][1] * 1000)}"
         if not self.inputs and not self.params:
             return self.kind
         args = [str(child) for child in self.inputs]

@@ -24,10 +24,146 @@ from typing import Any
 from tradestream.strategies.actions import BUY, SELL, Emission, order_tuple, reason_text
 from tradestream.strategies.candle_arrays import FIELDS
 from tradestream.strategies.errors import StrategyError
-from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.graph import TIMEFRAME, Node, topological
+from tradestream.strategies.kinds.registry import NAN, Incremental
 from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.timeframes import (
+    bucket_start,
+    fold,
+    has_timeframes,
+    input_lookback,
+    lookbacks,
+    node_interval_ms,
+    ratio,
+)
 
 STATE_VERSION = 1
+
+
+TIME_SLOT = len(FIELDS)  # the candle's start (ms) follows the five fields in a value list
+
+
+class _Program:
+    """Graph nodes compiled to steps over one list of values: the candle fields, its start
+    time, then one slot per node (constants filled once)."""
+
+    def __init__(self, interval_ms: int | None) -> None:
+        self.interval_ms = interval_ms
+        self.slots: dict[Any, int] = {}
+        self.keys: list[str] = []
+        self.impls: list[Any] = []
+        self.values: list[Any] = [0.0] * (len(FIELDS) + 1)
+        self.steps: list[tuple[Any, tuple[int, ...], int]] = []
+        self.needs_time = False
+
+    def add(self, roots: list[Node], key=lambda node: node, prefix: str = "") -> None:
+        """Compiles every node under ``roots`` not compiled yet; ``key`` names a node's slot
+        (``prefix`` its state key), so one program can hold unshared copies."""
+        known = lookbacks(roots, self.interval_ms) if has_timeframes(roots) else None
+        for node in topological(roots):
+            slot_key = key(node)
+            if slot_key in self.slots:
+                continue
+            if node.kind in FIELDS:
+                self.slots[slot_key] = FIELDS.index(node.kind)
+                continue
+            slot = len(self.values)
+            self.slots[slot_key] = slot
+            if node.kind == TIMEFRAME:
+                impl = TimeframeStep(node, self.interval_ms, known[node])
+                inputs = (*range(len(FIELDS)), TIME_SLOT)
+                self.needs_time = True
+            else:
+                lookback = node.input_lookback if known is None else input_lookback(node, known)
+                impl = node.spec.incremental(node.param_dict, lookback)
+                inputs = tuple(self.slots[key(child)] for child in node.inputs)
+            if node.kind == "const":
+                self.values.append(impl.value)
+                continue
+            self.values.append(None)
+            self.keys.append(prefix + str(node))
+            self.impls.append(impl)
+            self.steps.append((impl.step, inputs, slot))
+
+    def run(self, open, high, low, close, volume, start_ms) -> list[Any]:
+        """Steps every node on one candle; returns the value list."""
+        values = self.values
+        values[0] = float(open)
+        values[1] = float(high)
+        values[2] = float(low)
+        values[3] = float(close)
+        values[4] = float(volume)
+        values[TIME_SLOT] = start_ms
+        for step, inputs, out in self.steps:
+            if len(inputs) == 1:
+                values[out] = step(values[inputs[0]])
+            elif len(inputs) == 2:
+                values[out] = step(values[inputs[0]], values[inputs[1]])
+            else:
+                values[out] = step(*[values[i] for i in inputs])
+        return values
+
+    def get_state(self) -> dict[str, Any]:
+        return {key: impl.get_state() for key, impl in zip(self.keys, self.impls, strict=True)}
+
+    def set_state(self, nodes: dict[str, Any]) -> None:
+        for key, impl in zip(self.keys, self.impls, strict=True):
+            impl.set_state(nodes[key])
+
+
+class TimeframeStep(Incremental):
+    """A timeframe node, one candle at a time: folds candles into the open longer candle,
+    steps its input's graph when that closes, and shows the last closed value (the rules of
+    :mod:`tradestream.strategies.timeframes`, as `aggregate` applies them to whole arrays)."""
+
+    __slots__ = ("interval", "longer", "lookback", "rule", "child", "program",
+                 "bucket", "acc", "seen", "last")  # fmt: skip
+    _state = ("bucket", "acc", "seen", "last")
+
+    def __init__(self, node: Node, interval_ms: int | None, lookback: int) -> None:
+        ratio(node, interval_ms)  # a clear error when the interval does not divide it
+        self.interval = interval_ms
+        self.longer = node_interval_ms(node)
+        self.lookback = lookback
+        self.child = node.inputs[0]
+        self.rule = self.child.output == "rule"
+        self.program = _Program(self.longer)
+        self.program.add([self.child])
+        self.bucket: int | None = None
+        self.acc: list[float] | None = None
+        self.seen = 0
+        self.last: Any = False if self.rule else NAN
+
+    def step(self, open, high, low, close, volume, start_ms) -> Any:
+        if start_ms is None:
+            raise StrategyError(f"{self.child} on longer candles needs each candle's start time")
+        bucket = bucket_start(int(start_ms), self.longer)
+        if self.acc is not None and bucket != self.bucket:
+            self._close()
+        if self.acc is None:
+            self.bucket = bucket
+        self.acc = fold(self.acc, open, high, low, close, volume)
+        if start_ms + self.interval == bucket + self.longer:
+            self._close()
+        self.seen += 1
+        if self.seen <= self.lookback:
+            return False if self.rule else NAN
+        return self.last
+
+    def _close(self) -> None:
+        values = self.program.run(*self.acc, self.bucket)
+        value = values[self.program.slots[self.child]]
+        self.last = bool(value) if self.rule else value
+        self.acc = None
+
+    def get_state(self) -> list:
+        return [*super().get_state(), self.program.get_state()]
+
+    def set_state(self, state: list) -> None:
+        if not isinstance(state, list) or len(state) != len(self._state) + 1:
+            raise StrategyError("TimeframeStep: malformed state")
+        super().set_state(state[:-1])
+        self.program.set_state(state[-1])
 
 
 class IncrementalEvaluator:
@@ -37,42 +173,38 @@ class IncrementalEvaluator:
         strategies: built strategies (ids must be distinct).
         share_nodes: compute each distinct node once per candle (default) or once per
             strategy that uses it (benchmarking only).
+        interval_ms: the candle interval; needed (with each candle's start) by strategies
+            that read longer candles (:mod:`tradestream.strategies.timeframes`).
+
+    Raises:
+        StrategyError: ids repeat, or a strategy reads longer candles that ``interval_ms``
+            does not divide (or it is not given).
     """
 
-    def __init__(self, strategies: Iterable[Strategy], *, share_nodes: bool = True) -> None:
+    def __init__(
+        self,
+        strategies: Iterable[Strategy],
+        *,
+        share_nodes: bool = True,
+        interval_ms: int | None = None,
+    ) -> None:
         self.strategies = list(strategies)
         ids = [s.strategy_id for s in self.strategies]
         if len(set(ids)) != len(ids):
             raise StrategyError("strategy ids must be distinct")
         self.share_nodes = share_nodes
-        self._slots: dict[Any, int] = {}
-        self._keys: list[str] = []
-        self._impls: list[Any] = []
-        self._values: list[Any] = [0.0] * len(FIELDS)
-        program: list[tuple[Any, tuple[int, ...], int]] = []
-        groups = [self.strategies] if share_nodes else [[s] for s in self.strategies]
-        for group_index, group in enumerate(groups):
-            prefix = "" if share_nodes else f"{group_index}:"
-            for node in topological(r for s in group for r in s.roots()):
-                key = node if share_nodes else (group_index, node)
-                if node.kind in FIELDS:
-                    self._slots[key] = FIELDS.index(node.kind)
-                    continue
-                slot = len(self._values)
-                self._slots[key] = slot
-                impl = node.spec.incremental(node.param_dict, node.input_lookback)
-                if node.kind == "const":
-                    self._values.append(impl.value)
-                    continue
-                self._values.append(None)
-                self._keys.append(prefix + str(node))
-                self._impls.append(impl)
-                inputs = tuple(
-                    self._slots[child if share_nodes else (group_index, child)]
-                    for child in node.inputs
-                )
-                program.append((impl.step, inputs, slot))
-        self._program = program
+        self.interval_ms = interval_ms
+        warmups = [s.warmup_at(interval_ms) for s in self.strategies]  # errors name the strategy
+        program = self._program = _Program(interval_ms)
+        if share_nodes:
+            program.add([r for s in self.strategies for r in s.roots()])
+        else:
+            for index, strategy in enumerate(self.strategies):
+                program.add(strategy.roots(), lambda node, g=index: (g, node), f"{index}:")
+        self._slots = program.slots
+        self._keys = program.keys
+        self._impls = program.impls
+        self._values = program.values
         self._rules: list[tuple[Strategy, int, int, int]] = []
         self._orders: dict[str, dict[str, int]] = {}  # strategy id -> order field -> slot
         for index, strategy in enumerate(self.strategies):
@@ -83,7 +215,7 @@ class IncrementalEvaluator:
 
             self._rules.append(
                 (strategy, self._slots[key(strategy.entry)], self._slots[key(strategy.exit)],
-                 strategy.warmup)
+                 warmups[index])
             )  # fmt: skip
             if strategy.order is not None:
                 self._orders[strategy.strategy_id] = {
@@ -98,29 +230,26 @@ class IncrementalEvaluator:
         return self._t
 
     def update(
-        self, open: float, high: float, low: float, close: float, volume: float
+        self,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        start_ms: int | None = None,
     ) -> list[Emission]:
         """Consumes one candle and returns the signals it produces (usually none).
 
         Args:
             open, high, low, close, volume: the candle, as floats.
+            start_ms: its start (epoch ms); needed by strategies that read longer candles.
 
         Returns:
             Emissions in strategy order.
         """
-        values = self._values
-        values[0] = float(open)
-        values[1] = float(high)
-        values[2] = float(low)
-        values[3] = float(close)
-        values[4] = float(volume)
-        for step, inputs, out in self._program:
-            if len(inputs) == 1:
-                values[out] = step(values[inputs[0]])
-            elif len(inputs) == 2:
-                values[out] = step(values[inputs[0]], values[inputs[1]])
-            else:
-                values[out] = step(*[values[i] for i in inputs])
+        if start_ms is None and self._program.needs_time:
+            raise StrategyError("strategies that read longer candles need each candle's start")
+        values = self._program.run(open, high, low, close, volume, start_ms)
         t = self._t
         self._t = t + 1
         emissions: list[Emission] = []
@@ -162,9 +291,7 @@ class IncrementalEvaluator:
         return {
             "version": STATE_VERSION,
             "candles": self._t,
-            "nodes": {
-                key: impl.get_state() for key, impl in zip(self._keys, self._impls, strict=False)
-            },
+            "nodes": self._program.get_state(),
             "previous": {
                 s.strategy_id: list(prev)
                 for s, prev in zip(self.strategies, self._prev, strict=False)
@@ -173,14 +300,19 @@ class IncrementalEvaluator:
 
     @classmethod
     def from_state(
-        cls, strategies: Iterable[Strategy], state: dict[str, Any], *, share_nodes: bool = True
+        cls,
+        strategies: Iterable[Strategy],
+        state: dict[str, Any],
+        *,
+        share_nodes: bool = True,
+        interval_ms: int | None = None,
     ) -> IncrementalEvaluator:
         """Rebuilds an evaluator from ``get_state()`` output for the same strategies.
 
         Raises:
             StrategyError: the state does not belong to these strategies or is malformed.
         """
-        evaluator = cls(strategies, share_nodes=share_nodes)
+        evaluator = cls(strategies, share_nodes=share_nodes, interval_ms=interval_ms)
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise StrategyError("incremental state: missing or unsupported version")
         nodes = state.get("nodes", {})
@@ -189,8 +321,7 @@ class IncrementalEvaluator:
         previous = state.get("previous", {})
         if set(previous) != {s.strategy_id for s in evaluator.strategies}:
             raise StrategyError("incremental state does not match these strategies")
-        for key, impl in zip(evaluator._keys, evaluator._impls, strict=False):
-            impl.set_state(nodes[key])
+        evaluator._program.set_state(nodes)
         evaluator._prev = [[bool(v) for v in previous[s.strategy_id]] for s in evaluator.strategies]
         evaluator._t = int(state["candles"])
         return evaluator

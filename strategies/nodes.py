@@ -37,6 +37,12 @@ close = Node("close")
 volume = Node("volume")
 
 
+def at_interval(x: Node, seconds: int) -> Node:
+    """``x`` (with everything it reads) computed on candles of ``seconds``, each value seen
+    once its candle has closed (:mod:`tradestream.strategies.timeframes`)."""
+    return node("timeframe", x, seconds=seconds)
+
+
 # Arithmetic.
 def add(a: SeriesLike, b: SeriesLike) -> Node:
     return node("add", a, b)
@@ -219,6 +225,16 @@ def any_of(*rules: Node) -> Node:
 
 def not_(rule: Node) -> Node:
     return Node("not", (rule,))
+
+
+def as_number(rule: Node) -> Node:
+    """1 where ``rule`` is true, else 0."""
+    return Node("as_number", (rule,))
+
+
+def vote(bull: Node, bear: Node) -> Node:
+    """+1 where ``bull`` holds, -1 where ``bear`` does, 0 otherwise (or where both do)."""
+    return sub(as_number(bull), as_number(bear))
 
 
 def cooldown(rule: Node, bars: int) -> Node:

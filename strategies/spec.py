@@ -38,7 +38,18 @@ An entry of your own declares its parameters and its ``entry`` and ``exit`` rule
 order's nodes are read at the signal's candle; each signal carries them (``Signal.order``).
 
 An input is a candle field (``close``), a named node, a number (a constant) or an inline node
-mapping; a parameter value is a number or ``$param``. Problems (unknown node kind, wrong arity,
+mapping; a parameter value is a number or ``$param``. A node with an ``interval`` (``15m``,
+``1h``, ``1d``; a number is seconds) is computed, with everything it reads, on candles of that
+interval and seen by the strategy's own candles only once each such candle has closed
+(multi-timeframe; the candle interval must divide it)::
+
+        nodes:
+          trend_up: {kind: above, inputs: [close, {kind: ema, inputs: [close],
+                     params: {period: 50}}], interval: 1h}
+          entry_cross: {kind: crosses_above, inputs: [close, {kind: sma, inputs: [close],
+                        params: {period: 20}}]}
+        entry: {kind: and, inputs: [entry_cross, trend_up]}
+ Problems (unknown node kind, wrong arity,
 missing or unknown parameter, undefined name, reference cycle) raise :class:`StrategyError`
 naming the strategy and the node.
 
@@ -59,11 +70,12 @@ from typing import Any
 
 import yaml
 
+from tradestream.market.durations import parse_duration_ms
 from tradestream.strategies import library
 from tradestream.strategies.candle_arrays import FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
-from tradestream.strategies.nodes import const
+from tradestream.strategies.nodes import at_interval, const
 from tradestream.strategies.params import ParamSpec
 from tradestream.strategies.strategy import Constraint, OrderSpec, Strategy, StrategyType
 
@@ -285,9 +297,13 @@ class _GraphBuilder:
             return self._reference(raw, path)
         if not isinstance(raw, Mapping) or "kind" not in raw:
             raise StrategyError(f"{self.where}: {path}: expected a node mapping with 'kind'")
-        unknown = set(raw) - {"kind", "inputs", "params"}
+        unknown = set(raw) - {"kind", "inputs", "params", "interval"}
         if unknown:
             raise StrategyError(f"{self.where}: {path}: unknown keys {sorted(unknown)}")
+        if "interval" in raw:
+            seconds = self._interval(raw["interval"], path)
+            inner = {k: v for k, v in raw.items() if k != "interval"}
+            return at_interval(self.build(inner, path), seconds)
         inputs = raw.get("inputs") or []
         if not isinstance(inputs, list):
             raise StrategyError(f"{self.where}: {path}: 'inputs' must be a list")
@@ -314,6 +330,21 @@ class _GraphBuilder:
         self.visiting.pop()
         self.done[name] = node
         return node
+
+    def _interval(self, raw: Any, path: str) -> int:
+        """A node's ``interval`` (``1h``, ``15m``, ``$param``) in whole seconds."""
+        raw = self._value(raw, path)
+        try:
+            if isinstance(raw, bool) or not isinstance(raw, str | int):
+                raise ValueError(f"invalid duration {raw!r}")
+            ms = parse_duration_ms(raw if isinstance(raw, str) else f"{raw}s")
+        except ValueError as error:
+            raise StrategyError(
+                f"{self.where}: {path}: interval: {error} (a bare number is seconds)"
+            ) from None
+        if ms % 1000:
+            raise StrategyError(f"{self.where}: {path}: interval must be whole seconds, got {raw}")
+        return ms // 1000
 
     def _value(self, raw: Any, path: str) -> Any:
         if isinstance(raw, str) and raw.startswith("$"):

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tradestream.strategies.errors import StrategyError
-from tradestream.strategies.graph import Node, _format_value
+from tradestream.strategies.graph import TIMEFRAME, Node, _format_value, topological
 from tradestream.strategies.params import ParamSpec, ParamValue, resolve_params
+from tradestream.strategies.timeframes import lookbacks, node_interval_ms
 
 
 @dataclass(frozen=True)
@@ -95,9 +96,30 @@ class Strategy:
     @property
     def warmup(self) -> int:
         """Number of candles before the first possible signal (signals start at this index);
-        an order's nodes count too, so that an entry's order price is defined."""
-        order = list(self.order.nodes().values()) if self.order is not None else []
-        return max(n.lookback for n in (self.entry, self.exit, *order)) + 1
+        an order's nodes count too, so that an entry's order price is defined.
+
+        Raises:
+            StrategyError: the strategy reads longer candles (its warm-up depends on the
+                candle interval: `warmup_at`).
+        """
+        return self.warmup_at(None)
+
+    def warmup_at(self, interval_ms: int | None) -> int:
+        """`warmup` on candles of ``interval_ms`` (needed when the strategy reads longer
+        candles, :mod:`tradestream.strategies.timeframes`)."""
+        roots = self.roots()
+        try:
+            known = lookbacks(roots, interval_ms)
+        except StrategyError as error:
+            raise StrategyError(f"{self.strategy_id} {error}") from None
+        return max(known[n] for n in roots) + 1
+
+    @property
+    def intervals_ms(self) -> tuple[int, ...]:
+        """The longer candle intervals it reads, in ms, ascending (() for none)."""
+        return tuple(sorted({
+            node_interval_ms(n) for n in topological(self.roots()) if n.kind == TIMEFRAME
+        }))  # fmt: skip
 
     def roots(self) -> list[Node]:
         """Every node the evaluators compute: the rules, then the order's value nodes."""
@@ -153,6 +175,9 @@ class StrategyType:
         except StrategyError as error:
             raise StrategyError(f"{self.name}: {error}") from None
 
-    def warmup(self, values: Mapping[str, object] | None = None) -> int:
-        """Warm-up of the strategy built from ``values`` (defaults if None)."""
-        return self.build(values).warmup
+    def warmup(
+        self, values: Mapping[str, object] | None = None, interval_ms: int | None = None
+    ) -> int:
+        """Warm-up of the strategy built from ``values`` (defaults if None), on candles of
+        ``interval_ms`` (needed for multi-timeframe strategies)."""
+        return self.build(values).warmup_at(interval_ms)

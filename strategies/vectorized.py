@@ -12,35 +12,94 @@ and nothing when both fire on the same candle.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import numpy as np
 
 from tradestream.strategies.actions import BUY, order_tuple, reason_text
 from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
-from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.graph import TIMEFRAME, Node, topological
 from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.timeframes import (
+    aggregate,
+    has_timeframes,
+    input_lookback,
+    lookbacks,
+    node_interval_ms,
+    ratio,
+    spread_back,
+)
 
 
-def compute_nodes(roots: Iterable[Node], candles: CandleArrays) -> dict[Node, np.ndarray]:
+class NodeStore(Protocol):
+    """Where `compute_nodes` may find and keep series values (the optimizer's cache)."""
+
+    def get(self, node: Node) -> np.ndarray | None: ...
+
+    def put(self, node: Node, value: np.ndarray) -> None: ...
+
+
+def compute_nodes(
+    roots: Iterable[Node], candles: CandleArrays, store: NodeStore | None = None
+) -> dict[Node, np.ndarray]:
     """Computes every node under ``roots`` once, inputs first.
+
+    Args:
+        roots: the nodes wanted.
+        candles: one symbol's candles (with their times and interval when a node reads
+            longer candles).
+        store: series values to reuse and keep (rules are always computed).
 
     Returns:
         node -> float64 array (series) or bool array (rules), all of length ``len(candles)``.
+
+    Raises:
+        StrategyError: a node reads longer candles that the candles' interval does not divide,
+            or the candles carry no times.
     """
+    roots = list(roots)
     values: dict[Node, np.ndarray] = {}
     n = len(candles)
+    known = lookbacks(roots, candles.interval_ms) if has_timeframes(roots) else None
+    longer: dict[int, tuple[CandleArrays, np.ndarray]] = {}
     for node in topological(roots):
         if node.kind in FIELDS:
             values[node] = candles.field(node.kind)
-        elif node.kind == "const":
+            continue
+        if node.kind == "const":
             values[node] = np.full(n, node.params[0][1], dtype=np.float64)
+            continue
+        rule = node.output == "rule"
+        cached = None if rule or store is None else store.get(node)
+        if cached is not None:
+            values[node] = cached
+            continue
+        if node.kind == TIMEFRAME:
+            out = _timeframe(node, candles, known[node], longer)
         else:
             inputs = [values[child] for child in node.inputs]
-            out = node.spec.batch(inputs, node.param_dict, node.input_lookback)
-            values[node] = np.asarray(
-                out, dtype=bool if node.output == "rule" else np.float64
-            ).reshape(n)
+            lookback = node.input_lookback if known is None else input_lookback(node, known)
+            out = node.spec.batch(inputs, node.param_dict, lookback)
+        value = np.asarray(out, dtype=bool if rule else np.float64).reshape(n)
+        if not rule and store is not None:
+            store.put(node, value)
+        values[node] = value
     return values
+
+
+def _timeframe(node: Node, candles: CandleArrays, lookback: int, longer: dict) -> np.ndarray:
+    """A timeframe node's values: its input computed on the longer candles, shown on each
+    candle from the one its longer candle closes at (`timeframes` module docstring)."""
+    ratio(node, candles.interval_ms)  # a clear error when the interval does not divide
+    size = node_interval_ms(node)
+    if size not in longer:
+        longer[size] = aggregate(candles, size)
+    bars, closes = longer[size]
+    child = node.inputs[0]
+    inner = compute_nodes([child], bars)[child] if len(bars) else np.zeros(0)
+    if child.output == "rule":
+        inner = inner.astype(bool)
+    return spread_back(inner, closes, len(candles), lookback)
 
 
 def signals_from_rules(entry: np.ndarray, exit_: np.ndarray, warmup: int) -> np.ndarray:
@@ -69,14 +128,15 @@ def evaluate_vectorized(
         strategy_id -> int8 array (+1 BUY, -1 SELL, 0 nothing), one entry per candle.
     """
     strategies = list(strategies)
+    warmups = [s.warmup_at(candles.interval_ms) for s in strategies]  # errors name the strategy
     out: dict[str, np.ndarray] = {}
     if share_nodes:
         values = compute_nodes([r for s in strategies for r in (s.entry, s.exit)], candles)
-    for strategy in strategies:
+    for strategy, warmup in zip(strategies, warmups, strict=True):
         if not share_nodes:
             values = compute_nodes([strategy.entry, strategy.exit], candles)
         out[strategy.strategy_id] = signals_from_rules(
-            values[strategy.entry], values[strategy.exit], strategy.warmup
+            values[strategy.entry], values[strategy.exit], warmup
         )
     return out
 
@@ -88,7 +148,9 @@ def explain_signals(strategy: Strategy, candles: CandleArrays) -> list[tuple[int
         ``(candle index, "BUY" | "SELL", reason)`` tuples in candle order.
     """
     values = compute_nodes([strategy.entry, strategy.exit], candles)
-    signals = signals_from_rules(values[strategy.entry], values[strategy.exit], strategy.warmup)
+    signals = signals_from_rules(
+        values[strategy.entry], values[strategy.exit], strategy.warmup_at(candles.interval_ms)
+    )
     result = []
     for t in np.flatnonzero(signals):
         action = int(signals[t])
@@ -105,7 +167,9 @@ def signal_orders(strategy: Strategy, candles: CandleArrays) -> dict[int, tuple]
         return {}
     nodes = strategy.order.nodes()
     values = compute_nodes([strategy.entry, strategy.exit, *nodes.values()], candles)
-    signals = signals_from_rules(values[strategy.entry], values[strategy.exit], strategy.warmup)
+    signals = signals_from_rules(
+        values[strategy.entry], values[strategy.exit], strategy.warmup_at(candles.interval_ms)
+    )
     return {
         int(t): order_tuple(strategy.order, lambda name, t=t: values[nodes[name]][t])
         for t in np.flatnonzero(signals == BUY)

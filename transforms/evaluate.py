@@ -66,7 +66,7 @@ class StrategyRunner:
     def advance(self, state: dict, symbol: str, now: int) -> tuple[list, int]:
         """Evaluates the due candles in start order -> (Signals, candles evaluated)."""
         waiting = state["pending"]
-        evaluator = self._evaluator(symbol, state)
+        evaluator = None
         last = state["last"]
         signals, evaluated = [], 0
         try:
@@ -79,9 +79,12 @@ class StrategyRunner:
                     continue  # evaluated already (a replayed or duplicate candle)
                 evaluated += 1
                 last = start
+                if evaluator is None:
+                    evaluator = self._evaluator(symbol, state, candle.interval_ms)
                 emissions = evaluator.update(
-                    candle.open, candle.high, candle.low, candle.close, candle.volume
-                )
+                    candle.open, candle.high, candle.low, candle.close, candle.volume,
+                    candle.start_ms,
+                )  # fmt: skip
                 for emission in emissions:
                     signals.append(
                         make_signal(
@@ -107,13 +110,16 @@ class StrategyRunner:
             self._cache[symbol] = (state["version"], evaluator)
         return signals, evaluated
 
-    def _evaluator(self, symbol: str, state: dict) -> IncrementalEvaluator:
+    def _evaluator(self, symbol: str, state: dict, interval_ms: int) -> IncrementalEvaluator:
+        # The candles' interval: strategies reading longer candles need it (one per pipeline).
         if state["evaluator"] is None:
-            return IncrementalEvaluator(self._strategies)
+            return IncrementalEvaluator(self._strategies, interval_ms=interval_ms)
         cached = self._cache.get(symbol)
         if cached is not None and cached[0] == state["version"]:
             return cached[1]
-        return IncrementalEvaluator.from_state(self._strategies, pickle.loads(state["evaluator"]))
+        return IncrementalEvaluator.from_state(
+            self._strategies, pickle.loads(state["evaluator"]), interval_ms=interval_ms
+        )
 
 
 class EvaluateStrategiesFn(beam.DoFn):

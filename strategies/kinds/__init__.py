@@ -6,6 +6,7 @@ from tradestream.strategies.kinds import (  # noqa: F401  (imported for registra
     custom,
     momentum,
     rules,
+    timeframe,
     trend,
     volatility,
     volume,

@@ -27,6 +27,9 @@ NAN = float("nan")
 TA_EPSILON = 1e-14
 
 ValueType = Literal["series", "rule"]
+# A kind may take inputs of "any" type and output the "same" type as its input (timeframe).
+InputType = Literal["series", "rule", "any"]
+OutputType = Literal["series", "rule", "same"]
 Params = Mapping[str, Any]
 
 
@@ -88,8 +91,8 @@ class NodeKind:
     name: str
     arity: int | None
     params: tuple[tuple[str, type], ...]
-    inputs: ValueType
-    output: ValueType
+    inputs: InputType
+    output: OutputType
     own_lookback: Callable[[Params], int]
     batch: BatchFn
     incremental: IncrementalFactory

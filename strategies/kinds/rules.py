@@ -201,3 +201,20 @@ register(
         "rising edge of the input, unless one passed in the previous `bars` candles",
     )
 )  # fmt: skip
+
+
+class _AsNumber(Incremental):
+    __slots__ = ()
+
+    def step(self, rule: bool) -> float:
+        return 1.0 if rule else 0.0
+
+
+register(
+    NodeKind(
+        "as_number", 1, (), "rule", "series", lambda p: 0,
+        lambda xs, p, lb: xs[0].astype(np.float64),
+        lambda p, lb: _AsNumber(),
+        "1 where the rule is true, else 0 (to weigh and add rules, e.g. votes)",
+    )
+)  # fmt: skip

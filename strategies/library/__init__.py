@@ -11,6 +11,7 @@ Each family lives in its own module; importing this package registers them all.
 from tradestream.strategies.library import (  # noqa: F401  (imported for registration)
     momentum,
     moving_averages,
+    multi_timeframe,
     oscillators,
     price_action,
     trend,

@@ -57,7 +57,10 @@ class CandleSeries:
 
     def arrays(self) -> CandleArrays:
         """The OHLCV arrays the strategy evaluators take."""
-        return CandleArrays(self.open, self.high, self.low, self.close, self.volume)
+        return CandleArrays(
+            self.open, self.high, self.low, self.close, self.volume,
+            start_ms=self.start_ms, interval_ms=self.interval_ms,
+        )  # fmt: skip
 
     def candles(self) -> list[candle_pb2.Candle]:
         """The series as Candle messages (for tests and small outputs)."""

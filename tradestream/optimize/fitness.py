@@ -43,7 +43,6 @@ from tradestream.optimize.objectives import OBJECTIVES, objective_values
 from tradestream.optimize.overfitting import block_stats, candle_returns
 from tradestream.optimize.store import load_series
 from tradestream.optimize.walk_forward import Window
-from tradestream.strategies.candle_arrays import CandleArrays
 
 
 @dataclass(frozen=True)
@@ -159,13 +158,7 @@ def evaluate_genomes(
         return [FitnessResult(task.key, g, -math.inf, {}) for g in genomes]
     strategies = [task.space.build(g) for g in genomes]
     # Indicators see every candle before the window's end and none after it.
-    history = CandleArrays(
-        series.open[:stop],
-        series.high[:stop],
-        series.low[:stop],
-        series.close[:stop],
-        series.volume[:stop],
-    )
+    history = series.arrays().head(stop)
     NODE_CACHE.resize(config.cache_mb * 1024 * 1024)
     size = chunk_size_for(stop - first, config.memory_mb)
     out: list[FitnessResult] = []

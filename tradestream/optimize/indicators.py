@@ -10,8 +10,8 @@ per window. Some indicators run a per-candle recurrence (RSI, ATR, ... see
 :mod:`strategies`), which makes this the difference between seconds and minutes on a year of
 1-minute candles.
 
-The values are computed exactly as `tradestream.strategies.vectorized.compute_nodes` does (the same loop,
-plus the cache), over `history`: every candle up to the end of the window being evaluated,
+The values are computed by `tradestream.strategies.vectorized.compute_nodes` with this cache as
+its store, over `history`: every candle up to the end of the window being evaluated,
 never after it; `key` names that history (the series file and the window's end). Rule nodes
 (cheap comparisons of cached series) are not kept. Signals then follow
 `tradestream.strategies.vectorized.signals_from_rules`, so they are the vectorized evaluator's signals.
@@ -25,10 +25,10 @@ from collections.abc import Hashable, Sequence
 
 import numpy as np
 
-from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
-from tradestream.strategies.graph import Node, topological
+from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.graph import Node
 from tradestream.strategies.strategy import Strategy
-from tradestream.strategies.vectorized import signals_from_rules
+from tradestream.strategies.vectorized import compute_nodes, signals_from_rules
 
 
 class NodeCache:
@@ -89,39 +89,28 @@ class NodeCache:
 NODE_CACHE = NodeCache(256 * 1024 * 1024)
 
 
-def node_values(
-    roots: Sequence[Node], candles: CandleArrays, key: Hashable, cache: NodeCache
-) -> dict[Node, np.ndarray]:
-    """Every node under `roots` over `candles`, indicator values from/into `cache`."""
-    values: dict[Node, np.ndarray] = {}
-    n = len(candles)
-    for node in topological(roots):
-        if node.kind in FIELDS:
-            values[node] = candles.field(node.kind)
-            continue
-        if node.kind == "const":
-            values[node] = np.full(n, node.params[0][1], dtype=np.float64)
-            continue
-        rule = node.output == "rule"
-        cached = None if rule else cache.get((key, node))
-        if cached is not None:
-            values[node] = cached
-            continue
-        inputs = [values[child] for child in node.inputs]
-        out = node.spec.batch(inputs, node.param_dict, node.input_lookback)
-        value = np.asarray(out, dtype=bool if rule else np.float64).reshape(n)
-        if not rule:
-            cache.put((key, node), value)
-        values[node] = value
-    return values
+class _Keyed:
+    """`cache` seen by `compute_nodes` as the store of one history (`key`)."""
+
+    def __init__(self, cache: NodeCache, key: Hashable) -> None:
+        self._cache = cache
+        self._key = key
+
+    def get(self, node: Node) -> np.ndarray | None:
+        return self._cache.get((self._key, node))
+
+    def put(self, node: Node, value: np.ndarray) -> None:
+        self._cache.put((self._key, node), value)
 
 
 def cached_signals(
     strategies: Sequence[Strategy], history: CandleArrays, key: Hashable, cache: NodeCache
 ) -> dict[str, np.ndarray]:
     """strategy_id -> int8 signals over `history` (as `evaluate_vectorized` gives them)."""
-    values = node_values([r for s in strategies for r in (s.entry, s.exit)], history, key, cache)
+    warmups = [s.warmup_at(history.interval_ms) for s in strategies]  # errors name it
+    roots = [r for s in strategies for r in (s.entry, s.exit)]
+    values = compute_nodes(roots, history, _Keyed(cache, key))
     return {
-        s.strategy_id: signals_from_rules(values[s.entry], values[s.exit], s.warmup)
-        for s in strategies
+        s.strategy_id: signals_from_rules(values[s.entry], values[s.exit], warmup)
+        for s, warmup in zip(strategies, warmups, strict=True)
     }
