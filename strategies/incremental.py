@@ -157,13 +157,17 @@ class TimeframeStep(Incremental):
         self.acc = None
 
     def get_state(self) -> list:
-        return [*super().get_state(), self.program.get_state()]
+        bucket, acc, seen, last = super().get_state()
+        if last != last:  # NaN: not JSON
+            last = None
+        return [bucket, acc, seen, last, self.program.get_state()]
 
     def set_state(self, state: list) -> None:
         if not isinstance(state, list) or len(state) != len(self._state) + 1:
             raise StrategyError("TimeframeStep: malformed state")
-        super().set_state(state[:-1])
-        self.program.set_state(state[-1])
+        bucket, acc, seen, last, program = state
+        super().set_state([bucket, acc, seen, NAN if last is None else last])
+        self.program.set_state(program)
 
 
 class IncrementalEvaluator:

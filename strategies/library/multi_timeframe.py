@@ -97,7 +97,7 @@ def _votes(p) -> object:
     """The weighted vote of six indicators on one interval's candles, in [-1, 1]."""
     r = rsi(close, p["rsi_period"])
     line = macd(close, p["macd_fast"], p["macd_slow"])
-    histogram = sub(line, ema(line, 9))
+    histogram = sub(line, ema(line, p["macd_signal"]))
     middle = sma(close, p["bb_period"])
     band = mul(stddev(close, p["bb_period"]), 2.0)
     strength = adx(p["adx_period"])
@@ -126,8 +126,8 @@ def _votes(p) -> object:
 @strategy_type(
     "NSE_WEIGHTED_VOTE",
     "The NSE system's weighted vote across 5-minute, 15-minute and 1-hour candles: on each, "
-    "RSI (25%: +1 below 30, -1 above 70), MACD (25%: the sign of its histogram against its "
-    "9-EMA signal line), Bollinger Bands (20%: +1 below the lower 2-sigma band, -1 above the "
+    "RSI (25%: +1 below 30, -1 above 70), MACD (25%: the sign of its histogram, MACD less "
+    "its signal EMA), Bollinger Bands (20%: +1 below the lower 2-sigma band, -1 above the "
     "upper), ADX (15%: when ADX > 25, +1 if +DI > -DI, -1 if -DI > +DI), Stochastic %K (10%: "
     "+1 below 20, -1 above 80) and ATR (5%: +1 when the candle's close moved up more than "
     "half an ATR, -1 down) vote; the score is the mean of the three intervals' weighted "
@@ -137,6 +137,7 @@ def _votes(p) -> object:
         ip("rsi_period", 2, 50, 14, "RSI period"),
         ip("macd_fast", 2, 50, 12, "MACD fast EMA period"),
         ip("macd_slow", 3, 100, 26, "MACD slow EMA period"),
+        ip("macd_signal", 2, 50, 9, "MACD signal line EMA period"),
         ip("bb_period", 2, 100, 20, "Bollinger Bands period"),
         ip("adx_period", 2, 50, 14, "ADX / DI period"),
         ip("stoch_period", 2, 50, 14, "Stochastic %K period"),

@@ -7,12 +7,16 @@ import numpy as np
 from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
 from tradestream.strategies.graph import Node, topological
 
+MINUTE = 60_000
+T0 = 1_700_000_000_000 + 17 * MINUTE  # 22:13 UTC: not on an hour (partial first hour)
+
 
 def random_candles(
-    seed: int, n: int = 300, *, integer: bool = False, flat: bool = False
+    seed: int, n: int = 300, *, integer: bool = False, flat: bool = False, gaps: bool = False
 ) -> CandleArrays:
-    """A random-walk candle series; ``integer`` rounds prices (exact ties), ``flat`` inserts
-    stretches of identical candles."""
+    """A random-walk series of 1-minute candles; ``integer`` rounds prices (exact ties),
+    ``flat`` inserts stretches of identical candles, ``gaps`` leaves minutes out (as a gap
+    longer than the filled one does)."""
     rng = np.random.default_rng(seed)
     close = 100.0 + np.cumsum(rng.normal(0.0, 1.0, n))
     if integer:
@@ -30,7 +34,9 @@ def random_candles(
         high[same] = close[same]
         low[same] = close[same]
         open_[same] = close[same]
-    return CandleArrays(open_, high, low, close, volume)
+    steps = rng.choice([1, 1, 1, 1, 2, 7, 90], size=n) if gaps else np.ones(n, dtype=np.int64)
+    starts = T0 + np.concatenate(([0], np.cumsum(steps[1:]))) * MINUTE
+    return CandleArrays(open_, high, low, close, volume, start_ms=starts, interval_ms=MINUTE)
 
 
 def run_incremental(node: Node, candles: CandleArrays) -> np.ndarray:

@@ -42,12 +42,14 @@ def draw_params(data, type_name: str) -> dict:
 
 def run_incremental(strategies, candles, split: int | None = None) -> dict[str, np.ndarray]:
     out = {s.strategy_id: np.zeros(len(candles), dtype=np.int8) for s in strategies}
-    evaluator = IncrementalEvaluator(strategies)
+    interval = candles.interval_ms
+    evaluator = IncrementalEvaluator(strategies, interval_ms=interval)
     for t in range(len(candles)):
         if t == split:
             state = json.loads(json.dumps(evaluator.get_state()))
-            evaluator = IncrementalEvaluator.from_state(strategies, state)
-        for emission in evaluator.update(*candles.row(t)):
+            evaluator = IncrementalEvaluator.from_state(strategies, state, interval_ms=interval)
+        start = None if candles.start_ms is None else int(candles.start_ms[t])
+        for emission in evaluator.update(*candles.row(t), start_ms=start):
             assert emission.index == t
             out[emission.strategy_id][t] = 1 if emission.action == "BUY" else -1
     return out
@@ -69,7 +71,7 @@ def test_evaluators_agree_for_every_strategy_type(type_name, data, candles):
     vectorized = evaluate_vectorized([strategy], candles)[strategy.strategy_id]
     incremental = run_incremental([strategy], candles, split)[strategy.strategy_id]
     assert np.array_equal(vectorized, incremental)
-    assert not vectorized[: strategy.warmup].any()
+    assert not vectorized[: strategy.warmup_at(candles.interval_ms)].any()
 
 
 def test_all_types_together_share_nodes_and_agree_with_unshared():
@@ -86,10 +88,10 @@ def test_all_types_together_share_nodes_and_agree_with_unshared():
 
 def test_incremental_state_is_plain_json_data():
     strategies = [library.build(name) for name in library.names()]
-    evaluator = IncrementalEvaluator(strategies)
+    evaluator = IncrementalEvaluator(strategies, interval_ms=60_000)
     candles = random_candles(5, 120)
     for t in range(len(candles)):
-        evaluator.update(*candles.row(t))
+        evaluator.update(*candles.row(t), start_ms=int(candles.start_ms[t]))
     state = evaluator.get_state()
     assert json.loads(json.dumps(state, allow_nan=False)) == state
 

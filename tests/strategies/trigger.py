@@ -34,4 +34,6 @@ def trigger_candles(n: int = 900, seed: int = 7) -> CandleArrays:
     volume[rng.random(n) < 0.1] *= 3.0
     flat = slice(400, 420)
     open_[flat] = high[flat] = low[flat] = close[flat]
-    return CandleArrays(open_, high, low, close, volume)
+    # 1-minute candles from midnight UTC (multi-timeframe types read 5m/15m/1h ones)
+    starts = 1_700_006_400_000 + np.arange(n, dtype=np.int64) * 60_000
+    return CandleArrays(open_, high, low, close, volume, start_ms=starts, interval_ms=60_000)

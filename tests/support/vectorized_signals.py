@@ -33,13 +33,16 @@ def reference_signal_id(strategy_id: str, symbol: str, candle_start_ms: int, act
 
 
 def candle_arrays(candles: Sequence[candle_pb2.Candle]) -> CandleArrays:
-    """OHLCV arrays of candles already in start order."""
+    """OHLCV arrays of candles already in start order, with their starts and interval
+    (multi-timeframe strategies need them)."""
     return CandleArrays(
         np.fromiter((c.open for c in candles), np.float64, len(candles)),
         np.fromiter((c.high for c in candles), np.float64, len(candles)),
         np.fromiter((c.low for c in candles), np.float64, len(candles)),
         np.fromiter((c.close for c in candles), np.float64, len(candles)),
         np.fromiter((c.volume for c in candles), np.float64, len(candles)),
+        start_ms=np.fromiter((c.start_ms for c in candles), np.int64, len(candles)),
+        interval_ms=candles[0].interval_ms if candles else None,
     )
 
 

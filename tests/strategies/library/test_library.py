@@ -13,24 +13,35 @@ from tradestream.strategies.incremental import IncrementalEvaluator
 from tradestream.strategies.vectorized import evaluate_vectorized, explain_signals
 
 CANDLES = trigger_candles()
+# Multi-timeframe types warm up on hours of 1-minute candles (NSE_WEIGHTED_VOTE: 34 h).
+LONG_CANDLES = trigger_candles(3000)
+MULTI_TIMEFRAME = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VOTE")
 
 
-def test_library_has_the_sixty_reference_types_plus_canonical_and_classics():
-    assert len(library.names()) == 63
+def test_library_has_the_sixty_reference_types_plus_canonical_classics_and_multi_timeframe():
+    assert len(library.names()) == 66
     for name in ("SMA_CROSSOVER", "RSI_OVERBOUGHT_OVERSOLD", "MICRO_REVERSAL_SCALPER"):
         assert name in library.names()
+    reading_longer = [n for n in library.names() if library.build(n).intervals_ms]
+    assert sorted(reading_longer) == sorted(MULTI_TIMEFRAME)
 
 
 @pytest.mark.parametrize("type_name", library.names())
 def test_type_on_trigger_series_emits_buy_and_sell_and_nothing_in_warmup(type_name):
     strategy = library.build(type_name)
-    signals = evaluate_vectorized([strategy], CANDLES)[strategy.strategy_id]
+    candles = LONG_CANDLES if type_name in MULTI_TIMEFRAME else CANDLES
+    warmup = strategy.warmup_at(candles.interval_ms)
+    signals = evaluate_vectorized([strategy], candles)[strategy.strategy_id]
     assert (signals == 1).any() and (signals == -1).any()
-    assert not signals[: strategy.warmup].any()
-    evaluator = IncrementalEvaluator([strategy])
-    indices = [e.index for t in range(len(CANDLES)) for e in evaluator.update(*CANDLES.row(t))]
+    assert not signals[:warmup].any()
+    evaluator = IncrementalEvaluator([strategy], interval_ms=candles.interval_ms)
+    indices = [
+        e.index
+        for t in range(len(candles))
+        for e in evaluator.update(*candles.row(t), start_ms=int(candles.start_ms[t]))
+    ]
     assert indices == list(np.flatnonzero(signals))
-    assert min(indices) >= strategy.warmup
+    assert min(indices) >= warmup
 
 
 def test_sma_crossover_id_params_and_warmup():
