@@ -26,20 +26,26 @@ from tradestream.strategies.incremental import IncrementalEvaluator  # noqa: E40
 from tradestream.strategies.vectorized import evaluate_vectorized  # noqa: E402
 
 
+MINUTE = 60_000
+
+
 def random_candles(n: int, seed: int = 1) -> CandleArrays:
     rng = np.random.default_rng(seed)
     close = 100.0 + np.cumsum(rng.normal(0.0, 1.0, n))
     open_ = np.concatenate(([close[0]], close[:-1]))
     high = np.maximum(open_, close) + np.abs(rng.normal(0.0, 0.5, n))
     low = np.minimum(open_, close) - np.abs(rng.normal(0.0, 0.5, n))
-    return CandleArrays(open_, high, low, close, rng.uniform(100.0, 1000.0, n))
+    starts = 1_700_006_400_000 + np.arange(n, dtype=np.int64) * MINUTE  # 1-minute candles
+    return CandleArrays(
+        open_, high, low, close, rng.uniform(100.0, 1000.0, n), start_ms=starts, interval_ms=MINUTE
+    )
 
 
 def incremental_seconds(strategies, rows, share_nodes: bool = True) -> float:
-    evaluator = IncrementalEvaluator(strategies, share_nodes=share_nodes)
+    evaluator = IncrementalEvaluator(strategies, share_nodes=share_nodes, interval_ms=MINUTE)
     start = time.perf_counter()
-    for row in rows:
-        evaluator.update(*row)
+    for row, start_ms in rows:
+        evaluator.update(*row, start_ms=start_ms)
     return time.perf_counter() - start
 
 
@@ -48,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candles", type=int, default=5000)
     args = parser.parse_args(argv)
     candles = random_candles(args.candles)
-    rows = [candles.row(t) for t in range(len(candles))]
+    rows = [(candles.row(t), int(candles.start_ms[t])) for t in range(len(candles))]
     strategies = [library.build(name) for name in library.names()]
     n = len(candles)
 

@@ -185,20 +185,24 @@ class Node:
         yield from _walk(self, seen)
 
 
-def _walk(node: Node, seen: set[Node]) -> Iterator[Node]:
+def _walk(node: Node, seen: set[Node], into_timeframes: bool = True) -> Iterator[Node]:
     if node in seen:
         return
-    for child in node.inputs:
-        yield from _walk(child, seen)
+    if into_timeframes or node.kind != TIMEFRAME:
+        for child in node.inputs:
+            yield from _walk(child, seen, into_timeframes)
     seen.add(node)
     yield node
 
 
-def topological(roots: Iterable[Node]) -> list[Node]:
-    """Returns the distinct nodes under ``roots``, each after its inputs (shared once)."""
+def topological(roots: Iterable[Node], *, into_timeframes: bool = True) -> list[Node]:
+    """Returns the distinct nodes under ``roots``, each after its inputs (shared once).
+
+    ``into_timeframes=False`` stops at timeframe nodes: the nodes computed on the roots' own
+    candles (a timeframe node's input is computed on its longer candles)."""
     seen: set[Node] = set()
     order: list[Node] = []
     for root in roots:
-        for node in _walk(root, seen):
+        for node in _walk(root, seen, into_timeframes):
             order.append(node)
     return order

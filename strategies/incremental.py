@@ -60,7 +60,7 @@ class _Program:
         """Compiles every node under ``roots`` not compiled yet; ``key`` names a node's slot
         (``prefix`` its state key), so one program can hold unshared copies."""
         known = lookbacks(roots, self.interval_ms) if has_timeframes(roots) else None
-        for node in topological(roots):
+        for node in topological(roots, into_timeframes=False):
             slot_key = key(node)
             if slot_key in self.slots:
                 continue

@@ -72,7 +72,7 @@ def lookbacks(roots: Iterable[Node], interval_ms: int | None) -> dict[Node, int]
         StrategyError: a timeframe node's interval is not a multiple of ``interval_ms``.
     """
     out: dict[Node, int] = {}
-    for node in topological(roots):
+    for node in topological(roots, into_timeframes=False):
         if node.kind == TIMEFRAME:
             child = node.inputs[0]
             inner = lookbacks([child], node_interval_ms(node))[child]

@@ -62,7 +62,7 @@ def compute_nodes(
     n = len(candles)
     known = lookbacks(roots, candles.interval_ms) if has_timeframes(roots) else None
     longer: dict[int, tuple[CandleArrays, np.ndarray]] = {}
-    for node in topological(roots):
+    for node in topological(roots, into_timeframes=False):
         if node.kind in FIELDS:
             values[node] = candles.field(node.kind)
             continue
