@@ -25,7 +25,6 @@ from tradestream.strategies.graph import topological  # noqa: E402
 from tradestream.strategies.incremental import IncrementalEvaluator  # noqa: E402
 from tradestream.strategies.vectorized import evaluate_vectorized  # noqa: E402
 
-
 MINUTE = 60_000
 
 
