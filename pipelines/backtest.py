@@ -86,6 +86,7 @@ from tradestream.pipelines.options import (
     unknown_flags,
 )
 from tradestream.portfolio.flags import add_portfolio_flags, given_settings
+from tradestream.runtime.errors import hide_strategy_error_logs
 from tradestream.strategies.errors import StrategyError
 from tradestream.transforms.backtest.collect_series import CollectCandleSeries
 from tradestream.transforms.backtest.inputs import CandlesFromInputs
@@ -389,6 +390,7 @@ def _run_staged(
     `results_per_symbol`: how much of summary.json to read (0: only its head, a grid's
     results can be hundreds of MB; None: all of it, a portfolio's has no results list).
     """
+    hide_strategy_error_logs()
     try:
         with staged as out_dir:
             job(out_dir)

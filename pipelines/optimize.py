@@ -95,7 +95,9 @@ from tradestream.pipelines.options import (
     unknown_flags,
 )
 from tradestream.reports.optimize_report import write_report
+from tradestream.runtime.errors import hide_strategy_error_logs
 from tradestream.settings import get_settings
+from tradestream.strategies.errors import StrategyError
 from tradestream.transforms.backtest.inputs import CandlesFromInputs
 from tradestream.transforms.optimize.evaluate_fitness import EvaluateFitness
 from tradestream.transforms.optimize.work_files import (
@@ -364,6 +366,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         paths, kind = resolve_inputs(args.input, args.input_format)
         spaces = select_spaces(args.strategy_spec, args.strategies_file, args.bound)
+        if kind == "trades":  # the candle interval is known now: types it cannot run
+            for space in spaces:
+                space.stype.build().warmup_at(args.candle_interval)
         execution = execution_config(args)
         ga = GAConfig(
             population=args.population,
@@ -387,8 +392,9 @@ def run(argv: Sequence[str] | None = None) -> int:
         if (args.train is None) != (args.test is None):
             raise ValueError("walk-forward needs both --train and --test")
         staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
-    except (ValueError, TradeFileError, OutputDirError) as exc:
+    except (ValueError, TradeFileError, OutputDirError, StrategyError) as exc:
         return _error(str(exc))
+    hide_strategy_error_logs()
     try:
         with staged as out_dir:
             for space in spaces:
@@ -401,6 +407,9 @@ def run(argv: Sequence[str] | None = None) -> int:
                 staged.commit()
     except OutputDirError as exc:
         return _error(str(exc))
+    except StrategyError as exc:  # a type the input's candles cannot run (their interval)
+        message = str(exc).split(" [while running", 1)[0]
+        return _error(f"{message}; nothing written to {args.output}")
     if isinstance(entries, int):
         return entries
     if not entries:
