@@ -8,10 +8,13 @@ against it, and against books and figures worked out by hand in the comments.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import pickle
 import random
 from collections import Counter
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -23,6 +26,7 @@ from tradestream.market.book_features import (
     BookFeatures,
     BookTracker,
     book_features_by_candle,
+    check_update,
 )
 from tradestream.market.dead_letters import BOOK_FEATURE_REASONS
 from tradestream.v1 import book_pb2
@@ -32,6 +36,7 @@ MINUTE = 60_000
 T0 = 1_700_000_040_000  # a minute boundary
 BID, ASK = book_pb2.BOOK_SIDE_BID, book_pb2.BOOK_SIDE_ASK
 SIDES = {"b": BID, "a": ASK}
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"
 
 
 def book_update(time_ms, seq, levels, snapshot=False, symbol=SYMBOL) -> book_pb2.BookUpdate:
@@ -254,6 +259,21 @@ def test_book_features_bad_content_is_refused_on_receive(update, reason):
     assert tracker.pending == []
     _, refused = book_features_by_candle([update], MINUTE, symbols=[SYMBOL])
     assert refused == [(update, reason)]
+
+
+def test_book_features_check_update_needs_no_state():
+    assert check_update(OPENING) is None
+    assert check_update(book_update(T0, 1, [("b", 100, -1)])) == "invalid_size"
+
+
+def test_book_features_update_stamped_before_its_snapshot_is_applied_before_it():
+    # time first, then number: an update numbered after the snapshot but stamped before it
+    # (Coinbase stamps a snapshot with the message's time, an update with the engine's) is
+    # ordered before the snapshot, so it is refused; order flow is counted from the snapshot
+    early = book_update(T0 + 4, 11, [("b", 100, 9)])
+    rows, refused = book_features_by_candle([OPENING, early], MINUTE)
+    assert refused == [(early, "update_before_snapshot")]
+    assert rows[SYMBOL][0][1].bid_depth == 5.0
 
 
 def test_book_features_update_before_a_closed_candle_end_is_late():
@@ -582,3 +602,77 @@ def test_book_features_features_record_is_immutable_and_small():
         NO_BOOK.ofi = 1.0  # type: ignore[misc]
     assert not hasattr(NO_BOOK, "__dict__")
     assert isinstance(NO_BOOK, BookFeatures) and bf.DEFAULT_MAX_LEVELS == 50
+
+
+# -- a recorded session ------------------------------------------------------------------------
+
+
+def recorded_updates(path: Path) -> list[book_pb2.BookUpdate]:
+    """Every l2_data event of a recorded Coinbase session as a BookUpdate, unchecked (the
+    raw feed, not the ingest's output): time = the latest level's event_time, else the
+    message's timestamp, in ms."""
+
+    def ms(text: str) -> int:
+        whole, _, fraction = text.rstrip("Z").partition(".")
+        return int(datetime.fromisoformat(whole + "+00:00").timestamp()) * 1000 + int(
+            (fraction + "000")[:3]
+        )
+
+    updates = []
+    for line in path.read_text().splitlines():
+        message = json.loads(line)
+        if message["channel"] != "l2_data":
+            continue
+        for event in message["events"]:
+            times = [ms(u["event_time"]) for u in event["updates"]]
+            levels = [
+                (
+                    "b" if u["side"] == "bid" else "a",
+                    float(u["price_level"]),
+                    float(u["new_quantity"]),
+                )
+                for u in event["updates"]
+            ]
+            latest = max(times, default=0)
+            updates.append(
+                book_update(
+                    latest if latest > 946_684_800_000 else ms(message["timestamp"]),
+                    message["sequence_num"],
+                    levels,
+                    snapshot=event["type"] == "snapshot",
+                    symbol=event["product_id"],
+                )
+            )
+    return updates
+
+
+def test_book_features_recorded_session_ends_on_the_recorded_books():
+    # the raw recorded feed: a repeated message (17), a gap (37 lost: not one for us), a
+    # resubscription's snapshots (41, 42), then a BTC update crossing the book (43)
+    updates = recorded_updates(FIXTURES / "level2_session.jsonl")
+    rows, refused = book_features_by_candle(updates, 100, depth=5)
+    assert [(u.symbol, u.sequence_num, r) for u, r in refused] == [
+        ("BTC-USD", 17, "duplicate"),
+        ("BTC-USD", 43, "crossed_book"),
+    ]
+    assert not rows["BTC-USD"][-1][1].has_book  # dropped: the session ends before a snapshot
+    # ETH ends on the exchange's book the recording's generator wrote down
+    book = json.loads((FIXTURES / "level2_session_books.json").read_text())["ETH-USD"]
+    bids = sorted(((float(p), q) for p, q in book["bid"].items()), reverse=True)
+    asks = sorted((float(p), q) for p, q in book["offer"].items())
+    bid_depth, ask_depth = sum(q for _, q in bids[:5]), sum(q for _, q in asks[:5])
+    (pb, qb), (pa, qa) = bids[0], asks[0]
+    last = rows["ETH-USD"][-1][1]
+    assert last.has_book and last.depth_complete
+    assert last.bid_depth == pytest.approx(bid_depth)
+    assert last.ask_depth == pytest.approx(ask_depth)
+    assert last.imbalance == pytest.approx((bid_depth - ask_depth) / (bid_depth + ask_depth))
+    assert last.spread == pytest.approx((pa - pb) / ((pa + pb) / 2))
+    assert last.microprice == pytest.approx((pb * qa + pa * qb) / (qb + qa))
+    for symbol, symbol_rows in rows.items():
+        starts = [start for start, _ in symbol_rows]
+        assert starts == list(range(starts[0], starts[-1] + 100, 100))
+        applied = sum(u.symbol == symbol for u in updates) - sum(
+            u.symbol == symbol for u, _ in refused
+        )
+        assert sum(f.updates for _, f in symbol_rows) == applied
