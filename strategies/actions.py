@@ -32,6 +32,8 @@ class Emission:
     # A BUY of a strategy with an OrderSpec: (type, price, time in force, stop, take-profit),
     # the nodes' values at this candle (None where not given).
     order: tuple | None = None
+    # The strategy's confidence node at this candle, clipped to [0, 1] (1 without one).
+    confidence: float = 1.0
 
 
 def fired_rule(rule: Node, truth: Callable[[Node], bool]) -> Node:
@@ -48,6 +50,14 @@ def reason_text(action: int, rule: Node, truth: Callable[[Node], bool]) -> str:
     """Human-readable reason: ``"entry: <rule>"`` for BUY, ``"exit: <rule>"`` for SELL."""
     role = "entry" if action == BUY else "exit"
     return f"{role}: {fired_rule(rule, truth)}"
+
+
+def clip_confidence(value: float) -> float:
+    """A confidence node's value as a signal's confidence: clipped to [0, 1], NaN -> 0."""
+    value = float(value)
+    if value != value:
+        return 0.0
+    return min(1.0, max(0.0, value))
 
 
 def order_tuple(order, value: Callable[[str], float]) -> tuple:

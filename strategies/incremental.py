@@ -21,8 +21,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tradestream.strategies.actions import BUY, SELL, Emission, order_tuple, reason_text
-from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.actions import (
+    BUY,
+    SELL,
+    Emission,
+    clip_confidence,
+    order_tuple,
+    reason_text,
+)
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import TIMEFRAME, Node, topological
 from tradestream.strategies.kinds.registry import NAN, Incremental
@@ -41,20 +48,22 @@ STATE_VERSION = 1
 
 
 TIME_SLOT = len(FIELDS)  # the candle's start (ms) follows the five fields in a value list
+BOOK_SLOT = TIME_SLOT + 1  # then the BOOK_FIELDS values
 
 
 class _Program:
     """Graph nodes compiled to steps over one list of values: the candle fields, its start
-    time, then one slot per node (constants filled once)."""
+    time, the book fields, then one slot per node (constants filled once)."""
 
     def __init__(self, interval_ms: int | None) -> None:
         self.interval_ms = interval_ms
         self.slots: dict[Any, int] = {}
         self.keys: list[str] = []
         self.impls: list[Any] = []
-        self.values: list[Any] = [0.0] * (len(FIELDS) + 1)
+        self.values: list[Any] = [0.0] * (BOOK_SLOT + len(BOOK_FIELDS))
         self.steps: list[tuple[Any, tuple[int, ...], int]] = []
         self.needs_time = False
+        self.needs_book = False
 
     def add(self, roots: list[Node], key=lambda node: node, prefix: str = "") -> None:
         """Compiles every node under ``roots`` not compiled yet; ``key`` names a node's slot
@@ -66,6 +75,10 @@ class _Program:
                 continue
             if node.kind in FIELDS:
                 self.slots[slot_key] = FIELDS.index(node.kind)
+                continue
+            if node.kind in BOOK_FIELDS:
+                self.slots[slot_key] = BOOK_SLOT + BOOK_FIELDS.index(node.kind)
+                self.needs_book = True
                 continue
             slot = len(self.values)
             self.slots[slot_key] = slot
@@ -85,8 +98,9 @@ class _Program:
             self.impls.append(impl)
             self.steps.append((impl.step, inputs, slot))
 
-    def run(self, open, high, low, close, volume, start_ms) -> list[Any]:
-        """Steps every node on one candle; returns the value list."""
+    def run(self, open, high, low, close, volume, start_ms, book=None) -> list[Any]:
+        """Steps every node on one candle (``book``: its BOOK_FIELDS values, when the graph
+        reads them); returns the value list."""
         values = self.values
         values[0] = float(open)
         values[1] = float(high)
@@ -94,6 +108,8 @@ class _Program:
         values[3] = float(close)
         values[4] = float(volume)
         values[TIME_SLOT] = start_ms
+        if book is not None:
+            values[BOOK_SLOT : BOOK_SLOT + len(BOOK_FIELDS)] = book
         for step, inputs, out in self.steps:
             if len(inputs) == 1:
                 values[out] = step(values[inputs[0]])
@@ -211,6 +227,7 @@ class IncrementalEvaluator:
         self._values = program.values
         self._rules: list[tuple[Strategy, int, int, int]] = []
         self._orders: dict[str, dict[str, int]] = {}  # strategy id -> order field -> slot
+        self._confidence: dict[str, int] = {}  # strategy id -> its confidence node's slot
         for index, strategy in enumerate(self.strategies):
             group_index = 0 if share_nodes else index
 
@@ -221,6 +238,8 @@ class IncrementalEvaluator:
                 (strategy, self._slots[key(strategy.entry)], self._slots[key(strategy.exit)],
                  warmups[index])
             )  # fmt: skip
+            if strategy.confidence is not None:
+                self._confidence[strategy.strategy_id] = self._slots[key(strategy.confidence)]
             if strategy.order is not None:
                 self._orders[strategy.strategy_id] = {
                     name: self._slots[key(node)] for name, node in strategy.order.nodes().items()
@@ -241,19 +260,24 @@ class IncrementalEvaluator:
         close: float,
         volume: float,
         start_ms: int | None = None,
+        book: tuple[float, ...] | None = None,
     ) -> list[Emission]:
         """Consumes one candle and returns the signals it produces (usually none).
 
         Args:
             open, high, low, close, volume: the candle, as floats.
             start_ms: its start (epoch ms); needed by strategies that read longer candles.
+            book: its BOOK_FIELDS values (`candle_arrays.book_row`); needed by strategies
+                that read the order book.
 
         Returns:
             Emissions in strategy order.
         """
         if start_ms is None and self._program.needs_time:
             raise StrategyError("strategies that read longer candles need each candle's start")
-        values = self._program.run(open, high, low, close, volume, start_ms)
+        if book is None and self._program.needs_book:
+            raise StrategyError("strategies that read the order book need its values per candle")
+        values = self._program.run(open, high, low, close, volume, start_ms, book)
         t = self._t
         self._t = t + 1
         emissions: list[Emission] = []
@@ -275,9 +299,12 @@ class IncrementalEvaluator:
             if action == BUY and strategy.order is not None:
                 slots = self._orders[strategy.strategy_id]
                 order = order_tuple(strategy.order, lambda name, s=slots: values[s[name]])
+            confidence = 1.0
+            if strategy.confidence is not None:
+                confidence = clip_confidence(values[self._confidence[strategy.strategy_id]])
             emissions.append(
                 Emission(strategy.strategy_id, "BUY" if action == BUY else "SELL", reason, t,
-                         order)
+                         order, confidence)
             )  # fmt: skip
         return emissions
 

@@ -35,6 +35,14 @@ high = Node("high")
 low = Node("low")
 close = Node("close")
 volume = Node("volume")
+# The order book at each candle's close (level 2; see candle_arrays.BOOK_FIELDS).
+book_imbalance = Node("book_imbalance")
+book_spread = Node("book_spread")
+book_microprice = Node("book_microprice")
+book_ofi = Node("book_ofi")
+book_bid_depth = Node("book_bid_depth")
+book_ask_depth = Node("book_ask_depth")
+book_live = Node("book_live")
 
 
 def at_interval(x: Node, seconds: int) -> Node:

@@ -37,7 +37,11 @@ An entry of your own declares its parameters and its ``entry`` and ``exit`` rule
 (with a node ``atr: {kind: atr, inputs: [high, low, close], params: {period: 14}}``). The
 order's nodes are read at the signal's candle; each signal carries them (``Signal.order``).
 
-An input is a candle field (``close``), a named node, a number (a constant) or an inline node
+``confidence`` (optional) is a value node read at each signal's candle, clipped to [0, 1],
+as the signal's confidence (without it, 1).
+
+An input is a candle field (``close``) or an order-book field (``book_imbalance``, ...;
+level-2 data must come with the candles), a named node, a number (a constant) or an inline node
 mapping; a parameter value is a number or ``$param``. A node with an ``interval`` (``15m``,
 ``1h``, ``1d``; a number is seconds) is computed, with everything it reads, on candles of that
 interval and seen by the strategy's own candles only once each such candle has closed
@@ -72,7 +76,7 @@ import yaml
 
 from tradestream.market.durations import parse_duration_ms
 from tradestream.strategies import library
-from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
 from tradestream.strategies.nodes import at_interval, const
@@ -182,7 +186,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
     if not isinstance(entry, Mapping):
         raise StrategyError(f"{where}: expected a mapping")
     unknown = set(entry) - {"name", "description", "params", "constraints", "nodes", "entry",
-                            "exit", "order", "values"}  # fmt: skip
+                            "exit", "order", "confidence", "values"}  # fmt: skip
     if unknown:
         raise StrategyError(f"{where}: unknown keys {sorted(unknown)}")
     if "name" in entry and isinstance(entry["name"], str) and set(entry) <= {"name", "values"}:
@@ -209,7 +213,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
         raise StrategyError(f"{where}: 'constraints' must be a list such as ['fast < slow']")
     constraints = tuple(_constraint(text, specs, where) for text in texts)
     named = _mapping(entry.get("nodes"), "'nodes' must be a mapping of name -> node", where)
-    clash = set(named) & set(FIELDS)
+    clash = set(named) & (set(FIELDS) | set(BOOK_FIELDS))
     if clash:
         raise StrategyError(f"{where}: node names {sorted(clash)} shadow candle fields")
 
@@ -221,8 +225,11 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
     def rules(params: Mapping[str, Any]) -> tuple:
         builder = _GraphBuilder(named, params, where)
         built = builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
+        confidence = None
+        if entry.get("confidence") is not None:
+            confidence = builder.build(entry["confidence"], "confidence")
         if not order:
-            return built
+            return (*built, None, confidence)
         nodes = {
             k: builder.build(order[k], f"order.{k}")
             for k in ("price", "stop", "take_profit")
@@ -236,7 +243,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
             )
         except StrategyError as error:
             raise StrategyError(f"{where}: {error}") from None
-        return (*built, spec)
+        return (*built, spec, confidence)
 
     stype = StrategyType(name, description, specs, rules, constraints)
     values = dict(
@@ -316,7 +323,7 @@ class _GraphBuilder:
             raise StrategyError(f"{self.where}: {path}: {error}") from None
 
     def _reference(self, name: str, path: str) -> Node:
-        if name in FIELDS:
+        if name in FIELDS or name in BOOK_FIELDS:
             return Node(name)
         if name in self.done:
             return self.done[name]

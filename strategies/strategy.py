@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tradestream.strategies.candle_arrays import BOOK_FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import TIMEFRAME, Node, _format_value, topological
 from tradestream.strategies.params import ParamSpec, ParamValue, resolve_params
@@ -72,7 +73,8 @@ class OrderSpec:
 @dataclass(frozen=True)
 class Strategy:
     """A built strategy: fixed parameters and entry (BUY) / exit (SELL) rules, and optionally
-    the order its entries ask for."""
+    the order its entries ask for and a confidence node (its signals' confidence, read at
+    the signal's candle and clipped to [0, 1]; without one, 1)."""
 
     type_name: str
     params: Mapping[str, ParamValue]
@@ -80,12 +82,19 @@ class Strategy:
     exit: Node
     description: str = ""
     order: OrderSpec | None = None
+    confidence: Node | None = None
     strategy_id: str = field(init=False)
 
     def __post_init__(self) -> None:
         for role, rule in (("entry", self.entry), ("exit", self.exit)):
             if not isinstance(rule, Node) or rule.output != "rule":
                 raise StrategyError(f"{self.type_name}: {role} must be a rule node, got {rule}")
+        if self.confidence is not None and (
+            not isinstance(self.confidence, Node) or self.confidence.output != "series"
+        ):
+            raise StrategyError(
+                f"{self.type_name}: confidence must be a value node, got {self.confidence}"
+            )
         object.__setattr__(self, "params", dict(self.params))
         args = ",".join(f"{k}={_format_value(v)}" for k, v in sorted(self.params.items()))
         object.__setattr__(self, "strategy_id", f"{self.type_name}({args})")
@@ -115,6 +124,11 @@ class Strategy:
         return max(known[n] for n in roots) + 1
 
     @property
+    def reads_book(self) -> bool:
+        """Whether it reads order-book fields (level-2 data must come with the candles)."""
+        return any(n.kind in BOOK_FIELDS for n in topological(self.roots()))
+
+    @property
     def intervals_ms(self) -> tuple[int, ...]:
         """The longer candle intervals it reads, in ms, ascending (() for none)."""
         return tuple(sorted({
@@ -122,9 +136,11 @@ class Strategy:
         }))  # fmt: skip
 
     def roots(self) -> list[Node]:
-        """Every node the evaluators compute: the rules, then the order's value nodes."""
+        """Every node the evaluators compute: the rules, the order's value nodes, then the
+        confidence node."""
         order = list(self.order.nodes().values()) if self.order is not None else []
-        return [self.entry, self.exit, *order]
+        confidence = [self.confidence] if self.confidence is not None else []
+        return [self.entry, self.exit, *order, *confidence]
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,8 @@ class StrategyType:
     name: str
     description: str
     params: tuple[ParamSpec, ...]
-    rules: Callable[[Mapping[str, Any]], tuple]  # (entry, exit) or (entry, exit, OrderSpec)
+    # (entry, exit), (entry, exit, OrderSpec | None) or (entry, exit, order, confidence node)
+    rules: Callable[[Mapping[str, Any]], tuple]
     constraints: tuple[Constraint, ...] = ()
 
     def defaults(self) -> dict[str, ParamValue]:
@@ -170,8 +187,9 @@ class StrategyType:
         built = self.rules(params)
         entry, exit_ = built[0], built[1]
         order = built[2] if len(built) > 2 else None
+        confidence = built[3] if len(built) > 3 else None
         try:
-            return Strategy(self.name, params, entry, exit_, self.description, order)
+            return Strategy(self.name, params, entry, exit_, self.description, order, confidence)
         except StrategyError as error:
             raise StrategyError(f"{self.name}: {error}") from None
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, CandleArrays
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import TIMEFRAME, Node, interval_text, topological
 
@@ -75,6 +75,11 @@ def lookbacks(roots: Iterable[Node], interval_ms: int | None) -> dict[Node, int]
     for node in topological(roots, into_timeframes=False):
         if node.kind == TIMEFRAME:
             child = node.inputs[0]
+            if any(n.kind in BOOK_FIELDS for n in topological([child])):
+                raise StrategyError(
+                    "reads the order book on longer candles: book fields are per candle of "
+                    "the strategy's own interval only"
+                )
             inner = lookbacks([child], node_interval_ms(node))[child]
             k = ratio(node, interval_ms)
             out[node] = (inner + 1) * k - 1

@@ -16,8 +16,8 @@ from typing import Protocol
 
 import numpy as np
 
-from tradestream.strategies.actions import BUY, order_tuple, reason_text
-from tradestream.strategies.candle_arrays import FIELDS, CandleArrays
+from tradestream.strategies.actions import BUY, clip_confidence, order_tuple, reason_text
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, FIELDS, CandleArrays
 from tradestream.strategies.graph import TIMEFRAME, Node, topological
 from tradestream.strategies.strategy import Strategy
 from tradestream.strategies.timeframes import (
@@ -63,7 +63,7 @@ def compute_nodes(
     known = lookbacks(roots, candles.interval_ms) if has_timeframes(roots) else None
     longer: dict[int, tuple[CandleArrays, np.ndarray]] = {}
     for node in topological(roots, into_timeframes=False):
-        if node.kind in FIELDS:
+        if node.kind in FIELDS or node.kind in BOOK_FIELDS:
             values[node] = candles.field(node.kind)
             continue
         if node.kind == "const":
@@ -158,6 +158,20 @@ def explain_signals(strategy: Strategy, candles: CandleArrays) -> list[tuple[int
         text = reason_text(action, rule, lambda node, t=t: bool(values[node][t]))
         result.append((int(t), "BUY" if action == BUY else "SELL", text))
     return result
+
+
+def signal_confidences(strategy: Strategy, candles: CandleArrays) -> dict[int, float]:
+    """The confidence of each signal of ``strategy``, by candle index ({} without a confidence
+    node: every signal's is 1), as the incremental evaluator emits it."""
+    if strategy.confidence is None:
+        return {}
+    values = compute_nodes(strategy.roots(), candles)
+    signals = signals_from_rules(
+        values[strategy.entry], values[strategy.exit], strategy.warmup_at(candles.interval_ms)
+    )
+    return {
+        int(t): clip_confidence(values[strategy.confidence][t]) for t in np.flatnonzero(signals)
+    }
 
 
 def signal_orders(strategy: Strategy, candles: CandleArrays) -> dict[int, tuple]:

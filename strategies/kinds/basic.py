@@ -11,7 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from tradestream.strategies.candle_arrays import FIELDS
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, FIELDS
 from tradestream.strategies.kinds.registry import NAN, Incremental, NodeKind, Params, register
 
 
@@ -48,6 +48,22 @@ for _name in FIELDS:
             batch=_no_batch,
             incremental=lambda p, lb: _Field(),
             description=f"the candle {_name}",
+        )
+    )
+
+for _name in BOOK_FIELDS:
+    register(
+        NodeKind(
+            name=_name,
+            arity=0,
+            params=(),
+            inputs="series",
+            output="series",
+            own_lookback=lambda p: 0,
+            batch=_no_batch,
+            incremental=lambda p, lb: _Field(),
+            description=f"the order book's {_name[5:].replace('_', ' ')} at the candle's close "
+            "(level-2 data)",
         )
     )
 

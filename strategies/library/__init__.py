@@ -12,6 +12,7 @@ from tradestream.strategies.library import (  # noqa: F401  (imported for regist
     momentum,
     moving_averages,
     multi_timeframe,
+    order_book,
     oscillators,
     price_action,
     trend,

@@ -36,7 +36,37 @@ def random_candles(
         open_[same] = close[same]
     steps = rng.choice([1, 1, 1, 1, 2, 7, 90], size=n) if gaps else np.ones(n, dtype=np.int64)
     starts = T0 + np.concatenate(([0], np.cumsum(steps[1:]))) * MINUTE
-    return CandleArrays(open_, high, low, close, volume, start_ms=starts, interval_ms=MINUTE)
+    return CandleArrays(
+        open_, high, low, close, volume, start_ms=starts, interval_ms=MINUTE,
+        book=random_book(rng, close, integer),
+    )  # fmt: skip
+
+
+def random_book(rng: np.random.Generator, close: np.ndarray, integer: bool = False) -> dict:
+    """Plausible order-book fields for candles closing at `close` (BOOK_FIELDS): an imbalance
+    wandering in [-1, 1] (rounded to tenths with `integer`: exact ties), stretches without a
+    live book (neutral values, as `book_row` gives them)."""
+    n = close.shape[0]
+    imbalance = np.clip(np.cumsum(rng.normal(0.0, 0.25, n)) % 2.0 - 1.0, -1.0, 1.0)
+    if integer:
+        imbalance = np.round(imbalance, 1)
+    spread = np.abs(rng.normal(0.0, 0.001, n))
+    live = (rng.random(n) > 0.05).astype(np.float64)
+    bid = rng.uniform(1.0, 50.0, n)
+    book = {
+        "book_imbalance": imbalance,
+        "book_spread": spread,
+        "book_microprice": close * (1.0 + rng.normal(0.0, 0.0005, n)),
+        "book_ofi": rng.normal(0.0, 5.0, n),
+        "book_bid_depth": bid,
+        "book_ask_depth": bid * (1.0 - imbalance) / (1.0 + imbalance + 1e-9),
+        "book_live": live,
+    }
+    dead = live == 0.0
+    for name in ("book_imbalance", "book_spread", "book_ofi", "book_bid_depth", "book_ask_depth"):
+        book[name][dead] = 0.0
+    book["book_microprice"][dead] = close[dead]
+    return book
 
 
 def run_incremental(node: Node, candles: CandleArrays) -> np.ndarray:

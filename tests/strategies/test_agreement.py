@@ -49,7 +49,8 @@ def run_incremental(strategies, candles, split: int | None = None) -> dict[str, 
             state = json.loads(json.dumps(evaluator.get_state()))
             evaluator = IncrementalEvaluator.from_state(strategies, state, interval_ms=interval)
         start = None if candles.start_ms is None else int(candles.start_ms[t])
-        for emission in evaluator.update(*candles.row(t), start_ms=start):
+        book = candles.book_values(t)
+        for emission in evaluator.update(*candles.row(t), start_ms=start, book=book):
             assert emission.index == t
             out[emission.strategy_id][t] = 1 if emission.action == "BUY" else -1
     return out
@@ -91,7 +92,9 @@ def test_incremental_state_is_plain_json_data():
     evaluator = IncrementalEvaluator(strategies, interval_ms=60_000)
     candles = random_candles(5, 120)
     for t in range(len(candles)):
-        evaluator.update(*candles.row(t), start_ms=int(candles.start_ms[t]))
+        evaluator.update(
+            *candles.row(t), start_ms=int(candles.start_ms[t]), book=candles.book_values(t)
+        )
     state = evaluator.get_state()
     assert json.loads(json.dumps(state, allow_nan=False)) == state
 

@@ -22,7 +22,7 @@ def test_list_shows_every_type_with_bounds_and_warmup():
     for name in library.names():
         assert name in text
     assert "fast=10 [2..100], slow=30 [3..300]" in text
-    assert "66 strategy types" in text
+    assert "67 strategy types" in text
 
 
 def test_show_prints_params_constraints_and_graph():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tests.strategies.series import random_book
 from tradestream.strategies.candle_arrays import CandleArrays
 
 
@@ -36,4 +37,7 @@ def trigger_candles(n: int = 900, seed: int = 7) -> CandleArrays:
     open_[flat] = high[flat] = low[flat] = close[flat]
     # 1-minute candles from midnight UTC (multi-timeframe types read 5m/15m/1h ones)
     starts = 1_700_006_400_000 + np.arange(n, dtype=np.int64) * 60_000
-    return CandleArrays(open_, high, low, close, volume, start_ms=starts, interval_ms=60_000)
+    book = random_book(rng, close)
+    return CandleArrays(
+        open_, high, low, close, volume, start_ms=starts, interval_ms=60_000, book=book
+    )

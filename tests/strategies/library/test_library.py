@@ -19,7 +19,7 @@ MULTI_TIMEFRAME = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VO
 
 
 def test_library_has_the_sixty_reference_types_plus_canonical_classics_and_multi_timeframe():
-    assert len(library.names()) == 66
+    assert len(library.names()) == 67
     for name in ("SMA_CROSSOVER", "RSI_OVERBOUGHT_OVERSOLD", "MICRO_REVERSAL_SCALPER"):
         assert name in library.names()
     reading_longer = [n for n in library.names() if library.build(n).intervals_ms]
@@ -38,7 +38,9 @@ def test_type_on_trigger_series_emits_buy_and_sell_and_nothing_in_warmup(type_na
     indices = [
         e.index
         for t in range(len(candles))
-        for e in evaluator.update(*candles.row(t), start_ms=int(candles.start_ms[t]))
+        for e in evaluator.update(
+            *candles.row(t), start_ms=int(candles.start_ms[t]), book=candles.book_values(t)
+        )
     ]
     assert indices == list(np.flatnonzero(signals))
     assert min(indices) >= warmup
