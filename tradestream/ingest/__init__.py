@@ -4,7 +4,6 @@
 - `producer.py`: TradeProducer, the one way trades and dead letters reach Kafka.
 - `replay.py`: a stream of records into the producer, at a speed factor or flat out.
 - `accounting.py`: where each record of a replay went (sent, dead-lettered, skipped).
-- `coinbase.py`: the Coinbase Advanced Trade WebSocket protocol (pure parsing).
 - `ws_client.py`: one self-healing WebSocket connection (backoff, silence detection).
 - `coinbase_stream.py`: the live Coinbase source (connections, de-duplication, dead letters).
 - `dedup.py`: recent trade ids per symbol, in bounded memory.
@@ -16,9 +15,10 @@
 
 Level-2 order books (`--channel=level2`, into the `book` topic):
 
-- `coinbase_level2.py`: the `level2` channel's messages (pure parsing).
-- `order_book.py`: per-symbol books, checked message by message (BookBuilder, pure).
 - `book_stream.py`: the live Coinbase source; re-subscribes a book for a fresh snapshot.
 - `book_replay.py`: recorded book files (JSON lines of Coinbase frames) into the topic.
 - `book_metrics.py`: where every record went, the summary line, Prometheus text.
+
+The Coinbase protocol itself (market_trades and level2 parsing, the BookBuilder, reading a
+recorded book file) is pure and lives below the pipelines, in `tradestream/exchanges/`.
 """

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tradestream.ingest.coinbase import HEARTBEATS
+from tradestream.exchanges.coinbase import HEARTBEATS
+from tradestream.exchanges.order_book import FrameOutcome
 from tradestream.ingest.metrics import PREFIX, _labelled, _number
-from tradestream.ingest.order_book import FrameOutcome
 
 
 def _add(counts: dict[str, int], key: str, n: int = 1) -> None:

@@ -1,13 +1,13 @@
 """Replay a recorded level-2 session into the book topic.
 
-A recorded book file is **JSON lines of Coinbase frames**: one WebSocket message per line,
-exactly as the `level2` + `heartbeats` connection received it (`l2_data`, `heartbeats`,
-`subscriptions`, errors), in the order received; blank lines are ignored and `.gz` files are
-read compressed. The frames go through the same `BookBuilder` as the live stream, so the
-same checks apply and the same BookUpdates come out. What a replay cannot do is ask for a
-fresh snapshot: after a gap (or a bad update) that book waits, its updates skipped, for the
-next snapshot in the file (a recording across a resubscription or a reconnect has one; a
-`sequence_num` of 0 after a higher one is read as the recorder's reconnect).
+A recorded book file is **JSON lines of Coinbase frames** (read by
+`tradestream.exchanges.recordings.read_frames`). The frames go through the same `BookBuilder`
+as the live stream, by way of `recorded_outcomes` (which `book_updates_from_recording`, the
+backtest's reader of the same files, also uses), so the same checks apply and the same
+BookUpdates come out. What a replay cannot do is ask for a fresh snapshot: after a gap (or a
+bad update) that book waits, its updates skipped, for the next snapshot in the file (a
+recording across a resubscription or a reconnect has one; a `sequence_num` of 0 after a
+higher one is read as the recorder's reconnect).
 
 `speed=N` keeps the spacing of the updates' event times divided by N; `speed=None` sends
 as fast as Kafka takes them. Every record read is sent, dead-lettered with its reason,
@@ -17,45 +17,16 @@ skipped with its reason, or counted as control (heartbeats, acknowledgements): t
 
 from __future__ import annotations
 
-import gzip
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
+from tradestream.exchanges.order_book import BookBuilder
+from tradestream.exchanges.recordings import recorded_outcomes
 from tradestream.ingest.book_metrics import BookMetrics
-from tradestream.ingest.order_book import BookBuilder
 from tradestream.ingest.producer import BookProducer
 
 DEAD_LETTER_SOURCE = "replay-level2"
-CONNECTION = "replay"
-
-
-class BookFileError(ValueError):
-    """A recorded book file that cannot be read at all (missing, unreadable)."""
-
-
-def read_frames(path: Path) -> Iterator[str]:
-    """The frames of a recorded book file, one per non-blank line.
-
-    Raises:
-        BookFileError: the file does not exist or is not text (when opened).
-    """
-    if not path.is_file():
-        raise BookFileError(f"{path}: no such file")
-    opener = gzip.open if path.suffix == ".gz" else open
-
-    def lines() -> Iterator[str]:
-        try:
-            with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    line = line.strip()
-                    if line:
-                        yield line
-        except OSError as exc:  # e.g. a .gz that is not gzip
-            raise BookFileError(f"{path}: {exc}") from None
-
-    return lines()
 
 
 @dataclass
@@ -83,16 +54,15 @@ def replay_book(
     first_ms: int | None = None
     count = 0
     stopped = False
-    frames = iter(frames)
+    outcomes = recorded_outcomes(frames, builder)
     while True:
         if should_stop() or producer.stats.errors:
             stopped = True
             break
-        frame = next(frames, None)
-        if frame is None:
+        out = next(outcomes, None)  # reads (and applies) the next frame
+        if out is None:
             break
         count += 1
-        out = builder.handle_frame(CONNECTION, frame)
         metrics.count(out)
         for update in out.updates:
             if speed is not None and update.time_ms:

@@ -6,8 +6,9 @@
 Like the trade stream (`coinbase_stream.py`): each group of `products_per_connection`
 products gets its own `FeedConnection`, subscribed to `level2` and `heartbeats` (the
 heartbeats keep a quiet book's connection open and let silence be noticed). Every frame goes
-through `handle()` on the event loop, into the `BookBuilder` (`order_book.py`), which keeps
-the books and says what becomes of each record:
+through `handle()` on the event loop, into the `BookBuilder`
+(`tradestream/exchanges/order_book.py`), which keeps the books and says what becomes of each
+record:
 
 - BookUpdates (snapshots and the updates that applied cleanly) are produced to the book
   topic, keyed by symbol;
@@ -28,10 +29,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tradestream.ingest import coinbase, coinbase_level2
+from tradestream.exchanges import coinbase, coinbase_level2
+from tradestream.exchanges.order_book import BookBuilder
 from tradestream.ingest.book_metrics import BookMetrics, book_summary_line
 from tradestream.ingest.coinbase_stream import CoinbaseStreamConfig
-from tradestream.ingest.order_book import BookBuilder
 from tradestream.ingest.producer import BookProducer
 from tradestream.ingest.ws_client import CountingListener, FeedConnection
 

@@ -58,12 +58,14 @@ from tradestream.cli_types import (
     positive_int,
     speed_factor,
 )
+from tradestream.exchanges.coinbase import DEFAULT_WS_URL, MARKET_TRADES
+from tradestream.exchanges.coinbase_level2 import LEVEL2
+from tradestream.exchanges.order_book import BookBuilder
+from tradestream.exchanges.recordings import BookFileError, read_frames
 from tradestream.ingest.accounting import ReplayAccount
 from tradestream.ingest.book_metrics import BookMetrics, account_line
-from tradestream.ingest.book_replay import BookFileError, read_frames, replay_book
+from tradestream.ingest.book_replay import replay_book
 from tradestream.ingest.book_stream import CoinbaseBookStream
-from tradestream.ingest.coinbase import DEFAULT_WS_URL, MARKET_TRADES
-from tradestream.ingest.coinbase_level2 import LEVEL2
 from tradestream.ingest.coinbase_stream import (
     CoinbaseStreamConfig,
     CoinbaseTradeStream,
@@ -73,7 +75,6 @@ from tradestream.ingest.coinbase_stream import (
 from tradestream.ingest.dedup import DEFAULT_WINDOW
 from tradestream.ingest.metrics import IngestMetrics, MetricsServer
 from tradestream.ingest.ohlc_replay import expand_inputs, read_ohlc
-from tradestream.ingest.order_book import BookBuilder
 from tradestream.ingest.producer import BookProducer, TradeProducer
 from tradestream.ingest.replay import replay
 from tradestream.ingest.resume import (

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tradestream.ingest import coinbase
+from tradestream.exchanges import coinbase
 from tradestream.ingest.dedup import DEFAULT_WINDOW, RecentTradeIds
 from tradestream.ingest.metrics import IngestMetrics, RateTracker, summary_line
 from tradestream.ingest.producer import TradeProducer

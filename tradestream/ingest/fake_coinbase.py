@@ -49,8 +49,8 @@ from datetime import UTC, datetime
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from tradestream.ingest.coinbase import HEARTBEATS, MARKET_TRADES, SUBSCRIPTIONS
-from tradestream.ingest.coinbase_level2 import L2_DATA, LEVEL2
+from tradestream.exchanges.coinbase import HEARTBEATS, MARKET_TRADES, SUBSCRIPTIONS
+from tradestream.exchanges.coinbase_level2 import L2_DATA, LEVEL2
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from tests.support.cli import closed_bootstrap, timed_tradestream
 from tests.support.kafka import consume_all, create_topics
 from tests.tradestream.ingest.book_scenario import rebuild_from_updates
 from tests.tradestream.ingest.fakes import RecordingProducer
+from tradestream.exchanges.order_book import BookBuilder
+from tradestream.exchanges.recordings import BookFileError, read_frames
 from tradestream.ingest import cli as ingest
 from tradestream.ingest.book_metrics import BookMetrics, account_line
-from tradestream.ingest.book_replay import BookFileError, read_frames, replay_book
-from tradestream.ingest.order_book import BookBuilder
+from tradestream.ingest.book_replay import replay_book
 from tradestream.v1 import book_pb2, trade_pb2
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "coinbase"

@@ -18,11 +18,11 @@ from tests.support.kafka import consume_all, create_topics
 from tests.tradestream.ingest import book_scenario as scenario
 from tests.tradestream.ingest.fakes import RecordingProducer
 from tests.tradestream.ingest.test_coinbase_stream import run_stream
+from tradestream.exchanges.order_book import BookState
 from tradestream.ingest.book_metrics import book_summary_line
 from tradestream.ingest.book_stream import CoinbaseBookStream
 from tradestream.ingest.coinbase_stream import CoinbaseStreamConfig
 from tradestream.ingest.fake_coinbase import FakeCoinbaseServer
-from tradestream.ingest.order_book import BookState
 from tradestream.ingest.producer import BookProducer
 from tradestream.ingest.ws_client import BackoffPolicy
 from tradestream.v1 import book_pb2, trade_pb2

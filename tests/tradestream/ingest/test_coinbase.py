@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradestream.ingest import coinbase
-from tradestream.ingest.coinbase import MalformedMessage, parse_message, parse_time_ms
+from tradestream.exchanges import coinbase
+from tradestream.exchanges.coinbase import MalformedMessage, parse_message, parse_time_ms
 from tradestream.ingest.fake_coinbase import heartbeat_message, trade, trades_message
 from tradestream.v1 import trade_pb2
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.tradestream.ingest.fakes import RecordingProducer
-from tradestream.ingest.coinbase import parse_message
+from tradestream.exchanges.coinbase import parse_message
 from tradestream.ingest.coinbase_stream import CoinbaseStreamConfig, CoinbaseTradeStream
 from tradestream.ingest.fake_coinbase import heartbeat_message, trade, trades_message
 from tradestream.v1 import trade_pb2

@@ -12,8 +12,8 @@ from datetime import datetime
 import pytest
 
 from tests.tradestream.ingest.test_coinbase_frames import documented, frame
-from tradestream.ingest.coinbase import MalformedMessage
-from tradestream.ingest.coinbase_level2 import (
+from tradestream.exchanges.coinbase import MalformedMessage
+from tradestream.exchanges.coinbase_level2 import (
     parse_level2_message,
     subscribe_message,
     unsubscribe_message,

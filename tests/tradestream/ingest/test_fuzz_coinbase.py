@@ -14,7 +14,7 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tradestream.ingest import coinbase
+from tradestream.exchanges import coinbase
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 from tradestream.v1 import trade_pb2
 

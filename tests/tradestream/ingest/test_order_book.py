@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tradestream.ingest.order_book import BookBuilder, BookState, OrderBook
+from tradestream.exchanges.order_book import BookBuilder, BookState, OrderBook
 from tradestream.v1 import book_pb2
 
 BID, ASK = book_pb2.BOOK_SIDE_BID, book_pb2.BOOK_SIDE_ASK

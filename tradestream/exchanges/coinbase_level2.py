@@ -38,7 +38,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tradestream.ingest import coinbase
+from tradestream.exchanges import coinbase
 from tradestream.market.dead_letters import INVALID_SIDE
 from tradestream.market.trade_validation import MIN_TIME_MS
 from tradestream.v1 import book_pb2

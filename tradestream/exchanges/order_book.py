@@ -1,8 +1,9 @@
 """Level-2 order books built from a Coinbase `level2` feed, checked message by message.
 
 Pure: no I/O, no Kafka. `BookBuilder.handle_frame(connection, frame)` takes one WebSocket
-frame and says what becomes of it (`FrameOutcome`); the live stream (`book_stream.py`) and
-the file replay (`book_replay.py`) act on that: produce the BookUpdates, dead-letter the
+frame and says what becomes of it (`FrameOutcome`); the live stream
+(`tradestream/ingest/book_stream.py`) and the file replay (`tradestream/ingest/book_replay.py`,
+over `recordings.recorded_outcomes`) act on that: produce the BookUpdates, dead-letter the
 rejects, re-subscribe the books that need a fresh snapshot.
 
 A frame holds *records*: each `l2_data` event (one product's snapshot or update) is one;
@@ -43,8 +44,8 @@ import heapq
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tradestream.ingest import coinbase
-from tradestream.ingest.coinbase_level2 import (
+from tradestream.exchanges import coinbase
+from tradestream.exchanges.coinbase_level2 import (
     L2_DATA,
     SIDE_NAMES,
     BookEvent,

@@ -1,8 +1,9 @@
 """The Coinbase Advanced Trade WebSocket protocol: subscribe requests in, Trades out.
 
-Pure functions, no I/O: `coinbase_stream.py` runs the connections and `ws_client.py` keeps them
-up. The public market-data feed (`wss://advanced-trade-ws.coinbase.com`) needs one subscribe
-request per channel; we send two per connection, `market_trades` and `heartbeats`:
+Pure functions, no I/O: `tradestream/ingest/coinbase_stream.py` runs the connections and
+`tradestream/ingest/ws_client.py` keeps them up. The public market-data feed
+(`wss://advanced-trade-ws.coinbase.com`) needs one subscribe request per channel; we send two
+per connection, `market_trades` and `heartbeats`:
 
     {"type": "subscribe", "channel": "market_trades", "product_ids": ["BTC-USD", "ETH-USD"]}
 
