@@ -189,6 +189,28 @@ def fit_to_interval(
     )
 
 
+def fit_to_book(
+    options: PipelineOptions, strategies: list[Strategy], book_given: bool
+) -> tuple[list[Strategy], str | None]:
+    """The strategies to run, and a note on order-book types left out of the defaults.
+
+    Types that read the order book run when chosen (by name or file) or when a book topic
+    is given; among the library defaults without one they are left out, and the note says so.
+    """
+    view = options.view_as(StrategyOptions)
+    chosen = bool(view.strategy_spec or view.strategies_file or view.strategies_topic)
+    if chosen or book_given:
+        return strategies, None
+    kept = [s for s in strategies if not s.reads_book]
+    left_out = sorted({s.type_name for s in strategies if s.reads_book})
+    if not left_out:
+        return kept, None
+    return kept, (
+        f"left out {len(left_out)} order-book type(s) ({', '.join(left_out)}): give "
+        "--book_topic to run them on level-2 data"
+    )
+
+
 def unknown_flags(beam_args: Sequence[str]) -> list[str]:
     """Flags that neither we nor Beam know (Beam would only log them): typos like --fees.
 

@@ -38,10 +38,12 @@ from tradestream.kafka_clients.positions import (
     read_topic_state,
     settle_committed,
 )
+from tradestream.market.book_features import DEFAULT_DEPTH
 from tradestream.pipelines.options import (
     CandleOptions,
     KafkaOptions,
     StrategyOptions,
+    fit_to_book,
     fit_to_interval,
     parse_pipeline_args,
     positive_float,
@@ -126,6 +128,20 @@ class RealtimeOptions(PipelineOptions):
             "aside and moves the offsets to --start_from, with a warning",
         )
         group.add_argument(
+            "--book_topic",
+            default=None,
+            help="topic of level-2 BookUpdates (`tradestream ingest --channel=level2`), read "
+            "when a strategy reads the order book (ORDER_BOOK_IMBALANCE, book_* fields); "
+            f"default {get_settings().book_topic} (TRADESTREAM_BOOK_TOPIC). Without it, "
+            "the default strategy set leaves such types out",
+        )
+        group.add_argument(
+            "--book_depth",
+            type=positive_int,
+            default=DEFAULT_DEPTH,
+            help=f"levels per side in the book's depth and imbalance (default {DEFAULT_DEPTH})",
+        )
+        group.add_argument(
             "--idle_timeout",
             type=positive_float,
             default=2.0,
@@ -178,6 +194,22 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
     # partial candles a poll batch at a time, then one keyed step does the rest (on a
     # streaming runner every stateful step costs a watermark hop; see
     # transforms/symbol_signals.py).
+    book_depth = None
+    if any(s.reads_book for s in strategies):
+        book_topic = rt.book_topic or get_settings().book_topic
+        book_depth = rt.book_depth
+        book_batches = p | "ReadBook" >> ReadTrades(
+            kafka.bootstrap_servers,
+            book_topic,
+            rt.consumer_group,
+            start_from=rt.start_from,
+            watermark_delay_ms=rt.watermark_delay,
+            idle_after_s=rt.idle_timeout,
+            max_clock_skew_ms=skew,
+            commit_offsets="finalized" if flink_checkpoints(options) else "read",
+            client_config=WorkerClientConfig(),
+        )
+        batches = (batches, book_batches)
     out = batches | "TradesToSignals" >> RecordsToSignals(
         strategies,
         candles.candle_interval,
@@ -186,6 +218,8 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         kafka.trades_topic,
         allowed_symbols=allowed,
         max_clock_skew_ms=skew,
+        book_depth=book_depth,
+        book_topic=book_depth and (rt.book_topic or get_settings().book_topic) or "",
     )
     out.signals | "WriteSignals" >> WriteSignals(
         kafka.bootstrap_servers, kafka.signals_topic, client_config=WorkerClientConfig()
@@ -288,6 +322,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         strategies, left_out = fit_to_interval(options, strategies, known.candle_interval)
         if left_out:
             warnings.append(left_out)
+        strategies, left_out = fit_to_book(options, strategies, known.book_topic is not None)
+        if left_out:
+            warnings.append(left_out)
+        if any(s.reads_book for s in strategies):  # the book topic must exist
+            read_topic_state(
+                kafka_options, known.book_topic or settings.book_topic, known.consumer_group
+            )
     except (ValueError, KafkaSecurityError, StalePositionError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2

@@ -63,8 +63,11 @@ class StrategyRunner:
         end = candle.start_ms + candle.interval_ms
         return [(end - 1, f"r{candle.start_ms}")]
 
-    def advance(self, state: dict, symbol: str, now: int) -> tuple[list, int]:
-        """Evaluates the due candles in start order -> (Signals, candles evaluated)."""
+    def advance(self, state: dict, symbol: str, now: int, book=None) -> tuple[list, int]:
+        """Evaluates the due candles in start order -> (Signals, candles evaluated).
+
+        `book(candle)`: the candle's BOOK_FIELDS values, when the strategies read the book.
+        """
         waiting = state["pending"]
         evaluator = None
         last = state["last"]
@@ -83,7 +86,7 @@ class StrategyRunner:
                     evaluator = self._evaluator(symbol, state, candle.interval_ms)
                 emissions = evaluator.update(
                     candle.open, candle.high, candle.low, candle.close, candle.volume,
-                    candle.start_ms,
+                    candle.start_ms, None if book is None else book(candle),
                 )  # fmt: skip
                 for emission in emissions:
                     signals.append(
@@ -95,6 +98,7 @@ class StrategyRunner:
                             candle.start_ms,
                             candle.interval_ms,
                             emission.reason,
+                            emission.confidence,
                             order=emission.order,
                         )
                     )

@@ -5,6 +5,13 @@
     out.signals        # PCollection[(symbol, Signal)]
     out.dead_letters   # PCollection[DeadLetter]: trades that came too late, or twice
 
+With strategies that read the order book (`book_imbalance`, ...), `RecordsToSignals` also
+takes the book topic's record batches: `(trade_batches, book_batches) | RecordsToSignals(...,
+book_depth=10)`. The same keyed step keeps each symbol's book (`BookTracker`, its own state
+value, written as updates arrive) and, when it evaluates a candle, closes the book at the
+candle's end: the strategies see the book features of exactly the updates stamped before it,
+as the backtest's `--book` does (`tradestream.backtest.book_input`).
+
 The same result as WindowTradesToCandles | FillCandleGaps | EvaluateStrategies (their
 logic classes `CandleBook`, `GapFiller` and `StrategyRunner` do the work), fused into one
 keyed stateful DoFn. Why: on a streaming runner each stateful step waits for the watermark
@@ -29,7 +36,9 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
 
-from tradestream.market.dead_letters import DEAD_LETTER_TAG
+from tradestream.market.book_features import BookTracker, check_update
+from tradestream.market.dead_letters import DEAD_LETTER_TAG, UNKNOWN_SYMBOL, dead_letter
+from tradestream.strategies.candle_arrays import book_row
 from tradestream.strategies.strategy import Strategy
 from tradestream.transforms.evaluate import StrategyRunner
 from tradestream.transforms.gaps import GapFiller
@@ -42,7 +51,7 @@ from tradestream.transforms.trades_to_candles import (
     timestamp_ms,
 )
 from tradestream.transforms.worker_tuning import tune_worker
-from tradestream.v1 import trade_pb2
+from tradestream.v1 import book_pb2, trade_pb2
 
 
 class SymbolSignals(NamedTuple):
@@ -110,6 +119,11 @@ class SymbolSeries(CacheAware):
         return [evaluator] if evaluator is not None else []
 
 
+class BookBatch(list):
+    """One symbol's BookUpdate records (bytes) from one poll: the book input of the keyed
+    step, told apart from partial candles by its type."""
+
+
 class SymbolSignalsFn(beam.DoFn):
     """(symbol, partial candle) -> (symbol, Signal); late trades to the dead-letter output.
 
@@ -121,6 +135,7 @@ class SymbolSignalsFn(beam.DoFn):
 
     OPEN = ReadModifyWriteStateSpec("open_candles", PickleCoder())
     SERIES = ReadModifyWriteStateSpec("series", PickleCoder())
+    BOOK = ReadModifyWriteStateSpec("book", PickleCoder())  # with book_depth: BookTracker
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
     def __init__(
@@ -130,10 +145,16 @@ class SymbolSignalsFn(beam.DoFn):
         allowed_lateness_ms: int,
         max_gap: int,
         source_topic: str = "",
+        book_depth: int | None = None,
+        book_topic: str = "",
     ) -> None:
         if not strategies:
             raise ValueError("TradesToSignals needs at least one strategy")
         self._strategies = list(strategies)
+        self._interval = interval_ms
+        self._book_depth = book_depth
+        self._book_topic = book_topic
+        self._book_refused = Metrics.counter("BookFeatures", "refused_updates")
         self._book = CandleBook(interval_ms, allowed_lateness_ms)
         self._filler = GapFiller(interval_ms, max_gap, fill_trailing=True)
         self._source_topic = source_topic
@@ -152,9 +173,13 @@ class SymbolSignalsFn(beam.DoFn):
         self,
         element,
         stored=beam.DoFn.StateParam(OPEN),
+        stored_book=beam.DoFn.StateParam(BOOK),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         symbol, partial = element
+        if isinstance(partial, BookBatch):
+            yield from self._receive_book(symbol, partial, stored_book)
+            return
         state = stored.read() or OpenCandles()
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
         # trade within the allowed lateness) only corrections are, which strategies ignore:
@@ -177,6 +202,7 @@ class SymbolSignalsFn(beam.DoFn):
         fired=beam.DoFn.TimestampParam,
         stored_open=beam.DoFn.StateParam(OPEN),
         stored_series=beam.DoFn.StateParam(SERIES),
+        stored_book=beam.DoFn.StateParam(BOOK),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         now = timestamp_ms(fired)
@@ -194,7 +220,16 @@ class SymbolSignalsFn(beam.DoFn):
             if candle.filled:
                 self._flats.inc()
             timers += StrategyRunner.add(state.strategies, candle)
-        signals, evaluated = self._runner.advance(state.strategies, key, now)
+        book, refused = None, []
+        if self._book_depth is not None:
+            tracker = stored_book.read() or self._tracker(key)
+            book = self._book_at_close(tracker, refused)
+        signals, evaluated = self._runner.advance(state.strategies, key, now, book)
+        if book is not None:
+            stored_book.write(tracker)
+            for update, reason in refused:
+                self._book_refused.inc()
+                yield pvalue.TaggedOutput(DEAD_LETTER_TAG, self._book_letter(update, reason))
         self._candles.inc(evaluated)
         for signal in signals:
             self._signals.inc()
@@ -204,6 +239,75 @@ class SymbolSignalsFn(beam.DoFn):
             if at > now:
                 wake.set(ms_timestamp(at), dynamic_timer_tag=tag)
         stored_series.write(state)
+
+    def _tracker(self, symbol: str) -> BookTracker:
+        return BookTracker(symbol, self._interval, self._book_depth)
+
+    def _receive_book(self, symbol: str, batch: BookBatch, stored_book):
+        """Buffers a symbol's BookUpdates in its tracker; refused ones to the dead letters."""
+        tracker = stored_book.read() or self._tracker(symbol)
+        for payload in batch:
+            update = book_pb2.BookUpdate.FromString(payload)  # parsed once already upstream
+            reason = tracker.receive(update)
+            if reason is not None:
+                self._book_refused.inc()
+                yield pvalue.TaggedOutput(DEAD_LETTER_TAG, self._book_letter(update, reason))
+        stored_book.write(tracker)
+
+    @staticmethod
+    def _book_at_close(tracker: BookTracker, refused: list):
+        """`book(candle)` for the runner: closes the tracker at the candle's end and gives
+        that candle's BOOK_FIELDS values (neutral before the symbol's first snapshot)."""
+
+        def book(candle) -> tuple[float, ...]:
+            rows, bad = tracker.advance(candle.start_ms + candle.interval_ms)
+            refused.extend(bad)
+            features = next((f for start, f in rows if start == candle.start_ms), None)
+            return book_row(features, candle.close)
+
+        return book
+
+    def _book_letter(self, update, reason: str):
+        return dead_letter(
+            update.SerializeToString(), reason, f"book update of {update.symbol}",
+            self._book_topic, update.symbol,
+        )  # fmt: skip
+
+
+class ParseBookFn(beam.DoFn):
+    """Batches of book topic records -> (symbol, BookBatch); unreadable records, updates
+    whose content is unusable and symbols outside the allow-list to the dead letters."""
+
+    def __init__(self, allowed_symbols: Collection[str] | None, source_topic: str) -> None:
+        self._allowed = None if allowed_symbols is None else frozenset(allowed_symbols)
+        self._topic = source_topic
+
+    def process(self, batch):
+        by_symbol: dict[str, BookBatch] = {}
+        for payload in batch:
+            try:
+                update = book_pb2.BookUpdate.FromString(payload)
+            except Exception as exc:  # noqa: BLE001 - any decode failure is bad input
+                yield pvalue.TaggedOutput(
+                    DEAD_LETTER_TAG,
+                    dead_letter(payload, "malformed", f"not a protobuf BookUpdate: {exc}",
+                                self._topic),
+                )  # fmt: skip
+                continue
+            reason = check_update(update)
+            if reason is None and self._allowed is not None and update.symbol not in self._allowed:
+                reason = UNKNOWN_SYMBOL
+            if reason is None and not update.symbol:
+                reason = UNKNOWN_SYMBOL
+            if reason is not None:
+                yield pvalue.TaggedOutput(
+                    DEAD_LETTER_TAG,
+                    dead_letter(payload, reason, f"book update of {update.symbol!r}",
+                                self._topic, update.symbol),
+                )  # fmt: skip
+                continue
+            by_symbol.setdefault(update.symbol, BookBatch()).append(payload)
+        yield from by_symbol.items()
 
 
 class ParseAndFoldFn(beam.DoFn):
@@ -245,6 +349,9 @@ class TradesToSignals(beam.PTransform):
             (corrections are counted, not re-evaluated).
         max_gap: at most this many flat candles after a real one.
         source_topic: recorded in dead letters.
+        book_depth: with strategies that read the order book: the levels per side of its
+            depth figures (then the input carries book batches too; see RecordsToSignals).
+        book_topic: recorded in the book's dead letters.
     """
 
     def __init__(
@@ -254,6 +361,8 @@ class TradesToSignals(beam.PTransform):
         allowed_lateness_ms: int = 0,
         max_gap: int = 60,
         source_topic: str = "",
+        book_depth: int | None = None,
+        book_topic: str = "",
     ) -> None:
         super().__init__()
         if interval_ms <= 0:
@@ -263,9 +372,12 @@ class TradesToSignals(beam.PTransform):
         if max_gap < 0:
             raise ValueError("max_gap must be >= 0")
         self._interval = interval_ms
+        if any(s.reads_book for s in strategies) and book_depth is None:
+            raise ValueError("strategies that read the order book need book_depth and the book")
         self._fn = SymbolSignalsFn(
-            strategies, interval_ms, allowed_lateness_ms, max_gap, source_topic
-        )
+            strategies, interval_ms, allowed_lateness_ms, max_gap, source_topic,
+            book_depth, book_topic,
+        )  # fmt: skip
 
     def expand(self, trades: beam.PCollection) -> SymbolSignals:
         # Keyed by symbol (a str): Beam then picks a deterministic key coder for the step.
@@ -288,6 +400,9 @@ class RecordsToSignals(TradesToSignals):
     partial candles in one step (`ParseAndFoldFn`). Dead letters: the records ParseTrades
     refuses, then late and duplicate trades.
 
+    With `book_depth`, the input is a pair `(trade batches, book batches)`: the book topic's
+    records are parsed (`ParseBookFn`) and flattened into the same keyed step.
+
     Args: those of TradesToSignals (`source_topic` is the trades topic), and
         allowed_symbols: when given, trades of other symbols are dead-lettered.
         max_clock_skew_ms: trades stamped further ahead of the worker's clock are
@@ -303,14 +418,29 @@ class RecordsToSignals(TradesToSignals):
         source_topic: str = "",
         allowed_symbols: Collection[str] | None = None,
         max_clock_skew_ms: int | None = None,
+        book_depth: int | None = None,
+        book_topic: str = "",
     ) -> None:
-        super().__init__(strategies, interval_ms, allowed_lateness_ms, max_gap, source_topic)
+        super().__init__(
+            strategies, interval_ms, allowed_lateness_ms, max_gap, source_topic, book_depth,
+            book_topic,
+        )  # fmt: skip
         self._parser = TradeParser(allowed_symbols, source_topic, max_clock_skew_ms)
+        self._book = None if book_depth is None else ParseBookFn(allowed_symbols, book_topic)
 
-    def expand(self, batches: beam.PCollection) -> SymbolSignals:
+    def expand(self, inputs) -> SymbolSignals:
+        batches, book_batches = inputs if self._book is not None else (inputs, None)
         parsed = batches | "ParseAndFold" >> beam.ParDo(
             ParseAndFoldFn(self._parser, self._interval)
         ).with_output_types(tuple[str, Any]).with_outputs(DEAD_LETTER_TAG, main="partials")
-        out = self._signals(parsed.partials)
-        letters = (parsed[DEAD_LETTER_TAG], out.dead_letters) | "DeadLetters" >> beam.Flatten()
+        keyed = parsed.partials
+        letters = [parsed[DEAD_LETTER_TAG]]
+        if book_batches is not None:
+            book = book_batches | "ParseBook" >> beam.ParDo(self._book).with_output_types(
+                tuple[str, Any]
+            ).with_outputs(DEAD_LETTER_TAG, main="books")
+            keyed = (keyed, book.books) | "TradesAndBook" >> beam.Flatten()
+            letters.append(book[DEAD_LETTER_TAG])
+        out = self._signals(keyed)
+        letters = (*letters, out.dead_letters) | "DeadLetters" >> beam.Flatten()
         return SymbolSignals(out.signals, letters)

@@ -38,7 +38,11 @@ from tradestream.portfolio.engine import (
     SignalRecord,
 )
 from tradestream.strategies.strategy import Strategy
-from tradestream.strategies.vectorized import explain_signals, signal_orders
+from tradestream.strategies.vectorized import (
+    explain_signals,
+    signal_confidences,
+    signal_orders,
+)
 
 _CANDLE, _SIGNAL = 0, 1
 _NO_ORDER = ("", None, 0, None, None)
@@ -74,6 +78,7 @@ def symbol_timeline(series: CandleSeries, strategies: Sequence[Strategy]) -> Sym
     events = []
     for strategy in strategies:
         orders = signal_orders(strategy, arrays)
+        confidences = signal_confidences(strategy, arrays)
         for t, action, reason in explain_signals(strategy, arrays):
             start = int(series.start_ms[t])
             kind, price, time_in_force, stop, take_profit = orders.get(t, _NO_ORDER)
@@ -88,6 +93,7 @@ def symbol_timeline(series: CandleSeries, strategies: Sequence[Strategy]) -> Sym
                     strategy_id=strategy.strategy_id,
                     strategy_type=strategy.type_name,
                     reason=reason,
+                    confidence=confidences.get(t, 1.0),
                     order_type=kind,
                     order_price=price or 0.0,
                     time_in_force=time_in_force,

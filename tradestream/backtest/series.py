@@ -21,13 +21,15 @@ candle.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from tradestream.strategies.candle_arrays import CandleArrays
+from tradestream.market.book_features import BookFeatures, BookTracker
+from tradestream.strategies.candle_arrays import BOOK_FIELDS, CandleArrays, book_row
 from tradestream.v1 import candle_pb2
 
 CONFLICT_EXAMPLES = 10
@@ -51,6 +53,8 @@ class CandleSeries:
     # the first CONFLICT_EXAMPLES as lines for people.
     conflicts: int = 0
     conflict_examples: tuple[str, ...] = ()
+    # The order book's BOOK_FIELDS arrays at each candle's close (`with_book`), when given.
+    book: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.start_ms.shape[0])
@@ -59,8 +63,21 @@ class CandleSeries:
         """The OHLCV arrays the strategy evaluators take."""
         return CandleArrays(
             self.open, self.high, self.low, self.close, self.volume,
-            start_ms=self.start_ms, interval_ms=self.interval_ms,
+            start_ms=self.start_ms, interval_ms=self.interval_ms, book=self.book,
         )  # fmt: skip
+
+    def with_book(self, rows: Sequence[tuple[int, BookFeatures]]) -> CandleSeries:
+        """This series with the order book's fields at each candle's close, from a symbol's
+        (start_ms, BookFeatures) rows (`book_features_of`); candles without a row (before the
+        first snapshot) read the neutral values of `book_row`."""
+        by_start = dict(rows)
+        values = [
+            book_row(by_start.get(start), close)
+            for start, close in zip(self.start_ms.tolist(), self.close.tolist(), strict=True)
+        ]
+        columns = np.asarray(values, dtype=np.float64).reshape(len(self), len(BOOK_FIELDS))
+        book = {name: columns[:, i].copy() for i, name in enumerate(BOOK_FIELDS)}
+        return dataclasses.replace(self, book=book)
 
     def candles(self) -> list[candle_pb2.Candle]:
         """The series as Candle messages (for tests and small outputs)."""
@@ -143,3 +160,31 @@ def _conflict_text(symbol: str, kept: candle_pb2.Candle, dropped: candle_pb2.Can
         f"{symbol} {when}: two inputs give this candle (close {kept.close!r} and "
         f"{dropped.close!r}, or other values); the one with close {kept.close!r} is used"
     )
+
+
+def book_features_of(
+    updates: Iterable, interval_ms: int, depth: int, until_ms: dict[str, int]
+) -> tuple[dict[str, list[tuple[int, BookFeatures]]], list[tuple]]:
+    """Each symbol's (start_ms, BookFeatures) rows up to `until_ms[symbol]` (its last candle's
+    end), from recorded BookUpdates: one BookTracker per symbol fed every update, then closed
+    once at that end, which gives the rows the realtime step's candle-by-candle closes give
+    when no update is late (`BookTracker`'s rows do not depend on how often it is closed).
+    Symbols not in `until_ms` are refused `unknown_symbol`.
+
+    Returns:
+        (rows by symbol, [(BookUpdate, reason)] of the updates not applied).
+    """
+    from tradestream.market.dead_letters import UNKNOWN_SYMBOL
+
+    trackers = {s: BookTracker(s, interval_ms, depth) for s in until_ms}
+    refused: list[tuple] = []
+    for update in sorted(updates, key=lambda u: u.time_ms):
+        tracker = trackers.get(update.symbol)
+        reason = UNKNOWN_SYMBOL if tracker is None else tracker.receive(update)
+        if reason is not None:
+            refused.append((update, reason))
+    rows = {}
+    for symbol, tracker in trackers.items():
+        rows[symbol], bad = tracker.advance(until_ms[symbol])
+        refused += bad
+    return rows, refused
