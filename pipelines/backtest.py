@@ -53,6 +53,7 @@ import shlex
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -71,7 +72,9 @@ from tradestream.backtest.outputs import (
     read_summary,
 )
 from tradestream.backtest.selection import grid_progress, select_strategies
-from tradestream.cli_types import hidden_alias, non_negative_int
+from tradestream.cli_types import hidden_alias, non_negative_int, positive_int
+from tradestream.exchanges.recordings import BookFileError, book_updates_from_recording
+from tradestream.market.book_features import DEFAULT_DEPTH
 from tradestream.market.trade_files import TradeFileError
 from tradestream.pipelines.options import (
     CandleOptions,
@@ -88,6 +91,7 @@ from tradestream.pipelines.options import (
 from tradestream.portfolio.flags import add_portfolio_flags, given_settings
 from tradestream.runtime.errors import hide_strategy_error_logs
 from tradestream.strategies.errors import StrategyError
+from tradestream.transforms.backtest.book import AttachBook
 from tradestream.transforms.backtest.collect_series import CollectCandleSeries
 from tradestream.transforms.backtest.inputs import CandlesFromInputs
 from tradestream.transforms.backtest.simulate import (
@@ -112,7 +116,22 @@ class BacktestFiles:
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
-        add_input_output_flags(parser.add_argument_group("data"))
+        group = parser.add_argument_group("data")
+        add_input_output_flags(group)
+        group.add_argument(
+            "--book",
+            default=None,
+            metavar="FILE",
+            help="a recorded level-2 session (JSON lines of Coinbase frames, .gz too; what "
+            "`tradestream ingest --channel=level2 --source=replay` sends): the order book "
+            "that strategies reading it (ORDER_BOOK_IMBALANCE, book_* fields) see",
+        )
+        group.add_argument(
+            "--book_depth",
+            type=positive_int,
+            default=DEFAULT_DEPTH,
+            help=f"levels per side in the book's depth and imbalance (default {DEFAULT_DEPTH})",
+        )
 
 
 # Flags of `paper run` that backtest declares itself with the same meaning (--initial_cash
@@ -211,6 +230,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         if kind == "trades":  # the candle interval is known now: strategies it cannot run
             for strategy in selection.strategies:
                 strategy.warmup_at(args.candle_interval)
+        book = _read_book(args, selection.strategies)
         staged = StagedOutputDir(args.output)  # before any work: a file, a read-only place
     except (ValueError, TradeFileError, OutputDirError, StrategyError) as exc:
         return _error(str(exc))
@@ -222,7 +242,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             if problem:
                 return _error(problem)
         return _portfolio(
-            args, beam_args, kind, paths, selection.strategies, portfolio, argv, staged
+            args, beam_args, kind, paths, selection.strategies, portfolio, argv, staged, book
         )
     if selection.grid is not None:
         print(f"[backtest] {selection.grid.describe()}", file=sys.stderr)
@@ -246,7 +266,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             f"[backtest] {len(strategies)} parameter set(s) over {len(paths)} {kind} file(s)",
             file=sys.stderr,
         )
-        _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir)
+        _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir, book)
 
     failed = _run_staged(staged, args.output, job)
     if failed is not None:
@@ -256,7 +276,46 @@ def run(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir: str) -> None:
+def _read_book(args, strategies) -> list | None:
+    """The BookUpdates of --book (None without it), said in one line on stderr.
+
+    Raises:
+        ValueError: a strategy reads the book and no --book is given, or the file is unusable.
+    """
+    readers = sorted({s.type_name for s in strategies if s.reads_book})
+    if args.book is None:
+        if readers:
+            raise ValueError(
+                f"{', '.join(readers)} read(s) the order book: give --book FILE (a recorded "
+                "level-2 session: JSON lines of Coinbase frames)"
+            )
+        return None
+    try:
+        updates, counts = book_updates_from_recording(Path(args.book))
+    except BookFileError as error:
+        raise ValueError(f"--book {args.book}: {error}") from None
+    not_sent = sum(counts.dead_letters.values()) + sum(counts.skipped.values())
+    said = ", ".join(
+        f"{reason} {n}" for reason, n in sorted((counts.dead_letters + counts.skipped).items())
+    )
+    print(
+        f"[backtest] book: {counts.updates} update(s) of {len({u.symbol for u in updates})} "
+        f"symbol(s) from {counts.frames} frame(s) of {args.book}"
+        + (f"; {not_sent} record(s) not used ({said}), as `ingest` would" if not_sent else ""),
+        file=sys.stderr,
+    )
+    if not readers:
+        print("[backtest] book: no chosen strategy reads the order book", file=sys.stderr)
+    return updates
+
+
+def _with_book(series, book: list | None, depth: int):
+    return series if book is None else series | "AttachBook" >> AttachBook(book, depth)
+
+
+def _backtest(
+    args, beam_args, kind, paths, strategies, config, info, out_dir: str, book=None
+) -> None:
     """The Beam job: inputs -> candles -> results, detail files and report in `out_dir`."""
     with (
         tempfile.TemporaryDirectory(prefix=".results-", dir=out_dir) as work_dir,
@@ -267,6 +326,7 @@ def _backtest(args, beam_args, kind, paths, strategies, config, info, out_dir: s
         )
         candles, rejected = inputs.candles, inputs.rejected
         series = candles | "CollectCandleSeries" >> CollectCandleSeries(args.candle_interval)
+        series = _with_book(series, book, args.book_depth)
         results = (  # one RankedResults per symbol: every result, best first, on disk
             series
             | "SimulateTrades" >> SimulateTrades(strategies, config, args.memory_mb)
@@ -336,7 +396,7 @@ def _unusable_db(url: str) -> str:
     return ""
 
 
-def _portfolio(args, beam_args, kind, paths, strategies, config, argv, staged) -> int:
+def _portfolio(args, beam_args, kind, paths, strategies, config, argv, staged, book) -> int:
     """`backtest --portfolio`: the Beam job, then the summary lines."""
     from tradestream.backtest.portfolio_outputs import console_lines
     from tradestream.transforms.backtest.portfolio import TradePortfolio
@@ -361,6 +421,7 @@ def _portfolio(args, beam_args, kind, paths, strategies, config, argv, staged) -
             series = inputs.candles | "CollectCandleSeries" >> CollectCandleSeries(
                 args.candle_interval
             )
+            series = _with_book(series, book, args.book_depth)
             _ = {"series": series, "rejected": inputs.rejected} | "TradePortfolio" >> (
                 TradePortfolio(
                     strategies,
