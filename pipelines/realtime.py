@@ -63,7 +63,7 @@ from tradestream.runtime.flink import (
     python_worker_processes,
 )
 from tradestream.settings import get_settings
-from tradestream.transforms.kafka_io import ReadTrades, WriteDeadLetters, WriteSignals
+from tradestream.transforms.kafka_io import ReadBook, ReadTrades, WriteDeadLetters, WriteSignals
 from tradestream.transforms.symbol_signals import RecordsToSignals
 
 
@@ -198,7 +198,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
     if any(s.reads_book for s in strategies):
         book_topic = rt.book_topic or get_settings().book_topic
         book_depth = rt.book_depth
-        book_batches = p | "ReadBook" >> ReadTrades(
+        book_batches = p | "ReadBook" >> ReadBook(
             kafka.bootstrap_servers,
             book_topic,
             rt.consumer_group,

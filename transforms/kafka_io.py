@@ -16,6 +16,7 @@ it had already written after that checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -34,7 +35,7 @@ from tradestream.transforms.kafka_source import (
     KafkaReadConfig,
     ReadFromKafkaTopic,
 )
-from tradestream.v1 import signal_pb2, trade_pb2
+from tradestream.v1 import book_pb2, signal_pb2, trade_pb2
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,20 @@ def trade_time_ms(
     With `max_future_ms`, a time further than that ahead of this clock is unusable too:
     ParseTrades dead-letters such a trade, so it must not move the watermark either.
     """
+    return _event_time_ms(trade_pb2.Trade, value, max_future_ms)
+
+
+def book_time_ms(
+    key: bytes | None, value: bytes | None, max_future_ms: int | None = None
+) -> int | None:
+    """Event time of a book-topic record: the BookUpdate's time_ms, None if unusable (as
+    `trade_time_ms` for trades)."""
+    return _event_time_ms(book_pb2.BookUpdate, value, max_future_ms)
+
+
+def _event_time_ms(message, value: bytes | None, max_future_ms: int | None) -> int | None:
     try:
-        time_ms = trade_pb2.Trade.FromString(value or b"").time_ms
+        time_ms = message.FromString(value or b"").time_ms
     except DecodeError:
         return None
     if not MIN_TIME_MS <= time_ms <= MAX_TIME_MS:
@@ -66,6 +79,16 @@ class TradeEventTime:
 
     def __call__(self, key: bytes | None, value: bytes | None) -> int | None:
         return trade_time_ms(key, value, self.max_future_ms)
+
+
+@dataclass(frozen=True)
+class BookEventTime:
+    """`book_time_ms` with a clock-skew bound, as a picklable, hashable callable."""
+
+    max_future_ms: int | None = None
+
+    def __call__(self, key: bytes | None, value: bytes | None) -> int | None:
+        return book_time_ms(key, value, self.max_future_ms)
 
 
 class ReadTrades(beam.PTransform):
@@ -117,6 +140,18 @@ class ReadTrades(beam.PTransform):
 
     def expand(self, pbegin):
         return pbegin | "ReadFromKafka" >> ReadFromKafkaTopic(self._config)
+
+
+class ReadBook(ReadTrades):
+    """PBegin -> PCollection[list[bytes]]: the book topic's records (level-2 BookUpdates), a
+    batch per poll, stamped and watermarked by the updates' event times. The arguments of
+    ReadTrades, for the book topic."""
+
+    def __init__(self, *args, max_clock_skew_ms: int | None = None, **kwargs) -> None:
+        super().__init__(*args, max_clock_skew_ms=max_clock_skew_ms, **kwargs)
+        self._config = dataclasses.replace(
+            self._config, event_time=BookEventTime(max_clock_skew_ms)
+        )
 
 
 class WriteToKafkaFn(beam.DoFn):

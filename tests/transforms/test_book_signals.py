@@ -173,3 +173,15 @@ def test_book_strategies_see_each_candles_book_as_the_backtest_does():
             ),
             label="dead_letters",
         )
+
+
+def test_the_book_topic_is_stamped_and_watermarked_by_the_updates_event_times():
+    from tradestream.transforms.kafka_io import BookEventTime, ReadBook, book_time_ms
+
+    update = book_pb2.BookUpdate(symbol="BTC-USD", time_ms=T0 + 5, sequence_num=3)
+    assert book_time_ms(None, update.SerializeToString()) == T0 + 5
+    assert book_time_ms(None, b"\x0a\xff\xff junk") is None
+    assert book_time_ms(None, book_pb2.BookUpdate(symbol="X").SerializeToString()) is None
+    read = ReadBook("localhost:9092", "book", "group", max_clock_skew_ms=1_000)
+    assert read._config.topic == "book"
+    assert read._config.event_time == BookEventTime(1_000)
