@@ -230,3 +230,18 @@ def test_optimize_searches_each_symbol_of_a_trades_file(tmp_path):
     best = json.loads((tmp_path / "out" / "best.json").read_text())
     assert sorted(e["symbol"] for e in best) == ["BTC-USD", "ETH-USD", "SOL-USD"]
     assert all(e["in_sample"]["candles"] == 180 for e in best)  # 3 h of 1-minute candles
+
+
+def test_optimize_searches_a_multi_timeframe_type(candles, tmp_path):
+    out = tmp_path / "out"
+    code = cli.main(
+        ["optimize", "--input", str(candles), "--output", str(out), "--strategy",
+         "RSI_TWO_TIMEFRAMES", "--bound", "period=2:10", "--bound", "higher_period=2:6",
+         "--population", "6", "--generations", "2", "--min_trades", "1", "--seed", "5"]
+    )  # fmt: skip
+    assert code == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best and all(e["strategy"] == "RSI_TWO_TIMEFRAMES" for e in best)
+    assert all(math.isfinite(e["fitness"]) for e in best)
+    strategy = library.build("RSI_TWO_TIMEFRAMES", best[0]["params"])
+    assert strategy.intervals_ms == (900_000,)  # the 15-minute RSI it searched with
