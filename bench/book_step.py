@@ -11,9 +11,13 @@ event time. The BookUpdate messages are built before the clock starts. Measured,
                    `advance` every symbol's tracker at each candle end (the watermark)
   batch            `book_features_by_candle` over the whole list (the backtest path: sort,
                    then the same tracker)
+  bag + timer      the same in the shape a Beam step keeping state would have: each update
+                   appended to its symbol's bag as bytes (BagState), and at each candle end
+                   the tracker unpickled, the bag's updates parsed and received, the tracker
+                   advanced and pickled back (ValueState); informative, no target
   + pickle/update  the tracker step plus a pickle round trip of the symbol's tracker after
-                   every update: the worst case of keeping it in Beam state (informative;
-                   no target)
+                   every update: keeping the whole tracker, buffered updates included, in one
+                   state cell written per element (the shape to avoid; informative)
 
 The target (`--target`, default 50,000 updates/s) is for the pure step on this machine
 (2 shared cores). The run also checks that the step's rows equal the batch rows, and prints
@@ -155,6 +159,41 @@ def tracker_step(stream, interval_ms: int, pickle_each: bool = False):
     return rows, refused, trackers
 
 
+def bag_and_timer(stream, interval_ms: int):
+    """Updates kept as bytes per symbol until the candle end; the tracker kept pickled."""
+    blobs: dict[str, bytes] = {}
+    bags: dict[str, list[bytes]] = {}
+    rows: dict[str, list] = {}
+    refused = 0
+    next_end = None
+
+    def fire(end: int) -> None:
+        nonlocal refused
+        for symbol, bag in bags.items():
+            tracker = pickle.loads(blobs[symbol])
+            for data in bag:
+                if tracker.receive(book_pb2.BookUpdate.FromString(data)) is not None:
+                    refused += 1
+            bag.clear()
+            done, bad = tracker.advance(end)
+            rows[symbol] += done
+            refused += len(bad)
+            blobs[symbol] = pickle.dumps(tracker)
+
+    for update in stream:
+        if next_end is None:
+            next_end = update.time_ms - update.time_ms % interval_ms + interval_ms
+        while update.time_ms >= next_end:
+            fire(next_end)
+            next_end += interval_ms
+        if update.symbol not in blobs:
+            blobs[update.symbol] = pickle.dumps(BookTracker(update.symbol, interval_ms))
+            bags[update.symbol], rows[update.symbol] = [], []
+        bags[update.symbol].append(update.SerializeToString())
+    fire(next_end)
+    return rows, refused
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--symbols", type=int, default=20)
@@ -180,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     modes = {
         "tracker step": lambda: tracker_step(stream, interval_ms),
         "batch": lambda: book_features_by_candle(stream, interval_ms),
+        "bag + timer": lambda: bag_and_timer(stream, interval_ms),
         "+ pickle/update": lambda: tracker_step(stream, interval_ms, pickle_each=True),
     }
     rates: dict[str, list[float]] = {name: [] for name in modes}
@@ -194,10 +234,18 @@ def main(argv: list[str] | None = None) -> int:
 
     step_rows, step_refused, trackers = results["tracker step"]
     batch_rows, batch_refused = results["batch"]
-    same = step_refused == len(batch_refused) == 0 and all(
-        [(s, f.as_tuple()) for s, f in step_rows[k]] == [(s, f.as_tuple()) for s, f in rows]
-        for k, rows in batch_rows.items()
-    )
+    bag_rows, bag_refused = results["bag + timer"]
+
+    def same_as_batch(rows_by_symbol) -> bool:
+        return all(
+            [(s, f.as_tuple()) for s, f in rows_by_symbol[k]]
+            == [(s, f.as_tuple()) for s, f in rows]
+            for k, rows in batch_rows.items()
+        )
+
+    same = step_refused == bag_refused == len(batch_refused) == 0
+    same = same and same_as_batch(step_rows) and same_as_batch(bag_rows)
+    complete = sum(f.depth_complete for rows in batch_rows.values() for _, f in rows)
     sizes = sorted(len(pickle.dumps(t)) for t in trackers.values())
 
     print(f"\n{'MODE':<18}{'MEDIAN updates/s':>17}{'BEST':>12}{'TARGET':>10}{'RATIO':>8}")
@@ -205,14 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         median = statistics.median(values)
         target = (
             f"{args.target:>10,.0f}{median / args.target:>7.2f}x"
-            if name != "+ pickle/update"
+            if name in ("tracker step", "batch")
             else ""
         )
         print(f"{name:<18}{median:>17,.0f}{max(values):>12,.0f}{target}")
     rows_total = sum(len(rows) for rows in batch_rows.values())
     print(
         f"\nrows: {rows_total:,} ({rows_total // max(len(batch_rows), 1)} candles x "
-        f"{len(batch_rows)} symbols); step rows == batch rows: {'yes' if same else 'NO'}; "
+        f"{len(batch_rows)} symbols, top {DEFAULT_DEPTH} complete in {complete:,}); "
+        f"step and bag rows == batch rows: {'yes' if same else 'NO'}; "
         f"refused: {len(batch_refused)}"
     )
     print(

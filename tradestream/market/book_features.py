@@ -17,11 +17,14 @@ candle end is closed, an update stamped before it is refused `late`.
 **The book.** A snapshot replaces the whole book; an update sets each level's size (0 removes
 it). Each side keeps at most `max_levels` levels nearest the touch (default 50). When a side
 outgrows it, the farthest levels are dropped and that side's *horizon* moves in to the best
-dropped price: later levels at or beyond it are ignored (neither kept nor refused) until the
-next snapshot, so the kept levels are always exactly the exchange's levels inside the horizon.
-Top-`depth` figures are therefore exact while a side keeps at least `depth` levels or has
-never been cut since its snapshot (`depth_complete`); when the market walks towards a cut
-horizon, that side's kept levels thin out until the next snapshot.
+price dropped (it never moves out before the next snapshot). Inside the horizon the kept
+levels are exactly the exchange's; beyond it the book holds only levels updated since (a level
+dropped and unchanged since is missing). Every kept level is a real, current one, so a best
+price can be too far from the touch, never too close, and a crossing seen is a real one.
+`depth_complete` marks a row whose top-`depth` figures are exact: each side never cut since
+its snapshot, or with at least `depth` levels inside its horizon. When the market walks past
+a cut horizon the figures turn approximate (and say so) until the next snapshot; Coinbase
+sends one only on (re)subscribing.
 
 **Refused updates** (reason strings of `dead_letters.py`; nothing raises, nothing vanishes):
 
@@ -236,8 +239,8 @@ class BookTracker:
         self.asks: dict[float, float] = {}
         self.best_bid: float | None = None
         self.best_ask: float | None = None
-        self.bid_floor: float | None = None  # bids at or below it are beyond the horizon
-        self.ask_ceiling: float | None = None  # asks at or above it are beyond the horizon
+        self.bid_floor: float | None = None  # bids above it are exact (None: all are)
+        self.ask_ceiling: float | None = None  # asks below it are exact (None: all are)
         self.live = False  # a book to apply updates to (snapshot applied, not crossed since)
         self.started = False  # a snapshot was applied once: rows are due from then on
         self.last_seq: int | None = None
@@ -360,14 +363,11 @@ class BookTracker:
         bb, ba = self.best_bid, self.best_ask
         qb = bids[bb] if bb is not None else 0.0
         qa = asks[ba] if ba is not None else 0.0
-        floor, ceiling = self.bid_floor, self.ask_ceiling
         new_bb, new_ba = bb, ba
         rescan_bid = rescan_ask = False
         undo = []
         for side, price, size in levels:
             if side == _BID:
-                if floor is not None and price <= floor:
-                    continue  # beyond the horizon: unknown, not kept
                 undo.append((bids, price, bids.get(price)))
                 if size > 0:
                     bids[price] = size
@@ -377,8 +377,6 @@ class BookTracker:
                     del bids[price]
                     rescan_bid = rescan_bid or price == new_bb
             else:
-                if ceiling is not None and price >= ceiling:
-                    continue
                 undo.append((asks, price, asks.get(price)))
                 if size > 0:
                     asks[price] = size
@@ -421,12 +419,14 @@ class BookTracker:
             dropped = sorted(self.bids)[: len(self.bids) - keep]  # the lowest bids
             for price in dropped:
                 del self.bids[price]
-            self.bid_floor = dropped[-1]
+            floor = self.bid_floor
+            self.bid_floor = dropped[-1] if floor is None else max(floor, dropped[-1])
         if len(self.asks) > keep:
             dropped = sorted(self.asks, reverse=True)[: len(self.asks) - keep]
             for price in dropped:
                 del self.asks[price]
-            self.ask_ceiling = dropped[-1]
+            ceiling = self.ask_ceiling
+            self.ask_ceiling = dropped[-1] if ceiling is None else min(ceiling, dropped[-1])
 
     def _drop_book(self) -> None:
         """The book no longer matches the exchange's: forget it until the next snapshot."""
@@ -452,8 +452,10 @@ class BookTracker:
         if not self.live:
             return BookFeatures(False, _NAN, _NAN, _NAN, _NAN, _NAN, _NAN, updates, False)
         depth, bids, asks = self.depth, self.bids, self.asks
-        bid_depth = sum(bids[p] for p in sorted(bids, reverse=True)[:depth])
-        ask_depth = sum(asks[p] for p in sorted(asks)[:depth])
+        top_bids = sorted(bids, reverse=True)[:depth]
+        top_asks = sorted(asks)[:depth]
+        bid_depth = sum(bids[p] for p in top_bids)
+        ask_depth = sum(asks[p] for p in top_asks)
         total = bid_depth + ask_depth
         imbalance = (bid_depth - ask_depth) / total if total > 0 else _NAN
         bb, ba = self.best_bid, self.best_ask
@@ -463,8 +465,9 @@ class BookTracker:
             microprice = (bb * qa + ba * qb) / (qb + qa)
         else:
             spread = microprice = _NAN
-        complete = (self.bid_floor is None or len(bids) >= depth) and (
-            self.ask_ceiling is None or len(asks) >= depth
+        floor, ceiling = self.bid_floor, self.ask_ceiling
+        complete = (floor is None or (len(top_bids) == depth and top_bids[-1] > floor)) and (
+            ceiling is None or (len(top_asks) == depth and top_asks[-1] < ceiling)
         )
         return BookFeatures(
             True, imbalance, spread, microprice, ofi, bid_depth, ask_depth, updates, complete

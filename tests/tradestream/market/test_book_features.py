@@ -348,17 +348,28 @@ def test_book_features_bounded_depth_keeps_the_levels_nearest_the_touch():
     levels = [("b", 100 - k, 1 + k) for k in range(5)] + [("a", 101 + k, 1) for k in range(5)]
     tracker = BookTracker(SYMBOL, MINUTE, depth=2, max_levels=3)
     tracker.receive(snapshot(T0, 1, levels))
-    tracker.receive(book_update(T0 + 1, 2, [("b", 97, 8), ("a", 110, 1)]))  # beyond: ignored
+    # the farthest again, so dropped again: the horizons stay
+    tracker.receive(book_update(T0 + 1, 2, [("b", 97, 8), ("a", 110, 1)]))
     tracker.receive(book_update(T0 + 2, 3, [("b", 99.5, 1)]))  # inside: kept, 98 cut
     rows, refused = tracker.advance(T0 + MINUTE)
     assert refused == []
     assert tracker.bids == {100: 1.0, 99.5: 1.0, 99: 2.0} and tracker.bid_floor == 98
     assert tracker.asks == {101: 1.0, 102: 1.0, 103: 1.0} and tracker.ask_ceiling == 104
     assert rows[0][1].bid_depth == 2.0 and rows[0][1].depth_complete
-    # remove two bids: one known bid left, fewer than depth 2 with a cut horizon
+    # remove two bids: one bid left inside the horizon (99), fewer than depth 2
     tracker.receive(book_update(T0 + MINUTE, 4, [("b", 100, 0), ("b", 99.5, 0)]))
     rows, _ = tracker.advance(T0 + 2 * MINUTE)
     assert rows[0][1].bid_depth == 2.0 and not rows[0][1].depth_complete
+    # a bid beyond the horizon is kept (it is real), but the exchange may have others there
+    # (97 (4), 96 (5) were dropped): the top 2 (99 (2) + 97.5 (1)) is not known to be exact
+    tracker.receive(book_update(T0 + 2 * MINUTE, 5, [("b", 97.5, 1)]))
+    rows, _ = tracker.advance(T0 + 3 * MINUTE)
+    assert tracker.bids == {99: 2.0, 97.5: 1.0} and tracker.bid_floor == 98
+    assert rows[0][1].bid_depth == 3.0 and not rows[0][1].depth_complete
+    # a snapshot resets the horizons
+    tracker.receive(snapshot(T0 + 3 * MINUTE, 6, [("b", 10, 1), ("a", 11, 1)]))
+    rows, _ = tracker.advance(T0 + 4 * MINUTE)
+    assert (tracker.bid_floor, tracker.ask_ceiling) == (None, None) and rows[0][1].depth_complete
 
 
 # -- the naive rebuild -------------------------------------------------------------------------
@@ -542,27 +553,33 @@ def test_book_features_pickled_mid_stream_gives_identical_results(updates, cut):
 
 
 def uncrossed_stream(rng: random.Random, n: int) -> list[book_pb2.BookUpdate]:
-    """A valid book walking up and down: bids below the best ask, asks above the best bid."""
-    bids = {round(100 - 0.5 * k, 1): 1.0 + k % 3 for k in range(1, 13)}
-    asks = {round(100 + 0.5 * k, 1): 1.0 + k % 2 for k in range(0, 12)}
+    """A valid book drifting one way: bids below the best ask, asks above the best bid; the
+    best level of the side the market moves away from is taken now and then."""
+    bids = {100 - 0.5 * k: 1.0 + k % 3 for k in range(1, 13)}
+    asks = {100 + 0.5 * k: 1.0 + k % 2 for k in range(0, 12)}
     out = [snapshot(T0, 1, [("b", p, q) for p, q in bids.items()] +
                     [("a", p, q) for p, q in asks.items()])]  # fmt: skip
-    for k in range(n):
-        side = rng.choice("ba")
-        if side == "b":
-            top = min(asks) if asks else 120.0
-            price = round(top - 0.5 * rng.randint(1, 16), 1)
-            size = rng.choice([0.0, 0.0, 1.0, 2.0, 3.5])
-            bids[price] = size
+    falling = rng.random() < 0.5
+    for _ in range(n):
+        if rng.random() < 0.3:  # the touch moves: its best level is taken
+            side = ("b" if falling else "a") if rng.random() < 0.8 else rng.choice("ba")
+            levels = bids if side == "b" else asks
+            if not levels:
+                continue
+            price, size = (max(levels) if side == "b" else min(levels)), 0.0
         else:
-            top = max(bids) if bids else 80.0
-            price = round(top + 0.5 * rng.randint(1, 16), 1)
-            size = rng.choice([0.0, 0.0, 1.0, 2.0, 3.5])
-            asks[price] = size
-        for levels in (bids, asks):
-            for p in [p for p, q in levels.items() if q == 0]:
-                del levels[p]
-        out.append(book_update(T0 + 100 * (k + 1), k + 2, [(side, price, size)]))
+            side = rng.choice("ba")
+            size = rng.choice([0.0, 1.0, 2.0, 3.5])
+            if side == "b":
+                price = (min(asks) if asks else 120.0) - 0.5 * rng.randint(1, 16)
+            else:
+                price = (max(bids) if bids else 80.0) + 0.5 * rng.randint(1, 16)
+        levels = bids if side == "b" else asks
+        if size > 0:
+            levels[price] = size
+        else:
+            levels.pop(price, None)
+        out.append(book_update(T0 + 100 * len(out), len(out) + 1, [(side, price, size)]))
     return out
 
 
@@ -572,6 +589,7 @@ def test_book_features_bounded_book_is_the_true_book_inside_its_horizon(rng, max
     updates = uncrossed_stream(rng, 150)  # one update per 100 ms candle: checked after each
     tracker = BookTracker(SYMBOL, 100, depth=depth, max_levels=max_levels)
     truth: dict[str, dict[float, float]] = {"b": {}, "a": {}}
+    complete_rows: list[bool] = []
     for update in updates:
         assert tracker.receive(update) is None
         [(_, f)], refused = tracker.advance(update.time_ms + 100)
@@ -585,16 +603,22 @@ def test_book_features_bounded_book_is_the_true_book_inside_its_horizon(rng, max
             else:
                 side.pop(level.price, None)
         assert len(tracker.bids) <= max_levels and len(tracker.asks) <= max_levels
+        # every kept level is a real one; inside the horizon, every real one is kept
+        assert tracker.bids.items() <= truth["b"].items()
+        assert tracker.asks.items() <= truth["a"].items()
         floor, ceiling = tracker.bid_floor, tracker.ask_ceiling
-        assert tracker.bids == {p: q for p, q in truth["b"].items() if floor is None or p > floor}
-        assert tracker.asks == {
-            p: q for p, q in truth["a"].items() if ceiling is None or p < ceiling
-        }
+        assert all(p in tracker.bids for p in truth["b"] if floor is None or p > floor)
+        assert all(p in tracker.asks for p in truth["a"] if ceiling is None or p < ceiling)
+        complete_rows.append(f.depth_complete)
         if f.depth_complete:
-            true_bid = sum(q for _, q in sorted(truth["b"].items(), reverse=True)[:depth])
-            true_ask = sum(q for _, q in sorted(truth["a"].items())[:depth])
-            assert f.bid_depth == pytest.approx(true_bid)
-            assert f.ask_depth == pytest.approx(true_ask)
+            bids = sorted(truth["b"].items(), reverse=True)
+            asks = sorted(truth["a"].items())
+            assert f.bid_depth == pytest.approx(sum(q for _, q in bids[:depth]))
+            assert f.ask_depth == pytest.approx(sum(q for _, q in asks[:depth]))
+            if bids and asks:
+                (pb, qb), (pa, qa) = bids[0], asks[0]
+                assert f.microprice == pytest.approx((pb * qa + pa * qb) / (qb + qa))
+    assert complete_rows[0]  # the snapshot's row
 
 
 def test_book_features_features_record_is_immutable_and_small():
