@@ -58,8 +58,10 @@ class Node:
     def __post_init__(self) -> None:
         spec = get_kind(self.kind)
         if spec.arity is None:
-            if len(self.inputs) < 2:
-                raise StrategyError(f"{self.kind}: needs at least 2 inputs, got {len(self.inputs)}")
+            if len(self.inputs) < spec.min_inputs:
+                raise StrategyError(
+                    f"{self.kind}: needs at least {spec.min_inputs} inputs, got {len(self.inputs)}"
+                )
         elif len(self.inputs) != spec.arity:
             raise StrategyError(f"{self.kind}: takes {spec.arity} input(s), got {len(self.inputs)}")
         for i, child in enumerate(self.inputs):
@@ -81,6 +83,13 @@ class Node:
         ordered = []
         for name, kind in spec.params:
             value = given[name]
+            if kind not in (int, float):  # an object parameter (a model node's ModelRef)
+                if not isinstance(value, kind):
+                    raise StrategyError(
+                        f"{self.kind}: parameter {name!r} must be a {kind.__name__}"
+                    )
+                ordered.append((name, value))
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise StrategyError(f"{self.kind}: parameter {name!r} must be a number")
             if not math.isfinite(value):

@@ -235,6 +235,12 @@ def not_(rule: Node) -> Node:
     return Node("not", (rule,))
 
 
+def model_node(ref, *features: Node) -> Node:
+    """A trained model's value (``tradestream.strategies.models.ModelRef``) from its features,
+    in the manifest's order."""
+    return Node("model", tuple(features), (("ref", ref),))
+
+
 def as_number(rule: Node) -> Node:
     """1 where ``rule`` is true, else 0."""
     return Node("as_number", (rule,))

@@ -79,10 +79,14 @@ from tradestream.strategies import library
 from tradestream.strategies.candle_arrays import BOOK_FIELDS, FIELDS
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.graph import Node
-from tradestream.strategies.nodes import at_interval, const
+from tradestream.strategies.models import ModelRef, check_features, load_model
+from tradestream.strategies.nodes import at_interval, const, model_node
 from tradestream.strategies.params import ParamSpec
 from tradestream.strategies.strategy import Constraint, OrderSpec, Strategy, StrategyType
 
+# Models loaded by this process, by directory: a strategy built many times (the optimizer)
+# loads its model once.
+_MODELS: dict[Path, ModelRef] = {}
 _CONSTRAINT = re.compile(r"^\s*(\w+)\s*(<=|<|>=|>)\s*(\w+)\s*$")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -178,11 +182,12 @@ def parse_document(document: Any, source: str = "<document>") -> list[tuple[Stra
     """Parses an already-loaded document (dict with a ``strategies`` list)."""
     if not isinstance(document, Mapping) or not isinstance(document.get("strategies"), list):
         raise StrategyError(f"{source}: expected a mapping with a 'strategies' list")
-    return [_parse_strategy(entry, f"{source}: strategies[{i}]")
+    base = Path(source).parent if source != "<document>" else Path(".")
+    return [_parse_strategy(entry, f"{source}: strategies[{i}]", base)
             for i, entry in enumerate(document["strategies"])]  # fmt: skip
 
 
-def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
+def _parse_strategy(entry: Any, where: str, base: Path = Path(".")) -> tuple[StrategyType, dict]:
     if not isinstance(entry, Mapping):
         raise StrategyError(f"{where}: expected a mapping")
     unknown = set(entry) - {"name", "description", "params", "constraints", "nodes", "entry",
@@ -223,7 +228,7 @@ def _parse_strategy(entry: Any, where: str) -> tuple[StrategyType, dict]:
         raise StrategyError(f"{where}: order: unknown keys {sorted(unknown_order)}")
 
     def rules(params: Mapping[str, Any]) -> tuple:
-        builder = _GraphBuilder(named, params, where)
+        builder = _GraphBuilder(named, params, where, base)
         built = builder.build(entry["entry"], "entry"), builder.build(entry["exit"], "exit")
         confidence = None
         if entry.get("confidence") is not None:
@@ -288,10 +293,13 @@ def _constraint(text: str, specs: tuple[ParamSpec, ...], where: str) -> Constrai
 
 
 class _GraphBuilder:
-    def __init__(self, named: Mapping[str, Any], params: Mapping[str, Any], where: str) -> None:
+    def __init__(
+        self, named: Mapping[str, Any], params: Mapping[str, Any], where: str, base: Path
+    ) -> None:
         self.named = named
         self.params = params
         self.where = where
+        self.base = base  # model directories are relative to the strategy file
         self.done: dict[str, Node] = {}
         self.visiting: list[str] = []
 
@@ -316,6 +324,8 @@ class _GraphBuilder:
             raise StrategyError(f"{self.where}: {path}: 'inputs' must be a list")
         children = tuple(self.build(x, f"{path}.inputs[{i}]") for i, x in enumerate(inputs))
         given = _mapping(raw.get("params"), f"{path}: 'params' must be a mapping", self.where)
+        if raw["kind"] == "model":
+            return self._model(children, given, path)
         params = tuple((k, self._value(v, path)) for k, v in given.items())
         try:
             return Node(str(raw["kind"]), children, params)
@@ -337,6 +347,26 @@ class _GraphBuilder:
         self.visiting.pop()
         self.done[name] = node
         return node
+
+    def _model(self, inputs: tuple[Node, ...], given: Mapping, path: str) -> Node:
+        """A ``model`` node: ``params: {file: DIR}`` (a `tradestream train` output directory,
+        relative to the strategy file), its inputs the features it was trained on."""
+        if set(given) != {"file"} or not isinstance(given["file"], str):
+            raise StrategyError(
+                f"{self.where}: {path}: a model node takes one parameter, file: DIR "
+                "(a `tradestream train --output DIR` directory)"
+            )
+        directory = Path(given["file"])
+        if not directory.is_absolute():
+            directory = self.base / directory
+        ref = _MODELS.get(directory.resolve())
+        if ref is None:
+            ref = _MODELS[directory.resolve()] = load_model(directory)
+        check_features(ref, [str(x) for x in inputs], f"{self.where}: {path}")
+        try:
+            return model_node(ref, *inputs)
+        except StrategyError as error:
+            raise StrategyError(f"{self.where}: {path}: {error}") from None
 
     def _interval(self, raw: Any, path: str) -> int:
         """A node's ``interval`` (``1h``, ``15m``, ``$param``) in whole seconds."""

@@ -4,6 +4,7 @@ from tradestream.strategies.kinds import (  # noqa: F401  (imported for registra
     averages,
     basic,
     custom,
+    model,
     momentum,
     rules,
     timeframe,

@@ -75,7 +75,8 @@ class NodeKind:
 
     Attributes:
         name: lower-case identifier used in graphs and strategy files (``"sma"``).
-        arity: number of inputs, or None for variadic (two or more) kinds such as ``and``.
+        arity: number of inputs, or None for variadic kinds such as ``and`` (at least
+            ``min_inputs``, 2 unless said).
         params: parameter names in canonical order, with their Python type.
         inputs: the value type every input must have.
         output: the value type of the node.
@@ -99,6 +100,7 @@ class NodeKind:
     description: str
     input_names: tuple[str, ...] = field(default=())
     reference: BatchFn | None = None
+    min_inputs: int = 2  # a variadic kind's least number of inputs
 
 
 _KINDS: dict[str, NodeKind] = {}

@@ -1,0 +1,175 @@
+"""The `model` node: trained models (tradestream/strategies/models.py's format) in graphs.
+
+Models here are written by hand, so their outputs are known without the inference code: a
+one-neuron network, two stump trees, a Q-network whose preferred action is set by a feature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.strategies.series import random_candles
+from tradestream.strategies import nodes as n
+from tradestream.strategies.errors import StrategyError
+from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.models import FORMAT, load_model
+from tradestream.strategies.spec import load_strategy_file
+from tradestream.strategies.strategy import Strategy
+from tradestream.strategies.vectorized import compute_nodes, evaluate_vectorized
+
+RSI = n.rsi(n.close, 5)
+MOM = n.mom(n.close, 3)
+
+
+def write_model(directory: Path, kind: str, features: list[str], arrays: dict) -> Path:
+    """A model directory as `tradestream train` writes it (manifest hash of model.npz)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    data = buffer.getvalue()
+    (directory / "model.npz").write_bytes(data)
+    manifest = {"format": FORMAT, "kind": kind, "features": features, "output": "test",
+                "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+def _mlp(tmp_path: Path) -> Path:
+    # value = relu(2 * (rsi - 50) / 10) - 1: positive once RSI is above 55
+    return write_model(tmp_path / "mlp", "mlp", [str(RSI)], {
+        "x_mean": np.array([50.0]), "x_scale": np.array([10.0]),
+        "w0": np.array([[2.0]]), "b0": np.array([0.0]),
+        "w1": np.array([[1.0]]), "b1": np.array([-1.0]),
+    })  # fmt: skip
+
+
+def _trees(tmp_path: Path) -> Path:
+    # tree 1: rsi <= 50 -> -1 else +1; tree 2: mom <= 0 -> -0.5 else +0.5; base 0.25
+    return write_model(tmp_path / "trees", "trees", [str(RSI), str(MOM)], {
+        "x_mean": np.zeros(2), "x_scale": np.ones(2),
+        "feature": np.array([0, 0, 0, 1, 0, 0], dtype=np.int64),
+        "threshold": np.array([50.0, 0, 0, 0.0, 0, 0]),
+        "left": np.array([1, -1, -1, 4, -1, -1], dtype=np.int64),
+        "right": np.array([2, -1, -1, 5, -1, -1], dtype=np.int64),
+        "value": np.array([0.0, -1.0, 1.0, 0.0, -0.5, 0.5]),
+        "roots": np.array([0, 3], dtype=np.int64),
+        "base": np.array([0.25]),
+    })  # fmt: skip
+
+
+def _dqn(tmp_path: Path) -> Path:
+    # Q(hold, buy, sell) = (0.1, mom, -mom): buy on momentum up (when flat), sell on down.
+    return write_model(tmp_path / "dqn", "dqn", [str(MOM)], {
+        "x_mean": np.zeros(2), "x_scale": np.ones(2),
+        "w0": np.array([[0.0, 1.0, -1.0], [0.0, 0.0, 0.0]]), "b0": np.array([0.1, 0.0, 0.0]),
+    })  # fmt: skip
+
+
+def test_model_values_are_the_hand_computed_ones(tmp_path):
+    candles = random_candles(4, 300)
+    ref_mlp, ref_trees, ref_dqn = (load_model(f(tmp_path)) for f in (_mlp, _trees, _dqn))
+    nodes = [n.model_node(ref_mlp, RSI), n.model_node(ref_trees, RSI, MOM),
+             n.model_node(ref_dqn, MOM)]  # fmt: skip
+    values = compute_nodes(nodes, candles)
+    rsi, mom = values[RSI], values[MOM]
+    expected_mlp = np.maximum(2.0 * (rsi - 50.0) / 10.0, 0.0) - 1.0
+    np.testing.assert_array_equal(values[nodes[0]][5:], expected_mlp[5:])
+    assert np.isnan(values[nodes[0]][:5]).all()  # RSI(5) is defined from candle 5
+    expected_trees = 0.25 + np.where(rsi <= 50, -1.0, 1.0) + np.where(mom <= 0, -0.5, 0.5)
+    np.testing.assert_array_equal(values[nodes[1]][5:], expected_trees[5:])
+    position, actions = 0, []
+    for m in mom.tolist():
+        if m != m:
+            actions.append(0.0)
+        elif m > 0.1 and position == 0:
+            position, _ = 1, actions.append(1.0)
+        elif -m > 0.1 and position == 1:
+            position, _ = 0, actions.append(-1.0)
+        else:
+            actions.append(0.0)
+    np.testing.assert_array_equal(values[nodes[2]], actions)
+    assert (values[nodes[2]] == 1).any() and (values[nodes[2]] == -1).any()
+
+
+def test_both_evaluators_agree_on_model_strategies_through_a_state_round_trip(tmp_path):
+    ref_trees, ref_dqn = load_model(_trees(tmp_path)), load_model(_dqn(tmp_path))
+    trees = n.model_node(ref_trees, RSI, MOM)
+    dqn = n.model_node(ref_dqn, MOM)
+    strategies = [
+        Strategy("TREES", {}, n.crosses_above(trees, 1.0), n.crosses_below(trees, -1.0),
+                 confidence=n.div(trees, 2.0)),
+        Strategy("DQN", {}, n.above(dqn, 0.5), n.below(dqn, -0.5)),
+    ]  # fmt: skip
+    candles = random_candles(8, 500, integer=True)
+    vectorized = evaluate_vectorized(strategies, candles)
+    evaluator = IncrementalEvaluator(strategies, interval_ms=candles.interval_ms)
+    got = {s.strategy_id: np.zeros(len(candles), dtype=np.int8) for s in strategies}
+    for t in range(len(candles)):
+        if t == 250:
+            state = json.loads(json.dumps(evaluator.get_state(), allow_nan=False))
+            evaluator = IncrementalEvaluator.from_state(
+                strategies, state, interval_ms=candles.interval_ms
+            )
+        for e in evaluator.update(*candles.row(t), int(candles.start_ms[t])):
+            got[e.strategy_id][t] = 1 if e.action == "BUY" else -1
+    for s in strategies:
+        assert vectorized[s.strategy_id].any()
+        np.testing.assert_array_equal(vectorized[s.strategy_id], got[s.strategy_id])
+
+
+def _yaml(tmp_path: Path, inputs: list) -> Path:
+    document = {"strategies": [{
+        "name": "MODEL_RULE",
+        "nodes": {"score": {"kind": "model", "inputs": inputs, "params": {"file": "trees"}}},
+        "entry": {"kind": "crosses_above", "inputs": ["score", 1.0]},
+        "exit": {"kind": "crosses_below", "inputs": ["score", -1.0]},
+    }]}  # fmt: skip
+    path = tmp_path / "strategy.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+RSI_NODE = {"kind": "rsi", "inputs": ["close"], "params": {"period": 5}}
+MOM_NODE = {"kind": "mom", "inputs": ["close"], "params": {"period": 3}}
+
+
+def test_a_strategy_file_reads_a_model_directory_next_to_it(tmp_path):
+    _trees(tmp_path)
+    [strategy] = load_strategy_file(_yaml(tmp_path, [RSI_NODE, MOM_NODE]))
+    node = strategy.entry.inputs[0]
+    assert node.kind == "model" and node.inputs == (RSI, MOM)
+    assert str(node).startswith("model(rsi(close,5),mom(close,3),trees:")
+    assert evaluate_vectorized([strategy], random_candles(2, 300))[strategy.strategy_id].any()
+
+
+def test_a_model_whose_features_are_not_its_inputs_is_refused(tmp_path):
+    _trees(tmp_path)
+    with pytest.raises(StrategyError, match=r"its features \['rsi\(close,5\)', 'mom\(close,3\)'\]"):
+        load_strategy_file(_yaml(tmp_path, [MOM_NODE, RSI_NODE]))  # the order matters
+
+
+def test_a_changed_model_file_is_refused(tmp_path):
+    directory = _mlp(tmp_path)
+    data = bytearray((directory / "model.npz").read_bytes())
+    data[-30] ^= 0xFF
+    (directory / "model.npz").write_bytes(bytes(data))
+    with pytest.raises(StrategyError, match="does not match the manifest's sha256"):
+        load_model(directory)
+    with pytest.raises(StrategyError, match="cannot read it"):
+        load_model(tmp_path / "missing")
+
+
+def test_a_nan_feature_gives_nan_and_a_dqn_holds(tmp_path):
+    ref = load_model(_mlp(tmp_path))
+    from tradestream.strategies.models import ModelStep
+
+    step = ModelStep(ref, 0)
+    assert math.isnan(step.step(math.nan)) and step.step(60.0) == 1.0
