@@ -1,10 +1,13 @@
-"""Multi-timeframe strategies: the realtime pipeline on Flink emits exactly the batch signals.
+"""Multi-timeframe and model strategies: the realtime pipeline on Flink emits exactly the
+batch signals.
 
 A recorded trades file (three symbols, 12 hours, 1-minute candles) goes through the backtest
 and, replayed into Kafka, through the realtime pipeline on Flink. The three library types
 that read longer candles (5m/15m/1h; short periods so that the 12 hours hold many signals of
-each) and a strategy of one's own with an `interval:` node must give the same signals, id for
-id, in both.
+each), a strategy of one's own with an `interval:` node, and two strategies reading trained
+models (a tree ensemble with a confidence node, a DQN trader; model directories as
+`tradestream train` writes them, built by hand here) must give the same signals, id for id,
+in both.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pytest
 
 from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
+from tests.support.models import dqn_model, trees_model
 from tests.support.realtime import (
     RealtimeProcess,
     read_signals,
@@ -46,8 +50,23 @@ strategies:
       quarter_low: {kind: low, interval: 15m}
     entry: {kind: crosses_above, inputs: [close, quarter_high]}
     exit: {kind: crosses_below, inputs: [close, quarter_low]}
+  - name: TREES_SCORE
+    nodes:
+      score: {kind: model, params: {file: trees}, inputs: [
+        {kind: rsi, inputs: [close], params: {period: 5}},
+        {kind: mom, inputs: [close], params: {period: 3}}]}
+    entry: {kind: crosses_above, inputs: [score, 1.0]}
+    exit: {kind: crosses_below, inputs: [score, -1.0]}
+    confidence: {kind: div, inputs: [score, 2]}
+  - name: DQN_TRADER
+    nodes:
+      action: {kind: model, params: {file: dqn}, inputs: [
+        {kind: mom, inputs: [close], params: {period: 3}}]}
+    entry: {kind: above, inputs: [action, 0.5]}
+    exit: {kind: below, inputs: [action, -0.5]}
 """
-TYPES = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VOTE", "QUARTER_HOUR_BREAKOUT")
+TYPES = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VOTE", "QUARTER_HOUR_BREAKOUT",
+         "TREES_SCORE", "DQN_TRADER")  # fmt: skip
 
 
 def test_realtime_multi_timeframe_signals_equal_the_backtest(kafka_broker, jvm_dir, tmp_path):
@@ -56,6 +75,8 @@ def test_realtime_multi_timeframe_signals_equal_the_backtest(kafka_broker, jvm_d
     write_trades_csv(trades_file, trades)
     strategies = tmp_path / "strategies.yaml"
     strategies.write_text(STRATEGIES_YAML)
+    trees_model(tmp_path)  # tmp_path/trees and tmp_path/dqn, beside the strategy file
+    dqn_model(tmp_path)
 
     # 1. Batch: every signal of the backtest (a portfolio backtest lists them all).
     out = tmp_path / "backtest"

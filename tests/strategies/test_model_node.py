@@ -1,13 +1,12 @@
 """The `model` node: trained models (tradestream/strategies/models.py's format) in graphs.
 
-Models here are written by hand, so their outputs are known without the inference code: a
-one-neuron network, two stump trees, a Q-network whose preferred action is set by a feature.
+Models here are written by hand (tests/support/models.py), so their outputs are known
+without the inference code: a one-neuron network, two stump trees, a Q-network whose
+preferred action is set by a feature.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import math
 from pathlib import Path
@@ -17,65 +16,21 @@ import pytest
 import yaml
 
 from tests.strategies.series import random_candles
+from tests.support.models import MOM, RSI, dqn_model, mlp_model, trees_model
 from tradestream.strategies import nodes as n
 from tradestream.strategies.errors import StrategyError
 from tradestream.strategies.incremental import IncrementalEvaluator
-from tradestream.strategies.models import FORMAT, load_model
+from tradestream.strategies.models import load_model
 from tradestream.strategies.spec import load_strategy_file
 from tradestream.strategies.strategy import Strategy
 from tradestream.strategies.vectorized import compute_nodes, evaluate_vectorized
 
-RSI = n.rsi(n.close, 5)
-MOM = n.mom(n.close, 3)
-
-
-def write_model(directory: Path, kind: str, features: list[str], arrays: dict) -> Path:
-    """A model directory as `tradestream train` writes it (manifest hash of model.npz)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    data = buffer.getvalue()
-    (directory / "model.npz").write_bytes(data)
-    manifest = {"format": FORMAT, "kind": kind, "features": features, "output": "test",
-                "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-    return directory
-
-
-def _mlp(tmp_path: Path) -> Path:
-    # value = relu(2 * (rsi - 50) / 10) - 1: positive once RSI is above 55
-    return write_model(tmp_path / "mlp", "mlp", [str(RSI)], {
-        "x_mean": np.array([50.0]), "x_scale": np.array([10.0]),
-        "w0": np.array([[2.0]]), "b0": np.array([0.0]),
-        "w1": np.array([[1.0]]), "b1": np.array([-1.0]),
-    })  # fmt: skip
-
-
-def _trees(tmp_path: Path) -> Path:
-    # tree 1: rsi <= 50 -> -1 else +1; tree 2: mom <= 0 -> -0.5 else +0.5; base 0.25
-    return write_model(tmp_path / "trees", "trees", [str(RSI), str(MOM)], {
-        "x_mean": np.zeros(2), "x_scale": np.ones(2),
-        "feature": np.array([0, 0, 0, 1, 0, 0], dtype=np.int64),
-        "threshold": np.array([50.0, 0, 0, 0.0, 0, 0]),
-        "left": np.array([1, -1, -1, 4, -1, -1], dtype=np.int64),
-        "right": np.array([2, -1, -1, 5, -1, -1], dtype=np.int64),
-        "value": np.array([0.0, -1.0, 1.0, 0.0, -0.5, 0.5]),
-        "roots": np.array([0, 3], dtype=np.int64),
-        "base": np.array([0.25]),
-    })  # fmt: skip
-
-
-def _dqn(tmp_path: Path) -> Path:
-    # Q(hold, buy, sell) = (0.1, mom, -mom): buy on momentum up (when flat), sell on down.
-    return write_model(tmp_path / "dqn", "dqn", [str(MOM)], {
-        "x_mean": np.zeros(2), "x_scale": np.ones(2),
-        "w0": np.array([[0.0, 1.0, -1.0], [0.0, 0.0, 0.0]]), "b0": np.array([0.1, 0.0, 0.0]),
-    })  # fmt: skip
-
 
 def test_model_values_are_the_hand_computed_ones(tmp_path):
     candles = random_candles(4, 300)
-    ref_mlp, ref_trees, ref_dqn = (load_model(f(tmp_path)) for f in (_mlp, _trees, _dqn))
+    ref_mlp, ref_trees, ref_dqn = (
+        load_model(f(tmp_path)) for f in (mlp_model, trees_model, dqn_model)
+    )
     nodes = [n.model_node(ref_mlp, RSI), n.model_node(ref_trees, RSI, MOM),
              n.model_node(ref_dqn, MOM)]  # fmt: skip
     values = compute_nodes(nodes, candles)
@@ -100,7 +55,7 @@ def test_model_values_are_the_hand_computed_ones(tmp_path):
 
 
 def test_both_evaluators_agree_on_model_strategies_through_a_state_round_trip(tmp_path):
-    ref_trees, ref_dqn = load_model(_trees(tmp_path)), load_model(_dqn(tmp_path))
+    ref_trees, ref_dqn = load_model(trees_model(tmp_path)), load_model(dqn_model(tmp_path))
     trees = n.model_node(ref_trees, RSI, MOM)
     dqn = n.model_node(ref_dqn, MOM)
     strategies = [
@@ -142,7 +97,7 @@ MOM_NODE = {"kind": "mom", "inputs": ["close"], "params": {"period": 3}}
 
 
 def test_a_strategy_file_reads_a_model_directory_next_to_it(tmp_path):
-    _trees(tmp_path)
+    trees_model(tmp_path)
     [strategy] = load_strategy_file(_yaml(tmp_path, [RSI_NODE, MOM_NODE]))
     node = strategy.entry.inputs[0]
     assert node.kind == "model" and node.inputs == (RSI, MOM)
@@ -151,13 +106,13 @@ def test_a_strategy_file_reads_a_model_directory_next_to_it(tmp_path):
 
 
 def test_a_model_whose_features_are_not_its_inputs_is_refused(tmp_path):
-    _trees(tmp_path)
+    trees_model(tmp_path)
     with pytest.raises(StrategyError, match=r"its features \['rsi\(close,5\)', 'mom\(close,3\)'\]"):
         load_strategy_file(_yaml(tmp_path, [MOM_NODE, RSI_NODE]))  # the order matters
 
 
 def test_a_changed_model_file_is_refused(tmp_path):
-    directory = _mlp(tmp_path)
+    directory = mlp_model(tmp_path)
     data = bytearray((directory / "model.npz").read_bytes())
     data[-30] ^= 0xFF
     (directory / "model.npz").write_bytes(bytes(data))
@@ -168,7 +123,7 @@ def test_a_changed_model_file_is_refused(tmp_path):
 
 
 def test_a_nan_feature_gives_nan_and_a_dqn_holds(tmp_path):
-    ref = load_model(_mlp(tmp_path))
+    ref = load_model(mlp_model(tmp_path))
     from tradestream.strategies.models import ModelStep
 
     step = ModelStep(ref, 0)
