@@ -15,21 +15,26 @@ event time. The BookUpdate messages are built before the clock starts. Measured,
                    appended to its symbol's bag as bytes (BagState), and at each candle end
                    the tracker unpickled, the bag's updates parsed and received, the tracker
                    advanced and pickled back (ValueState); informative, no target
-  + pickle/update  the tracker step plus a pickle round trip of the symbol's tracker after
-                   every update: keeping the whole tracker, buffered updates included, in one
-                   state cell written per element (the shape to avoid; informative)
+  + pickle/update  (with --pickle_each) the tracker step plus a pickle round trip of the
+                   symbol's tracker after every update: the whole tracker, buffered updates
+                   included, in one state cell written per element (the shape to avoid; slow:
+                   its cost grows with the updates buffered in the open candle)
 
 The target (`--target`, default 50,000 updates/s) is for the pure step on this machine
-(2 shared cores). The run also checks that the step's rows equal the batch rows, and prints
-the state's pickled size.
+(2 cores, shared with other jobs: each mode's rate is printed from wall time and from the
+process's CPU time, with the load average before and after; the ratio uses wall time). The
+run also checks that the step's and the bag's rows equal the batch rows, and prints the
+state's pickled size.
 
     .venv/bin/python bench/book_step.py [--symbols 20] [--updates 200000] [--levels 50]
                                         [--minutes 30] [--interval_s 60] [--repeat 3]
+                                        [--pickle_each]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pickle
 import random
 import statistics
@@ -203,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval_s", type=int, default=60, help="candle length")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--target", type=float, default=50_000, help="updates/s, pure step")
+    parser.add_argument(
+        "--pickle_each", action="store_true", help="also the pickle-per-update mode (slow)"
+    )
     args = parser.parse_args(argv)
     interval_ms = args.interval_s * 1000
 
@@ -213,24 +221,33 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.symbols} symbols, {args.levels} levels a side in each snapshot, "
         f"{args.updates:,} updates ({levels / args.updates:.2f} levels each) over "
         f"{args.minutes} min, {args.interval_s} s candles, depth {DEFAULT_DEPTH}, "
-        f"max_levels {DEFAULT_MAX_LEVELS} (generated in {time.perf_counter() - start:.1f} s)\n"
+        f"max_levels {DEFAULT_MAX_LEVELS} (generated in {time.perf_counter() - start:.1f} s)"
     )
+    load_before = os.getloadavg()[0]
+    print(f"load average before: {load_before:.1f} (2 cores)\n")
 
     modes = {
         "tracker step": lambda: tracker_step(stream, interval_ms),
         "batch": lambda: book_features_by_candle(stream, interval_ms),
         "bag + timer": lambda: bag_and_timer(stream, interval_ms),
-        "+ pickle/update": lambda: tracker_step(stream, interval_ms, pickle_each=True),
     }
+    if args.pickle_each:
+        modes["+ pickle/update"] = lambda: tracker_step(stream, interval_ms, pickle_each=True)
     rates: dict[str, list[float]] = {name: [] for name in modes}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in modes}
     results: dict[str, object] = {}
     for r in range(args.repeat):
         for name, run in modes.items():
-            begin = time.perf_counter()
+            begin, begin_cpu = time.perf_counter(), time.process_time()
             results[name] = run()
-            elapsed = time.perf_counter() - begin
+            elapsed, cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
             rates[name].append(len(stream) / elapsed)
-            print(f"  run {r + 1} {name:<16} {len(stream) / elapsed:>10,.0f} updates/s", flush=True)
+            cpu_rates[name].append(len(stream) / cpu)
+            print(
+                f"  run {r + 1} {name:<16} {len(stream) / elapsed:>10,.0f} updates/s "
+                f"({len(stream) / cpu:,.0f} per CPU second)",
+                flush=True,
+            )
 
     step_rows, step_refused, trackers = results["tracker step"]
     batch_rows, batch_refused = results["batch"]
@@ -248,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     complete = sum(f.depth_complete for rows in batch_rows.values() for _, f in rows)
     sizes = sorted(len(pickle.dumps(t)) for t in trackers.values())
 
-    print(f"\n{'MODE':<18}{'MEDIAN updates/s':>17}{'BEST':>12}{'TARGET':>10}{'RATIO':>8}")
+    print(
+        f"\n{'MODE':<18}{'MEDIAN updates/s':>17}{'BEST':>12}{'PER CPU s':>12}"
+        f"{'TARGET':>10}{'RATIO':>8}"
+    )
     for name, values in rates.items():
         median = statistics.median(values)
         target = (
@@ -256,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
             if name in ("tracker step", "batch")
             else ""
         )
-        print(f"{name:<18}{median:>17,.0f}{max(values):>12,.0f}{target}")
+        print(
+            f"{name:<18}{median:>17,.0f}{max(values):>12,.0f}"
+            f"{statistics.median(cpu_rates[name]):>12,.0f}{target}"
+        )
     rows_total = sum(len(rows) for rows in batch_rows.values())
     print(
         f"\nrows: {rows_total:,} ({rows_total // max(len(batch_rows), 1)} candles x "
@@ -269,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(median; max {sizes[-1]:,}), levels kept {max(len(t.bids) for t in trackers.values())}"
         f"/{max(len(t.asks) for t in trackers.values())} a side (bid/ask, max)"
     )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
     return 0 if same else 1
 
 
