@@ -24,6 +24,18 @@ Semantics:
   idleness rule: a partition that wakes up is assumed to carry current data). When every
   partition is idle the watermark holds at the latest timestamp seen - delay: it never
   jumps to wall-clock time.
+- The watermark a read call publishes never passes the earliest event time among the
+  batches that same call emitted: it trails the data by one call. Why: it reaches the
+  runner with the call's residual, and Flink may deliver it downstream before the call's
+  own batches. When a checkpoint barrier arrives while the call's bundle is open, Beam's
+  Flink DoFnOperator.snapshotState finishes the bundle with its output buffered (sent only
+  when the next bundle starts), while the bundle-finished callback emits the new watermark
+  at once. Measured: a catch-up call read one partition's trades from minute 28:41 to
+  1:36:13 of the data and published 1:36:13 while the first checkpoint was taken; the
+  next step closed minutes 28 and 29 before that call's trades of those minutes reached
+  it, and dead-lettered them all as late. Batches at or after the watermark that overtook
+  them are still on time. (Flink's `--finish_bundle_before_checkpointing` avoids the
+  buffering too; this source does not depend on it.)
 - Offsets are committed to the group in the bundle finalizer, i.e. only after the runner
   has durably committed the bundle's output (after a Flink checkpoint), and only forwards
   (finalizers run in any order). A job without checkpoints commits them as it reads instead
@@ -409,6 +421,7 @@ class ReadTopicFn(beam.DoFn):
                 consumer.seek(tp, offset)
         deadline = time.monotonic() + config.poll_budget_s
         claimed_any = False
+        earliest_ms = None  # the earliest stamp of a batch emitted by this call
         try:
             while time.monotonic() < deadline:
                 try:
@@ -432,12 +445,17 @@ class ReadTopicFn(beam.DoFn):
                     if batch is None:  # the claim failed: the runner split the restriction here
                         return
                     claimed_any = True
+                    stamp_ms = batch.timestamp.micros // 1000
+                    if earliest_ms is None or stamp_ms < earliest_ms:
+                        earliest_ms = stamp_ms
                     yield batch
                 # Caught up: end this call so that the watermark is published now (latency).
                 # Behind: keep reading until the budget is spent (throughput, fewer round trips).
                 if _caught_up(consumer, topic, positions):
                     break
-            self._advance_watermark(config, consumer, positions, max_ts, watermark, last_record_at)
+            self._advance_watermark(
+                config, consumer, positions, max_ts, watermark, last_record_at, earliest_ms
+            )
             tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
         finally:
             # Also when the call ends early on a failed claim: what it claimed before was
@@ -474,8 +492,15 @@ class ReadTopicFn(beam.DoFn):
         return TimestampedValue([r.value for r in records], Timestamp(micros=stamp * 1000))
 
     def _advance_watermark(
-        self, config, consumer, positions, max_ts, watermark, last_record_at
+        self, config, consumer, positions, max_ts, watermark, last_record_at, emitted_ms=None
     ) -> None:
+        """Moves the watermark to what the partitions allow, but not past `emitted_ms`.
+
+        Args:
+            emitted_ms: the earliest stamp of the batches this call emitted (None: none).
+                Those batches may reach the next step after this watermark (see the module
+                docstring), so it must not pass them.
+        """
         from kafka import TopicPartition
 
         now = time.monotonic()
@@ -496,6 +521,8 @@ class ReadTopicFn(beam.DoFn):
         if not candidates:
             return
         wm_ms = min(candidates) - config.watermark_delay_ms
+        if emitted_ms is not None:
+            wm_ms = min(wm_ms, emitted_ms)
         proposed = Timestamp(micros=wm_ms * 1000)
         current = watermark.current_watermark()
         if current is None or proposed > current:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import pytest
+from apache_beam.utils.timestamp import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.support.builders import T0, trade
@@ -20,9 +21,9 @@ from tradestream.transforms.kafka_source import (
 CONFIG = KafkaReadConfig("localhost:1", "trades", "g", event_time=TradeEventTime())
 
 
-def _record(offset: int, value: bytes, kafka_ts: int = 5) -> ConsumerRecord:
+def _record(offset: int, value: bytes, kafka_ts: int = 5, partition: int = 0) -> ConsumerRecord:
     return ConsumerRecord(
-        "trades", 0, -1, offset, kafka_ts, 0, b"k", value, [], None, 1, len(value), -1
+        "trades", partition, -1, offset, kafka_ts, 0, b"k", value, [], None, 1, len(value), -1
     )
 
 
@@ -68,6 +69,93 @@ def test_a_batch_without_any_event_time_is_stamped_at_the_partition_progress():
     assert out.timestamp.micros == (T0 + 50) * 1000
     assert max_ts == {0: T0 + 50}
     assert positions == {0: 2}
+
+
+class _ScriptedConsumer:
+    """A KafkaConsumer stand-in: each poll() returns the next scripted result.
+
+    `polls` holds {partition: records} per poll; an empty one ends a read call (as a
+    caught-up poll does). Every partition's high watermark is its end from the first poll on.
+    """
+
+    def __init__(self, ends: dict[int, int], polls: list[dict[int, list]]) -> None:
+        self._ends = ends
+        self._polls = list(polls)
+        self._positions = dict.fromkeys(ends, 0)
+        self._fetched = False
+
+    def position(self, tp) -> int:
+        return self._positions[tp.partition]
+
+    def seek(self, tp, offset: int) -> None:
+        self._positions[tp.partition] = offset
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        from kafka import TopicPartition
+
+        self._fetched = True
+        records = self._polls.pop(0) if self._polls else {}
+        for partition, batch in records.items():
+            self._positions[partition] = batch[-1].offset + 1
+        return {TopicPartition("trades", p): batch for p, batch in records.items()}
+
+    def highwater(self, tp) -> int | None:
+        return self._ends[tp.partition] if self._fetched else None
+
+
+def _trades_at(partition: int, first_offset: int, times: list[int]) -> list[ConsumerRecord]:
+    return [
+        _record(first_offset + i, trade(time_ms=t).SerializeToString(), partition=partition)
+        for i, t in enumerate(times)
+    ]
+
+
+def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
+    """Flink may deliver a call's watermark before the call's own batches (a checkpoint that
+    finishes the bundle buffers its output and emits the watermark at once): the batches
+    must not be behind it then. The incident: a catch-up call read minutes 28:41-96 of one
+    partition and published 96, so its trades of minutes 28 and 29 arrived after their
+    candles had closed and were dead-lettered as late."""
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+    minute = 60_000
+    # Partition 0 (one symbol) is read whole by the first call; partition 1 (another) in two.
+    whole = [T0 + m * minute for m in range(0, 180, 10)]
+    first_part = [T0 + m * minute for m in range(0, 29)]
+    rest = [T0 + m * minute for m in range(29, 97)]
+    config = KafkaReadConfig(
+        "localhost:1", "trades", "g-watermark", event_time=TradeEventTime(), commit_offsets="never"
+    )
+    consumer = _ScriptedConsumer(
+        ends={0: len(whole), 1: len(first_part) + len(rest)},
+        polls=[
+            {0: _trades_at(0, 0, whole), 1: _trades_at(1, 0, first_part)},
+            {},  # the first call ends (its poll budget spent)
+            {1: _trades_at(1, len(first_part), rest)},
+        ],
+    )
+    restriction = TopicRestriction(start={0: 0, 1: 0}, max_ts={})
+    estimator_state = None
+    published = []
+    for _ in range(3):  # each call as the runner makes it: on the previous residual
+        tracker = ThreadsafeRestrictionTracker(TopicTracker(restriction))
+        watermark = ManualWatermarkEstimator(estimator_state)
+        batches = list(
+            ReadTopicFn()._read(
+                config, consumer, _Finalizer(), RestrictionTrackerView(tracker), watermark
+            )
+        )
+        published.append((watermark.current_watermark(), [b.timestamp for b in batches]))
+        restriction = tracker.deferred_status()[0]
+        estimator_state = watermark.get_estimator_state()
+
+    for call, (mark, stamps) in enumerate(published):
+        behind = [s for s in stamps if s < mark]
+        assert not behind, f"call {call}: watermark {mark} passed its own batches {behind}"
+    # The watermark trails by one call only: a call with nothing new publishes the rest.
+    assert published[1][0].micros == rest[0] * 1000
+    assert published[2] == (Timestamp(micros=min(whole[-1], rest[-1]) * 1000), [])
 
 
 @pytest.mark.parametrize(
