@@ -178,10 +178,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         else None
     )
     skew = rt.max_clock_skew or None
-    batches = p | "ReadTrades" >> ReadTrades(
-        kafka.bootstrap_servers,
-        kafka.trades_topic,
-        rt.consumer_group,
+    reading = dict(
         start_from=rt.start_from,
         watermark_delay_ms=rt.watermark_delay,
         idle_after_s=rt.idle_timeout,
@@ -190,24 +187,19 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         commit_offsets="finalized" if flink_checkpoints(options) else "read",
         client_config=WorkerClientConfig(),
     )
+    batches = p | "ReadTrades" >> ReadTrades(
+        kafka.bootstrap_servers, kafka.trades_topic, rt.consumer_group, **reading
+    )
     # Parsing, candles, gap filling and strategies: records are parsed and folded into
     # partial candles a poll batch at a time, then one keyed step does the rest (on a
     # streaming runner every stateful step costs a watermark hop; see
     # transforms/symbol_signals.py).
-    book_depth = None
-    if any(s.reads_book for s in strategies):
+    book_depth, book_topic = None, ""
+    if any(s.reads_book for s in strategies):  # the book topic too, into the same step
         book_topic = rt.book_topic or get_settings().book_topic
         book_depth = rt.book_depth
         book_batches = p | "ReadBook" >> ReadBook(
-            kafka.bootstrap_servers,
-            book_topic,
-            rt.consumer_group,
-            start_from=rt.start_from,
-            watermark_delay_ms=rt.watermark_delay,
-            idle_after_s=rt.idle_timeout,
-            max_clock_skew_ms=skew,
-            commit_offsets="finalized" if flink_checkpoints(options) else "read",
-            client_config=WorkerClientConfig(),
+            kafka.bootstrap_servers, book_topic, rt.consumer_group, **reading
         )
         batches = (batches, book_batches)
     out = batches | "TradesToSignals" >> RecordsToSignals(
@@ -219,7 +211,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         allowed_symbols=allowed,
         max_clock_skew_ms=skew,
         book_depth=book_depth,
-        book_topic=book_depth and (rt.book_topic or get_settings().book_topic) or "",
+        book_topic=book_topic,
     )
     out.signals | "WriteSignals" >> WriteSignals(
         kafka.bootstrap_servers, kafka.signals_topic, client_config=WorkerClientConfig()

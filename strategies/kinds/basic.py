@@ -36,22 +36,13 @@ class _Const(Incremental):
         return self.value
 
 
-for _name in FIELDS:
-    register(
-        NodeKind(
-            name=_name,
-            arity=0,
-            params=(),
-            inputs="series",
-            output="series",
-            own_lookback=lambda p: 0,
-            batch=_no_batch,
-            incremental=lambda p, lb: _Field(),
-            description=f"the candle {_name}",
-        )
-    )
+def _field_text(name: str) -> str:
+    if name in BOOK_FIELDS:
+        return f"the order book's {name[5:].replace('_', ' ')} at the candle's close (level 2)"
+    return f"the candle {name}"
 
-for _name in BOOK_FIELDS:
+
+for _name in FIELDS + BOOK_FIELDS:
     register(
         NodeKind(
             name=_name,
@@ -62,8 +53,7 @@ for _name in BOOK_FIELDS:
             own_lookback=lambda p: 0,
             batch=_no_batch,
             incremental=lambda p, lb: _Field(),
-            description=f"the order book's {_name[5:].replace('_', ' ')} at the candle's close "
-            "(level-2 data)",
+            description=_field_text(_name),
         )
     )
 

@@ -13,7 +13,6 @@ in both.
 from __future__ import annotations
 
 import csv
-import os
 import uuid
 from collections import Counter
 
@@ -23,10 +22,9 @@ from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
 from tests.support.models import dqn_model, trees_model
 from tests.support.realtime import (
-    RealtimeProcess,
-    read_signals,
-    topic_size,
-    wait_for,
+    assert_signals_match_rows,
+    flink_env,
+    realtime_signals,
     with_sentinels,
 )
 from tradestream.market.sample_day import sample_trades
@@ -99,40 +97,12 @@ def test_realtime_multi_timeframe_signals_equal_the_backtest(kafka_broker, jvm_d
         topics["trades"],
         [(t.symbol.encode(), t.SerializeToString()) for t in with_sentinels(trades)],
     )
-    env = dict(os.environ)
-    env.update(
-        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
+    got = realtime_signals(
+        kafka_broker.bootstrap,
+        topics,
+        [f"--consumer_group=mtf-{run}", "--strategies", str(strategies)],
+        flink_env(tmp_path, jvm_dir),
+        tmp_path / "realtime.log",
+        len(expected),
     )
-    log = tmp_path / "realtime.log"
-    pipeline = RealtimeProcess(
-        [
-            f"--bootstrap_servers={kafka_broker.bootstrap}",
-            f"--trades_topic={topics['trades']}",
-            f"--signals_topic={topics['signals']}",
-            f"--dlq_topic={topics['dlq']}",
-            f"--consumer_group=mtf-{run}",
-            "--checkpoint_interval=0",
-            "--strategies",
-            str(strategies),
-        ],
-        env,
-        log,
-    )
-    try:
-        wait_for(
-            lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) >= len(expected),
-            timeout_s=300,
-            what=f"{len(expected)} signals",
-            log=log,
-        )
-    finally:
-        pipeline.stop()
-    got = read_signals(kafka_broker.bootstrap, topics["signals"])
-    assert len(got) == len(expected)
-    assert {s.signal_id for s in got} == set(expected)
-    actions = {1: "BUY", 2: "SELL"}
-    for signal in got:
-        row = expected[signal.signal_id]
-        assert signal.strategy.strategy_id == row["strategy"]
-        assert actions[signal.action] == row["action"] and signal.symbol == row["symbol"]
-        assert signal.price == float(row["price"])
+    assert_signals_match_rows(got, expected)

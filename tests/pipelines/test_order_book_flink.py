@@ -7,7 +7,6 @@ gives over the same two files: ids, strategies, actions, prices.
 from __future__ import annotations
 
 import csv
-import os
 import uuid
 from collections import Counter
 
@@ -16,10 +15,10 @@ import pytest
 from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
 from tests.support.realtime import (
-    RealtimeProcess,
-    read_signals,
+    assert_signals_match_rows,
+    flink_env,
+    realtime_signals,
     topic_size,
-    wait_for,
     with_sentinels,
 )
 from tradestream.exchanges.sample_level2 import sample_level2_frames
@@ -59,10 +58,7 @@ def test_realtime_order_book_signals_equal_the_backtest(kafka_broker, jvm_dir, t
     run = uuid.uuid4().hex[:8]
     topics = {k: f"{k}-{run}" for k in ("trades", "book", "signals", "dlq")}
     create_topics(kafka_broker, list(topics.values()))
-    env = dict(os.environ)
-    env.update(
-        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
-    )
+    env = flink_env(tmp_path, jvm_dir)
     proc = tradestream(
         "ingest", "--source", "replay", "--channel", "level2", "--input", str(book_file),
         "--book_topic", topics["book"], "--bootstrap_servers", kafka_broker.bootstrap,
@@ -87,39 +83,17 @@ def test_realtime_order_book_signals_equal_the_backtest(kafka_broker, jvm_dir, t
             for s in closed[len(trades):]
         ],
     )  # fmt: skip
-    log = tmp_path / "realtime.log"
-    pipeline = RealtimeProcess(
-        [
-            f"--bootstrap_servers={kafka_broker.bootstrap}",
-            f"--trades_topic={topics['trades']}",
-            f"--book_topic={topics['book']}",
-            f"--signals_topic={topics['signals']}",
-            f"--dlq_topic={topics['dlq']}",
-            f"--consumer_group=book-{run}",
-            "--checkpoint_interval=0",
-            *STRATEGY_FLAGS,
-        ],
+    got = realtime_signals(
+        kafka_broker.bootstrap,
+        topics,
+        [f"--book_topic={topics['book']}", f"--consumer_group=book-{run}", *STRATEGY_FLAGS],
         env,
-        log,
+        tmp_path / "realtime.log",
+        len(expected),
     )
-    try:
-        wait_for(
-            lambda: topic_size(kafka_broker.bootstrap, topics["signals"]) >= len(expected),
-            timeout_s=300,
-            what=f"{len(expected)} signals",
-            log=log,
-        )
-    finally:
-        pipeline.stop()
-    got = read_signals(kafka_broker.bootstrap, topics["signals"])
-    assert len(got) == len(expected)
-    assert {s.signal_id for s in got} == set(expected)
-    actions = {1: "BUY", 2: "SELL"}
+    assert_signals_match_rows(got, expected)
     for signal in got:
-        row = expected[signal.signal_id]
-        assert signal.strategy.strategy_id == row["strategy"]
-        assert actions[signal.action] == row["action"] and signal.price == float(row["price"])
-        if row["strategy"].startswith("ORDER_BOOK_IMBALANCE"):
+        if signal.strategy.strategy_id.startswith("ORDER_BOOK_IMBALANCE"):
             assert 0.25 < signal.confidence <= 1.0  # the averaged imbalance's size
         else:
             assert signal.confidence == 1.0

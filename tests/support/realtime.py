@@ -261,3 +261,59 @@ def wait_for(
         lines = Path(log).read_text(errors="replace").splitlines() if Path(log).exists() else []
         message += f"\n--- last {min(len(lines), 60)} lines of {log} ---\n" + "\n".join(lines[-60:])
     raise TimeoutError(message)
+
+
+def flink_env(tmp_path: Path, jvm_dir: Path) -> dict[str, str]:
+    """The environment of a realtime run in a test: its own state dir, the shared JVM cache."""
+    env = dict(os.environ)
+    env.update(
+        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
+    )
+    return env
+
+
+def realtime_signals(
+    bootstrap: str,
+    topics: dict[str, str],
+    flags: Sequence[str],
+    env: dict[str, str],
+    log: Path,
+    count: int,
+) -> list[signal_pb2.Signal]:
+    """Runs the realtime pipeline over `topics` (trades, signals, dlq) with `flags` until the
+    signals topic holds `count` records, stops it, and returns what it wrote."""
+    pipeline = RealtimeProcess(
+        [
+            f"--bootstrap_servers={bootstrap}",
+            f"--trades_topic={topics['trades']}",
+            f"--signals_topic={topics['signals']}",
+            f"--dlq_topic={topics['dlq']}",
+            "--checkpoint_interval=0",
+            *flags,
+        ],
+        env,
+        log,
+    )
+    try:
+        wait_for(
+            lambda: topic_size(bootstrap, topics["signals"]) >= count,
+            timeout_s=300,
+            what=f"{count} signals",
+            log=log,
+        )
+    finally:
+        pipeline.stop()
+    return read_signals(bootstrap, topics["signals"])
+
+
+def assert_signals_match_rows(got: list[signal_pb2.Signal], rows: dict[str, dict]) -> None:
+    """Realtime signals equal, one for one, a backtest's signals.csv rows by signal_id:
+    strategy, symbol, action and price."""
+    assert len(got) == len(rows)
+    assert {s.signal_id for s in got} == set(rows)
+    actions = {signal_pb2.ACTION_BUY: "BUY", signal_pb2.ACTION_SELL: "SELL"}
+    for sent in got:
+        row = rows[sent.signal_id]
+        assert sent.strategy.strategy_id == row["strategy"]
+        assert actions[sent.action] == row["action"] and sent.symbol == row["symbol"]
+        assert sent.price == float(row["price"])
