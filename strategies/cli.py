@@ -56,6 +56,8 @@ def list_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if strategy.intervals_ms:
             longer.append(name)
             params += "  (reads " + ", ".join(map(interval_text, strategy.intervals_ms)) + ")"
+        if strategy.reads_book:
+            params += "  (reads the order book: level-2 data)"
         out.write(f"{name:<{width}}  {warmup:>6}  {params}\n")
     out.write(f"\n{len(names)} strategy types")
     if longer:
@@ -107,6 +109,10 @@ def show_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
         )
     else:
         out.write(f"Warm-up at defaults: {strategy.warmup} candles\n")
+    if strategy.reads_book:
+        out.write(
+            "Reads the order book (level 2): realtime with --book_topic, backtest with --book\n"
+        )
     out.write(f"Strategy id at defaults: {strategy.strategy_id}\n\nEntry (BUY):\n")
     _tree(strategy.entry, "  ", out)
     out.write("Exit (SELL):\n")

@@ -54,3 +54,13 @@ def test_show_unknown_name_is_one_error_line_with_the_command_prefix():
     proc = tradestream("strategies", "show", "nope")
     line = assert_one_line_error(proc, "strategies show", "unknown strategy type 'nope'")
     assert line.count("error:") == 1, line
+
+
+def test_list_and_show_say_which_types_read_longer_candles_or_the_book():
+    _, text = _run(["strategies", "list"])
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "(reads 5m, 15m, 1h)" in lines["NSE_WEIGHTED_VOTE"]
+    assert "(reads the order book" in lines["ORDER_BOOK_IMBALANCE"]
+    assert "reads" not in lines["SMA_CROSSOVER"]
+    _, shown = _run(["strategies", "show", "RSI_TWO_TIMEFRAMES"])
+    assert "Reads longer candles: 15m" in shown and "candles of 1m" in shown
