@@ -1,9 +1,9 @@
 """Multi-timeframe and model strategies: the realtime pipeline on Flink emits exactly the
 batch signals.
 
-A recorded trades file (three symbols, 12 hours, 1-minute candles) goes through the backtest
+A recorded trades file (three symbols, 8 hours, 1-minute candles) goes through the backtest
 and, replayed into Kafka, through the realtime pipeline on Flink. The three library types
-that read longer candles (5m/15m/1h; short periods so that the 12 hours hold many signals of
+that read longer candles (5m/15m/1h; short periods so that the 8 hours hold many signals of
 each), a strategy of one's own with an `interval:` node, and two strategies reading trained
 models (a tree ensemble with a confidence node, a DQN trader; model directories as
 `tradestream train` writes them, built by hand here) must give the same signals, id for id,
@@ -68,7 +68,7 @@ TYPES = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VOTE", "QUAR
 
 
 def test_realtime_multi_timeframe_signals_equal_the_backtest(kafka_broker, jvm_dir, tmp_path):
-    trades = list(sample_trades(hours=12, seed=21, rate_per_s=0.2))
+    trades = list(sample_trades(hours=8, seed=21, rate_per_s=0.2))
     trades_file = tmp_path / "trades.csv"
     write_trades_csv(trades_file, trades)
     strategies = tmp_path / "strategies.yaml"
