@@ -266,7 +266,7 @@ def test_book_features_check_update_needs_no_state():
     assert check_update(book_update(T0, 1, [("b", 100, -1)])) == "invalid_size"
 
 
-def test_book_features_update_stamped_before_its_snapshot_is_applied_before_it():
+def test_book_features_update_stamped_before_its_snapshot_is_ordered_first_and_refused():
     # time first, then number: an update numbered after the snapshot but stamped before it
     # (Coinbase stamps a snapshot with the message's time, an update with the engine's) is
     # ordered before the snapshot, so it is refused; order flow is counted from the snapshot
