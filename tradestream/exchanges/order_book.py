@@ -209,6 +209,11 @@ class BookBuilder:
         self.books: dict[str, OrderBook] = {}
         self.states: dict[str, BookState] = dict.fromkeys(self.products, BookState.NO_BOOK)
         self._connections: dict[str, _Connection] = {}
+        # Each symbol's latest BookUpdate time: a snapshot is stamped with the message's send
+        # time, an update with the engine's event time, which can be earlier than the
+        # snapshot before it; times never go back, so that consumers ordering a symbol's
+        # updates by (time_ms, sequence_num) apply them in the order sent.
+        self._last_time: dict[str, int] = {}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -395,11 +400,13 @@ class BookBuilder:
     def _proto(
         self, event: BookEvent, sequence: int, levels: Iterable[tuple[int, float, float]]
     ) -> book_pb2.BookUpdate:
+        time_ms = max(event.time_ms, self._last_time.get(event.symbol, event.time_ms))
+        self._last_time[event.symbol] = time_ms
         return book_pb2.BookUpdate(
             exchange=self.exchange,
             symbol=event.symbol,
             sequence_num=sequence,
-            time_ms=event.time_ms,
+            time_ms=time_ms,
             is_snapshot=event.is_snapshot,
             levels=[book_pb2.BookLevel(side=s, price=p, size=q) for s, p, q in levels],
         )
