@@ -7,6 +7,8 @@
     dead_letters.py      the dead-letter reasons and their message
     signal_messages.py   protobuf Signal/StrategySet messages, the deterministic signal id
     sample_day.py        the deterministic sample day of trades
+    book_features.py     per-candle order-book features (imbalance, spread, microprice, OFI,
+                         depth) from level-2 BookUpdates: BookTracker, realtime and backtest
 
 May import: tradestream.v1, tradestream.settings, tradestream.cli_types. No Beam, no Kafka.
 """
