@@ -178,7 +178,7 @@ class SymbolSignalsFn(beam.DoFn):
     ):
         symbol, partial = element
         if isinstance(partial, BookBatch):
-            yield from self._receive_book(symbol, partial, stored_book)
+            yield from self._receive_book(symbol, partial, stored_book, wake)
             return
         state = stored.read() or OpenCandles()
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
@@ -226,6 +226,9 @@ class SymbolSignalsFn(beam.DoFn):
             book = self._book_at_close(tracker, refused)
         signals, evaluated = self._runner.advance(state.strategies, key, now, book)
         if book is not None:
+            # Every candle evaluated at this watermark has been; close the book up to it
+            # too, so that a symbol's buffered updates stay bounded when it has no trades.
+            refused += tracker.advance(now + 1)[1]
             stored_book.write(tracker)
             for update, reason in refused:
                 self._book_refused.inc()
@@ -243,15 +246,21 @@ class SymbolSignalsFn(beam.DoFn):
     def _tracker(self, symbol: str) -> BookTracker:
         return BookTracker(symbol, self._interval, self._book_depth)
 
-    def _receive_book(self, symbol: str, batch: BookBatch, stored_book):
-        """Buffers a symbol's BookUpdates in its tracker; refused ones to the dead letters."""
+    def _receive_book(self, symbol: str, batch: BookBatch, stored_book, wake):
+        """Buffers a symbol's BookUpdates in its tracker, each candle they fall in woken at
+        its end; refused ones to the dead letters."""
         tracker = stored_book.read() or self._tracker(symbol)
+        ends = set()
         for payload in batch:
             update = book_pb2.BookUpdate.FromString(payload)  # parsed once already upstream
             reason = tracker.receive(update)
             if reason is not None:
                 self._book_refused.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER_TAG, self._book_letter(update, reason))
+            else:
+                ends.add(update.time_ms - update.time_ms % self._interval + self._interval)
+        for end in ends:
+            wake.set(ms_timestamp(end - 1), dynamic_timer_tag=f"b{end}")
         stored_book.write(tracker)
 
     @staticmethod

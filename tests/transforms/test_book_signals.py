@@ -185,3 +185,36 @@ def test_the_book_topic_is_stamped_and_watermarked_by_the_updates_event_times():
     read = ReadBook("localhost:9092", "book", "group", max_clock_skew_ms=1_000)
     assert read._config.topic == "book"
     assert read._config.event_time == BookEventTime(1_000)
+
+
+def test_a_symbol_with_a_book_and_no_trades_closes_its_candles_as_the_watermark_passes():
+    """Its updates do not pile up waiting for a trade: the candles close with the watermark,
+    and an update stamped in a closed candle afterwards is refused `late`."""
+    trades = _trades("BTC-USD", 1)[:40]
+    updates = _book("ETH-USD", 4)[:30]  # ETH: a book, never a trade
+    stale = book_pb2.BookUpdate(
+        exchange="test", symbol="ETH-USD", sequence_num=10**6, time_ms=updates[5].time_ms,
+        levels=[book_pb2.BookLevel(side=BID, price=98.0, size=1.0)],
+    )  # fmt: skip
+    last = max(u.time_ms for u in updates)
+    stream = (
+        TestStream()
+        .add_elements([("trades", [t.SerializeToString() for t in trades])])
+        .add_elements([("book", [u.SerializeToString() for u in updates])])
+        .advance_watermark_to(seconds(last - last % MINUTE + 2 * MINUTE))
+        .add_elements([("book", [stale.SerializeToString()])])
+        .advance_watermark_to_infinity()
+    )
+    with TestPipeline(options=streaming_options()) as p:
+        mixed = p | stream
+        trade_batches = mixed | "Trades" >> beam.FlatMap(
+            lambda kv: [kv[1]] if kv[0] == "trades" else []
+        )
+        book_batches = mixed | "Book" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "book" else [])
+        out = (trade_batches, book_batches) | RecordsToSignals(
+            STRATEGIES, MINUTE, 0, MAX_GAP, "trades", book_depth=10, book_topic="book"
+        )
+        assert_that(
+            out.dead_letters | beam.Map(lambda d: (d.reason, d.symbol, d.payload)),
+            equal_to([("late", "ETH-USD", stale.SerializeToString())]),
+        )
