@@ -142,10 +142,32 @@ def parse_optimizer_result(
                 f"{where}: a JSON list must be an optimizer result (best.json): entries with "
                 "a 'strategy' name and a 'params' mapping"
             )
+        if isinstance(entry.get("strategy_file"), str):
+            out.append(_file_entry(entry["strategy_file"], entry["strategy"], entry["params"],
+                                   where))  # fmt: skip
+            continue
         out.append(_library_entry(entry["strategy"], entry["params"], where, _BEST_OWN))
     if not out:
         raise StrategyError(f"{source}: an optimizer result (best.json) with no parameter set")
     return out
+
+
+def _file_entry(path: str, name: str, params: Any, where: str) -> tuple[StrategyType, dict]:
+    """An optimizer result's set of a strategy of one's own: its type from the strategy file
+    the optimizer read (``strategy_file``), built with the set's parameters."""
+    try:
+        types = load_strategy_types(path)
+    except OSError as error:
+        raise StrategyError(f"{where}: strategy_file {path}: {error}") from None
+    for stype, _ in types:
+        if stype.name == name:
+            chosen = dict(_mapping(params, "'params' must be a mapping", where))
+            try:
+                stype.build(chosen)
+            except StrategyError as error:
+                raise StrategyError(f"{where} ({name}): {error}") from None
+            return stype, chosen
+    raise StrategyError(f"{where}: {path} defines no strategy {name!r}")
 
 
 _FILE_OWN = "a strategy of your own needs 'entry' and 'exit' rules (and 'params', 'nodes')"
@@ -182,12 +204,15 @@ def parse_document(document: Any, source: str = "<document>") -> list[tuple[Stra
     """Parses an already-loaded document (dict with a ``strategies`` list)."""
     if not isinstance(document, Mapping) or not isinstance(document.get("strategies"), list):
         raise StrategyError(f"{source}: expected a mapping with a 'strategies' list")
-    base = Path(source).parent if source != "<document>" else Path(".")
-    return [_parse_strategy(entry, f"{source}: strategies[{i}]", base)
+    file = Path(source) if source != "<document>" else None
+    return [_parse_strategy(entry, f"{source}: strategies[{i}]", file)
             for i, entry in enumerate(document["strategies"])]  # fmt: skip
 
 
-def _parse_strategy(entry: Any, where: str, base: Path = Path(".")) -> tuple[StrategyType, dict]:
+def _parse_strategy(
+    entry: Any, where: str, file: Path | None = None
+) -> tuple[StrategyType, dict]:
+    base = file.parent if file is not None else Path(".")
     if not isinstance(entry, Mapping):
         raise StrategyError(f"{where}: expected a mapping")
     unknown = set(entry) - {"name", "description", "params", "constraints", "nodes", "entry",
@@ -250,7 +275,8 @@ def _parse_strategy(entry: Any, where: str, base: Path = Path(".")) -> tuple[Str
             raise StrategyError(f"{where}: {error}") from None
         return (*built, spec, confidence)
 
-    stype = StrategyType(name, description, specs, rules, constraints)
+    source = str(file.resolve()) if file is not None else ""
+    stype = StrategyType(name, description, specs, rules, constraints, source)
     values = dict(
         _mapping(entry.get("values"), "'values' must be a mapping of param -> value", where)
     )

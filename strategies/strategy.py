@@ -161,6 +161,9 @@ class StrategyType:
     # (entry, exit), (entry, exit, OrderSpec | None) or (entry, exit, order, confidence node)
     rules: Callable[[Mapping[str, Any]], tuple]
     constraints: tuple[Constraint, ...] = ()
+    # The strategy file it is defined in (absolute), "" for a library type: an optimizer
+    # result names it, so that its sets (and any model it reads) load again.
+    source: str = ""
 
     def defaults(self) -> dict[str, ParamValue]:
         return {spec.name: spec.default for spec in self.params}

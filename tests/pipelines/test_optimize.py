@@ -245,3 +245,33 @@ def test_optimize_searches_a_multi_timeframe_type(candles, tmp_path):
     assert all(math.isfinite(e["fitness"]) for e in best)
     strategy = library.build("RSI_TWO_TIMEFRAMES", best[0]["params"])
     assert strategy.intervals_ms == (900_000,)  # the 15-minute RSI it searched with
+
+
+def test_best_json_of_a_strategy_file_type_names_the_file_and_runs_again(candles, tmp_path):
+    """An optimizer result of a strategy of one's own (e.g. one reading a trained model)
+    names its strategy file, so `backtest`/`realtime --strategies best.json` load it again."""
+    from tradestream.strategies.spec import load_strategy_file
+
+    spec = tmp_path / "mine.yaml"
+    spec.write_text(
+        "strategies:\n"
+        "  - name: MY_CROSS\n"
+        "    params:\n"
+        "      fast: {kind: int, low: 2, high: 20, default: 5}\n"
+        "      slow: {kind: int, low: 21, high: 80, default: 30}\n"
+        "    nodes:\n"
+        "      f: {kind: sma, inputs: [close], params: {period: $fast}}\n"
+        "      s: {kind: sma, inputs: [close], params: {period: $slow}}\n"
+        "    entry: {kind: crosses_above, inputs: [f, s]}\n"
+        "    exit: {kind: crosses_below, inputs: [f, s]}\n"
+    )
+    out = tmp_path / "out"
+    code = cli.main(["optimize", "--input", str(candles), "--output", str(out), "--strategies",
+                     str(spec), "--population", "6", "--generations", "2", "--seed", "2",
+                     "--min_trades", "1"])  # fmt: skip
+    assert code == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best[0]["strategy"] == "MY_CROSS"
+    assert best[0]["strategy_file"] == str(spec.resolve())
+    again = load_strategy_file(out / "best.json")
+    assert again[0].strategy_id == best[0]["strategy_id"]

@@ -281,11 +281,14 @@ def best_entries(
         caveat = window_caveat(spec.train.window)
         ranked = [r for r in final.ranked() if math.isfinite(r.fitness)][:top]
         overfitting = SearchOverfitting(final) if ranked else None
+        source = spec.space.stype.source
         for result in ranked:
             strategy = spec.space.build(result.genome)
             entries.append(
                 {
                     "strategy": strategy.type_name,
+                    # a type of a strategy file: where to load it again (and its models)
+                    **({"strategy_file": source} if source else {}),
                     "strategy_id": strategy.strategy_id,
                     "symbol": spec.symbol,
                     "params": dict(strategy.params),
