@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     candles = random_candles(args.candles)
     rows = [(candles.row(t), int(candles.start_ms[t])) for t in range(len(candles))]
+    # Types reading the order book need level-2 data these random candles do not have.
     strategies = [library.build(name) for name in library.names()]
+    strategies = [s for s in strategies if not s.reads_book]
     n = len(candles)
 
     print(f"{len(strategies)} strategy types, {n} random candles, one symbol\n")

@@ -52,7 +52,11 @@ def _env(tmp_path, jvm_dir) -> dict[str, str]:
 def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir, tmp_path):
     topics = _topics(kafka_broker)
     trades = list(sample_trades(hours=3, seed=11))
+    # No strategy chosen: every library type runs except those reading the order book (no
+    # --book_topic; the pipeline says so in a warning and leaves them out).
     strategies = [library.build(name) for name in library.names()]
+    strategies = [s for s in strategies if not s.reads_book]
+    assert len(strategies) == len(library.names()) - 1
     expected = reference_signals(strategies, reference_candles(trades, MINUTE, max_gap=60))
     assert len(expected) > 100
 
