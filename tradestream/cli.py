@@ -179,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tradestream.sample_cli import add_parser as add_sample
     from tradestream.signals_tail import add_parser as add_signals
     from tradestream.strategies.cli import add_parser as add_strategies
+    from tradestream.train_cli import add_parser as add_train
 
     add_demo(sub)
     add_signals(sub)
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_local(sub)
     add_paper(sub)
     add_dashboard(sub)
+    add_train(sub)
     return parser
 
 
