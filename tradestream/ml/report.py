@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from tradestream.reports.html import CSS, ChartFrame, format_value, polyline, svg_figure
+from tradestream.reports.html import (
+    CSS,
+    ChartFrame,
+    breakable,
+    format_value,
+    polyline,
+    svg_figure,
+)
 
 _COLORS = {"model": "#2456c8", "buy_and_hold": "#868e96", "classic_pick": "#e67700"}
 _NAMES = {
@@ -48,36 +55,45 @@ def _when(text: str) -> str:
 
 
 def _fold_table(folds: Sequence[Mapping[str, Any]]) -> str:
+    """Per fold: the windows, then in- and out-of-sample return and Sharpe of each strategy.
+
+    Sharpe is annualized when every window is long enough to annualize (30 days, as the
+    backtest's metrics); otherwise the whole table shows the per-candle Sharpe ratio, which
+    is defined on any window (and is what the DSR uses)."""
     who = [w for w in ("model", "buy_and_hold", "classic_pick") if folds and w in folds[0]]
+    annualized = not any(f.get("annualized_omitted") for f in folds)
+    key = "sharpe" if annualized else "sharpe_per_candle"
+    what = "Sharpe" if annualized else "Sharpe /candle"
     head = "".join(f'<th colspan="4">{_esc(_NAMES[w])}</th>' for w in who)
     sub = "".join(
-        "<th>IS return</th><th>OOS return</th><th>IS Sharpe</th><th>OOS Sharpe</th>" for _ in who
+        f"<th>IS return</th><th>OOS return</th><th>IS {what}</th><th>OOS {what}</th>" for _ in who
     )
     rows = []
     for fold in folds:
+        train, test = fold["train"], fold["test"]
         cells = [
             f"<td>{fold['fold'] + 1}</td>",
-            f'<td class="l">{_when(fold["train"]["start"])} → {_when(fold["train"]["end"])}</td>',
-            f'<td class="l">{_when(fold["test"]["start"])} → {_when(fold["test"]["end"])}</td>',
+            f'<td class="l">{_when(train["start"])} →<br>{_when(train["end"])}</td>',
+            f'<td class="l">{_when(test["start"])} →<br>{_when(test["end"])}</td>',
         ]
         for w in who:
             is_, oos = fold[w]["in_sample"], fold[w]["out_of_sample"]
             cells += [
                 f"<td>{_signed(is_['total_return'])}</td>",
                 f"<td>{_signed(oos['total_return'])}</td>",
-                f"<td>{_num(is_['sharpe'])}</td>",
-                f"<td>{_num(oos['sharpe'])}</td>",
+                f"<td>{_num(is_[key])}</td>",
+                f"<td>{_num(oos[key])}</td>",
             ]
+        cells.append(f"<td>{fold['model']['out_of_sample']['num_trades']}</td>")
         pick = fold.get("classic_pick", {}).get("strategy")
-        trades = fold["model"]["out_of_sample"]["num_trades"]
-        cells.append(f"<td>{trades}</td>")
-        cells.append(f'<td class="l wrap">{_esc(pick or "–")}</td>')
+        if pick is not None:
+            cells.append(f'<td class="l wrap">{breakable(pick)}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
+    pick_head = '<th rowspan="2" class="l">classic pick</th>' if "classic_pick" in who else ""
     return (
         '<div class="scroll"><table><thead><tr><th rowspan="2">fold</th>'
         '<th rowspan="2" class="l">training window</th><th rowspan="2" class="l">test window'
-        f"</th>{head}"
-        '<th rowspan="2">model OOS trades</th><th rowspan="2" class="l">classic pick</th></tr>'
+        f'</th>{head}<th rowspan="2">model OOS closed trades</th>{pick_head}</tr>'
         f"<tr>{sub}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 
@@ -135,6 +151,16 @@ def _dsr_table(overfitting: Mapping[str, Any]) -> str:
     )
 
 
+def _rules_text(manifest: Mapping[str, Any]) -> str:
+    if manifest["kind"] == "dqn":
+        return "The strategy buys on the agent's buy action and sells on its sell action"
+    threshold = manifest["threshold"]
+    return (
+        f"The strategy buys when the predicted return crosses above {threshold:.3g} and sells "
+        f"when it crosses below {-threshold:.3g}"
+    )
+
+
 def render_report(
     manifest: Mapping[str, Any], curves: Sequence[tuple[np.ndarray, list[np.ndarray]]]
 ) -> str:
@@ -149,11 +175,11 @@ def render_report(
     )
     dsr = manifest["overfitting"].get("model", {}).get("deflated_sharpe_ratio")
     kpis += f"<span>model DSR: <b>{_num(dsr)}</b></span>"
-    omitted = next(
-        (f.get("annualized_omitted") for f in folds if f.get("annualized_omitted")), None
-    )
+    omitted = next((f["annualized_omitted"] for f in folds if f.get("annualized_omitted")), None)
     note = (
-        f'<p class="note">Sharpe columns: {_esc(omitted)} (per test window).</p>' if omitted else ""
+        f'<p class="note">Sharpe per candle (not annualized): {_esc(omitted)} (a test window).</p>'
+        if omitted
+        else ""
     )
     training = manifest["training"]
     final_is = training["in_sample"]
@@ -185,8 +211,7 @@ on that fold.</p>
 <h2>The model in DIR</h2>
 <p>Trained on {_when(training["window"]["start"])} → {_when(training["window"]["end"])}
 ({training["rows"]:,} rows), in-sample return {_signed(final_is["total_return"])},
-{final_is["num_trades"]} trades. Strategy: <code>{_esc(manifest["graph"]["entry"])}</code>
-buys, <code>{_esc(manifest["graph"]["exit"])}</code> sells (strategy.yaml).</p>
+{final_is["num_trades"]} trades. {_rules_text(manifest)} (strategy.yaml).</p>
 <p class="note">Features: {_esc(", ".join(manifest["features"]))}</p>
 </body></html>
 """

@@ -265,14 +265,24 @@ def _folds(config: TrainConfig, first_ms: int, end_ms: int) -> tuple[list[Fold],
     return folds, train_ms, test_ms
 
 
-def _values_on(trained: _Trained, x: np.ndarray, lookback: int, first: int, stop: int):
-    """The model node's values on [first, stop) (NaN elsewhere; a dqn starts flat at
-    `first`). Two candles before a window are enough for its rules' crossings and edges."""
-    out = np.full(x.shape[0], 0.0 if trained.ref.kind == "dqn" else np.nan)
-    if stop <= first:
-        return out
-    out[first:stop] = model_values(trained.ref, x[first:stop], max(0, lookback - first))
-    return out
+def _window_signals(
+    trained: _Trained,
+    features: Sequence[Node],
+    x: np.ndarray,
+    lookback: int,
+    series: CandleSeries,
+    window: tuple[int, int],
+) -> np.ndarray:
+    """The model strategy's signals for the window [first, stop) (zeros elsewhere).
+
+    The model node's values are computed from two candles before the window (enough for its
+    rules' crossings and their rising edges); a DQN agent starts there flat, as the
+    simulated account does at the window's start."""
+    first, stop = max(0, window[0] - 2), window[1]
+    values = np.full(x.shape[0], 0.0 if trained.ref.kind == "dqn" else np.nan)
+    if stop > first:
+        values[first:stop] = model_values(trained.ref, x[first:stop], max(0, lookback - first))
+    return model_signals(trained.strategy, trained.node, features, x, values, series)
 
 
 def _dsr_json(sums: np.ndarray, trial_sharpes: np.ndarray) -> dict[str, Any]:
@@ -369,10 +379,14 @@ def _train(config: TrainConfig, output: Path, started: float, log) -> TrainResul
         t0 = time.perf_counter()
         trained = _fit(config, series, x, lookback, train_w, features, fold.index)
         train_seconds += time.perf_counter() - t0
-        values = _values_on(trained, x, lookback, max(0, train_w[0] - 2), test_w[1])
-        signals = model_signals(trained.strategy, trained.node, features, x, values, series)
-        rows_is = [signals, buy_and_hold(len(series), train_w[0])]
-        rows_oos = [signals, buy_and_hold(len(series), test_w[0])]
+        rows_is = [
+            _window_signals(trained, features, x, lookback, series, train_w),
+            buy_and_hold(len(series), train_w[0]),
+        ]
+        rows_oos = [
+            _window_signals(trained, features, x, lookback, series, test_w),
+            buy_and_hold(len(series), test_w[0]),
+        ]
         stats_is = window_stats(np.stack(rows_is), series, *train_w, execution)
         stats_oos = window_stats(np.stack(rows_oos), series, *test_w, execution, keep_equity=True)
         entry: dict[str, Any] = {
@@ -406,7 +420,7 @@ def _train(config: TrainConfig, output: Path, started: float, log) -> TrainResul
         log(
             f"fold {fold.index + 1}/{len(folds)}: trained on {trained.info['rows']:,} rows; "
             f"out-of-sample return {_pct(model_oos['total_return'])} "
-            f"({model_oos['num_trades']} trades), buy-and-hold "
+            f"({_trades(model_oos['num_trades'])}), buy-and-hold "
             f"{_pct(entry['buy_and_hold']['out_of_sample']['total_return'])}"
             + (
                 f", {entry['classic_pick']['strategy']} "
@@ -437,8 +451,7 @@ def _train(config: TrainConfig, output: Path, started: float, log) -> TrainResul
     t0 = time.perf_counter()
     trained = _fit(config, series, x, lookback, final_w, features, len(folds))
     train_seconds += time.perf_counter() - t0
-    values = _values_on(trained, x, lookback, max(0, final_w[0] - 2), final_w[1])
-    signals = model_signals(trained.strategy, trained.node, features, x, values, series)
+    signals = _window_signals(trained, features, x, lookback, series, final_w)
     final_stats = window_stats(
         np.stack([signals, buy_and_hold(len(series), final_w[0])]), series, *final_w, execution
     )
@@ -557,6 +570,10 @@ def _model_settings(config: TrainConfig) -> dict[str, Any]:
         "batch_size": 256,
         "quantile": config.quantile,
     }
+
+
+def _trades(count: int) -> str:
+    return f"{count} closed trade{'' if count == 1 else 's'}"
 
 
 def _pct(value: float | None) -> str:
