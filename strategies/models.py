@@ -140,43 +140,100 @@ def _check_arrays(ref: ModelRef) -> None:
         raise StrategyError(f"model {ref.path or ref.sha256[:12]}: {problem}")
 
 
-def _standardise(ref: ModelRef, x: list[float]) -> np.ndarray:
-    return (np.asarray(x, dtype=np.float64) - ref.arrays["x_mean"]) / ref.arrays["x_scale"]
+def _standardised(ref: ModelRef, x: np.ndarray) -> np.ndarray:
+    return (x - ref.arrays["x_mean"]) / ref.arrays["x_scale"]
 
 
-def mlp_forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
-    """The network's outputs for one standardised input vector (ReLU between layers)."""
+def forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """(rows, inputs) -> (rows, outputs) through the layers (ReLU between them).
+
+    Each output is accumulated input by input in a fixed order (``b + x0 w0 + x1 w1 + ...``),
+    element-wise: a row gets the same floats whether it is computed alone or with others (a
+    matrix product may sum in another order for another number of rows).
+    """
     last = len(layers) - 1
     for i, (w, b) in enumerate(layers):
-        x = x @ w + b
-        if i < last:
-            x = np.maximum(x, 0.0)
+        out = np.broadcast_to(b, (x.shape[0], b.shape[0])).copy()
+        for k in range(w.shape[0]):
+            out += x[:, k : k + 1] * w[k]
+        x = np.maximum(out, 0.0) if i < last else out
     return x
 
 
-def trees_value(arrays: dict[str, np.ndarray], x: np.ndarray) -> float:
-    """The summed trees' value for one standardised input vector."""
+def trees_batch(arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """(rows, features) standardised -> the summed trees' value per row (leaves added tree by
+    tree in the order of ``roots``: the same floats for one row or many)."""
     feature, threshold = arrays["feature"], arrays["threshold"]
     left, right, value = arrays["left"], arrays["right"], arrays["value"]
-    total = float(arrays["base"][0])
+    rows = np.arange(x.shape[0])
+    total = np.full(x.shape[0], float(arrays["base"][0]))
     for root in arrays["roots"].tolist():
-        node = root
-        while left[node] >= 0:
-            v = x[feature[node]]
-            node = int(left[node]) if v <= threshold[node] else int(right[node])
-        total += float(value[node])
+        node = np.full(x.shape[0], root, dtype=np.int64)
+        inner = left[node] >= 0
+        while inner.any():
+            at = node[inner]
+            goes_left = x[rows[inner], feature[at]] <= threshold[at]  # NaN goes right
+            node[inner] = np.where(goes_left, left[at], right[at])
+            inner = left[node] >= 0
+        total += value[node]
     return total
 
 
-class ModelStep:
-    """The model node one candle at a time (the recurrence both evaluators run)."""
+def _dqn_preferences(ref: ModelRef, x: np.ndarray) -> list[np.ndarray]:
+    """For position 0 and 1: each row's actions, best Q-value first (ties: hold, buy, sell)."""
+    rows = x.shape[0]
+    out = []
+    for position in (0.0, 1.0):
+        q = forward(ref.layers(), _standardised(ref, np.column_stack([x, np.full(rows, position)])))
+        out.append(np.argsort(-q, axis=1, kind="stable"))
+    return out
 
-    __slots__ = ("ref", "layers", "lookback", "seen", "position")
-    _state = ("seen", "position")
+
+def _dqn_act(preferred: list[int], position: int) -> tuple[float, int]:
+    """The first allowed action of a preference list -> (value, new position)."""
+    for action in preferred:
+        if action == BUY and position == 0:
+            return 1.0, 1
+        if action == SELL and position == 1:
+            return -1.0, 0
+        if action == HOLD:
+            return 0.0, position
+    return 0.0, position
+
+
+def model_values(ref: ModelRef, x: np.ndarray, lookback: int) -> np.ndarray:
+    """The model node's value at every row of the (rows, features) matrix `x` (the batch
+    side; `ModelStep` gives the same floats one row at a time)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1, len(ref.features))
+    n = x.shape[0]
+    usable = ~np.isnan(x).any(axis=1)
+    usable[: min(lookback, n)] = False
+    if ref.kind == "dqn":
+        out = np.zeros(n, dtype=np.float64)
+        if usable.any():
+            preferred = _dqn_preferences(ref, np.where(usable[:, None], x, 0.0))
+            position = 0
+            for t in np.flatnonzero(usable).tolist():
+                out[t], position = _dqn_act(preferred[position][t].tolist(), position)
+        return out
+    out = np.full(n, np.nan)
+    if usable.any():
+        z = _standardised(ref, x[usable])
+        if ref.kind == "trees":
+            out[usable] = trees_batch(ref.arrays, z)
+        else:
+            out[usable] = forward(ref.layers(), z)[:, 0]
+    return out
+
+
+class ModelStep:
+    """The model node one candle at a time (the incremental evaluator's side): the batch
+    functions above on a one-row matrix, so both evaluators give the same floats."""
+
+    __slots__ = ("ref", "lookback", "seen", "position")
 
     def __init__(self, ref: ModelRef, input_lookback: int) -> None:
         self.ref = ref
-        self.layers = ref.layers()
         self.lookback = input_lookback
         self.seen = 0
         self.position = 0
@@ -186,21 +243,15 @@ class ModelStep:
         self.seen = t + 1
         if t < self.lookback or any(f != f for f in features):
             return 0.0 if self.ref.kind == "dqn" else math.nan
+        x = np.asarray([features], dtype=np.float64)
+        if self.ref.kind == "dqn":
+            preferred = _dqn_preferences(self.ref, x)[self.position][0].tolist()
+            value, self.position = _dqn_act(preferred, self.position)
+            return value
+        z = _standardised(self.ref, x)
         if self.ref.kind == "trees":
-            return trees_value(self.ref.arrays, _standardise(self.ref, list(features)))
-        if self.ref.kind == "mlp":
-            return float(mlp_forward(self.layers, _standardise(self.ref, list(features)))[0])
-        q = mlp_forward(self.layers, _standardise(self.ref, [*features, float(self.position)]))
-        for action in np.argsort(-q, kind="stable").tolist():
-            if action == BUY and self.position == 0:
-                self.position = 1
-                return 1.0
-            if action == SELL and self.position == 1:
-                self.position = 0
-                return -1.0
-            if action == HOLD:
-                return 0.0
-        return 0.0
+            return float(trees_batch(self.ref.arrays, z)[0])
+        return float(forward(self.ref.layers(), z)[0, 0])
 
     def get_state(self) -> list[Any]:
         return [self.seen, self.position]

@@ -128,3 +128,32 @@ def test_a_nan_feature_gives_nan_and_a_dqn_holds(tmp_path):
 
     step = ModelStep(ref, 0)
     assert math.isnan(step.step(math.nan)) and step.step(60.0) == 1.0
+
+
+def test_batch_and_one_row_inference_give_the_same_floats_for_random_networks(tmp_path):
+    """The batch side (all rows at once) and the incremental side (one row) of a model with
+    wide random layers, a random tree ensemble and a random Q-network agree bit for bit."""
+    from tests.support.models import write_model
+    from tradestream.strategies.models import ModelStep, model_values
+
+    rng = np.random.default_rng(11)
+    names = [f"f{i}" for i in range(7)]
+    layers = {}
+    width = 7
+    for i, out in enumerate((33, 17, 1)):
+        layers[f"w{i}"], layers[f"b{i}"] = rng.normal(size=(width, out)), rng.normal(size=out)
+        width = out
+    scale = {"x_mean": rng.normal(size=7), "x_scale": rng.uniform(0.5, 2.0, 7)}
+    mlp = load_model(write_model(tmp_path / "m", "mlp", names, {**scale, **layers}))
+    q = {"w0": rng.normal(size=(8, 24)), "b0": rng.normal(size=24),
+         "w1": rng.normal(size=(24, 3)), "b1": rng.normal(size=3)}  # fmt: skip
+    dqn_scale = {"x_mean": rng.normal(size=8), "x_scale": rng.uniform(0.5, 2.0, 8)}
+    dqn = load_model(write_model(tmp_path / "d", "dqn", names, {**dqn_scale, **q}))
+    x = rng.normal(size=(3000, 7))
+    x[rng.random(3000) < 0.01, 2] = np.nan
+    for ref in (mlp, dqn):
+        batch = model_values(ref, x, 5)
+        step = ModelStep(ref, 5)
+        one = np.array([step.step(*row) for row in x.tolist()])
+        np.testing.assert_array_equal(batch, one)
+    assert (model_values(dqn, x, 5) != 0).sum() > 100
