@@ -7,7 +7,6 @@
     supervised.py  labels (the next N candles' return) and the scikit-learn regressors
     dqn.py         the Deep-Q-Network trader (experience replay, target network, epsilon-greedy)
     export.py      fitted estimators -> the model directory (strategies/models.py's format)
-    inference.py   a model's values over a whole feature matrix (the node's, all rows at once)
     evaluate.py    backtests of the model strategy, buy-and-hold and the classic library
     report.py      report.html
     train.py       the command's work, step by step

@@ -5,8 +5,8 @@
 
 Everything is the backtest's own code: signals from the strategy's entry/exit rules with the
 vectorized evaluator's edge and warm-up semantics (the model node's values given to it,
-computed by :mod:`tradestream.ml.inference`), positions and equity from
-:func:`tradestream.backtest.engine.simulate`, metrics from
+computed by the node's own batch side, :func:`tradestream.strategies.models.model_values`),
+positions and equity from :func:`tradestream.backtest.engine.simulate`, metrics from
 :func:`tradestream.backtest.metrics.compute_metrics`. A window is simulated on its own
 candles, starting flat with the configured cash; its signals were computed over the whole
 series, so indicators are warmed up from candles before the window (never after it).

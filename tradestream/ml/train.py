@@ -68,7 +68,6 @@ from tradestream.ml.evaluate import (
 )
 from tradestream.ml.export import npz_bytes, write_model_dir
 from tradestream.ml.features import default_features, feature_matrix, node_spec, strategy_features
-from tradestream.ml.inference import model_values
 from tradestream.ml.supervised import fit_regressor, labels, training_rows, usable_rows
 from tradestream.optimize.overfitting import (
     deflated_sharpe_ratio,
@@ -78,7 +77,7 @@ from tradestream.optimize.overfitting import (
 from tradestream.optimize.walk_forward import Fold, Window, final_window, walk_forward_folds
 from tradestream.strategies import nodes as n
 from tradestream.strategies.graph import Node
-from tradestream.strategies.models import ModelRef
+from tradestream.strategies.models import ModelRef, model_values
 from tradestream.strategies.strategy import Strategy
 
 MODELS = ("classifier", "dqn")

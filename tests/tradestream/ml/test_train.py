@@ -15,8 +15,7 @@ from tradestream.cli import main
 from tradestream.ml.data import load_series
 from tradestream.ml.evaluate import model_signals
 from tradestream.ml.features import default_features, feature_matrix
-from tradestream.ml.inference import model_values
-from tradestream.strategies.models import FORMAT, load_model
+from tradestream.strategies.models import FORMAT, load_model, model_values
 from tradestream.strategies.spec import load_strategy_file
 from tradestream.strategies.vectorized import evaluate_vectorized
 
