@@ -53,6 +53,7 @@ def _quantile(text: str) -> float:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from tradestream.ml.dqn import DQNConfig
+    from tradestream.ml.features import default_features
     from tradestream.strategies.flags import param_item, strategy_item
 
     dqn = DQNConfig()
@@ -112,22 +113,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     data.add_argument(
         "--candle_interval",
+        metavar="DURATION",
         type=duration_ms,
         default=60_000,
         help="candle length for trades files: 1m, 5m, 1h ... (default 1m)",
     )
     data.add_argument(
         "--max_gap",
+        metavar="N",
         type=non_negative_int,
         default=60,
         help="at most this many flat candles fill a silent stretch of trades (default 60)",
     )
-    features = p.add_argument_group("features (default: a fixed indicator set, see --help)")
+    features = p.add_argument_group(
+        "features",
+        "Without --strategy/--strategies: "
+        + ", ".join(str(f) for f in default_features())
+        + " (returns in percent, ratios to the close, oscillators: scale-free).",
+    )
     features.add_argument(
         "--strategy",
         dest="strategy_spec",
         action="append",
         type=strategy_item,
+        metavar="NAME",
         help="features = the value nodes this library strategy's rules compare (repeatable; "
         "--param NAME=VALUE after it sets its parameters)",
     )
@@ -136,6 +145,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         dest="strategy_spec",
         action="append",
         type=param_item,
+        metavar="NAME=VALUE",
         help="NAME=VALUE for the preceding --strategy",
     )
     features.add_argument(
@@ -148,12 +158,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     folds = p.add_argument_group("walk-forward folds (as tradestream optimize)")
     folds.add_argument(
         "--train",
+        metavar="DURATION",
         type=duration_ms,
         default=None,
         help="training window length, e.g. 90d (with --test; default: half the data)",
     )
     folds.add_argument(
         "--test",
+        metavar="DURATION",
         type=duration_ms,
         default=None,
         help="test window length, e.g. 30d (with --train; default: an eighth of the data)",
@@ -167,12 +179,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sup = p.add_argument_group("classifier")
     sup.add_argument(
         "--horizon",
+        metavar="N",
         type=positive_int,
         default=5,
         help="the label: the return over the next N candles (default 5)",
     )
     sup.add_argument(
         "--threshold",
+        metavar="FRACTION|auto",
         type=_threshold,
         default=None,
         help="buy when the predicted return crosses above this, sell below its negative "
@@ -190,6 +204,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     sup.add_argument(
         "--hidden",
+        metavar="SIZES",
         type=_hidden,
         default=(32, 16),
         help="mlp: hidden layer sizes (default 32,16)",
@@ -254,6 +269,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     rl.add_argument(
         "--dqn_hidden",
+        metavar="SIZES",
         type=_hidden,
         default=dqn.hidden,
         help="Q-network hidden layer sizes (default 32,32)",
