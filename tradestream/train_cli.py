@@ -323,6 +323,16 @@ def _run(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(f"[train] {line}", file=sys.stderr, flush=True)
 
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is None:
+        print(
+            "tradestream train: error: training needs scikit-learn, the `ml` extra: "
+            "pip install 'tradestream[ml]' (`make install` has it)",
+            file=sys.stderr,
+        )
+        return 2
+
     try:
         if args.model == "dqn" and args.estimator != "trees":
             raise ValueError("--estimator is for --model classifier")
