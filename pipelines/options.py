@@ -45,6 +45,13 @@ class KafkaOptions(PipelineOptions):
         group.add_argument("--trades_topic", default=s.trades_topic, help="topic of Trades")
         group.add_argument("--signals_topic", default=s.signals_topic, help="topic of Signals")
         group.add_argument("--dlq_topic", default=s.dlq_topic, help="dead-letter topic")
+        group.add_argument(
+            "--book_topic",
+            default=s.book_topic,
+            help="topic of level-2 BookUpdates (`ingest --channel=level2` writes it; realtime "
+            "reads it for strategies that read the order book) "
+            f"(default {s.book_topic}; TRADESTREAM_BOOK_TOPIC)",
+        )
 
 
 class CandleOptions(PipelineOptions):

@@ -128,14 +128,6 @@ class RealtimeOptions(PipelineOptions):
             "aside and moves the offsets to --start_from, with a warning",
         )
         group.add_argument(
-            "--book_topic",
-            default=None,
-            help="topic of level-2 BookUpdates (`tradestream ingest --channel=level2`), read "
-            "when a strategy reads the order book (ORDER_BOOK_IMBALANCE, book_* fields); "
-            f"default {get_settings().book_topic} (TRADESTREAM_BOOK_TOPIC). Without it, "
-            "the default strategy set leaves such types out",
-        )
-        group.add_argument(
             "--book_depth",
             type=positive_int,
             default=DEFAULT_DEPTH,
@@ -196,7 +188,7 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
     # transforms/symbol_signals.py).
     book_depth, book_topic = None, ""
     if any(s.reads_book for s in strategies):  # the book topic too, into the same step
-        book_topic = rt.book_topic or get_settings().book_topic
+        book_topic = kafka.book_topic
         book_depth = rt.book_depth
         book_batches = p | "ReadBook" >> ReadBook(
             kafka.bootstrap_servers, book_topic, rt.consumer_group, **reading
@@ -314,13 +306,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         strategies, left_out = fit_to_interval(options, strategies, known.candle_interval)
         if left_out:
             warnings.append(left_out)
-        strategies, left_out = fit_to_book(options, strategies, known.book_topic is not None)
+        book_given = any(a == "--book_topic" or a.startswith("--book_topic=") for a in argv)
+        strategies, left_out = fit_to_book(options, strategies, book_given)
         if left_out:
             warnings.append(left_out)
         if any(s.reads_book for s in strategies):  # the book topic must exist
-            read_topic_state(
-                kafka_options, known.book_topic or settings.book_topic, known.consumer_group
-            )
+            read_topic_state(kafka_options, known.book_topic, known.consumer_group)
     except (ValueError, KafkaSecurityError, StalePositionError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
         return 2

@@ -173,11 +173,6 @@ class IngestOptions(PipelineOptions):
             ),
         )
         group.add_argument(
-            "--book_topic",
-            default=get_settings().book_topic,
-            help=f"topic of BookUpdates with --channel=level2 (default {get_settings().book_topic}; TRADESTREAM_BOOK_TOPIC)",
-        )
-        group.add_argument(
             "--no_resume",
             action="store_true",
             help=(
