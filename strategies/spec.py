@@ -209,9 +209,7 @@ def parse_document(document: Any, source: str = "<document>") -> list[tuple[Stra
             for i, entry in enumerate(document["strategies"])]  # fmt: skip
 
 
-def _parse_strategy(
-    entry: Any, where: str, file: Path | None = None
-) -> tuple[StrategyType, dict]:
+def _parse_strategy(entry: Any, where: str, file: Path | None = None) -> tuple[StrategyType, dict]:
     base = file.parent if file is not None else Path(".")
     if not isinstance(entry, Mapping):
         raise StrategyError(f"{where}: expected a mapping")

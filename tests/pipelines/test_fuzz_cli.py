@@ -76,9 +76,18 @@ CONTRACTS: dict[str, Contract] = {
         ["0", "3", "-2"],
         lambda v: _is_int(v) and v >= 2 and v % 2 == 0,
     ),
+    # tradestream train: a return threshold or auto, a quantile strictly inside (0, 1)
+    "_threshold": (
+        {"auto": None, "AUTO": None, "0.002": 0.002, "0": 0.0},
+        ["-0.1"],
+        lambda v: v is None or (_finite(v) and v >= 0),
+    ),
+    "_quantile": ({"0.9": 0.9, "0.5": 0.5}, ["0", "1", "-0.5", "1.5"], lambda v: 0 < v < 1),
 }
 # Converters of text that is not a number (names, patterns, paths): checked where they are used.
-NOT_NUMBERS = {"_products", "_ws_url", "_zone", "strategy_item", "param_item", "Path", "_weight"}
+# `_hidden` reads a list of layer sizes ("32,16"), checked in tests/tradestream/ml.
+NOT_NUMBERS = {"_products", "_ws_url", "_zone", "strategy_item", "param_item", "Path", "_weight",
+               "_hidden"}  # fmt: skip
 # Flags of files owned elsewhere that still take plain `type=float`/`type=int` (reported).
 KNOWN_LOOSE: set[str] = set()
 

@@ -164,6 +164,10 @@ def _one_line_error(capsys, argv: list[str], *words: str) -> str:
         (["--model", "dqn", "--input", "x.csv", "--output", "o", "--train", "soon"],
          ("--train",)),
         (["--model", "dqn", "--input", "missing.csv", "--output", "o"], ("missing.csv",)),
+        (["--model", "classifier", "--input", "x.csv", "--output", "o", "--hidden", "32,0"],
+         ("--hidden", "32,16", "'32,0'")),
+        (["--model", "dqn", "--input", "x.csv", "--output", "o", "--dqn_hidden", "a,b"],
+         ("--dqn_hidden",)),
     ],
 )  # fmt: skip
 def test_train_bad_flags_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, words):
