@@ -4,10 +4,10 @@ batch signals.
 A recorded trades file (three symbols, 8 hours, 1-minute candles) goes through the backtest
 and, replayed into Kafka, through the realtime pipeline on Flink. The three library types
 that read longer candles (5m/15m/1h; short periods so that the 8 hours hold many signals of
-each), a strategy of one's own with an `interval:` node, and two strategies reading trained
-models (a tree ensemble with a confidence node, a DQN trader; model directories as
-`tradestream train` writes them, built by hand here) must give the same signals, id for id,
-in both.
+each), a strategy of one's own with an `interval:` node, two strategies reading models built
+by hand in `tradestream train`'s format (a tree ensemble with a confidence node, a DQN
+trader) and the strategy `tradestream train` writes for a model it trains on the same trades
+must give the same signals, id for id, in both.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 
 import pytest
+import yaml
 
 from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
@@ -64,15 +65,26 @@ strategies:
     exit: {kind: below, inputs: [action, -0.5]}
 """
 TYPES = ("MTF_TREND_CROSSOVER", "RSI_TWO_TIMEFRAMES", "NSE_WEIGHTED_VOTE", "QUARTER_HOUR_BREAKOUT",
-         "TREES_SCORE", "DQN_TRADER")  # fmt: skip
+         "TREES_SCORE", "DQN_TRADER", "ML_TREES")  # fmt: skip
 
 
 def test_realtime_multi_timeframe_signals_equal_the_backtest(kafka_broker, jvm_dir, tmp_path):
     trades = list(sample_trades(hours=8, seed=21, rate_per_s=0.2))
     trades_file = tmp_path / "trades.csv"
     write_trades_csv(trades_file, trades)
+    # A model trained on the file itself, its strategy.yaml's entry added to ours.
+    proc = tradestream(
+        "train", "--model", "classifier", "--input", str(trades_file), "--symbol", "BTC-USD",
+        "--seed", "7", "--no_classic", "--output", str(tmp_path / "trained"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trained = yaml.safe_load((tmp_path / "trained" / "strategy.yaml").read_text())
+    [entry] = trained["strategies"]
+    entry["nodes"]["model"]["params"]["file"] = "trained"  # relative to our strategy file
+    document = yaml.safe_load(STRATEGIES_YAML)
+    document["strategies"].append(entry)
     strategies = tmp_path / "strategies.yaml"
-    strategies.write_text(STRATEGIES_YAML)
+    strategies.write_text(yaml.safe_dump(document))
     trees_model(tmp_path)  # tmp_path/trees and tmp_path/dqn, beside the strategy file
     dqn_model(tmp_path)
 

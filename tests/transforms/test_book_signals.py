@@ -115,6 +115,18 @@ def _expected(trades, updates) -> tuple[list[tuple], list[tuple]]:
     return out, [(reason, update.symbol) for update, reason in refused]
 
 
+def _book_step(p, stream: TestStream):
+    """The stream's ("trades" | "book", batch) items through RecordsToSignals with a book."""
+    mixed = p | stream
+    trade_batches = mixed | "Trades" >> beam.FlatMap(
+        lambda kv: [kv[1]] if kv[0] == "trades" else []
+    )
+    book_batches = mixed | "Book" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "book" else [])
+    return (trade_batches, book_batches) | RecordsToSignals(
+        STRATEGIES, MINUTE, 0, MAX_GAP, "trades", book_depth=10, book_topic="book"
+    )
+
+
 def _row(signal) -> tuple:
     action = {1: "BUY", 2: "SELL"}[signal.action]
     return (signal.signal_id, signal.symbol, signal.strategy.strategy_id,
@@ -156,14 +168,7 @@ def test_book_strategies_see_each_candles_book_as_the_backtest_does():
     stream = stream.advance_watermark_to_infinity()
 
     with TestPipeline(options=streaming_options()) as p:
-        mixed = p | stream
-        trade_batches = mixed | "Trades" >> beam.FlatMap(
-            lambda kv: [kv[1]] if kv[0] == "trades" else []
-        )
-        book_batches = mixed | "Book" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "book" else [])
-        out = (trade_batches, book_batches) | RecordsToSignals(
-            STRATEGIES, MINUTE, 0, MAX_GAP, "trades", book_depth=10, book_topic="book"
-        )
+        out = _book_step(p, stream)
         assert_that(out.signals | beam.Map(lambda kv: _row(kv[1])), equal_to(expected))
         assert_that(
             out.dead_letters | beam.Map(lambda d: (d.reason, d.source_topic, d.symbol)),
@@ -206,14 +211,7 @@ def test_a_symbol_with_a_book_and_no_trades_closes_its_candles_as_the_watermark_
         .advance_watermark_to_infinity()
     )
     with TestPipeline(options=streaming_options()) as p:
-        mixed = p | stream
-        trade_batches = mixed | "Trades" >> beam.FlatMap(
-            lambda kv: [kv[1]] if kv[0] == "trades" else []
-        )
-        book_batches = mixed | "Book" >> beam.FlatMap(lambda kv: [kv[1]] if kv[0] == "book" else [])
-        out = (trade_batches, book_batches) | RecordsToSignals(
-            STRATEGIES, MINUTE, 0, MAX_GAP, "trades", book_depth=10, book_topic="book"
-        )
+        out = _book_step(p, stream)
         assert_that(
             out.dead_letters | beam.Map(lambda d: (d.reason, d.symbol, d.payload)),
             equal_to([("late", "ETH-USD", stale.SerializeToString())]),
