@@ -22,7 +22,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tests.support.builders import MINUTE, T0, seconds, streaming_options, trade
 from tests.support.realtime import reference_candles
 from tests.support.vectorized_signals import candle_arrays, reference_signal_id
-from tradestream.backtest.series import book_features_of
+from tradestream.market.book_features import book_features_by_candle
 from tradestream.strategies import library
 from tradestream.strategies.candle_arrays import BOOK_FIELDS, CandleArrays, book_row
 from tradestream.strategies.vectorized import evaluate_vectorized, signal_confidences
@@ -90,7 +90,7 @@ def _expected(trades, updates) -> tuple[list[tuple], list[tuple]]:
     """(signal rows, (reason, symbol) of the updates the books refuse)."""
     candles = reference_candles(trades, MINUTE, MAX_GAP, trailing=True)
     until = {s: c[-1].start_ms + MINUTE for s, c in candles.items()}
-    rows, refused = book_features_of(updates, MINUTE, 10, until)
+    rows, refused = book_features_by_candle(updates, MINUTE, 10, symbols=until, until_ms=until)
     out = []
     for symbol, series in candles.items():
         plain = candle_arrays(series)

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from tradestream.market.book_features import BookFeatures, BookTracker
+from tradestream.market.book_features import BookFeatures
 from tradestream.strategies.candle_arrays import BOOK_FIELDS, CandleArrays, book_row
 from tradestream.v1 import candle_pb2
 
@@ -68,7 +68,7 @@ class CandleSeries:
 
     def with_book(self, rows: Sequence[tuple[int, BookFeatures]]) -> CandleSeries:
         """This series with the order book's fields at each candle's close, from a symbol's
-        (start_ms, BookFeatures) rows (`book_features_of`); candles without a row (before the
+        (start_ms, BookFeatures) rows (`book_features_by_candle`); candles without a row (before the
         first snapshot) read the neutral values of `book_row`."""
         by_start = dict(rows)
         values = [
@@ -160,31 +160,3 @@ def _conflict_text(symbol: str, kept: candle_pb2.Candle, dropped: candle_pb2.Can
         f"{symbol} {when}: two inputs give this candle (close {kept.close!r} and "
         f"{dropped.close!r}, or other values); the one with close {kept.close!r} is used"
     )
-
-
-def book_features_of(
-    updates: Iterable, interval_ms: int, depth: int, until_ms: dict[str, int]
-) -> tuple[dict[str, list[tuple[int, BookFeatures]]], list[tuple]]:
-    """Each symbol's (start_ms, BookFeatures) rows up to `until_ms[symbol]` (its last candle's
-    end), from recorded BookUpdates: one BookTracker per symbol fed every update, then closed
-    once at that end, which gives the rows the realtime step's candle-by-candle closes give
-    when no update is late (`BookTracker`'s rows do not depend on how often it is closed).
-    Symbols not in `until_ms` are refused `unknown_symbol`.
-
-    Returns:
-        (rows by symbol, [(BookUpdate, reason)] of the updates not applied).
-    """
-    from tradestream.market.dead_letters import UNKNOWN_SYMBOL
-
-    trackers = {s: BookTracker(s, interval_ms, depth) for s in until_ms}
-    refused: list[tuple] = []
-    for update in sorted(updates, key=lambda u: u.time_ms):
-        tracker = trackers.get(update.symbol)
-        reason = UNKNOWN_SYMBOL if tracker is None else tracker.receive(update)
-        if reason is not None:
-            refused.append((update, reason))
-    rows = {}
-    for symbol, tracker in trackers.items():
-        rows[symbol], bad = tracker.advance(until_ms[symbol])
-        refused += bad
-    return rows, refused

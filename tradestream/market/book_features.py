@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from tradestream.market.candle_math import bucket_start
@@ -483,6 +483,7 @@ def book_features_by_candle(
     depth: int = DEFAULT_DEPTH,
     max_levels: int = DEFAULT_MAX_LEVELS,
     symbols: Collection[str] | None = None,
+    until_ms: Mapping[str, int] | None = None,
 ) -> tuple[dict[str, list[Row]], list[Refused]]:
     """Book features per candle of recorded BookUpdates, through one BookTracker per symbol.
 
@@ -496,6 +497,9 @@ def book_features_by_candle(
         depth: levels per side in the depth figures.
         max_levels: levels kept per side.
         symbols: the symbols to take; others are refused `unknown_symbol`. None: every one.
+        until_ms: symbol -> the end of its last candle (the backtest: its series' end): its
+            candles are closed up to there, with or without updates in them, and updates
+            after it are not used. None: up to the candle of its last accepted update.
 
     Returns:
         (features, refused): symbol -> [(start_ms, BookFeatures)] in time order, for every
@@ -516,7 +520,10 @@ def book_features_by_candle(
         tracker = BookTracker(symbol, interval_ms, depth, max_levels)
         rows: list[Row] = []
         open_start: int | None = None
+        end = None if until_ms is None else until_ms.get(symbol)
         for update in items:
+            if end is not None and update.time_ms >= end:
+                break  # after the last candle: not used
             reason = tracker.receive(update)
             if reason is not None:
                 refused.append((update, reason))
@@ -527,8 +534,10 @@ def book_features_by_candle(
                 rows += done
                 refused += bad
             open_start = start
-        if open_start is not None:
-            done, bad = tracker.advance(open_start + interval_ms)
+        if end is None and open_start is not None:
+            end = open_start + interval_ms
+        if end is not None:
+            done, bad = tracker.advance(end)
             rows += done
             refused += bad
         features[symbol] = rows

@@ -4,8 +4,8 @@
 
 `updates`: the BookUpdates of a recorded level-2 session (`--book FILE`, read by
 `tradestream.exchanges.recordings.book_updates_from_recording` as `ingest` replays it). Per
-symbol the features come from `tradestream.backtest.series.book_features_of`: the same
-`BookTracker` the realtime step keeps, so a strategy reading the book sees what it sees live.
+symbol the features come from `tradestream.market.book_features.book_features_by_candle`,
+closed at the series' end: the same `BookTracker` the realtime step keeps, so a strategy reading the book sees what it sees live.
 Updates the books refuse (a crossing, a repeat, ...) are said on stderr with their reasons;
 a symbol without book data reads the neutral book values (`book_row`).
 """
@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 import apache_beam as beam
 
-from tradestream.backtest.series import CandleSeries, book_features_of
+from tradestream.backtest.series import CandleSeries
+from tradestream.market.book_features import book_features_by_candle
 from tradestream.v1 import book_pb2
 
 
@@ -27,7 +28,9 @@ def _attach(element, depth: int):
     updates = [book_pb2.BookUpdate.FromString(b) for b in grouped["book"]]
     for series in grouped["series"]:
         end = int(series.start_ms[-1]) + series.interval_ms
-        rows, refused = book_features_of(updates, series.interval_ms, depth, {symbol: end})
+        rows, refused = book_features_by_candle(
+            updates, series.interval_ms, depth, symbols=[symbol], until_ms={symbol: end}
+        )
         if refused:
             reasons = Counter(reason for _, reason in refused)
             said = ", ".join(f"{r} {n}" for r, n in sorted(reasons.items()))
