@@ -1,0 +1,204 @@
+"""Kafka client on the realtime source's hot path: kafka-python against confluent-kafka.
+
+Issue 22, target 3. The realtime job reads trades at tens of thousands of records a second,
+and the profile of its reading worker shows kafka-python decoding record batches in pure
+Python. This bench measures what reading costs with each client, side by side in one run:
+
+- the same topic (trades from the sample generator, `--partitions` partitions, loaded once);
+- each client in a fresh process, assigned every partition, reading from offset 0 to the
+  end as the source does: polls of up to 2,000 records, each record's value, offset and
+  event time (its Trade's time_ms, parsed as `trade_time_ms` does, so that the figure is
+  the source's own work and not only the client's);
+- the clients alternate, `--runs` times each, so that a slow spell of the machine falls on
+  both; medians are compared. CPU seconds include the client's own threads (librdkafka's,
+  kafka-python's network thread).
+
+confluent-kafka (librdkafka) is not a TradeStream dependency: it is installed into
+`.local/bench-kafka/` (pip `--target`, from PyPI) on first use and put on the reading
+process's path only.
+
+    .venv/bin/python bench/kafka_client.py [--records 600000] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tradestream.transforms.kafka_io import trade_time_ms  # noqa: E402
+
+CONFLUENT = "confluent-kafka==2.16.2"
+CONFLUENT_DIR = REPO / ".local" / "bench-kafka"
+MAX_RECORDS = 2000  # records per poll, as KafkaReadConfig.max_poll_records
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _read_kafka_python(bootstrap: str, topic: str, partitions: int, records: int) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+        max_poll_records=MAX_RECORDS,
+    )  # fmt: skip
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, 0)
+    seen = newest = 0
+    while seen < records:
+        for records_of_tp in consumer.poll(timeout_ms=50, max_records=MAX_RECORDS).values():
+            values = [r.value for r in records_of_tp]
+            times = [trade_time_ms(r.key, r.value) for r in records_of_tp]
+            newest = max(newest, records_of_tp[-1].offset, *times)
+            seen += len(values)
+    consumer.close()
+    return seen
+
+
+def _read_confluent(bootstrap: str, topic: str, partitions: int, records: int) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-unused",  # required by the client; nothing is committed
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    seen = newest = 0
+    while seen < records:
+        batch = consumer.consume(num_messages=MAX_RECORDS, timeout=0.05)
+        by_partition: dict[int, list] = {}
+        for message in batch:
+            if message.error() is not None:
+                raise RuntimeError(str(message.error()))
+            by_partition.setdefault(message.partition(), []).append(message)
+        for messages in by_partition.values():
+            values = [m.value() for m in messages]
+            times = [trade_time_ms(m.key(), m.value()) for m in messages]
+            newest = max(newest, messages[-1].offset(), *times)
+            seen += len(values)
+    consumer.close()
+    return seen
+
+
+READERS = {"kafka-python": _read_kafka_python, "confluent-kafka": _read_confluent}
+
+
+def _child(args) -> int:
+    """One timed read in this process; prints its figures as JSON."""
+    import confluent_kafka  # noqa: F401 - imported before the clock starts
+    import kafka  # noqa: F401
+
+    reader = READERS[args.child]
+    cpu0, t0 = _cpu_s(), time.perf_counter()
+    seen = reader(args.bootstrap, args.topic, args.partitions, args.records)
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
+    print(json.dumps({"records": seen, "wall_s": wall, "cpu_s": cpu}))
+    return 0
+
+
+def _ensure_confluent() -> None:
+    if (CONFLUENT_DIR / "confluent_kafka").is_dir():
+        return
+    print(f"installing {CONFLUENT} into {CONFLUENT_DIR} (bench only) ...", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(CONFLUENT_DIR),
+         "--no-deps", CONFLUENT],
+        check=True,
+    )  # fmt: skip
+
+
+def _load(bootstrap: str, topic: str, partitions: int, records: int) -> int:
+    """Loads about `records` trades; returns how many."""
+    from kafka import KafkaProducer
+
+    from tradestream.local import kafka as local_kafka
+    from tradestream.market.sample_day import sample_trades
+
+    local_kafka.ensure_topics(bootstrap, [topic], partitions)
+    symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(20)}
+    trades = sample_trades(hours=records / (20 * 3600.0), seed=5, symbols=symbols)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=512 * 1024)
+    sent = 0
+    for trade in trades:
+        producer.send(topic, key=trade.symbol.encode(), value=trade.SerializeToString())
+        sent += 1
+    producer.flush()
+    producer.close()
+    return sent
+
+
+def _timed(client: str, bootstrap: str, topic: str, partitions: int, records: int) -> dict:
+    env = {"PYTHONPATH": f"{CONFLUENT_DIR}:{REPO}"}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", client, "--bootstrap", bootstrap,
+         "--topic", topic, "--partitions", str(partitions), "--records", str(records)],
+        check=True, capture_output=True, text=True, env={**os.environ, **env},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=600_000)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--child", choices=sorted(READERS), help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child(args)
+
+    from tradestream.local import kafka as local_kafka
+    from tradestream.settings import get_settings
+
+    settings = get_settings()
+    local_kafka.up(settings)
+    _ensure_confluent()
+    topic = f"bench-client-{uuid.uuid4().hex[:6]}"
+    records = _load(settings.bootstrap, topic, args.partitions, args.records)
+    results: dict[str, list[dict]] = {name: [] for name in READERS}
+    for client in READERS:  # untimed warm-up: page cache, .pyc files
+        _timed(client, settings.bootstrap, topic, args.partitions, records)
+    for _ in range(args.runs):
+        for client in READERS:
+            results[client].append(
+                _timed(client, settings.bootstrap, topic, args.partitions, records)
+            )
+    load = Path("/proc/loadavg").read_text().split()[0]
+    print(f"\nreading {records:,} trade records from {args.partitions} partitions "
+          f"(value, offset, event time per record), median of {args.runs} runs each, "
+          f"load average {load}:")  # fmt: skip
+    print(f"{'client':<16}{'records/s wall':>16}{'records/CPU s':>16}{'CPU us/record':>16}")
+    medians = {}
+    for client, runs in results.items():
+        wall = statistics.median(r["records"] / r["wall_s"] for r in runs)
+        per_cpu = statistics.median(r["records"] / r["cpu_s"] for r in runs)
+        medians[client] = per_cpu
+        print(f"{client:<16}{wall:>16,.0f}{per_cpu:>16,.0f}{1e6 / per_cpu:>16.2f}")
+    ratio = medians["confluent-kafka"] / medians["kafka-python"]
+    print(f"confluent-kafka reads {ratio:.2f}x the records per CPU second of kafka-python")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
