@@ -36,10 +36,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import ensure_confluent  # noqa: E402
 from tradestream.transforms.kafka_io import trade_time_ms  # noqa: E402
 
-CONFLUENT = "confluent-kafka==2.16.2"
-CONFLUENT_DIR = REPO / ".local" / "bench-kafka"
 MAX_RECORDS = 2000  # records per poll, as KafkaReadConfig.max_poll_records
 
 
@@ -115,17 +114,6 @@ def _child(args) -> int:
     return 0
 
 
-def _ensure_confluent() -> None:
-    if (CONFLUENT_DIR / "confluent_kafka").is_dir():
-        return
-    print(f"installing {CONFLUENT} into {CONFLUENT_DIR} (bench only) ...", flush=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(CONFLUENT_DIR),
-         "--no-deps", CONFLUENT],
-        check=True,
-    )  # fmt: skip
-
-
 def _load(bootstrap: str, topic: str, partitions: int, records: int) -> int:
     """Loads about `records` trades; returns how many."""
     from kafka import KafkaProducer
@@ -147,7 +135,7 @@ def _load(bootstrap: str, topic: str, partitions: int, records: int) -> int:
 
 
 def _timed(client: str, bootstrap: str, topic: str, partitions: int, records: int) -> dict:
-    env = {"PYTHONPATH": f"{CONFLUENT_DIR}:{REPO}"}
+    env = {"PYTHONPATH": f"{ensure_confluent()}:{REPO}"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", client, "--bootstrap", bootstrap,
          "--topic", topic, "--partitions", str(partitions), "--records", str(records)],
@@ -173,7 +161,7 @@ def main() -> int:
 
     settings = get_settings()
     local_kafka.up(settings)
-    _ensure_confluent()
+    ensure_confluent()
     topic = f"bench-client-{uuid.uuid4().hex[:6]}"
     records = _load(settings.bootstrap, topic, args.partitions, args.records)
     results: dict[str, list[dict]] = {name: [] for name in READERS}

@@ -89,7 +89,7 @@ def cpu_table(
     used = {name: after.get(name, 0.0) - before.get(name, 0.0) for name in processes}
     total = sum(used.values()) or 1.0
     rows = [f"    {'process':<22}{'CPU s':>8}{'cores':>7}{'share':>7}{'RSS MB':>8}"]
-    for name, pid in processes.items():
+    for name in processes:
         rows.append(f"    {name:<22}{used[name]:>8.1f}{used[name] / seconds:>7.2f}"
                     f"{100 * used[name] / total:>6.0f}%{after.get(name + ' rss', 0.0):>8,.0f}")  # fmt: skip
     rows.append(f"    {'total':<22}{total:>8.1f}{total / seconds:>7.2f}")

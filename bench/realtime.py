@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.load import FastProducer  # noqa: E402
 from bench.procs import cpu_now, cpu_table, pipeline_processes  # noqa: E402
 from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
@@ -47,9 +48,7 @@ atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 
 
 def _producer(bootstrap):
-    from kafka import KafkaProducer
-
-    return KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=5, batch_size=512 * 1024)
+    return FastProducer(bootstrap)  # the generator shares the cores: see bench/load.py
 
 
 def _markers(producer, topic: str, label: bytes) -> None:
