@@ -178,6 +178,9 @@ def latency(
         log_dir / "bench-latency.log",
     )
     samples: list[float] = []
+    # Where the time goes: candle end -> emitted (the watermark reaching the keyed step, the
+    # evaluation) and emitted -> received (the sink's flush, the broker, this consumer).
+    parts: list[tuple[float, float]] = []
     stop = threading.Event()
 
     def consume() -> None:
@@ -190,7 +193,9 @@ def latency(
                 now_ms = time.time() * 1000
                 for r in records:
                     s = signal_pb2.Signal.FromString(r.value)
-                    samples.append(now_ms - (s.candle_start_ms + s.candle_interval_ms))
+                    end_ms = s.candle_start_ms + s.candle_interval_ms
+                    samples.append(now_ms - end_ms)
+                    parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
         consumer.close()
 
     reader = threading.Thread(target=consume, daemon=True)
@@ -228,7 +233,13 @@ def latency(
     warm = sorted(samples[len(samples) // 10 :])  # drop the first 10% (warm-up)
     if not warm:
         raise RuntimeError("no signals received; see bench-latency.log")
+    to_emit = sorted(a for a, _ in parts[len(parts) // 10 :])
+    to_receive = sorted(b for _, b in parts[len(parts) // 10 :])
     return {
+        "emit_p50_ms": statistics.median(to_emit),
+        "emit_p99_ms": to_emit[min(len(to_emit) - 1, int(len(to_emit) * 0.99))],
+        "receive_p50_ms": statistics.median(to_receive),
+        "receive_p99_ms": to_receive[min(len(to_receive) - 1, int(len(to_receive) * 0.99))],
         "rate_target": rate,
         "rate_achieved": achieved,
         "signals": len(samples),
@@ -273,6 +284,9 @@ def main() -> int:
               f"p99 {lt['p99_ms']:,.0f} ms, max "
               f"{lt['max_ms']:,.0f} ms at {lt['rate_achieved']:,.0f} trades/s "
               f"({lt['signals']} signals, 1 s candles)")  # fmt: skip
+        print(f"    of which : candle end -> emitted p50 {lt['emit_p50_ms']:,.0f} ms, p99 "
+              f"{lt['emit_p99_ms']:,.0f} ms; emitted -> received p50 "
+              f"{lt['receive_p50_ms']:,.0f} ms, p99 {lt['receive_p99_ms']:,.0f} ms")  # fmt: skip
     print(f"  {'target':<44}{'measured':>12}{'target':>10}{'ratio':>8}")
     if tp is not None:
         rate = tp["trades_per_s"]

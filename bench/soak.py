@@ -239,6 +239,13 @@ def main() -> int:
         # Rows before this (s) hold the warm-up's catch-up and the first candles: not steady.
         settle_s = max(args.every, 2 * interval_ms / 1000)
         cpu_steady = cpu_end = None
+
+        def caught_up(row) -> bool:
+            """Steady from here: after settle_s, and the job has caught up with the warm-up
+            (its lag within two checkpoint intervals of trades: one is the commit cadence)."""
+            lag_ok = row["lag"] is not None and row["lag"] <= 2 * args.checkpoint_s * args.rate
+            return row["t"] >= settle_s and lag_ok
+
         header = (
             f"{'t (s)':>6} {'trades/s':>9} {'signals':>8} {'p50 ms':>7} {'p99 ms':>7} "
             f"{'lag':>8} {'py MB':>7} {'jvm MB':>7}"
@@ -276,8 +283,8 @@ def main() -> int:
                     "jvm_mb": rss_mb(java) if java else float("nan"),
                 }
                 rows.append(row)
-                if cpu_steady is None and row["t"] >= settle_s:
-                    cpu_steady, steady_t = cpu_now(processes), now
+                if cpu_steady is None and caught_up(row):
+                    cpu_steady, steady_t, steady_from = cpu_now(processes), now, row["t"]
                 lag = "?" if row["lag"] is None else f"{row['lag']:,}"
                 print(f"{row['t']:>6.0f} {row['rate']:>9,.0f} {row['signals']:>8,} "
                       f"{row['p50']:>7,.0f} {row['p99']:>7,.0f} {lag:>8} "
@@ -288,14 +295,19 @@ def main() -> int:
                     raise RuntimeError(f"the pipeline exited; see {log}")
         cpu_end, end_t = cpu_now(processes), time.monotonic()
         producer.flush()
-        time.sleep(max(5.0, 3 * interval_ms / 1000))
+        time.sleep(max(5.0, interval_ms / 1000 + 10))  # the last candles close
         clock.take()
     finally:
         clock.stop()
         pipeline.stop()
         producer.close()
+    if cpu_steady is None:
+        print(f"\n[soak] the job never caught up with the {args.warmup_candles} warm-up "
+              f"candles: no steady state to report (see the rows above)")  # fmt: skip
+        return 1
+    settle_s = steady_from
     steady_rows = [r for r in rows if r["t"] > settle_s]
-    if len(steady_rows) < 4 or cpu_steady is None:
+    if len(steady_rows) < 4:
         print("[soak] run too short for a summary")
         return 0
     quarter = max(1, len(steady_rows) // 4)
@@ -313,7 +325,8 @@ def main() -> int:
           f"not measured)")  # fmt: skip
     steady = [x for r in steady_rows for x in r["latencies"]]
     p99 = _pct(steady, 0.99)
-    print(f"  after {settle_s:.0f} s     : {len(steady):,} signals; latency p50 "
+    print(f"  steady state   : from {settle_s:.0f} s (caught up with the warm-up), "
+          f"{len(steady):,} signals; latency p50 "
           f"{_pct(steady, 0.5):,.0f} ms, p99 {p99:,.0f} ms, max "
           f"{max(steady, default=0):,.0f} ms")  # fmt: skip
     lags = [r["lag"] for r in steady_rows if r["lag"] is not None]
@@ -325,7 +338,7 @@ def main() -> int:
     print(f"  python RSS     : {first:,.0f} MB (first quarter) -> {last:,.0f} MB (last), "
           f"ratio {last / first:.2f}")  # fmt: skip
     print(f"  job server RSS : {jfirst:,.0f} MB -> {jlast:,.0f} MB, ratio {jlast / jfirst:.2f}")
-    print(f"  CPU after {settle_s:.0f} s (the generator shares the cores):")
+    print("  CPU in the steady state (the generator shares the cores):")
     print("\n".join(cpu_table(processes, cpu_steady, cpu_end, end_t - steady_t)))
     # Behind = lag beyond what the commit cadence alone explains.
     behind_s = max(0.0, lag_s - args.checkpoint_s)

@@ -18,6 +18,8 @@ smoothing, O(window) for windowed extremes, regressions and CCI).
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -62,6 +64,7 @@ class _Program:
         self.impls: list[Any] = []
         self.values: list[Any] = [0.0] * (BOOK_SLOT + len(BOOK_FIELDS))
         self.steps: list[tuple[Any, tuple[int, ...], int]] = []
+        self.makers: list[Any] = []  # per step: makes its node's state afresh (see fresh)
         self.needs_time = False
         self.needs_book = False
 
@@ -84,11 +87,13 @@ class _Program:
             self.slots[slot_key] = slot
             if node.kind == TIMEFRAME:
                 impl = TimeframeStep(node, self.interval_ms, known[node])
+                make = impl.fresh
                 inputs = (*range(len(FIELDS)), TIME_SLOT)
                 self.needs_time = True
             else:
                 lookback = node.input_lookback if known is None else input_lookback(node, known)
-                impl = node.spec.incremental(node.param_dict, lookback)
+                make = functools.partial(node.spec.incremental, node.param_dict, lookback)
+                impl = make()
                 inputs = tuple(self.slots[key(child)] for child in node.inputs)
             if node.kind == "const":
                 self.values.append(impl.value)
@@ -96,7 +101,21 @@ class _Program:
             self.values.append(None)
             self.keys.append(prefix + str(node))
             self.impls.append(impl)
+            self.makers.append(make)
             self.steps.append((impl.step, inputs, slot))
+
+    def fresh(self) -> _Program:
+        """The same compiled steps over new node states, as compiling the same roots again
+        would give: compiling walks and names every node (tens of ms for the library's
+        ~570 nodes), this only makes the states. Slots, keys and makers are shared."""
+        new = copy.copy(self)
+        new.values = list(self.values)
+        new.impls = [make() for make in self.makers]
+        new.steps = [
+            (impl.step, inputs, out)
+            for impl, (_, inputs, out) in zip(new.impls, self.steps, strict=True)
+        ]
+        return new
 
     def run(self, open, high, low, close, volume, start_ms, book=None) -> list[Any]:
         """Steps every node on one candle (``book``: its BOOK_FIELDS values, when the graph
@@ -149,6 +168,17 @@ class TimeframeStep(Incremental):
         self.acc: list[float] | None = None
         self.seen = 0
         self.last: Any = False if self.rule else NAN
+
+    def fresh(self) -> TimeframeStep:
+        """A new step of the same node, before its first candle (its program not compiled
+        again: see `_Program.fresh`)."""
+        new = TimeframeStep.__new__(TimeframeStep)
+        for name in ("interval", "longer", "lookback", "child", "rule"):
+            setattr(new, name, getattr(self, name))
+        new.program = self.program.fresh()
+        new.bucket, new.acc, new.seen = None, None, 0
+        new.last = False if self.rule else NAN
+        return new
 
     def step(self, open, high, low, close, volume, start_ms) -> Any:
         if start_ms is None:
@@ -344,15 +374,43 @@ class IncrementalEvaluator:
             StrategyError: the state does not belong to these strategies or is malformed.
         """
         evaluator = cls(strategies, share_nodes=share_nodes, interval_ms=interval_ms)
+        evaluator._load(state)
+        return evaluator
+
+    def fresh(self) -> IncrementalEvaluator:
+        """A new evaluator of the same strategies, before its first candle.
+
+        What the constructor gives for the same arguments, without compiling the graph again
+        (see `_Program.fresh`): the realtime step makes one per symbol from one compiled
+        evaluator.
+        """
+        new = copy.copy(self)
+        program = new._program = self._program.fresh()
+        new._impls = program.impls
+        new._values = program.values
+        new._prev = [[False, False] for _ in self.strategies]
+        new._t = 0
+        return new
+
+    def with_state(self, state: dict[str, Any]) -> IncrementalEvaluator:
+        """`from_state` for this evaluator's strategies, from a fresh copy of it (see fresh).
+
+        Raises:
+            StrategyError: the state does not belong to these strategies or is malformed.
+        """
+        evaluator = self.fresh()
+        evaluator._load(state)
+        return evaluator
+
+    def _load(self, state: dict[str, Any]) -> None:
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise StrategyError("incremental state: missing or unsupported version")
         nodes = state.get("nodes", {})
-        if set(nodes) != set(evaluator._keys):
+        if set(nodes) != set(self._keys):
             raise StrategyError("incremental state does not match these strategies' nodes")
         previous = state.get("previous", {})
-        if set(previous) != {s.strategy_id for s in evaluator.strategies}:
+        if set(previous) != {s.strategy_id for s in self.strategies}:
             raise StrategyError("incremental state does not match these strategies")
-        evaluator._program.set_state(nodes)
-        evaluator._prev = [[bool(v) for v in previous[s.strategy_id]] for s in evaluator.strategies]
-        evaluator._t = int(state["candles"])
-        return evaluator
+        self._program.set_state(nodes)
+        self._prev = [[bool(v) for v in previous[s.strategy_id]] for s in self.strategies]
+        self._t = int(state["candles"])

@@ -17,6 +17,9 @@ sent cannot be taken back; use allowed lateness 0 when replays must match exactl
 from __future__ import annotations
 
 import pickle
+import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any  # noqa: UP035 - Beam reads typing.Tuple hints
 
@@ -34,13 +37,69 @@ from tradestream.transforms.trades_to_candles import ms_timestamp, timestamp_ms
 from tradestream.v1 import candle_pb2
 
 
+# Live evaluators kept per worker process and strategy set (see _LiveEvaluators).
+MAX_LIVE_EVALUATORS = 2048
+
+
+class _LiveEvaluators:
+    """One worker process's live evaluators of one strategy set, shared by all of its
+    StrategyRunners (Beam makes a DoFn instance per bundle processor; a cache per instance
+    missed whenever a symbol's next candle went to another one).
+
+    A symbol's entry is (token, evaluator), valid while the symbol's stored state carries the
+    same token: every evaluation stores a new random token with the evaluator's state, so an
+    entry left ahead of the state (a failed bundle, a restore from an older checkpoint) is
+    never used. Evaluators missing here are made from one compiled evaluator
+    (`IncrementalEvaluator.fresh`/`with_state`: ~2 ms for the library's 66 strategies,
+    where compiling them takes ~75 ms). At most MAX_LIVE_EVALUATORS symbols, the least
+    recently used dropped first.
+    """
+
+    _sets: dict[tuple, _LiveEvaluators] = {}
+    _sets_lock = threading.Lock()
+
+    def __init__(self, strategies: list[Strategy], interval_ms: int) -> None:
+        self.compiled = IncrementalEvaluator(strategies, interval_ms=interval_ms)
+        self._live: OrderedDict[str, tuple[int, IncrementalEvaluator]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, strategies: list[Strategy], interval_ms: int) -> _LiveEvaluators:
+        key = (interval_ms, tuple(strategies))
+        with cls._sets_lock:
+            found = cls._sets.get(key)
+            if found is None:
+                found = cls._sets[key] = cls(strategies, interval_ms)
+            return found
+
+    def get(self, symbol: str, token: int | None) -> IncrementalEvaluator | None:
+        with self._lock:
+            entry = self._live.get(symbol)
+            if entry is None or token is None or entry[0] != token:
+                return None
+            self._live.move_to_end(symbol)
+            return entry[1]
+
+    def put(self, symbol: str, token: int, evaluator: IncrementalEvaluator) -> None:
+        with self._lock:
+            self._live[symbol] = (token, evaluator)
+            self._live.move_to_end(symbol)
+            while len(self._live) > MAX_LIVE_EVALUATORS:
+                self._live.popitem(last=False)
+
+    def drop(self, symbol: str) -> None:
+        with self._lock:
+            self._live.pop(symbol, None)
+
+
 class StrategyRunner:
     """One symbol's strategies: the logic of EvaluateStrategiesFn, on plain-data state.
 
     State: {"pending": {start_ms: Candle bytes}, "version": int, "last": latest evaluated
-    start, "evaluator": the evaluator's state}. A per-worker cache keeps the live evaluator
-    of each symbol while the stored version matches, so it is not rebuilt for every candle.
-    Create one per DoFn instance, in `setup`.
+    start, "evaluator": the evaluator's state, "token": random id of that state}. The
+    worker process keeps each symbol's live evaluator while the stored token matches
+    (`_LiveEvaluators`), so it is not rebuilt for every candle. Create one per DoFn
+    instance, in `setup`.
     """
 
     def __init__(self, strategies: Sequence[Strategy]) -> None:
@@ -49,8 +108,7 @@ class StrategyRunner:
             s.strategy_id: strategy_proto(s.type_name, s.params, s.strategy_id)
             for s in self._strategies
         }
-        # symbol -> (version, evaluator): valid while the state's version matches.
-        self._cache: dict[str, tuple[int, IncrementalEvaluator]] = {}
+        self._live: _LiveEvaluators | None = None  # per candle interval, from the first candle
 
     @staticmethod
     def new_state() -> dict:
@@ -103,27 +161,29 @@ class StrategyRunner:
                         )
                     )
         except BaseException:
-            # The cached evaluator may be ahead of the stored state: rebuild on retry.
-            self._cache.pop(symbol, None)
+            # The live evaluator may be ahead of the stored state: rebuild on retry.
+            if self._live is not None:
+                self._live.drop(symbol)
             raise
         if evaluated:
             state["version"] += 1
             state["last"] = last
             # Pickled here: the runner's state cache sizes plain bytes at no cost.
             state["evaluator"] = pickle.dumps(evaluator.get_state(), pickle.HIGHEST_PROTOCOL)
-            self._cache[symbol] = (state["version"], evaluator)
+            state["token"] = secrets.randbits(63)
+            self._live.put(symbol, state["token"], evaluator)
         return signals, evaluated
 
     def _evaluator(self, symbol: str, state: dict, interval_ms: int) -> IncrementalEvaluator:
         # The candles' interval: strategies reading longer candles need it (one per pipeline).
+        if self._live is None or self._live.compiled.interval_ms != interval_ms:
+            self._live = _LiveEvaluators.of(self._strategies, interval_ms)
         if state["evaluator"] is None:
-            return IncrementalEvaluator(self._strategies, interval_ms=interval_ms)
-        cached = self._cache.get(symbol)
-        if cached is not None and cached[0] == state["version"]:
-            return cached[1]
-        return IncrementalEvaluator.from_state(
-            self._strategies, pickle.loads(state["evaluator"]), interval_ms=interval_ms
-        )
+            return self._live.compiled.fresh()
+        live = self._live.get(symbol, state.get("token"))
+        if live is not None:
+            return live
+        return self._live.compiled.with_state(pickle.loads(state["evaluator"]))
 
 
 class EvaluateStrategiesFn(beam.DoFn):
