@@ -36,7 +36,6 @@ from tradestream.strategies.strategy import Strategy
 from tradestream.transforms.trades_to_candles import ms_timestamp, timestamp_ms
 from tradestream.v1 import candle_pb2
 
-
 # Live evaluators kept per worker process and strategy set (see _LiveEvaluators).
 MAX_LIVE_EVALUATORS = 2048
 

@@ -26,9 +26,14 @@ def _candles(seed: int, n: int = 300) -> list[candle_pb2.Candle]:
     arrays = random_candles(seed, n=n)
     return [
         candle_pb2.Candle(
-            symbol="BTC-USD", start_ms=int(arrays.start_ms[t]), interval_ms=arrays.interval_ms,
-            open=float(arrays.open[t]), high=float(arrays.high[t]), low=float(arrays.low[t]),
-            close=float(arrays.close[t]), volume=float(arrays.volume[t]),
+            symbol="BTC-USD",
+            start_ms=int(arrays.start_ms[t]),
+            interval_ms=arrays.interval_ms,
+            open=float(arrays.open[t]),
+            high=float(arrays.high[t]),
+            low=float(arrays.low[t]),
+            close=float(arrays.close[t]),
+            volume=float(arrays.volume[t]),
         )  # fmt: skip
         for t in range(n)
     ]
