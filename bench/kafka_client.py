@@ -1,4 +1,4 @@
-"""Kafka client on the realtime source's hot path: kafka-python against confluent-kafka.
+"""Kafka client on the realtime hot paths: kafka-python against confluent-kafka.
 
 Issue 22, target 3. The realtime job reads trades at tens of thousands of records a second,
 and the profile of its reading worker shows kafka-python decoding record batches in pure
@@ -9,6 +9,8 @@ Python. This bench measures what reading costs with each client, side by side in
   end as the source does: polls of up to 2,000 records, each record's value, offset and
   event time (its Trade's time_ms, parsed as `trade_time_ms` does, so that the figure is
   the source's own work and not only the client's);
+- writing: the records a sink sends (150-byte values, acks=all, linger 5 ms, flushed at
+  the end), as WriteSignals and the ingest producer do;
 - the clients alternate, `--runs` times each, so that a slow spell of the machine falls on
   both; medians are compared. CPU seconds include the client's own threads (librdkafka's,
   kafka-python's network thread).
@@ -98,7 +100,43 @@ def _read_confluent(bootstrap: str, topic: str, partitions: int, records: int) -
     return seen
 
 
-READERS = {"kafka-python": _read_kafka_python, "confluent-kafka": _read_confluent}
+PAYLOAD = bytes(range(150))  # about a Signal's size
+
+
+def _write_kafka_python(bootstrap: str, topic: str, partitions: int, records: int) -> int:
+    """Sends `records` records as WriteSignals does (acks=all, flushed at the end)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    for i in range(records):
+        producer.send(topic, key=b"S%02d-USD" % (i % 20), value=PAYLOAD)
+    producer.flush()
+    producer.close()
+    return records
+
+
+def _write_confluent(bootstrap: str, topic: str, partitions: int, records: int) -> int:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    for i in range(records):
+        while True:
+            try:
+                producer.produce(topic, key=b"S%02d-USD" % (i % 20), value=PAYLOAD)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush()
+    return records
+
+
+TASKS = {
+    "read kafka-python": _read_kafka_python,
+    "read confluent-kafka": _read_confluent,
+    "write kafka-python": _write_kafka_python,
+    "write confluent-kafka": _write_confluent,
+}
 
 
 def _child(args) -> int:
@@ -106,9 +144,9 @@ def _child(args) -> int:
     import confluent_kafka  # noqa: F401 - imported before the clock starts
     import kafka  # noqa: F401
 
-    reader = READERS[args.child]
+    task = TASKS[args.child]
     cpu0, t0 = _cpu_s(), time.perf_counter()
-    seen = reader(args.bootstrap, args.topic, args.partitions, args.records)
+    seen = task(args.bootstrap, args.topic, args.partitions, args.records)
     wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
     print(json.dumps({"records": seen, "wall_s": wall, "cpu_s": cpu}))
     return 0
@@ -149,7 +187,7 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=600_000)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--child", choices=sorted(READERS), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(TASKS), help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -164,27 +202,33 @@ def main() -> int:
     ensure_confluent()
     topic = f"bench-client-{uuid.uuid4().hex[:6]}"
     records = _load(settings.bootstrap, topic, args.partitions, args.records)
-    results: dict[str, list[dict]] = {name: [] for name in READERS}
-    for client in READERS:  # untimed warm-up: page cache, .pyc files
-        _timed(client, settings.bootstrap, topic, args.partitions, records)
+    out_topic = f"bench-client-out-{uuid.uuid4().hex[:6]}"
+    local_kafka.ensure_topics(settings.bootstrap, [out_topic], args.partitions)
+    topics = {name: topic if name.startswith("read") else out_topic for name in TASKS}
+    results: dict[str, list[dict]] = {name: [] for name in TASKS}
+    for name in TASKS:  # untimed warm-up: page cache, .pyc files
+        _timed(name, settings.bootstrap, topics[name], args.partitions, records)
     for _ in range(args.runs):
-        for client in READERS:
-            results[client].append(
-                _timed(client, settings.bootstrap, topic, args.partitions, records)
+        for name in TASKS:
+            results[name].append(
+                _timed(name, settings.bootstrap, topics[name], args.partitions, records)
             )
     load = Path("/proc/loadavg").read_text().split()[0]
-    print(f"\nreading {records:,} trade records from {args.partitions} partitions "
-          f"(value, offset, event time per record), median of {args.runs} runs each, "
-          f"load average {load}:")  # fmt: skip
-    print(f"{'client':<16}{'records/s wall':>16}{'records/CPU s':>16}{'CPU us/record':>16}")
+    print(f"\n{records:,} records, {args.partitions} partitions; read: value, offset and event "
+          f"time per record, polls of {MAX_RECORDS}; write: 150-byte values, acks=all, "
+          f"flushed. Median of {args.runs} runs each, load average {load} "
+          f"({time.strftime('%Y-%m-%d')}):")  # fmt: skip
+    print(f"{'task':<24}{'records/s wall':>16}{'records/CPU s':>16}{'CPU us/record':>16}")
     medians = {}
-    for client, runs in results.items():
+    for name, runs in results.items():
         wall = statistics.median(r["records"] / r["wall_s"] for r in runs)
         per_cpu = statistics.median(r["records"] / r["cpu_s"] for r in runs)
-        medians[client] = per_cpu
-        print(f"{client:<16}{wall:>16,.0f}{per_cpu:>16,.0f}{1e6 / per_cpu:>16.2f}")
-    ratio = medians["confluent-kafka"] / medians["kafka-python"]
-    print(f"confluent-kafka reads {ratio:.2f}x the records per CPU second of kafka-python")
+        medians[name] = per_cpu
+        print(f"{name:<24}{wall:>16,.0f}{per_cpu:>16,.0f}{1e6 / per_cpu:>16.2f}")
+    for verb in ("read", "write"):
+        ratio = medians[f"{verb} confluent-kafka"] / medians[f"{verb} kafka-python"]
+        print(f"{verb}: confluent-kafka does {ratio:.2f}x the records per CPU second of "
+              f"kafka-python")  # fmt: skip
     return 0
 
 

@@ -106,6 +106,9 @@ class SignalClock:
         # warm-up's, whose trades were sent with past event times.
         self.since_ms = 0.0
         self.unmeasured = 0
+        # Measured signals' (candle end -> emitted, emitted -> received), ms: the keyed step
+        # (watermark, timers, evaluation) against the sink, the broker and this consumer.
+        self.parts: list[tuple[float, float]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -128,6 +131,7 @@ class SignalClock:
                             self.unmeasured += 1
                         else:
                             self._window.append(now_ms - end_ms)
+                            self.parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
         consumer.close()
 
     def take(self) -> list[float]:
@@ -285,6 +289,7 @@ def main() -> int:
                 rows.append(row)
                 if cpu_steady is None and caught_up(row):
                     cpu_steady, steady_t, steady_from = cpu_now(processes), now, row["t"]
+                    parts_from = len(clock.parts)
                 lag = "?" if row["lag"] is None else f"{row['lag']:,}"
                 print(f"{row['t']:>6.0f} {row['rate']:>9,.0f} {row['signals']:>8,} "
                       f"{row['p50']:>7,.0f} {row['p99']:>7,.0f} {lag:>8} "
@@ -294,6 +299,7 @@ def main() -> int:
                 if not pipeline.alive():
                     raise RuntimeError(f"the pipeline exited; see {log}")
         cpu_end, end_t = cpu_now(processes), time.monotonic()
+        parts_to = len(clock.parts)
         producer.flush()
         time.sleep(max(5.0, interval_ms / 1000 + 10))  # the last candles close
         clock.take()
@@ -329,6 +335,13 @@ def main() -> int:
           f"{len(steady):,} signals; latency p50 "
           f"{_pct(steady, 0.5):,.0f} ms, p99 {p99:,.0f} ms, max "
           f"{max(steady, default=0):,.0f} ms")  # fmt: skip
+    parts = clock.parts[parts_from:parts_to]
+    if parts:
+        emit = [a for a, _ in parts]
+        recv = [b for _, b in parts]
+        print(f"    of which     : candle end -> emitted p50 {_pct(emit, 0.5):,.0f} ms, p99 "
+              f"{_pct(emit, 0.99):,.0f} ms; emitted -> received p50 {_pct(recv, 0.5):,.0f} ms, "
+              f"p99 {_pct(recv, 0.99):,.0f} ms")  # fmt: skip
     lags = [r["lag"] for r in steady_rows if r["lag"] is not None]
     lag_s = max(lags, default=0) / args.rate
     if lags:
