@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from apache_beam.utils.timestamp import Timestamp
 from kafka.consumer.fetcher import ConsumerRecord
@@ -124,9 +126,12 @@ def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
     whole = [T0 + m * minute for m in range(0, 180, 10)]
     first_part = [T0 + m * minute for m in range(0, 29)]
     rest = [T0 + m * minute for m in range(29, 97)]
+    # Polls of at most 10 records: the scripted ones are full, so a call keeps reading until
+    # a poll comes back empty (as a catch-up call does).
     config = KafkaReadConfig(
-        "localhost:1", "trades", "g-watermark", event_time=TradeEventTime(), commit_offsets="never"
-    )
+        "localhost:1", "trades", "g-watermark", event_time=TradeEventTime(),
+        commit_offsets="never", max_poll_records=10,
+    )  # fmt: skip
     consumer = _ScriptedConsumer(
         ends={0: len(whole), 1: len(first_part) + len(rest)},
         polls=[
@@ -156,6 +161,44 @@ def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
     # The watermark trails by one call only: a call with nothing new publishes the rest.
     assert published[1][0].micros == rest[0] * 1000
     assert published[2] == (Timestamp(micros=min(whole[-1], rest[-1]) * 1000), [])
+
+
+def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermark():
+    """Reading a live topic, records keep arriving, so the partitions are rarely caught up
+    when a poll returns: a poll that returns less than it could (what was fetched is read)
+    ends the call, so that the watermark goes out now rather than after the poll budget."""
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+    times = [T0 + i * 100 for i in range(40)]
+    config = KafkaReadConfig(
+        "localhost:1", "trades", "g-live", event_time=TradeEventTime(), commit_offsets="never",
+        max_poll_records=50, poll_budget_s=60.0,
+    )  # fmt: skip
+    # The high watermark is ahead of every poll (records arrived meanwhile): never caught up.
+    consumer = _ScriptedConsumer(
+        ends={0: 1000},
+        polls=[{0: _trades_at(0, 0, times[:20])}, {0: _trades_at(0, 20, times[20:])}],
+    )
+    restriction = TopicRestriction(start={0: 0}, max_ts={})
+    estimator_state = None
+    calls = []
+    for _ in range(2):
+        tracker = ThreadsafeRestrictionTracker(TopicTracker(restriction))
+        watermark = ManualWatermarkEstimator(estimator_state)
+        started = time.monotonic()
+        batches = list(
+            ReadTopicFn()._read(
+                config, consumer, _Finalizer(), RestrictionTrackerView(tracker), watermark
+            )
+        )
+        calls.append((len(batches), time.monotonic() - started, watermark.current_watermark()))
+        restriction = tracker.deferred_status()[0]
+        estimator_state = watermark.get_estimator_state()
+    assert [n for n, _, _ in calls] == [1, 1]  # one poll per call
+    assert all(seconds < 5 for _, seconds, _ in calls)  # not the 60 s budget
+    # Each call's watermark: the data's, held at the earliest batch that call emitted.
+    assert calls[1][2] == Timestamp(micros=times[20] * 1000)
 
 
 @pytest.mark.parametrize(
