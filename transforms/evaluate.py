@@ -59,8 +59,9 @@ class _LiveEvaluators:
     recently used dropped first.
     """
 
-    _sets: dict[tuple, _LiveEvaluators] = {}
+    _sets: OrderedDict[tuple, _LiveEvaluators] = OrderedDict()
     _sets_lock = threading.Lock()
+    MAX_SETS = 8  # a worker runs one pipeline's set; a test process may build many
 
     def __init__(self, strategies: list[Strategy], interval_ms: int) -> None:
         self.compiled = IncrementalEvaluator(strategies, interval_ms=interval_ms)
@@ -74,6 +75,9 @@ class _LiveEvaluators:
             found = cls._sets.get(key)
             if found is None:
                 found = cls._sets[key] = cls(strategies, interval_ms)
+                while len(cls._sets) > cls.MAX_SETS:
+                    cls._sets.popitem(last=False)
+            cls._sets.move_to_end(key)
             return found
 
     def get(self, symbol: str, token: int | None) -> IncrementalEvaluator | None:

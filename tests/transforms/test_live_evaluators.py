@@ -9,6 +9,7 @@ state (a failed bundle, a restore) or from another history is never used.
 from __future__ import annotations
 
 import copy
+import itertools
 
 import pytest
 
@@ -19,6 +20,7 @@ from tradestream.transforms import evaluate
 from tradestream.transforms.evaluate import StrategyRunner
 from tradestream.v1 import candle_pb2, signal_pb2
 
+_SET_NUMBERS = itertools.count()
 NAMES = ["SMA_CROSSOVER", "EMA_MACD", "RSI_TWO_TIMEFRAMES", "BBAND_W_R", "DONCHIAN_BREAKOUT"]
 
 
@@ -63,7 +65,7 @@ def _reference(strategies, candles) -> list[tuple[str, str, int]]:
 def strategies():
     # A strategy set of its own per test: the live evaluators are per process and set.
     return [library.build(name) for name in NAMES] + [
-        library.build("SMA_CROSSOVER", {"fast": 3, "slow": 7 + len(evaluate._LiveEvaluators._sets)})
+        library.build("SMA_CROSSOVER", {"fast": 3, "slow": 7 + next(_SET_NUMBERS)})
     ]
 
 
@@ -126,3 +128,12 @@ def test_a_state_of_the_same_version_but_another_history_is_rebuilt(strategies):
     for candle in candles[101:]:
         got += _step(runner, ours, candle)
     assert got == [s for s in _reference(strategies, candles) if s[2] > candles[100].start_ms]
+
+
+def test_a_worker_keeps_the_live_evaluators_of_a_few_strategy_sets_only():
+    sets = [[library.build("SMA_CROSSOVER", {"fast": 2, "slow": 40 + i})] for i in range(12)]
+    for strategies in sets:
+        evaluate._LiveEvaluators.of(strategies, 60_000)
+    kept = evaluate._LiveEvaluators._sets
+    assert len(kept) == evaluate._LiveEvaluators.MAX_SETS
+    assert (60_000, tuple(sets[-1])) in kept and (60_000, tuple(sets[0])) not in kept
