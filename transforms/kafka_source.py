@@ -96,8 +96,8 @@ class KafkaReadConfig:
     watermark_delay_ms: int = 0
     idle_after_s: float = 2.0
     max_poll_records: int = 2000
-    # Longest time spent reading per process() call while behind (a call ends at once when it
-    # is caught up or a poll returns less than max_poll_records). Every call boundary costs a bundle and a residual round trip through the runner:
+    # Longest time spent reading per process() call while behind (a call ends at once when
+    # every partition is within max_poll_records of its end). Every call boundary costs a bundle and a residual round trip through the runner:
     # at 0.25 s the job server alone spent 41 us per trade catching up; at 1 s, 23 us, and
     # the pipeline read 17.2k trades/s instead of 11.8k (bench/realtime.py, 2026-12-07).
     poll_budget_s: float = 1.0
@@ -378,13 +378,13 @@ _RESTRICTIONS = _TopicRestrictions()
 _WATERMARKS = _WatermarkProvider()
 
 
-def _caught_up(consumer, topic: str, positions: dict[int, int]) -> bool:
-    """Every partition read up to the high watermark of its latest fetch."""
+def _caught_up(consumer, topic: str, positions: dict[int, int], slack: int = 0) -> bool:
+    """Every partition read up to the high watermark of its latest fetch (less `slack`)."""
     from kafka import TopicPartition
 
     for partition, position in positions.items():
         highwater = consumer.highwater(TopicPartition(topic, partition))
-        if highwater is None or position < highwater:
+        if highwater is None or position < highwater - slack:
             return False
     return True
 
@@ -442,7 +442,6 @@ class ReadTopicFn(beam.DoFn):
                     continue
                 if not batches:
                     break
-                polled = 0
                 now = time.monotonic()
                 for tp, records in batches.items():
                     last_record_at[tp.partition] = now
@@ -450,17 +449,16 @@ class ReadTopicFn(beam.DoFn):
                     if batch is None:  # the claim failed: the runner split the restriction here
                         return
                     claimed_any = True
-                    polled += len(records)
                     stamp_ms = batch.timestamp.micros // 1000
                     if earliest_ms is None or stamp_ms < earliest_ms:
                         earliest_ms = stamp_ms
                     yield batch
-                # Caught up, or near it (the poll took less than it could: what was fetched
-                # is read): end this call so that the watermark is published now (latency;
-                # records keep arriving while a live topic is read, so "caught up" alone is
-                # rarely true then). Behind (full polls): keep reading until the budget is
-                # spent (throughput, fewer round trips).
-                if polled < config.max_poll_records or _caught_up(consumer, topic, positions):
+                # Caught up, or within one poll of it on every partition: end this call so
+                # that the watermark is published now (latency; records keep arriving while
+                # a live topic is read, so exactly caught up is rarely true then). Further
+                # behind: keep reading until the budget is spent (throughput, fewer round
+                # trips; a poll may return less than max_poll_records while behind).
+                if _caught_up(consumer, topic, positions, slack=config.max_poll_records):
                     break
             self._advance_watermark(
                 config, consumer, positions, max_ts, watermark, last_record_at, earliest_ms

@@ -165,8 +165,8 @@ def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
 
 def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermark():
     """Reading a live topic, records keep arriving, so the partitions are rarely caught up
-    when a poll returns: a poll that returns less than it could (what was fetched is read)
-    ends the call, so that the watermark goes out now rather than after the poll budget."""
+    when a poll returns: being within one poll (max_poll_records) of the end ends the call,
+    so that the watermark goes out now rather than after the poll budget."""
     from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
     from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
@@ -175,9 +175,10 @@ def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermar
         "localhost:1", "trades", "g-live", event_time=TradeEventTime(), commit_offsets="never",
         max_poll_records=50, poll_budget_s=60.0,
     )  # fmt: skip
-    # The high watermark is ahead of every poll (records arrived meanwhile): never caught up.
+    # The high watermark is ahead of every poll (records arrived meanwhile), by less than a
+    # poll: never caught up, always near.
     consumer = _ScriptedConsumer(
-        ends={0: 1000},
+        ends={0: 60},
         polls=[{0: _trades_at(0, 0, times[:20])}, {0: _trades_at(0, 20, times[20:])}],
     )
     restriction = TopicRestriction(start={0: 0}, max_ts={})
@@ -199,6 +200,32 @@ def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermar
     assert all(seconds < 5 for _, seconds, _ in calls)  # not the 60 s budget
     # Each call's watermark: the data's, held at the earliest batch that call emitted.
     assert calls[1][2] == Timestamp(micros=times[20] * 1000)
+
+
+def test_a_call_far_behind_keeps_reading_through_short_polls():
+    """Catching up, a poll may return less than max_poll_records (the fetched data ran out
+    before the next fetch came back): the call goes on while a partition is more than one
+    poll from its end, so that catching up is not one runner round trip per poll."""
+    times = [T0 + i * 100 for i in range(40)]
+    config = KafkaReadConfig(
+        "localhost:1", "trades", "g-behind", event_time=TradeEventTime(),
+        commit_offsets="never", max_poll_records=50, poll_budget_s=60.0,
+    )  # fmt: skip
+    consumer = _ScriptedConsumer(
+        ends={0: 1000},
+        polls=[{0: _trades_at(0, 0, times[:20])}, {0: _trades_at(0, 20, times[20:])}, {}],
+    )
+    from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
+    from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
+
+    tracker = ThreadsafeRestrictionTracker(TopicTracker(TopicRestriction(start={0: 0}, max_ts={})))
+    batches = list(
+        ReadTopicFn()._read(
+            config, consumer, _Finalizer(), RestrictionTrackerView(tracker),
+            ManualWatermarkEstimator(None),
+        )
+    )  # fmt: skip
+    assert len(batches) == 2  # both short polls in one call
 
 
 @pytest.mark.parametrize(
