@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import ensure_confluent  # noqa: E402
+from bench.load import FastProducer, ensure_confluent  # noqa: E402
 from tradestream.transforms.kafka_io import trade_time_ms  # noqa: E402
 
 MAX_RECORDS = 2000  # records per poll, as KafkaReadConfig.max_poll_records
@@ -116,17 +116,9 @@ def _write_kafka_python(bootstrap: str, topic: str, partitions: int, records: in
 
 
 def _write_confluent(bootstrap: str, topic: str, partitions: int, records: int) -> int:
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    producer = FastProducer(bootstrap, acks="all")  # the benches' librdkafka producer
     for i in range(records):
-        while True:
-            try:
-                producer.produce(topic, key=b"S%02d-USD" % (i % 20), value=PAYLOAD)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        producer.poll(0)
+        producer.send(topic, key=b"S%02d-USD" % (i % 20), value=PAYLOAD)
     producer.flush()
     return records
 

@@ -34,14 +34,14 @@ def ensure_confluent() -> Path:
 class FastProducer:
     """`send(topic, key, value)` and `flush()`, as the benches use kafka-python's producer."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, acks: int | str = 1) -> None:
         path = str(ensure_confluent())
         if path not in sys.path:
             sys.path.append(path)
         from confluent_kafka import Producer
 
         self._producer = Producer(
-            {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1,
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": acks,
              "queue.buffering.max.messages": 1_000_000}
         )  # fmt: skip
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import FastProducer  # noqa: E402
 from bench.procs import cpu_now, cpu_table, pipeline_processes  # noqa: E402
+from bench.soak import percentile  # noqa: E402
 from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
 from tradestream.market.sample_day import sample_trades  # noqa: E402
@@ -238,19 +239,19 @@ def latency(
     warm = sorted(samples[len(samples) // 10 :])  # drop the first 10% (warm-up)
     if not warm:
         raise RuntimeError("no signals received; see bench-latency.log")
-    to_emit = sorted(a for a, _ in parts[len(parts) // 10 :])
-    to_receive = sorted(b for _, b in parts[len(parts) // 10 :])
+    to_emit = [a for a, _ in parts[len(parts) // 10 :]]
+    to_receive = [b for _, b in parts[len(parts) // 10 :]]
     return {
         "emit_p50_ms": statistics.median(to_emit),
-        "emit_p99_ms": to_emit[min(len(to_emit) - 1, int(len(to_emit) * 0.99))],
+        "emit_p99_ms": percentile(to_emit, 0.99),
         "receive_p50_ms": statistics.median(to_receive),
-        "receive_p99_ms": to_receive[min(len(to_receive) - 1, int(len(to_receive) * 0.99))],
+        "receive_p99_ms": percentile(to_receive, 0.99),
         "rate_target": rate,
         "rate_achieved": achieved,
         "signals": len(samples),
         "p50_ms": statistics.median(warm),
-        "p90_ms": warm[min(len(warm) - 1, int(len(warm) * 0.9))],
-        "p99_ms": warm[min(len(warm) - 1, int(len(warm) * 0.99))],
+        "p90_ms": percentile(warm, 0.9),
+        "p99_ms": percentile(warm, 0.99),
         "max_ms": warm[-1],
     }
 

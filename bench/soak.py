@@ -145,7 +145,8 @@ class SignalClock:
         self._thread.join(timeout=10)
 
 
-def _pct(samples: list[float], q: float) -> float:
+def percentile(samples: list[float], q: float) -> float:
+    """The q-quantile of the samples (the sample at that rank; NaN without samples)."""
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
@@ -279,8 +280,8 @@ def main() -> int:
                     "t": now - t0,
                     "rate": window_sent / (now - window_t),
                     "signals": len(latencies),
-                    "p50": _pct(latencies, 0.5),
-                    "p99": _pct(latencies, 0.99),
+                    "p50": percentile(latencies, 0.5),
+                    "p99": percentile(latencies, 0.99),
                     "latencies": latencies,
                     "lag": _lag(settings.bootstrap, topics["trades"], group),
                     "py_mb": _python_rss_mb(pipeline.proc.pid),
@@ -330,18 +331,18 @@ def main() -> int:
           f"(+ {args.warmup_candles} warm-up candles; {clock.unmeasured:,} warm-up signals "
           f"not measured)")  # fmt: skip
     steady = [x for r in steady_rows for x in r["latencies"]]
-    p99 = _pct(steady, 0.99)
+    p99 = percentile(steady, 0.99)
     print(f"  steady state   : from {settle_s:.0f} s (caught up with the warm-up), "
           f"{len(steady):,} signals; latency p50 "
-          f"{_pct(steady, 0.5):,.0f} ms, p99 {p99:,.0f} ms, max "
+          f"{percentile(steady, 0.5):,.0f} ms, p99 {p99:,.0f} ms, max "
           f"{max(steady, default=0):,.0f} ms")  # fmt: skip
     parts = clock.parts[parts_from:parts_to]
     if parts:
         emit = [a for a, _ in parts]
         recv = [b for _, b in parts]
-        print(f"    of which     : candle end -> emitted p50 {_pct(emit, 0.5):,.0f} ms, p99 "
-              f"{_pct(emit, 0.99):,.0f} ms; emitted -> received p50 {_pct(recv, 0.5):,.0f} ms, "
-              f"p99 {_pct(recv, 0.99):,.0f} ms")  # fmt: skip
+        print(f"    of which     : candle end -> emitted p50 {percentile(emit, 0.5):,.0f} ms, p99 "
+              f"{percentile(emit, 0.99):,.0f} ms; emitted -> received p50 {percentile(recv, 0.5):,.0f} ms, "
+              f"p99 {percentile(recv, 0.99):,.0f} ms")  # fmt: skip
     lags = [r["lag"] for r in steady_rows if r["lag"] is not None]
     lag_s = max(lags, default=0) / args.rate
     if lags:

@@ -97,9 +97,10 @@ class KafkaReadConfig:
     idle_after_s: float = 2.0
     max_poll_records: int = 2000
     # Longest time spent reading per process() call while behind (a call ends at once when
-    # every partition is within max_poll_records of its end). Every call boundary costs a bundle and a residual round trip through the runner:
-    # at 0.25 s the job server alone spent 41 us per trade catching up; at 1 s, 23 us, and
-    # the pipeline read 17.2k trades/s instead of 11.8k (bench/realtime.py, 2026-12-07).
+    # every partition is within max_poll_records of its end). Every call boundary costs a
+    # bundle and a residual round trip through the runner: at 0.25 s the job server alone
+    # spent 41 us per trade catching up; at 1 s, 23 us, and the pipeline read 17.2k trades/s
+    # instead of 11.8k (bench/realtime.py, 2026-12-07).
     poll_budget_s: float = 1.0
     # When the read offsets are committed to the group: "finalized" (after the runner has
     # durably checkpointed the bundle's output: needs checkpointing, without which a runner

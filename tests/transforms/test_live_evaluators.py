@@ -11,9 +11,11 @@ from __future__ import annotations
 import copy
 import itertools
 
+import numpy as np
 import pytest
 
 from tests.strategies.series import random_candles
+from tradestream.backtest.series import CandleSeries
 from tradestream.strategies import library
 from tradestream.strategies.incremental import IncrementalEvaluator
 from tradestream.transforms import evaluate
@@ -25,20 +27,12 @@ NAMES = ["SMA_CROSSOVER", "EMA_MACD", "RSI_TWO_TIMEFRAMES", "BBAND_W_R", "DONCHI
 
 
 def _candles(seed: int, n: int = 300) -> list[candle_pb2.Candle]:
-    arrays = random_candles(seed, n=n)
-    return [
-        candle_pb2.Candle(
-            symbol="BTC-USD",
-            start_ms=int(arrays.start_ms[t]),
-            interval_ms=arrays.interval_ms,
-            open=float(arrays.open[t]),
-            high=float(arrays.high[t]),
-            low=float(arrays.low[t]),
-            close=float(arrays.close[t]),
-            volume=float(arrays.volume[t]),
-        )  # fmt: skip
-        for t in range(n)
-    ]
+    a = random_candles(seed, n=n)
+    series = CandleSeries(
+        "BTC-USD", a.interval_ms, a.start_ms, a.open, a.high, a.low, a.close, a.volume,
+        filled=np.zeros(n, dtype=bool),
+    )  # fmt: skip
+    return series.candles()
 
 
 def _step(runner: StrategyRunner, state: dict, candle) -> list[tuple[str, str, int]]:
