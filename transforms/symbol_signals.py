@@ -19,10 +19,16 @@ to reach it, and on Flink each such hop measured 0.3-1 s of trade-to-signal late
 three steps also paid the SDK's fixed cost of writing state three times per key and bundle.
 Here a candle's end wakes one timer, which builds the candle, fills any gap before it and
 evaluates the strategies at once.
+
+The step is keyed by a shard of symbols (`state_shard`, 16 shards), not by the symbol: a
+bundle then writes state once per shard it touches instead of once per symbol, which at
+hundreds of symbols was about one state write (and runner round trip) per trade. Each
+symbol keeps its own candles, gaps, strategies and wake-up times inside its shard's state.
 """
 
 from __future__ import annotations
 
+import zlib
 from array import array
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
@@ -119,23 +125,114 @@ class SymbolSeries(CacheAware):
         return [evaluator] if evaluator is not None else []
 
 
+# The keyed step's key: a shard of symbols, not the symbol. At hundreds of symbols a 50 ms
+# bundle touched most of them, and the SDK paid a state write and a runner round trip per
+# symbol and bundle (about one per trade at 500 symbols); with shards it pays one per shard.
+# Fixed, not a flag: the stored state of a restarted job is found under these keys, so
+# changing the count would leave every symbol's state behind under its old shard.
+STATE_SHARDS = 16
+
+
+def state_shard(symbol: str) -> int:
+    """The shard that keeps `symbol`'s state: stable across processes and restarts."""
+    return zlib.crc32(symbol.encode()) % STATE_SHARDS
+
+
+class ShardOpen(CacheAware):
+    """A shard's open candles (an `OpenCandles` per symbol) and its symbols' wake-ups.
+
+    `wakes` holds, per symbol, the watermark times at which that symbol must be woken (what
+    were its own timers); `scheduled`, the times for which the shard has a timer set. A
+    symbol is advanced only at its own wake-ups, never because another symbol of its shard
+    woke the shard, so each symbol's candles, late trades and signals are what they would
+    be on its own key.
+    """
+
+    __slots__ = ("candles", "wakes", "scheduled")
+
+    def __init__(self) -> None:
+        self.candles: dict[str, OpenCandles] = {}
+        self.wakes: dict[str, set[int]] = {}
+        self.scheduled: set[int] = set()
+
+    def __getstate__(self):
+        return (self.candles, self.wakes, self.scheduled)
+
+    def __setstate__(self, state) -> None:
+        self.candles, self.wakes, self.scheduled = state
+
+    def of(self, symbol: str) -> OpenCandles:
+        opened = self.candles.get(symbol)
+        if opened is None:
+            opened = self.candles[symbol] = OpenCandles()
+        return opened
+
+    def wake_at(self, symbol: str, at: int, timer) -> None:
+        """Wakes `symbol` when the watermark reaches `at` (one shard timer per time)."""
+        self.wakes.setdefault(symbol, set()).add(at)
+        if at not in self.scheduled:
+            self.scheduled.add(at)
+            timer.set(ms_timestamp(at), dynamic_timer_tag=str(at))
+
+    def due(self, now: int) -> list[str]:
+        """The symbols with a wake-up at or before `now` (those wake-ups taken), in order."""
+        self.scheduled = {at for at in self.scheduled if at > now}
+        out = []
+        for symbol, times in self.wakes.items():
+            if min(times) <= now:
+                times.difference_update([at for at in times if at <= now])
+                out.append(symbol)
+        for symbol in out:
+            if not self.wakes[symbol]:
+                del self.wakes[symbol]
+        return sorted(out)
+
+    def get_referents_for_cache(self) -> list:
+        return []
+
+
+class ShardSeries(CacheAware):
+    """A shard's closed candles onwards: a `SymbolSeries` per symbol."""
+
+    __slots__ = ("symbols",)
+
+    def __init__(self) -> None:
+        self.symbols: dict[str, SymbolSeries] = {}
+
+    def __getstate__(self):
+        return self.symbols
+
+    def __setstate__(self, symbols) -> None:
+        self.symbols = symbols
+
+    def of(self, symbol: str) -> SymbolSeries:
+        series = self.symbols.get(symbol)
+        if series is None:
+            series = self.symbols[symbol] = SymbolSeries()
+        return series
+
+    def get_referents_for_cache(self) -> list:
+        return [r for series in self.symbols.values() for r in series.get_referents_for_cache()]
+
+
 class BookBatch(list):
     """One symbol's BookUpdate records (bytes) from one poll: the book input of the keyed
     step, told apart from partial candles by its type."""
 
 
 class SymbolSignalsFn(beam.DoFn):
-    """(symbol, partial candle) -> (symbol, Signal); late trades to the dead-letter output.
+    """(shard, (symbol, partial candle)) -> (symbol, Signal); late trades to the dead letters.
 
-    Two state values per symbol: `OpenCandles`, which arriving trades change, and
-    `SymbolSeries`, which only closing candles change. Timers are wake-ups only: whichever
-    fires, every candle due at that watermark is built, gap-filled and evaluated in start
+    Keyed by `state_shard(symbol)`. Three state values per shard: `ShardOpen`, which
+    arriving trades change; `ShardSeries`, which only closing candles change; with the book,
+    each symbol's `BookTracker`. A shard timer per wake-up time wakes the symbols due then;
+    for each, every candle due at that watermark is built, gap-filled and evaluated in start
     order.
     """
 
     OPEN = ReadModifyWriteStateSpec("open_candles", PickleCoder())
     SERIES = ReadModifyWriteStateSpec("series", PickleCoder())
-    BOOK = ReadModifyWriteStateSpec("book", PickleCoder())  # with book_depth: BookTracker
+    BOOK = ReadModifyWriteStateSpec("book", PickleCoder())  # with book_depth: {symbol: tracker}
     WAKE = TimerSpec("wake", TimeDomain.WATERMARK)
 
     def __init__(
@@ -176,29 +273,31 @@ class SymbolSignalsFn(beam.DoFn):
         stored_book=beam.DoFn.StateParam(BOOK),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
-        symbol, partial = element
+        _, (symbol, partial) = element
+        shard = stored.read() or ShardOpen()
         if isinstance(partial, BookBatch):
-            yield from self._receive_book(symbol, partial, stored_book, wake)
+            trackers = stored_book.read() or {}
+            yield from self._receive_book(symbol, partial, trackers, shard, wake)
+            stored_book.write(trackers)
+            stored.write(shard)
             return
-        state = stored.read() or OpenCandles()
         # Before the watermark passes a candle's end nothing is emitted; after it (a late
         # trade within the allowed lateness) only corrections are, which strategies ignore:
         # signals already sent cannot be taken back.
         corrections, timers, letters = self._book.receive(
-            state.book, symbol, partial, self._source_topic
+            shard.of(symbol).book, symbol, partial, self._source_topic
         )
         for letter in letters:
             (self._late if letter.reason == "late" else self._duplicates).inc()
             yield pvalue.TaggedOutput(DEAD_LETTER_TAG, letter)
         self._corrections.inc(len(corrections))
-        for at, tag in timers:
-            wake.set(ms_timestamp(at), dynamic_timer_tag=tag)
-        stored.write(state)
+        for at, _ in timers:
+            shard.wake_at(symbol, at, wake)
+        stored.write(shard)
 
     @on_timer(WAKE)
     def on_wake(
         self,
-        key=beam.DoFn.KeyParam,
         fired=beam.DoFn.TimestampParam,
         stored_open=beam.DoFn.StateParam(OPEN),
         stored_series=beam.DoFn.StateParam(SERIES),
@@ -206,50 +305,64 @@ class SymbolSignalsFn(beam.DoFn):
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         now = timestamp_ms(fired)
-        opened = stored_open.read() or OpenCandles()
-        state = stored_series.read() or SymbolSeries()
-        candles, timers = self._book.advance(opened.book, key, now)
-        stored_open.write(opened)
+        shard = stored_open.read() or ShardOpen()
+        due = shard.due(now)
+        if due:
+            series = stored_series.read() or ShardSeries()
+            trackers = None
+            if self._book_depth is not None:
+                trackers = stored_book.read() or {}
+            for symbol in due:
+                yield from self._wake_symbol(symbol, now, shard, series, trackers, wake)
+            stored_series.write(series)
+            if trackers is not None:
+                stored_book.write(trackers)
+        stored_open.write(shard)
+
+    def _wake_symbol(self, symbol, now, shard, series, trackers, wake):
+        """One symbol's wake-up at watermark `now`: its due candles built, gap-filled and
+        evaluated -> signals (and refused book updates), its next wake-ups set."""
+        state = series.of(symbol)
+        candles, timers = self._book.advance(shard.of(symbol).book, symbol, now)
         for candle in candles:
             passed, more = self._filler.add(state.gaps, candle)
             self._corrections.inc(len(passed))
             timers += more
-        filled, more = self._filler.advance(state.gaps, key, now)
+        filled, more = self._filler.advance(state.gaps, symbol, now)
         timers += more
         for candle in filled:
             if candle.filled:
                 self._flats.inc()
             timers += StrategyRunner.add(state.strategies, candle)
         book, refused = None, []
-        if self._book_depth is not None:
-            tracker = stored_book.read() or self._tracker(key)
+        if trackers is not None:
+            tracker = trackers.get(symbol) or self._tracker(symbol)
             book = self._book_at_close(tracker, refused)
-        signals, evaluated = self._runner.advance(state.strategies, key, now, book)
-        if book is not None:
+        signals, evaluated = self._runner.advance(state.strategies, symbol, now, book)
+        if trackers is not None:
             # Every candle evaluated at this watermark has been; close the book up to it
             # too, so that a symbol's buffered updates stay bounded when it has no trades.
             refused += tracker.advance(now + 1)[1]
-            stored_book.write(tracker)
+            trackers[symbol] = tracker
             for update, reason in refused:
                 self._book_refused.inc()
                 yield pvalue.TaggedOutput(DEAD_LETTER_TAG, self._book_letter(update, reason))
         self._candles.inc(evaluated)
         for signal in signals:
             self._signals.inc()
-            yield TimestampedValue((key, signal), fired)
+            yield TimestampedValue((symbol, signal), ms_timestamp(now))
         # Wake-ups at or before `now` were served just now.
-        for at, tag in timers:
+        for at, _ in timers:
             if at > now:
-                wake.set(ms_timestamp(at), dynamic_timer_tag=tag)
-        stored_series.write(state)
+                shard.wake_at(symbol, at, wake)
 
     def _tracker(self, symbol: str) -> BookTracker:
         return BookTracker(symbol, self._interval, self._book_depth)
 
-    def _receive_book(self, symbol: str, batch: BookBatch, stored_book, wake):
+    def _receive_book(self, symbol: str, batch: BookBatch, trackers: dict, shard, wake):
         """Buffers a symbol's BookUpdates in its tracker, each candle they fall in woken at
         its end; refused ones to the dead letters."""
-        tracker = stored_book.read() or self._tracker(symbol)
+        tracker = trackers.get(symbol) or self._tracker(symbol)
         ends = set()
         for payload in batch:
             update = book_pb2.BookUpdate.FromString(payload)  # parsed once already upstream
@@ -260,8 +373,8 @@ class SymbolSignalsFn(beam.DoFn):
             else:
                 ends.add(update.time_ms - update.time_ms % self._interval + self._interval)
         for end in ends:
-            wake.set(ms_timestamp(end - 1), dynamic_timer_tag=f"b{end}")
-        stored_book.write(tracker)
+            shard.wake_at(symbol, end - 1, wake)
+        trackers[symbol] = tracker
 
     @staticmethod
     def _book_at_close(tracker: BookTracker, refused: list):
@@ -396,8 +509,12 @@ class TradesToSignals(beam.PTransform):
         return self._signals(partials)
 
     def _signals(self, partials: beam.PCollection) -> SymbolSignals:
-        outputs = partials | "CandlesToSignals" >> beam.ParDo(self._fn).with_input_types(
-            tuple[str, Any]
+        # Keyed by the symbol's state shard (an int: Beam picks a deterministic key coder).
+        sharded = partials | "ByStateShard" >> beam.Map(
+            lambda kv: (state_shard(kv[0]), kv)
+        ).with_output_types(tuple[int, Any])
+        outputs = sharded | "CandlesToSignals" >> beam.ParDo(self._fn).with_input_types(
+            tuple[int, Any]
         ).with_outputs(DEAD_LETTER_TAG, main="signals")
         return SymbolSignals(outputs.signals, outputs[DEAD_LETTER_TAG])
 

@@ -1,0 +1,92 @@
+"""The fused realtime step keeps its state per shard of symbols, not per symbol.
+
+What must hold: a symbol's signals and dead letters do not depend on which other symbols
+share its shard (each symbol is woken at its own times only), and a symbol's shard never
+changes (a restarted job finds its state under the same key).
+"""
+
+from __future__ import annotations
+
+import random
+
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_stream import TestStream
+
+from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streaming_options, trade
+from tradestream.strategies import library
+from tradestream.transforms.symbol_signals import STATE_SHARDS, TradesToSignals, state_shard
+
+STRATEGIES = [library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4})]
+MAX_GAP = 3
+
+_seen: list = []  # filled by the pipelines below (the DirectRunner runs in this process)
+
+
+def _keep(row):
+    _seen.append(row)
+
+
+def _same_shard_pair() -> tuple[str, str]:
+    names = [f"S{i}-USD" for i in range(200)]
+    first = names[0]
+    return first, next(n for n in names[1:] if state_shard(n) == state_shard(first))
+
+
+def _zigzag(symbol: str, minutes: range, seed: int) -> list:
+    rng = random.Random(seed)
+    price, out = 100.0, []
+    for m in minutes:
+        price += 1.0 if (m // 3) % 2 == 0 else -1.0
+        for _ in range(rng.randint(1, 3)):
+            out.append(trade(symbol, T0 + m * MINUTE + rng.randrange(MINUTE), price))
+    return out
+
+
+def _run(quiet: str, busy: str | None) -> tuple[list, list]:
+    """`quiet` trades in minutes 0-9, then one late trade of minute 12 arrives when the
+    watermark is at minute 16; `busy` (when given) trades every minute throughout. ->
+    `quiet`'s (signal rows, dead-letter rows)."""
+    trades = _zigzag(quiet, range(10), 1)
+    late = trade(quiet, T0 + 12 * MINUTE + 500, 150.0)
+    if busy is not None:
+        trades += _zigzag(busy, range(20), 2)
+    stream = TestStream()
+    for m in range(20):
+        batch = [
+            keyed_trade(t) for t in trades if T0 + m * MINUTE <= t.time_ms < T0 + (m + 1) * MINUTE
+        ]
+        if m == 16:
+            batch.append(keyed_trade(late))
+        if batch:
+            stream = stream.add_elements(batch)
+        stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
+    stream = stream.advance_watermark_to_infinity()
+    _seen.clear()
+    with TestPipeline(options=streaming_options()) as p:
+        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, MINUTE, MAX_GAP, "trades")
+        _ = out.signals | "Signals" >> beam.Map(
+            lambda kv: _keep(("signal", kv[0], kv[1].candle_start_ms, kv[1].action))
+        )
+        _ = out.dead_letters | "Letters" >> beam.Map(
+            lambda d: _keep(("letter", d.symbol, d.reason, d.payload))
+        )
+    rows = sorted(r for r in _seen if r[1] == quiet)
+    return [r for r in rows if r[0] == "signal"], [r for r in rows if r[0] == "letter"]
+
+
+def test_a_symbol_gives_the_same_signals_and_dead_letters_whatever_shares_its_shard():
+    quiet, busy = _same_shard_pair()
+    alone = _run(quiet, None)
+    shared = _run(quiet, busy)
+    assert alone[0], "the quiet symbol gives signals"
+    # Woken at its own times only: the busy symbol's wake-ups of the shard do not move the
+    # quiet symbol's view of the watermark, so its late trade is judged the same way.
+    assert shared == alone
+
+
+def test_a_symbols_shard_is_fixed():
+    # These values must never change: a job restarted from a checkpoint finds each symbol's
+    # state under this shard (CRC-32 of the name, modulo 16).
+    assert STATE_SHARDS == 16
+    assert [state_shard(s) for s in ("BTC-USD", "ETH-USD", "SOL-USD")] == [0, 15, 3]
