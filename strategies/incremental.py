@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,7 +47,10 @@ from tradestream.strategies.timeframes import (
     ratio,
 )
 
-STATE_VERSION = 1
+# Version 2 stores node states as a list in the program's order, with a digest of that
+# order (`layout`); version 1 keyed them by each node's expression, which was half of the
+# ~100 KB per symbol written at every candle by the library's 66 strategies.
+STATE_VERSION = 2
 
 
 TIME_SLOT = len(FIELDS)  # the candle's start (ms) follows the five fields in a value list
@@ -138,12 +142,20 @@ class _Program:
                 values[out] = step(*[values[i] for i in inputs])
         return values
 
-    def get_state(self) -> dict[str, Any]:
-        return {key: impl.get_state() for key, impl in zip(self.keys, self.impls, strict=True)}
+    def get_state(self) -> list[Any]:
+        """The node states, in the program's order."""
+        return [impl.get_state() for impl in self.impls]
 
-    def set_state(self, nodes: dict[str, Any]) -> None:
-        for key, impl in zip(self.keys, self.impls, strict=True):
-            impl.set_state(nodes[key])
+    def set_state(self, nodes: list[Any] | dict[str, Any]) -> None:
+        """From `get_state`'s list, or from a version-1 dict keyed by node expression."""
+        if isinstance(nodes, dict):
+            if set(nodes) != set(self.keys):
+                raise StrategyError("incremental state does not match these strategies' nodes")
+            nodes = [nodes[key] for key in self.keys]
+        if not isinstance(nodes, list) or len(nodes) != len(self.impls):
+            raise StrategyError("incremental state does not match these strategies' nodes")
+        for impl, state in zip(self.impls, nodes, strict=True):
+            impl.set_state(state)
 
 
 class TimeframeStep(Incremental):
@@ -252,7 +264,12 @@ class IncrementalEvaluator:
             for index, strategy in enumerate(self.strategies):
                 program.add(strategy.roots(), lambda node, g=index: (g, node), f"{index}:")
         self._slots = program.slots
-        self._keys = program.keys
+        # What a stored state's list of node states must have been made by: the nodes in
+        # program order and the strategies (copied, not recomputed, by `fresh`).
+        digest = hashlib.blake2b(digest_size=12)
+        for name in (*program.keys, "", *ids):
+            digest.update(name.encode() + b"\n")
+        self._layout = digest.hexdigest()
         self._impls = program.impls
         self._values = program.values
         self._rules: list[tuple[Strategy, int, int, int]] = []
@@ -352,11 +369,9 @@ class IncrementalEvaluator:
         return {
             "version": STATE_VERSION,
             "candles": self._t,
+            "layout": self._layout,
             "nodes": self._program.get_state(),
-            "previous": {
-                s.strategy_id: list(prev)
-                for s, prev in zip(self.strategies, self._prev, strict=False)
-            },
+            "previous": [list(prev) for prev in self._prev],  # in the strategies' order
         }
 
     @classmethod
@@ -403,14 +418,20 @@ class IncrementalEvaluator:
         return evaluator
 
     def _load(self, state: dict[str, Any]) -> None:
-        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        version = state.get("version") if isinstance(state, dict) else None
+        ids = [s.strategy_id for s in self.strategies]
+        previous = state.get("previous") if version in (1, STATE_VERSION) else None
+        if version == 1:  # states stored before version 2 (e.g. in a retained checkpoint)
+            if not isinstance(previous, dict) or set(previous) != set(ids):
+                raise StrategyError("incremental state does not match these strategies")
+            previous = [previous[i] for i in ids]
+        elif version == STATE_VERSION:
+            if state.get("layout") != self._layout or not isinstance(previous, list):
+                raise StrategyError("incremental state does not match these strategies")
+            if len(previous) != len(ids):
+                raise StrategyError("incremental state does not match these strategies")
+        else:
             raise StrategyError("incremental state: missing or unsupported version")
-        nodes = state.get("nodes", {})
-        if set(nodes) != set(self._keys):
-            raise StrategyError("incremental state does not match these strategies' nodes")
-        previous = state.get("previous", {})
-        if set(previous) != {s.strategy_id for s in self.strategies}:
-            raise StrategyError("incremental state does not match these strategies")
-        self._program.set_state(nodes)
-        self._prev = [[bool(v) for v in previous[s.strategy_id]] for s in self.strategies]
+        self._program.set_state(state.get("nodes"))
+        self._prev = [[bool(v) for v in prev] for prev in previous]
         self._t = int(state["candles"])
