@@ -178,6 +178,15 @@ class Node:
         return max((child.lookback for child in self.inputs), default=0)
 
     def __str__(self) -> str:
+        # Cached (nodes are immutable): every signal's reason names its rule, and the
+        # library's rules are trees of tens of nodes.
+        text = self.__dict__.get("_text")
+        if text is None:
+            text = self._format()
+            object.__setattr__(self, "_text", text)
+        return text
+
+    def _format(self) -> str:
         if self.kind == "const":
             return _format_value(self.params[0][1])
         if self.kind == TIMEFRAME:

@@ -328,8 +328,8 @@ class IncrementalEvaluator:
         t = self._t
         self._t = t + 1
         emissions: list[Emission] = []
-        for (strategy, entry_slot, exit_slot, warmup), prev in zip(
-            self._rules, self._prev, strict=True
+        for index, ((strategy, entry_slot, exit_slot, warmup), prev) in enumerate(
+            zip(self._rules, self._prev, strict=True)
         ):
             entry = bool(values[entry_slot])
             exit_ = bool(values[exit_slot])
@@ -341,7 +341,7 @@ class IncrementalEvaluator:
                 continue
             action = BUY if buy else SELL
             rule = strategy.entry if buy else strategy.exit
-            reason = reason_text(action, rule, self._truth(strategy))
+            reason = reason_text(action, rule, self._truth(index))
             order = None
             if action == BUY and strategy.order is not None:
                 slots = self._orders[strategy.strategy_id]
@@ -355,8 +355,8 @@ class IncrementalEvaluator:
             )  # fmt: skip
         return emissions
 
-    def _truth(self, strategy: Strategy):
-        index = self.strategies.index(strategy)
+    def _truth(self, index: int):
+        """Whether a node of the `index`-th strategy holds at the current candle."""
 
         def truth(node: Node) -> bool:
             key = node if self.share_nodes else (index, node)

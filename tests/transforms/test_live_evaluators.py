@@ -131,3 +131,43 @@ def test_a_worker_keeps_the_live_evaluators_of_a_few_strategy_sets_only():
     kept = evaluate._LiveEvaluators._sets
     assert len(kept) == evaluate._LiveEvaluators.MAX_SETS
     assert (60_000, tuple(sets[-1])) in kept and (60_000, tuple(sets[0])) not in kept
+
+
+def test_an_evaluator_rebuilt_from_any_stored_state_continues_exactly(strategies):
+    """The state holds the evaluator as it was some candles ago and the candles since: a
+    rebuild (a restore, another worker) replays them, whatever their number."""
+    candles = _candles(5, n=160)
+    expected = _reference(strategies, candles)
+    runner = StrategyRunner(strategies)
+    state = StrategyRunner.new_state()
+    replayed = set()
+    for i, candle in enumerate(candles[:120]):
+        _step(runner, state, candle)
+        if i < 100:
+            continue
+        stored = copy.deepcopy(state)
+        assert len(stored["since"]) < evaluate.SNAPSHOT_EVERY
+        replayed.add(len(stored["since"]))
+        stored["token"] = None  # no live evaluator matches: rebuilt from the stored state
+        got = []
+        for later in candles[i + 1 :]:
+            got += _step(StrategyRunner(strategies), stored, later)
+        assert got == [s for s in expected if s[2] > candle.start_ms]
+    assert replayed == set(range(evaluate.SNAPSHOT_EVERY))  # every length was replayed
+
+
+def test_symbols_take_their_whole_state_at_different_candles():
+    strategies = [library.build("SMA_CROSSOVER", {"fast": 2, "slow": 5})]
+    candles = _candles(6, n=40)
+    first_snapshot = set()
+    runner = StrategyRunner(strategies)
+    for n in range(40):
+        symbol, state = f"S{n}-USD", StrategyRunner.new_state()
+        for i, candle in enumerate(candles):
+            StrategyRunner.add(state, candle)
+            runner.advance(state, symbol, candle.start_ms + candle.interval_ms - 1)
+            if state["evaluator"] is not None:
+                first_snapshot.add(i)
+                break
+    # Spread over the snapshot period, so a boundary does not take every symbol's at once.
+    assert len(first_snapshot) > evaluate.SNAPSHOT_EVERY // 2
