@@ -15,7 +15,12 @@ from apache_beam.testing.test_stream import TestStream
 
 from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streaming_options, trade
 from tradestream.strategies import library
-from tradestream.transforms.symbol_signals import STATE_SHARDS, TradesToSignals, state_shard
+from tradestream.transforms.symbol_signals import (
+    SHARD_KEYS,
+    STATE_SHARDS,
+    TradesToSignals,
+    state_shard,
+)
 
 STRATEGIES = [library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4})]
 MAX_GAP = 3
@@ -87,6 +92,8 @@ def test_a_symbol_gives_the_same_signals_and_dead_letters_whatever_shares_its_sh
 
 def test_a_symbols_shard_is_fixed():
     # These values must never change: a job restarted from a checkpoint finds each symbol's
-    # state under this shard (BLAKE2b of the name, modulo 16).
-    assert STATE_SHARDS == 16
-    assert [state_shard(s) for s in ("BTC-USD", "ETH-USD", "SOL-USD")] == [13, 2, 14]
+    # state under this key (BLAKE2b of the name, modulo 16, into SHARD_KEYS).
+    assert STATE_SHARDS == len(set(SHARD_KEYS)) == 16
+    assert SHARD_KEYS[:4] == (8, 225, 212, 2)
+    assert [state_shard(s) for s in ("BTC-USD", "ETH-USD", "SOL-USD")] == [1900, 212, 2151]
+    assert {state_shard(f"S{i}-USD") for i in range(200)} == set(SHARD_KEYS)
