@@ -6,7 +6,8 @@
 
 Runs on the Flink runner by default: an embedded Flink cluster (`--flink_master=[local]`)
 with the job server from the local JVM cache and Python workers started by this process
-(one process per core, up to 2: `--sdk_worker_parallelism`, and `--parallelism` to match);
+(`--parallelism` of one per core, up to 2, and a worker process per stage and subtask:
+`--sdk_worker_parallelism`);
 pass `--flink_master=HOST:PORT` for a session cluster. Any Beam/Flink pipeline option is
 also accepted (e.g. --parallelism, --sdk_worker_parallelism, --max_bundle_time_mills).
 Stop it with Ctrl-C (the job is cancelled).
@@ -216,6 +217,13 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
 # Python SDK worker processes (and Flink parallelism) for the local runner: measured on
 # 2 cores, 2 workers read ~30% more trades/s than 1; more than the cores only contend.
 LOCAL_WORKERS = max(1, min(2, os.cpu_count() or 1))
+# SDK worker processes the runner may start. Beam's Flink runner (2.62) gives each
+# (stage, subtask) the worker of a job-wide counter, modulo this number, in the order the
+# subtasks happen to open: with one worker per core both subtasks of the keyed step could
+# share one process (one run put all the work on one worker, the other idle). The realtime
+# job has 3 stages (5 with the book topic) per subtask; with at least that many, each gets
+# a process of its own. Numbers never handed out start no process.
+WORKER_PROCESSES = LOCAL_WORKERS * 5
 
 
 def beam_args_with_defaults(rest: list[str]) -> list[str]:
@@ -228,10 +236,10 @@ def beam_args_with_defaults(rest: list[str]) -> list[str]:
         )
         defaults = flink_runner_args(get_settings(), flink_master=master)
         args += [d for d in defaults if d.split("=", 1)[0] not in given]
-        # Python does most of the work: one worker process per core, each with a share of
-        # the keyed steps (see README, "Performance").
+        # Python does most of the work: a subtask per core, each with a share of the keyed
+        # step, in processes of their own (see WORKER_PROCESSES, README "Performance").
         if "--sdk_worker_parallelism" not in given:
-            args.append(f"--sdk_worker_parallelism={LOCAL_WORKERS}")
+            args.append(f"--sdk_worker_parallelism={WORKER_PROCESSES}")
         if "--parallelism" not in given:
             args.append(f"--parallelism={LOCAL_WORKERS}")
     args.append("--streaming")

@@ -7,6 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tradestream.pipelines.realtime import (
     LOCAL_WORKERS,
+    WORKER_PROCESSES,
     beam_args_with_defaults,
     checkpoint_mismatch,
     flink_checkpoints,
@@ -22,7 +23,10 @@ def test_local_flink_gets_worker_processes_and_matching_parallelism(jvm_dir):
     args = beam_args_with_defaults([])
     assert _value(args, "--runner") == "FlinkRunner"
     assert _value(args, "--environment_type") == "LOOPBACK"
-    assert _value(args, "--sdk_worker_parallelism") == str(LOCAL_WORKERS)
+    # A worker process for each stage's subtask (3 stages, 5 with the book topic): Beam's
+    # Flink runner hands workers out by a job-wide counter, in the order subtasks open.
+    assert _value(args, "--sdk_worker_parallelism") == str(WORKER_PROCESSES)
+    assert WORKER_PROCESSES >= 5 * LOCAL_WORKERS
     assert _value(args, "--parallelism") == str(LOCAL_WORKERS)
     assert _value(args, "--max_bundle_time_mills") == "50"
     assert _value(args, "--max_cache_memory_usage_mb") == "256"
