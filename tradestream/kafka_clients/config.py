@@ -1,7 +1,7 @@
 """Kafka client configuration from settings: one place for bootstrap servers and security.
 
-Every kafka-python client TradeStream builds takes its options from `client_config` (or
-`producer_config`), so TLS and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*`
+Every Kafka client TradeStream builds is a confluent-kafka (librdkafka) client whose
+properties come from `client_config` (with `consumer_config` or `producer_config`), so TLS and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*`
 environment (see `tradestream.settings`). Secret values stay `SecretStr` until here, where they
 are handed to the client and nowhere else: never logged, never put into pipeline options.
 """
@@ -34,35 +34,84 @@ class KafkaUnavailableError(KafkaSecurityError):
 
 
 def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
-    """Options shared by kafka-python producers, consumers and admin clients.
+    """librdkafka properties shared by every confluent-kafka producer, consumer and admin client.
 
     Args:
         settings: The environment settings (security protocol, SASL, TLS files).
         bootstrap: Bootstrap servers overriding `settings.bootstrap` (e.g. from a flag).
 
     Returns:
-        Keyword arguments for `KafkaProducer`, `KafkaConsumer` or `KafkaAdminClient`.
+        A configuration dict for `confluent_kafka.Producer`, `Consumer` or `AdminClient`
+        (add `consumer_config`'s or `producer_config`'s options for those).
     """
     config: dict[str, Any] = {
-        "bootstrap_servers": (bootstrap or settings.bootstrap).split(","),
-        "security_protocol": settings.kafka_security_protocol,
+        "bootstrap.servers": ",".join(
+            s.strip() for s in (bootstrap or settings.bootstrap).split(",") if s.strip()
+        ),
+        "security.protocol": settings.kafka_security_protocol,
+        # Reconnect within a second of a broker restart (librdkafka's default backoff
+        # grows to 10 s).
+        "reconnect.backoff.max.ms": 1000,
+        # librdkafka writes its own log lines to stderr; through Python logging they obey
+        # the command's log level like every other line.
+        "logger": logging.getLogger("tradestream.kafka.client"),
     }
     if settings.kafka_security_protocol.startswith("SASL_"):
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
     if settings.kafka_security_protocol.endswith("SSL"):
-        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        config["ssl.endpoint.identification.algorithm"] = (
+            "https" if settings.kafka_ssl_check_hostname else "none"
+        )
         for option, path in (
-            ("ssl_cafile", settings.kafka_ssl_cafile),
-            ("ssl_certfile", settings.kafka_ssl_certfile),
-            ("ssl_keyfile", settings.kafka_ssl_keyfile),
+            ("ssl.ca.location", settings.kafka_ssl_cafile),
+            ("ssl.certificate.location", settings.kafka_ssl_certfile),
+            ("ssl.key.location", settings.kafka_ssl_keyfile),
         ):
             if path is not None:
                 config[option] = str(path)
         if settings.kafka_ssl_key_password is not None:
-            config["ssl_password"] = settings.kafka_ssl_key_password.get_secret_value()
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
     return config
+
+
+# A consumer that only reads assigned partitions still needs a group id in librdkafka; it
+# never commits under this one (auto-commit off, offsets not stored).
+READER_GROUP = "tradestream-reader"
+
+
+def consumer_config(base: dict[str, Any], group_id: str | None = None) -> dict[str, Any]:
+    """A consumer of assigned partitions on top of `client_config`'s properties.
+
+    Args:
+        base: `client_config(...)` (or `env_client_config(...)`).
+        group_id: The consumer group whose offsets the caller commits itself (None: a
+            reader that never commits).
+
+    Offsets are committed only by explicit `commit(...)` calls; a partition without a
+    committed offset, or with one outside its records, raises instead of being reset
+    silently (`auto.offset.reset=error`): callers seek where they mean to start.
+    """
+    return {
+        **base,
+        "group.id": group_id or READER_GROUP,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "error",
+    }
+
+
+def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
+    """An idempotent producer (acks=all) batching for throughput with low latency."""
+    return {
+        **client_config(settings, bootstrap),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 5,
+        "batch.size": 256 * 1024,
+        "max.in.flight.requests.per.connection": 5,
+    }
 
 
 def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
@@ -241,16 +290,3 @@ def _explain(settings: Settings, servers: str, failure: BaseException) -> str:
         f"{settings.kafka_sasl_username!r}: {failure}. Check TRADESTREAM_KAFKA_SASL_USERNAME, "
         "TRADESTREAM_KAFKA_SASL_PASSWORD and TRADESTREAM_KAFKA_SASL_MECHANISM."
     )
-
-
-def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
-    """An idempotent producer (acks=all) batching for throughput with low latency."""
-    return {
-        **client_config(settings, bootstrap),
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 5,
-        "batch_size": 256 * 1024,
-        "max_in_flight_requests_per_connection": 5,
-        "retries": 2_147_483_647,
-    }
