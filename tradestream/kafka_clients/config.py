@@ -99,6 +99,9 @@ def consumer_config(base: dict[str, Any], group_id: str | None = None) -> dict[s
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "error",
+        # Verify each fetched batch's CRC-32C, as the Java client does (librdkafka's default
+        # is not to).
+        "check.crcs": True,
     }
 
 
@@ -111,6 +114,9 @@ def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[st
         "linger.ms": 5,
         "batch.size": 256 * 1024,
         "max.in.flight.requests.per.connection": 5,
+        # The Java client's partitioner (murmur2 of the key): a key lands on the partition
+        # it always did, whichever client wrote it before (librdkafka's default is CRC-32).
+        "partitioner": "murmur2_random",
     }
 
 
