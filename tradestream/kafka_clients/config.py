@@ -1,9 +1,10 @@
 """Kafka client configuration from settings: one place for bootstrap servers and security.
 
 Every Kafka client TradeStream builds is a confluent-kafka (librdkafka) client whose
-properties come from `client_config` (with `consumer_config` or `producer_config`), so TLS and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*`
-environment (see `tradestream.settings`). Secret values stay `SecretStr` until here, where they
-are handed to the client and nowhere else: never logged, never put into pipeline options.
+properties come from `client_config` (with `consumer_config` or `producer_config`), so TLS
+and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*` environment (see
+`tradestream.settings`). Secret values stay `SecretStr` until here, where they are handed to
+the client and nowhere else: never logged, never put into pipeline options.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
 from tradestream.settings import Settings, get_settings
 
 VERIFY_TIMEOUT_S = 30.0
 # How long a command waits for a broker before it says there is none (issue 15: ~30 s of
-# kafka-python retries and a traceback were the old behaviour).
+# client retries and a traceback were the old behaviour).
 BROKER_TIMEOUT_S = 8.0
 
 
@@ -124,8 +127,8 @@ def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
     """`client_config` from this process's environment, for code running on Beam workers.
 
     Transforms carry only the bootstrap servers and a `WorkerClientConfig` in the pipeline
-    graph; credentials are read here, on the worker, when a client is built, so they are never pickled, sent to the
-    runner or logged with the pipeline options. With TLS or SASL the first call per process
+    graph; credentials are read here, on the worker, when a client is built, so they are never
+    pickled, sent to the runner or logged with the pipeline options. With TLS or SASL the first call per process
     checks the connection (`verify_connection`), so bad credentials fail the worker with a
     clear error instead of clients retrying silently.
     """
@@ -151,27 +154,11 @@ class WorkerClientConfig:
 _verified: set[str] = set()
 _verified_lock = threading.Lock()
 
-
-class _SecurityFailures(logging.Handler):
-    """Collects the TLS and SASL failures kafka-python logs while it retries a connection."""
-
-    def __init__(self, seen: threading.Event) -> None:
-        super().__init__(logging.DEBUG)
-        self.failures: list[BaseException] = []
-        self._seen = seen
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
-
-        for arg in record.args if isinstance(record.args, tuple) else ():
-            failure = arg if isinstance(arg, BaseException) else None
-            while failure is not None and not isinstance(
-                failure, (SaslAuthenticationFailedError, AuthorizationError, ssl.SSLError)
-            ):
-                failure = failure.__cause__ or failure.__context__
-            if failure is not None:
-                self.failures.append(failure)
-                self._seen.set()
+# librdkafka's error codes for a failed TLS handshake and a refused SASL login.
+_TLS_FAILURE = KafkaError._SSL
+_SASL_FAILURE = KafkaError._AUTHENTICATION
+# How long one metadata request may wait before the errors reported so far are looked at.
+_ATTEMPT_S = 1.0
 
 
 def verify_connection(
@@ -179,10 +166,11 @@ def verify_connection(
 ) -> None:
     """Connects once with the settings' security; raises a clear error when brokers refuse it.
 
-    kafka-python retries a refused TLS handshake or SASL login until its own timeout and then
-    reports only that it could not bootstrap. This names the cause (and the variables to
-    check) as soon as the first attempt fails. PLAINTEXT is not checked; a successful check
-    is remembered for the rest of the process.
+    librdkafka retries a refused TLS handshake or SASL login in the background for as long as
+    the client lives, and a metadata request only times out. This names the cause (and the
+    variables to check) as soon as the first attempt fails: the admin client's `error_cb`
+    hears of the failure while short metadata requests are retried. PLAINTEXT is not
+    checked; a successful check is remembered for the rest of the process.
 
     Raises:
         KafkaSecurityError: the TLS handshake or SASL login failed, or no broker answered
@@ -191,46 +179,51 @@ def verify_connection(
     if settings.kafka_security_protocol == "PLAINTEXT":
         return
     config = client_config(settings, bootstrap)
-    servers = ",".join(config["bootstrap_servers"])
+    servers = config["bootstrap.servers"]
     # A digest, not the options themselves: the set outlives the call and holds no password.
-    key = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
+    # (The logger is left out: its repr shows its level, which is no connection setting.)
+    key = hashlib.sha256(
+        repr(sorted((k, v) for k, v in config.items() if k != "logger")).encode()
+    ).hexdigest()
     with _verified_lock:
         if key in _verified:
             return
-    done = threading.Event()
-    capture = _SecurityFailures(done)
-    errors: list[BaseException] = []
-
-    def connect() -> None:
-        from kafka.admin import KafkaAdminClient
-
-        try:
-            admin = KafkaAdminClient(
-                **config,
-                request_timeout_ms=int(timeout_s * 1000),
-                # Retry a dropped connection soon: the refusal shows on the next attempt.
-                reconnect_backoff_max_ms=1000,
-            )
-            admin.close()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            done.set()
-
-    kafka_log = logging.getLogger("kafka")
-    kafka_log.addHandler(capture)
+    errors: list[KafkaError] = []
+    admin = AdminClient(
+        {
+            **config,
+            "error_cb": errors.append,
+            # The failure is reported below as one line; librdkafka's own log lines about
+            # each retry would only repeat it.
+            "log_level": 0,
+        }
+    )
+    deadline = time.monotonic() + timeout_s
     try:
-        threading.Thread(target=connect, name="kafka-verify", daemon=True).start()
-        finished = done.wait(timeout_s + 5)
+        while True:
+            try:
+                admin.list_topics(timeout=min(_ATTEMPT_S, max(deadline - time.monotonic(), 0.1)))
+                break
+            except KafkaException as exc:
+                errors.append(exc.args[0])
+            admin.poll(0)  # serves error_cb
+            failure = next((e for e in errors if e.code() in (_TLS_FAILURE, _SASL_FAILURE)), None)
+            if failure is not None:
+                raise KafkaSecurityError(_explain(settings, servers, failure))
+            if time.monotonic() >= deadline:
+                # The most telling error: why a connection broke, over "timed out" or "all
+                # brokers are down".
+                summaries = (KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN)
+                cause = next(
+                    (e.str() for e in reversed(errors) if e.code() not in summaries),
+                    errors[-1].str() if errors else f"no answer within {timeout_s:.0f}s",
+                )
+                raise KafkaSecurityError(
+                    f"cannot connect to Kafka at {servers} with "
+                    f"{settings.kafka_security_protocol}: {cause}"
+                )
     finally:
-        kafka_log.removeHandler(capture)
-    if capture.failures:
-        raise KafkaSecurityError(_explain(settings, servers, capture.failures[0]))
-    if errors or not finished:
-        cause = errors[0] if errors else f"no answer within {timeout_s:.0f}s"
-        raise KafkaSecurityError(
-            f"cannot connect to Kafka at {servers} with {settings.kafka_security_protocol}: {cause}"
-        )
+        del admin  # destroys the client: its background retries end here
     with _verified_lock:
         _verified.add(key)
 
@@ -284,15 +277,16 @@ def _tcp_probe(server: str, timeout_s: float) -> None:
         pass
 
 
-def _explain(settings: Settings, servers: str, failure: BaseException) -> str:
-    if isinstance(failure, ssl.SSLError):
+def _explain(settings: Settings, servers: str, failure: KafkaError) -> str:
+    if failure.code() == _TLS_FAILURE:
         return (
-            f"TLS handshake with Kafka at {servers} failed: {failure}. Check "
+            f"TLS handshake with Kafka at {servers} failed: {failure.str()}. Check "
             "TRADESTREAM_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates), "
             "TRADESTREAM_KAFKA_SSL_CHECK_HOSTNAME and TRADESTREAM_KAFKA_SECURITY_PROTOCOL."
         )
     return (
         f"Kafka at {servers} refused the SASL {settings.kafka_sasl_mechanism} login of user "
-        f"{settings.kafka_sasl_username!r}: {failure}. Check TRADESTREAM_KAFKA_SASL_USERNAME, "
-        "TRADESTREAM_KAFKA_SASL_PASSWORD and TRADESTREAM_KAFKA_SASL_MECHANISM."
+        f"{settings.kafka_sasl_username!r}: {failure.str()}. Check "
+        "TRADESTREAM_KAFKA_SASL_USERNAME, TRADESTREAM_KAFKA_SASL_PASSWORD and "
+        "TRADESTREAM_KAFKA_SASL_MECHANISM."
     )
