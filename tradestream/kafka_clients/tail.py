@@ -76,9 +76,7 @@ def read_range(
         if not messages:
             # Records are not the only entries of a log: a transaction's commit marker takes
             # an offset too, and the consumer's position moves past it without a record.
-            for position in consumer.position(
-                [TopicPartition(topic, p) for topic, p in pending]
-            ):
+            for position in consumer.position([TopicPartition(topic, p) for topic, p in pending]):
                 tp = (position.topic, position.partition)
                 next_offset[tp] = max(next_offset[tp], position.offset)
     return out
