@@ -28,6 +28,13 @@ VERIFY_TIMEOUT_S = 30.0
 BROKER_TIMEOUT_S = 8.0
 
 
+# librdkafka's log lines (a refused connection, a broker that went away) go here. They show
+# where a command has set up logging, in its format and at its level; elsewhere they are
+# dropped (the NullHandler keeps Python's last-resort handler from printing them bare).
+CLIENT_LOG = logging.getLogger("tradestream.kafka.client")
+CLIENT_LOG.addHandler(logging.NullHandler())
+
+
 class KafkaSecurityError(RuntimeError):
     """Brokers refused the configured TLS or SASL settings (or could not be reached)."""
 
@@ -57,7 +64,7 @@ def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str,
         "reconnect.backoff.max.ms": 1000,
         # librdkafka writes its own log lines to stderr; through Python logging they obey
         # the command's log level like every other line.
-        "logger": logging.getLogger("tradestream.kafka.client"),
+        "logger": CLIENT_LOG,
     }
     if settings.kafka_security_protocol.startswith("SASL_"):
         config["sasl.mechanism"] = settings.kafka_sasl_mechanism
