@@ -234,7 +234,7 @@ def _consumer_properties(config: KafkaReadConfig) -> dict[str, Any]:
 _BROKERS_AWAY = (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN)
 
 
-def _partitions_waiting_for_brokers(consumer: Consumer, topic: str) -> list[int]:
+def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
     """The topic's partitions (none if it does not exist); a broker restart is waited out."""
     deadline = time.monotonic() + BROKER_WAIT_S
     while True:
@@ -252,18 +252,23 @@ def _partitions_waiting_for_brokers(consumer: Consumer, topic: str) -> list[int]
         raise KafkaException(error)
 
 
-def _edges(consumer: Consumer, topic: str, partition: int) -> tuple[int, int]:
-    """(first offset, offset after the last record) of a partition, asked of its leader."""
-    edges = consumer.get_watermark_offsets(
-        TopicPartition(topic, partition), timeout=REQUEST_TIMEOUT_S
-    )
-    if edges is None:
-        raise KafkaException(
-            KafkaError(
-                KafkaError._TIMED_OUT,
-                f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
-            )
+def partition_edges(
+    consumer: Consumer, topic: str, partitions: list[int]
+) -> dict[int, tuple[int, int]]:
+    """partition -> (its first offset, the offset after its last record), asked of the leaders."""
+    edges = {}
+    for partition in partitions:
+        found = consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=REQUEST_TIMEOUT_S
         )
+        if found is None:
+            raise KafkaException(
+                KafkaError(
+                    KafkaError._TIMED_OUT,
+                    f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
+                )
+            )
+        edges[partition] = found
     return edges
 
 
@@ -391,7 +396,7 @@ def _restart_out_of_range(reader: _Reader, offsets: dict[int, int]) -> dict[int,
     """
     moved = {}
     for partition, offset in offsets.items():
-        beginning, end = _edges(reader.consumer, reader.topic, partition)
+        beginning, end = partition_edges(reader.consumer, reader.topic, [partition])[partition]
         if offset is None or offset < 0:
             lost = "unknown"
         elif offset > end:
@@ -417,7 +422,7 @@ def _new_consumer(config: KafkaReadConfig) -> _Reader:
     """A reader of the topic for the group (its partitions are assigned by the first read)."""
     consumer = Consumer(_consumer_properties(config))
     try:
-        partitions = _partitions_waiting_for_brokers(consumer, config.topic)
+        partitions = topic_partitions(consumer, config.topic)
     except BaseException:
         consumer.close()
         raise
@@ -482,21 +487,22 @@ class _TopicRestrictions(RestrictionProvider):
     def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
         consumer = Consumer(_consumer_properties(config))
         try:
-            partitions = _partitions_waiting_for_brokers(consumer, config.topic)
+            partitions = topic_partitions(consumer, config.topic)
             if not partitions:
                 raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
             committed = consumer.committed(
                 [TopicPartition(config.topic, p) for p in partitions], timeout=REQUEST_TIMEOUT_S
             )
-            start = {}
-            for tp in committed:
-                if tp.error is not None:
-                    raise KafkaException(tp.error)
-                if tp.offset >= 0:
-                    start[tp.partition] = tp.offset
-                else:  # OFFSET_INVALID: the group has committed nothing here
-                    beginning, end = _edges(consumer, config.topic, tp.partition)
-                    start[tp.partition] = beginning if config.start_from == "earliest" else end
+            failed = next((tp.error for tp in committed if tp.error is not None), None)
+            if failed is not None:
+                raise KafkaException(failed)
+            # OFFSET_INVALID (negative): the group has committed nothing on that partition.
+            start = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+            fresh = [p for p in partitions if p not in start]
+            edge = 0 if config.start_from == "earliest" else 1
+            for partition, edges in partition_edges(consumer, config.topic, fresh).items():
+                start[partition] = edges[edge]
+            start = dict(sorted(start.items()))
         finally:
             consumer.close()
         log.info("reading %s from offsets %s (group %s)", config.topic, start, config.group_id)
