@@ -161,8 +161,8 @@ class ReadBook(ReadTrades):
 
 
 # How long a record may wait for its acknowledgement, retries included, before it counts as
-# failed (kafka-python's delivery timeout; librdkafka's default is 5 minutes): a bundle whose
-# records the brokers do not take within it fails, and the runner retries it.
+# failed (librdkafka's default is 5 minutes): a bundle whose records the brokers do not take
+# within it fails, and the runner retries it.
 DELIVERY_TIMEOUT_MS = 120_000
 
 
