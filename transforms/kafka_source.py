@@ -284,18 +284,27 @@ class _Reader:
     def __init__(self, consumer: Consumer, topic: str) -> None:
         self.consumer = consumer
         self.topic = topic
-        self.next_offset: dict[int, int] | None = None  # None: not assigned yet
+        # partition -> offset of its next record; None: not assigned yet. A partition is
+        # missing while stopped at an out-of-range error.
+        self.next_offset: dict[int, int] | None = None
         self._tps: dict[int, TopicPartition] = {}
 
     def read_from(self, positions: dict[int, int]) -> None:
+        """Makes the next records of each partition in `positions` those from its offset."""
         if self.next_offset is None:
             self.consumer.assign([TopicPartition(self.topic, p, o) for p, o in positions.items()])
             self.next_offset = dict(positions)
             return
         for partition, offset in positions.items():
-            if self.next_offset.get(partition) != offset:
+            if partition not in self.next_offset:
+                # librdkafka stops fetching a partition at an out-of-range error and refuses
+                # to seek it ("Erroneous state"): it is assigned afresh.
+                tp = TopicPartition(self.topic, partition)
+                self.consumer.incremental_unassign([tp])
+                self.consumer.incremental_assign([TopicPartition(self.topic, partition, offset)])
+            elif self.next_offset[partition] != offset:
                 self.consumer.seek(TopicPartition(self.topic, partition, offset))
-                self.next_offset[partition] = offset
+            self.next_offset[partition] = offset
 
     def poll(self, max_records: int) -> tuple[dict[int, list[Message]], dict[int, int]]:
         """Up to `max_records` records, by partition (each in offset order), and errors.
@@ -327,24 +336,14 @@ class _Reader:
                 batches[partition] = list(run)
             else:
                 batch.extend(run)
+        for partition, batch in batches.items():
+            self.next_offset[partition] = batch[-1].offset() + 1
         for partition in out_of_range:
             # Records polled along with the error were fetched before the log changed under
             # them (the topic recreated or truncated): the partition is read again anyway.
             batches.pop(partition, None)
-        for partition, batch in batches.items():
-            self.next_offset[partition] = batch[-1].offset() + 1
+            self.next_offset.pop(partition, None)  # stopped: read_from assigns it again
         return batches, out_of_range
-
-    def restart(self, partition: int, offset: int) -> None:
-        """Reads `partition` from `offset` again after an out-of-range error.
-
-        librdkafka stops fetching a partition at such an error and refuses to seek it
-        ("Erroneous state"): it is assigned afresh instead.
-        """
-        tp = TopicPartition(self.topic, partition)
-        self.consumer.incremental_unassign([tp])
-        self.consumer.incremental_assign([TopicPartition(self.topic, partition, offset)])
-        self.next_offset[partition] = offset
 
     def highwater(self, partition: int) -> int | None:
         """The partition's end as of the latest fetch (no request); None before any."""
@@ -413,7 +412,7 @@ def _restart_out_of_range(reader: _Reader, offsets: dict[int, int]) -> dict[int,
             lost,
             beginning,
         )
-        reader.restart(partition, beginning)
+        reader.read_from({partition: beginning})
         moved[partition] = beginning
     return moved
 
