@@ -15,8 +15,8 @@ from collections.abc import Mapping
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-# Records one `consume` call returns at most when the caller does not say (kafka-python's
-# max_poll_records, which the callers were tuned with).
+# Records one `consume` call returns at most when the caller does not say (the callers were
+# tuned with polls of up to 500 records).
 DEFAULT_MAX_RECORDS = 500
 # How long one `consume` call waits for records before the offsets are checked again.
 POLL_TIMEOUT_S = 0.2

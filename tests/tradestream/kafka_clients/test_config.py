@@ -99,7 +99,7 @@ def test_producer_config_keeps_security_and_idempotence(tmp_path):
     config = producer_config(settings)
     assert config["enable.idempotence"] is True and config["acks"] == "all"
     assert config["sasl.password"] == "p"
-    # Keys land on the partitions the Java client (and kafka-python before) chose.
+    # Keys land on the partitions the Java client chooses (and TradeStream always did).
     assert config["partitioner"] == "murmur2_random"
 
 
