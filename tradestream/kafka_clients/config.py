@@ -196,15 +196,21 @@ def verify_connection(
         if key in _verified:
             return
     errors: list[KafkaError] = []
-    admin = AdminClient(
-        {
-            **config,
-            "error_cb": errors.append,
-            # The failure is reported below as one line; librdkafka's own log lines about
-            # each retry would only repeat it.
-            "log_level": 0,
-        }
-    )
+    try:
+        admin = AdminClient(
+            {
+                **config,
+                "error_cb": errors.append,
+                # The failure is reported below as one line; librdkafka's own log lines about
+                # each retry would only repeat it.
+                "log_level": 0,
+            }
+        )
+    except KafkaException as exc:  # e.g. a CA file that holds no certificate
+        raise KafkaSecurityError(
+            f"cannot connect to Kafka at {servers} with {settings.kafka_security_protocol}: "
+            f"{exc.args[0].str()}"
+        ) from exc
     deadline = time.monotonic() + timeout_s
     try:
         while True:

@@ -204,3 +204,16 @@ def test_verify_connection_without_a_broker_gives_up_within_its_timeout(tmp_path
     with pytest.raises(kafka_config.KafkaSecurityError, match="Connection refused"):
         kafka_config.verify_connection(settings, timeout_s=2)
     assert time.monotonic() - started < 10
+
+
+def test_verify_connection_with_a_ca_file_that_is_no_certificate_names_the_file(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    settings = Settings(
+        state_dir=tmp_path,
+        bootstrap_servers="127.0.0.1:1",
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=ca,
+    )
+    with pytest.raises(kafka_config.KafkaSecurityError, match="ssl.ca.location failed"):
+        kafka_config.verify_connection(settings, timeout_s=2)
