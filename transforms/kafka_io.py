@@ -243,10 +243,10 @@ class WriteToKafkaFn(beam.DoFn):
         # runner retries it instead of losing its records.
         unsent = self._producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 30)
         failures, self._failures = self._failures, []
-        if failures and self._dedup_id is not None:
-            for _, message in failures:  # not written: a retry must send it again
-                self._recent.pop(self._dedup_id(message.value()), None)
         if failures:
+            if self._dedup_id is not None:
+                for _, message in failures:  # not written: a retry must send it again
+                    self._recent.pop(self._dedup_id(message.value()), None)
             raise RuntimeError(
                 f"{len(failures)} record(s) could not be written to Kafka topic "
                 f"{self._topic}: {failures[0][0]!r}"
