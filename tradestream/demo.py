@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from tradestream.cli_types import hidden_alias, positive_float, speed_factor
 from tradestream.kafka_clients.config import consumer_config, env_client_config
@@ -41,13 +41,6 @@ DEMO_STRATEGIES = [
     ("RSI_OVERBOUGHT_OVERSOLD", {}),
 ]
 GROUP = "tradestream-demo"
-# A group's coordinator that is not elected or loaded yet.
-_COORDINATOR_PENDING = (
-    KafkaError.COORDINATOR_NOT_AVAILABLE,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.NOT_COORDINATOR,
-    KafkaError._WAIT_COORD,
-)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -125,20 +118,12 @@ def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 def _start_group_at(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
-    """Makes `group` resume exactly at `offsets` (the topic's end before the replay)."""
-    # On a new broker the group coordinator (__consumer_offsets) appears a little after the
-    # broker accepts clients: retry for a while.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            commit_offsets(env_client_config(bootstrap), topic, group, offsets)
-            return
-        except KafkaException as exc:
-            error = exc.args[0]
-            waiting = error.retriable() or error.code() in _COORDINATOR_PENDING
-            if not waiting or time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    """Makes `group` resume exactly at `offsets` (the topic's end before the replay).
+
+    On a new broker the group coordinator (__consumer_offsets) appears a little after the
+    broker accepts clients: `commit_offsets` waits for it.
+    """
+    commit_offsets(env_client_config(bootstrap), topic, group, offsets)
 
 
 class SignalPrinter(threading.Thread):
