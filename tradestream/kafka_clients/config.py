@@ -20,6 +20,9 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from tradestream.kafka_clients.properties import PRODUCER_PROPERTIES
+from tradestream.kafka_clients.properties import READER_GROUP as READER_GROUP  # re-exported
+from tradestream.kafka_clients.properties import consumer_config as consumer_config  # re-exported
 from tradestream.settings import Settings, get_settings
 
 VERIFY_TIMEOUT_S = 30.0
@@ -86,48 +89,9 @@ def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str,
     return config
 
 
-# A consumer that only reads assigned partitions still needs a group id in librdkafka; it
-# never commits under this one (auto-commit off, offsets not stored).
-READER_GROUP = "tradestream-reader"
-
-
-def consumer_config(base: dict[str, Any], group_id: str | None = None) -> dict[str, Any]:
-    """A consumer of assigned partitions on top of `client_config`'s properties.
-
-    Args:
-        base: `client_config(...)` (or `env_client_config(...)`).
-        group_id: The consumer group whose offsets the caller commits itself (None: a
-            reader that never commits).
-
-    Offsets are committed only by explicit `commit(...)` calls; a partition without a
-    committed offset, or with one outside its records, raises instead of being reset
-    silently (`auto.offset.reset=error`): callers seek where they mean to start.
-    """
-    return {
-        **base,
-        "group.id": group_id or READER_GROUP,
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "error",
-        # Verify each fetched batch's CRC-32C, as the Java client does (librdkafka's default
-        # is not to).
-        "check.crcs": True,
-    }
-
-
 def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
     """An idempotent producer (acks=all) batching for throughput with low latency."""
-    return {
-        **client_config(settings, bootstrap),
-        "acks": "all",
-        "enable.idempotence": True,
-        "linger.ms": 5,
-        "batch.size": 256 * 1024,
-        "max.in.flight.requests.per.connection": 5,
-        # The Java client's partitioner (murmur2 of the key): a key lands on the partition
-        # it always did, whichever client wrote it before (librdkafka's default is CRC-32).
-        "partitioner": "murmur2_random",
-    }
+    return {**client_config(settings, bootstrap), **PRODUCER_PROPERTIES}
 
 
 def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
@@ -135,9 +99,9 @@ def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
 
     Transforms carry only the bootstrap servers and a `WorkerClientConfig` in the pipeline
     graph; credentials are read here, on the worker, when a client is built, so they are never
-    pickled, sent to the runner or logged with the pipeline options. With TLS or SASL the first call per process
-    checks the connection (`verify_connection`), so bad credentials fail the worker with a
-    clear error instead of clients retrying silently.
+    pickled, sent to the runner or logged with the pipeline options. With TLS or SASL the
+    first call per process checks the connection (`verify_connection`), so bad credentials
+    fail the worker with a clear error instead of clients retrying silently.
     """
     settings = get_settings()
     verify_connection(settings, bootstrap)
