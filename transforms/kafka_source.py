@@ -252,23 +252,41 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
         raise KafkaException(error)
 
 
+# A partition's leader is not settled yet (the broker says so; these are not always flagged
+# retriable).
+_LEADER_UNSETTLED = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+
+
 def partition_edges(
     consumer: Consumer, topic: str, partitions: list[int]
 ) -> dict[int, tuple[int, int]]:
-    """partition -> (its first offset, the offset after its last record), asked of the leaders."""
+    """partition -> (its first offset, the offset after its last record), asked of the leaders.
+
+    A partition whose leader is not settled yet (a topic just created, a broker restarting)
+    is asked again until REQUEST_TIMEOUT_S.
+    """
+    deadline = time.monotonic() + REQUEST_TIMEOUT_S
     edges = {}
     for partition in partitions:
-        found = consumer.get_watermark_offsets(
-            TopicPartition(topic, partition), timeout=REQUEST_TIMEOUT_S
-        )
-        if found is None:
-            raise KafkaException(
-                KafkaError(
-                    KafkaError._TIMED_OUT,
-                    f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
+        tp = TopicPartition(topic, partition)
+        while partition not in edges:
+            left = deadline - time.monotonic()
+            try:
+                found = consumer.get_watermark_offsets(tp, timeout=max(left, 0.1))
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (error.retriable() or error.code() in _LEADER_UNSETTLED) or left <= 0:
+                    raise
+                time.sleep(0.2)
+                continue
+            if found is None:
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError._TIMED_OUT,
+                        f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
+                    )
                 )
-            )
-        edges[partition] = found
+            edges[partition] = found
     return edges
 
 
@@ -587,7 +605,11 @@ class ReadTopicFn(beam.DoFn):
                         positions[partition] = offset
                         claimed_any = True
                 elif not batches:
-                    break
+                    # Nothing at hand: caught up, unless a partition has had no fetch answer
+                    # yet (a reader just assigned, whose first records may be on their way).
+                    if all(reader.highwater(p) is not None for p in positions):
+                        break
+                    continue
                 now = time.monotonic()
                 for partition, records in batches.items():
                     last_record_at[partition] = now

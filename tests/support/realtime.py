@@ -209,13 +209,12 @@ def _reader(bootstrap: str):
 
 
 def _edges(consumer, topic: str) -> dict[int, tuple[int, int]]:
-    """partition -> (first offset, offset after the last record) of every partition."""
-    from confluent_kafka import TopicPartition
+    """partition -> (first offset, offset after the last record) of every partition (asked
+    again while a new topic's leaders settle)."""
+    from tradestream.transforms.kafka_source import partition_edges
 
     partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
-    return {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in partitions
-    }
+    return partition_edges(consumer, topic, partitions)
 
 
 def read_topic(bootstrap: str, topic: str, decode) -> list:
