@@ -29,10 +29,9 @@ from apache_beam.metrics import Metrics
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from google.protobuf.message import DecodeError
 
-from tradestream.kafka_clients.config import consumer_config, producer_config
+from tradestream.kafka_clients.properties import PRODUCER_PROPERTIES, consumer_config
 from tradestream.kafka_clients.tail import read_range
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
-from tradestream.settings import get_settings
 from tradestream.transforms.kafka_source import (
     PLAINTEXT,
     ClientConfig,
@@ -186,15 +185,11 @@ class WriteToKafkaFn(beam.DoFn):
         self._skipped = Metrics.counter("WriteToKafka", f"{topic}_duplicates_skipped")
 
     def setup(self) -> None:
+        # Connection and security from the client factory (on a worker: from its own
+        # environment), then the project's idempotent, acks=all producer.
         client = self._client_config(self._bootstrap)
-        # producer_config's idempotence, acks=all and batching; connection and security are
-        # the client factory's (on a worker: from its own environment).
         self._producer = Producer(
-            {
-                **producer_config(get_settings(), self._bootstrap),
-                **client,
-                "message.timeout.ms": DELIVERY_TIMEOUT_MS,
-            }
+            {**client, **PRODUCER_PROPERTIES, "message.timeout.ms": DELIVERY_TIMEOUT_MS}
         )
         self._recent: OrderedDict[str, None] = OrderedDict()
         if self._dedup_id is not None:

@@ -73,7 +73,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from tradestream.kafka_clients.config import consumer_config
+from tradestream.kafka_clients.properties import consumer_config
 
 log = logging.getLogger(__name__)
 
