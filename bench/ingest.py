@@ -7,10 +7,9 @@ de-duplication) produces them, and the clock stops when the last one is acknowle
 (acks=all, idempotent). Printed side by side, each run `--repeat` times, alternating:
 
   client only      the same path with a producer that drops every trade (the client's ceiling)
-  kafka-python     the project's TradeProducer (kafka-python, the dependency we ship)
-  confluent-kafka  the same settings through librdkafka, when `confluent_kafka` is importable
-                   (it is not a dependency: `pip install --target DIR confluent-kafka` and
-                   PYTHONPATH=DIR to include it)
+  TradeProducer    the project's producer (confluent-kafka, librdkafka)
+
+(bench/kafka_client.py compares the Kafka clients themselves.)
 
     .venv/bin/python bench/ingest.py [--trades 200000] [--batch 50] [--products 4]
                                      [--bootstrap_servers HOST:PORT]
@@ -114,57 +113,6 @@ class DropProducer:
         pass
 
 
-class ConfluentTradeProducer:
-    """TradeProducer's contract on confluent-kafka (librdkafka), same settings."""
-
-    def __init__(self, bootstrap: str, trades_topic: str, dlq_topic: str) -> None:
-        from confluent_kafka import Producer
-
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "batch.size": 256 * 1024,
-                "queue.buffering.max.messages": 1_000_000,
-            }
-        )
-        self.trades_topic, self.dlq_topic = trades_topic, dlq_topic
-        self.stats = ProducerStats()
-
-    def _delivered(self, err, msg) -> None:
-        if err is not None:
-            self.stats.errors += 1
-
-    def send(self, trade: trade_pb2.Trade) -> None:
-        while True:
-            try:
-                self._producer.produce(
-                    self.trades_topic,
-                    key=trade.symbol.encode(),
-                    value=trade.SerializeToString(),
-                    timestamp=trade.time_ms,
-                    on_delivery=self._delivered,
-                )
-                break
-            except BufferError:
-                self._producer.poll(0.01)
-        self._producer.poll(0)
-        self.stats.sent += 1
-
-    def send_dead_letter(self, *args, **kwargs) -> None:
-        self.stats.dead_lettered += 1
-
-    def flush(self, timeout_s: float = 60.0) -> None:
-        if self._producer.flush(timeout_s) or self.stats.errors:
-            raise RuntimeError(f"{self.stats.errors} record(s) failed")
-
-    def close(self) -> None:
-        self._producer.flush(5)
-        self._producer = None  # destroys the librdkafka handle now, not at GC
-
-
 def one_run(url: str, products: list[str], trades: int, producer) -> float:
     """Trades/s from the first trade received to the last one acknowledged."""
     config = CoinbaseStreamConfig(
@@ -226,12 +174,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap_servers", default=None)
     args = parser.parse_args(argv)
 
-    try:
-        import confluent_kafka  # noqa: F401
-
-        have_confluent = True
-    except ImportError:
-        have_confluent = False
     clients: dict[str, Callable[[str], object]] = {"client only": lambda topic: DropProducer()}
     broker: Settings | None = None
     bootstrap = args.bootstrap_servers
@@ -245,13 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         local_kafka.up(broker)
         bootstrap = broker.bootstrap
     settings = broker or get_settings()
-    clients["kafka-python"] = lambda topic: TradeProducer(
+    clients["TradeProducer"] = lambda topic: TradeProducer(
         settings, topic, topic + "-dlq", bootstrap
     )
-    if have_confluent:
-        clients["confluent-kafka"] = lambda topic: ConfluentTradeProducer(
-            bootstrap, topic, topic + "-dlq"
-        )
 
     runs = len(clients) * args.repeat
     context = multiprocessing.get_context("spawn")
@@ -284,8 +222,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'CLIENT':<18}{'MEDIAN trades/s':>16}{'BEST':>12}")
     for name, rates in results.items():
         print(f"{name:<18}{statistics.median(rates):>16,.0f}{max(rates):>12,.0f}")
-    if not have_confluent:
-        print("\n(confluent-kafka not importable: only kafka-python measured)")
     return 0
 
 

@@ -39,24 +39,37 @@ STRATEGIES = ["SMA_CROSSOVER", "EMA_MACD", "SMA_RSI", "BBAND_W_R", "DONCHIAN_BRE
 # Runs in the loader pod (the Python image): `load N S` then `measure N`.
 LOADER = r"""
 import json, os, sys, time
-from kafka import KafkaConsumer, KafkaProducer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from tradestream.market.sample_day import sample_trades
 from tradestream.v1 import trade_pb2
 boot = os.environ["TRADESTREAM_BOOTSTRAP_SERVERS"]
 P = int(os.environ["PARTITIONS"])
+def send(producer, value, key, partition=-1):
+    while True:
+        try:
+            return producer.produce("trades", value=value, key=key, partition=partition)
+        except BufferError:
+            producer.poll(0.05)
 def markers(producer, label):
     for p in range(P):
-        producer.send("trades", key=b"marker", value=b"marker-" + label, partition=p)
-    producer.flush()
+        send(producer, b"marker-" + label, b"marker", p)
+    if producer.flush(60):
+        raise SystemExit("markers unacknowledged")
 def dlq_markers(label, timeout_s):
-    c = KafkaConsumer("trades-dlq", bootstrap_servers=boot, auto_offset_reset="earliest", group_id=None)
+    c = Consumer({"bootstrap.servers": boot, "group.id": "bench-loader", "enable.auto.commit": False})
+    parts = c.list_topics("trades-dlq", timeout=30).topics["trades-dlq"].partitions
+    c.assign([TopicPartition("trades-dlq", p, 0) for p in parts])
     seen, deadline = 0, time.monotonic() + timeout_s
     try:
         while seen < P:
             if time.monotonic() > deadline:
                 raise SystemExit(f"markers {label!r} did not reach trades-dlq")
-            for records in c.poll(timeout_ms=100).values():
-                seen += sum(trade_pb2.DeadLetter.FromString(r.value).payload == b"marker-" + label for r in records)
+            m = c.poll(0.1)
+            if m is None:
+                continue
+            if m.error() is not None:
+                raise SystemExit(f"reading trades-dlq: {m.error().str()}")
+            seen += trade_pb2.DeadLetter.FromString(m.value()).payload == b"marker-" + label
         return time.monotonic()
     finally:
         c.close()
@@ -64,11 +77,14 @@ if sys.argv[1] == "load":
     n, s = int(sys.argv[2]), int(sys.argv[3])
     symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(s)}
     trades = list(sample_trades(hours=n / (s * 3600.0), seed=3, symbols=symbols))
-    producer = KafkaProducer(bootstrap_servers=boot, acks=1, linger_ms=5, batch_size=512 * 1024)
+    producer = Producer({"bootstrap.servers": boot, "acks": 1, "linger.ms": 5,
+                         "queue.buffering.max.messages": 1000000})
     markers(producer, b"start")
     for t in trades:
-        producer.send("trades", key=t.symbol.encode(), value=t.SerializeToString())
-    producer.flush()
+        send(producer, t.SerializeToString(), t.symbol.encode())
+        producer.poll(0)
+    if producer.flush(300):
+        raise SystemExit("trades unacknowledged")
     markers(producer, b"end")
     print(json.dumps({"trades": len(trades)}))
 else:
@@ -104,8 +120,8 @@ def main(argv=None) -> int:
         e2e.kubectl("apply", "-n", NS, "-f", "-", input=e2e.probe_pod_manifest(image))
         e2e.k("wait", "--for=condition=Ready", "pod/e2e-probe", "--timeout=180s", timeout=200)
         e2e.wait_for("the topics", lambda: "trades-dlq" in e2e.probe_exec(
-            "python", "-c", "import os; from kafka import KafkaConsumer; "
-            "print(KafkaConsumer(bootstrap_servers=os.environ['TRADESTREAM_BOOTSTRAP_SERVERS']).topics())"), 300)  # fmt: skip
+            "python", "-c", "import os; from confluent_kafka.admin import AdminClient; print(list(AdminClient("
+            "{'bootstrap.servers': os.environ['TRADESTREAM_BOOTSTRAP_SERVERS']}).list_topics(timeout=10).topics))"), 300)  # fmt: skip
         env = ["env", f"PARTITIONS={PARTITIONS}", "python", "-c", LOADER]
         loaded = json.loads(
             e2e.probe_exec(*env, "load", args.trades, args.symbols, timeout=1200)

@@ -1,8 +1,10 @@
 """Kafka client on the realtime hot paths: kafka-python against confluent-kafka.
 
 Issue 22, target 3. The realtime job reads trades at tens of thousands of records a second,
-and the profile of its reading worker shows kafka-python decoding record batches in pure
-Python. This bench measures what reading costs with each client, side by side in one run:
+and the profile of its reading worker showed kafka-python decoding record batches in pure
+Python; this bench measured what reading and writing cost with each client, side by side in
+one run, and TradeStream moved to confluent-kafka (README, "Which Kafka client"). It still
+compares both:
 
 - the same topic (trades from the sample generator, `--partitions` partitions, loaded once);
 - each client in a fresh process, assigned every partition, reading from offset 0 to the
@@ -15,9 +17,9 @@ Python. This bench measures what reading costs with each client, side by side in
   both; medians are compared. CPU seconds include the client's own threads (librdkafka's,
   kafka-python's network thread).
 
-confluent-kafka (librdkafka) is not a TradeStream dependency: it is installed into
-`.local/bench-kafka/` (pip `--target`, from PyPI) on first use and put on the reading
-process's path only.
+kafka-python is no longer a TradeStream dependency: it is installed into
+`.local/bench-kafka-python/` (pip `--target`, from PyPI) on first use and put on the
+measuring processes' path only. The topic is loaded with confluent-kafka.
 
     .venv/bin/python bench/kafka_client.py [--records 600000] [--runs 3]
 """
@@ -38,10 +40,25 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import FastProducer, ensure_confluent  # noqa: E402
+from bench.load import FastProducer  # noqa: E402
 from tradestream.transforms.kafka_io import trade_time_ms  # noqa: E402
 
 MAX_RECORDS = 2000  # records per poll, as KafkaReadConfig.max_poll_records
+KAFKA_PYTHON = ["kafka-python==3.0.12", "crc32c==2.9.post0"]
+KAFKA_PYTHON_DIR = REPO / ".local" / "bench-kafka-python"
+
+
+def ensure_kafka_python() -> Path:
+    """Installs kafka-python for this bench if needed; returns the directory to import from."""
+    if not (KAFKA_PYTHON_DIR / "kafka").is_dir():
+        print(f"installing {' '.join(KAFKA_PYTHON)} into {KAFKA_PYTHON_DIR} (this bench only) ...",
+              flush=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--target",
+             str(KAFKA_PYTHON_DIR), *KAFKA_PYTHON],
+            check=True,
+        )  # fmt: skip
+    return KAFKA_PYTHON_DIR
 
 
 def _cpu_s() -> float:
@@ -72,31 +89,24 @@ def _read_kafka_python(bootstrap: str, topic: str, partitions: int, records: int
 
 
 def _read_confluent(bootstrap: str, topic: str, partitions: int, records: int) -> int:
-    from confluent_kafka import Consumer, TopicPartition
+    """Polls through the source's own reader (transforms/kafka_source.py: one `consume` call,
+    grouped by partition; CRCs checked as kafka-python checks them)."""
+    from confluent_kafka import Consumer
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "bench-unused",  # required by the client; nothing is committed
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-        }
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    from tradestream.kafka_clients.config import consumer_config
+    from tradestream.transforms.kafka_source import _Reader
+
+    reader = _Reader(Consumer(consumer_config({"bootstrap.servers": bootstrap})), topic)
+    reader.read_from(dict.fromkeys(range(partitions), 0))
     seen = newest = 0
     while seen < records:
-        batch = consumer.consume(num_messages=MAX_RECORDS, timeout=0.05)
-        by_partition: dict[int, list] = {}
-        for message in batch:
-            if message.error() is not None:
-                raise RuntimeError(str(message.error()))
-            by_partition.setdefault(message.partition(), []).append(message)
-        for messages in by_partition.values():
+        batches, _ = reader.poll(MAX_RECORDS)
+        for messages in batches.values():
             values = [m.value() for m in messages]
             times = [trade_time_ms(m.key(), m.value()) for m in messages]
             newest = max(newest, messages[-1].offset(), *times)
             seen += len(values)
-    consumer.close()
+    reader.close()
     return seen
 
 
@@ -146,26 +156,23 @@ def _child(args) -> int:
 
 def _load(bootstrap: str, topic: str, partitions: int, records: int) -> int:
     """Loads about `records` trades; returns how many."""
-    from kafka import KafkaProducer
-
     from tradestream.local import kafka as local_kafka
     from tradestream.market.sample_day import sample_trades
 
     local_kafka.ensure_topics(bootstrap, [topic], partitions)
     symbols = {f"S{i:02d}-USD": 100.0 + i for i in range(20)}
     trades = sample_trades(hours=records / (20 * 3600.0), seed=5, symbols=symbols)
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=512 * 1024)
+    producer = FastProducer(bootstrap)
     sent = 0
     for trade in trades:
         producer.send(topic, key=trade.symbol.encode(), value=trade.SerializeToString())
         sent += 1
-    producer.flush()
     producer.close()
     return sent
 
 
 def _timed(client: str, bootstrap: str, topic: str, partitions: int, records: int) -> dict:
-    env = {"PYTHONPATH": f"{ensure_confluent()}:{REPO}"}
+    env = {"PYTHONPATH": f"{ensure_kafka_python()}:{REPO}"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", client, "--bootstrap", bootstrap,
          "--topic", topic, "--partitions", str(partitions), "--records", str(records)],
@@ -191,7 +198,7 @@ def main() -> int:
 
     settings = get_settings()
     local_kafka.up(settings)
-    ensure_confluent()
+    ensure_kafka_python()
     topic = f"bench-client-{uuid.uuid4().hex[:6]}"
     records = _load(settings.bootstrap, topic, args.partitions, args.records)
     out_topic = f"bench-client-out-{uuid.uuid4().hex[:6]}"

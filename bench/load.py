@@ -1,45 +1,20 @@
-"""The realtime benches' trade generator: a Kafka producer cheap enough not to skew them.
+"""The realtime benches' Kafka helpers: a trade generator cheap enough not to skew them, and a
+reader of a topic from its start.
 
-The generator runs on the same two cores as the pipeline it measures. kafka-python's
-producer costs about 150 us of Python per record (measured: 0.56 of a core at 3,000
-trades/s), which the pipeline then lacks. librdkafka's (confluent-kafka) queues a record in
-C for a few microseconds. It is not a TradeStream dependency: it is installed into
-`.local/bench-kafka/` (pip `--target`, from PyPI) on first use and imported from there by the
-benches only.
+The generator runs on the same two cores as the pipeline it measures, so it queues records
+in librdkafka (confluent-kafka, the project's client) for a few microseconds each, with
+acks=1 and without the idempotence of the project's producers: it only feeds the benches.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[1]
-CONFLUENT = "confluent-kafka==2.16.2"
-CONFLUENT_DIR = REPO / ".local" / "bench-kafka"
-
-
-def ensure_confluent() -> Path:
-    """Installs confluent-kafka for the benches if needed; returns the directory to import from."""
-    if not (CONFLUENT_DIR / "confluent_kafka").is_dir():
-        print(f"installing {CONFLUENT} into {CONFLUENT_DIR} (benches only) ...", flush=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(CONFLUENT_DIR),
-             "--no-deps", CONFLUENT],
-            check=True,
-        )  # fmt: skip
-    return CONFLUENT_DIR
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 
 class FastProducer:
-    """`send(topic, key, value)` and `flush()`, as the benches use kafka-python's producer."""
+    """`send(topic, key, value)` and `flush()`: the benches' load generator."""
 
     def __init__(self, bootstrap: str, acks: int | str = 1) -> None:
-        path = str(ensure_confluent())
-        if path not in sys.path:
-            sys.path.append(path)
-        from confluent_kafka import Producer
-
         self._producer = Producer(
             {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": acks,
              "queue.buffering.max.messages": 1_000_000}
@@ -56,7 +31,36 @@ class FastProducer:
         self._producer.poll(0)
 
     def flush(self) -> None:
-        self._producer.flush(60)
+        if self._producer.flush(60):
+            raise RuntimeError("records still unacknowledged after 60 s")
 
     def close(self) -> None:
         self.flush()
+
+
+def reader_from_start(bootstrap: str, topic: str) -> Consumer:
+    """A consumer assigned every partition of `topic` from its first record (commits nothing)."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "bench-reader", "enable.auto.commit": False,
+         "auto.offset.reset": "earliest"}
+    )  # fmt: skip
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, 0) for p in sorted(partitions)])
+    return consumer
+
+
+def values(consumer: Consumer, timeout_s: float) -> list[bytes]:
+    """The values of the records at hand, waiting up to `timeout_s` for a first one.
+
+    Returns as soon as there is one (latency benches time their arrival): `consume` with a
+    timeout would wait all of it for a full batch.
+    """
+    first = consumer.poll(timeout_s)
+    if first is None:
+        return []
+    out = []
+    for message in [first, *consumer.consume(1000, 0)]:
+        if message.error() is not None:
+            raise RuntimeError(f"reading Kafka: {message.error().str()}")
+        out.append(message.value())
+    return out

@@ -38,7 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import FastProducer  # noqa: E402
+from bench.load import FastProducer, reader_from_start, values  # noqa: E402
 from bench.procs import cpu_now, cpu_table, pipeline_processes  # noqa: E402
 from bench.soak import percentile  # noqa: E402
 from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
@@ -65,23 +65,18 @@ def _markers(producer, topic: str, label: bytes) -> None:
 
 def _dlq_markers(bootstrap: str, topic: str, label: bytes, expected: int, timeout_s: float):
     """Waits until `expected` markers with this label are on the dead-letter topic."""
-    from kafka import KafkaConsumer
-
     from tradestream.v1 import trade_pb2 as tp
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
+    consumer = reader_from_start(bootstrap, topic)
     seen = 0
     deadline = time.monotonic() + timeout_s
     try:
         while seen < expected:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"markers {label!r} did not reach {topic}")
-            for records in consumer.poll(timeout_ms=100).values():
-                for r in records:
-                    if tp.DeadLetter.FromString(r.value).payload == b"marker-" + label:
-                        seen += 1
+            for value in values(consumer, 0.1):
+                if tp.DeadLetter.FromString(value).payload == b"marker-" + label:
+                    seen += 1
         return time.monotonic()
     finally:
         consumer.close()
@@ -167,8 +162,6 @@ def throughput(settings, n_trades: int, n_symbols: int, log_dir: Path, extra: li
 def latency(
     settings, rate: int, seconds: float, n_symbols: int, log_dir: Path, extra: list[str]
 ) -> dict:
-    from kafka import KafkaConsumer
-
     topics = _topics(settings, uuid.uuid4().hex[:6])
     producer = _producer(settings.bootstrap)
     pipeline = _pipeline(
@@ -190,18 +183,15 @@ def latency(
     stop = threading.Event()
 
     def consume() -> None:
-        consumer = KafkaConsumer(
-            topics["signals"], bootstrap_servers=settings.bootstrap, group_id=None,
-            auto_offset_reset="earliest",
-        )  # fmt: skip
+        consumer = reader_from_start(settings.bootstrap, topics["signals"])
         while not stop.is_set():
-            for records in consumer.poll(timeout_ms=50).values():
-                now_ms = time.time() * 1000
-                for r in records:
-                    s = signal_pb2.Signal.FromString(r.value)
-                    end_ms = s.candle_start_ms + s.candle_interval_ms
-                    samples.append(now_ms - end_ms)
-                    parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
+            received = values(consumer, 0.05)
+            now_ms = time.time() * 1000
+            for value in received:
+                s = signal_pb2.Signal.FromString(value)
+                end_ms = s.candle_start_ms + s.candle_interval_ms
+                samples.append(now_ms - end_ms)
+                parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
         consumer.close()
 
     reader = threading.Thread(target=consume, daemon=True)

@@ -47,7 +47,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import FastProducer  # noqa: E402
+from bench.load import FastProducer, reader_from_start, values  # noqa: E402
 from bench.procs import (  # noqa: E402
     cpu_now,
     cpu_table,
@@ -75,16 +75,17 @@ def _python_rss_mb(pid: int) -> float:
 
 
 def _lag(bootstrap: str, topic: str, group: str) -> int | None:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False}
+    )
     try:
         tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        ends = consumer.end_offsets(tps)
         total = 0
-        for tp in tps:
-            committed = consumer.committed(tp)
-            total += ends[tp] - (committed or 0)
+        for tp in consumer.committed(tps, timeout=5):
+            _, end = consumer.get_watermark_offsets(tp, timeout=5)
+            total += end - max(tp.offset, 0)  # OFFSET_INVALID: nothing committed yet
         return total
     except Exception:  # noqa: BLE001 - a sample may fail while the broker is busy
         return None
@@ -114,24 +115,19 @@ class SignalClock:
         self._thread.start()
 
     def _run(self) -> None:
-        from kafka import KafkaConsumer
-
-        consumer = KafkaConsumer(
-            self._topic, bootstrap_servers=self._bootstrap, group_id=None,
-            auto_offset_reset="earliest",
-        )  # fmt: skip
+        consumer = reader_from_start(self._bootstrap, self._topic)
         while not self._stop.is_set():
-            for records in consumer.poll(timeout_ms=100).values():
-                now_ms = time.time() * 1000
-                with self._lock:
-                    for r in records:
-                        s = signal_pb2.Signal.FromString(r.value)
-                        end_ms = s.candle_start_ms + s.candle_interval_ms
-                        if end_ms < self.since_ms:
-                            self.unmeasured += 1
-                        else:
-                            self._window.append(now_ms - end_ms)
-                            self.parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
+            received = values(consumer, 0.1)
+            now_ms = time.time() * 1000
+            with self._lock:
+                for value in received:
+                    s = signal_pb2.Signal.FromString(value)
+                    end_ms = s.candle_start_ms + s.candle_interval_ms
+                    if end_ms < self.since_ms:
+                        self.unmeasured += 1
+                    else:
+                        self._window.append(now_ms - end_ms)
+                        self.parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
         consumer.close()
 
     def take(self) -> list[float]:

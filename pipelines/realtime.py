@@ -25,6 +25,7 @@ from pathlib import Path
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from confluent_kafka import KafkaException
 
 from tradestream.cli_types import duration_or_zero_ms, positive_int
 from tradestream.kafka_clients.config import (
@@ -322,6 +323,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             read_topic_state(kafka_options, known.book_topic, known.consumer_group)
     except (ValueError, KafkaSecurityError, StalePositionError) as exc:
         print(f"tradestream realtime: error: {exc}", file=sys.stderr)
+        return 2
+    except KafkaException as exc:  # a broker stopped answering while the positions were read
+        print(
+            f"tradestream realtime: error: Kafka at {known.bootstrap_servers}: {exc.args[0].str()}",
+            file=sys.stderr,
+        )
         return 2
     for warning in warnings:
         print(f"[realtime] WARNING: {warning}", file=sys.stderr, flush=True)

@@ -82,6 +82,9 @@ def test_leaks_detects_keys_tokens_and_literal_passwords():
     assert leaks("kafka:\n  saslPassword: hunter2-real\n") == ["literal credential at line 2"]
     assert leaks("export TRADESTREAM_KAFKA_SASL_PASSWORD=hunter2-real") != []
     assert leaks('sasl_plain_password="hunter2-real"', python=True) != []
+    # librdkafka's property names, as a client config dict holds them
+    assert leaks('    "sasl.password": "hunter2-real",', python=True) != []
+    assert leaks('    "ssl.key.password": "hunter2-real",', python=True) != []
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,11 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
 from tradestream.cli_types import hidden_alias, positive_float, speed_factor
-from tradestream.kafka_clients.config import env_client_config
+from tradestream.kafka_clients.config import consumer_config, env_client_config
+from tradestream.kafka_clients.positions import commit_offsets, read_topic_state
 from tradestream.local import kafka as local_kafka
 from tradestream.settings import get_settings
 from tradestream.signals_tail import HEADER, format_row
@@ -109,49 +112,37 @@ def _pipeline_args(settings, all_strategies: bool) -> list[str]:
     return args
 
 
-def _end_offsets(bootstrap: str, topic: str):
-    from kafka import KafkaConsumer, TopicPartition
+def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """Partition -> the offset after its newest record."""
+    # A topic `local up` has just created: for a moment its partitions' leader answers
+    # NOT_LEADER_FOR_PARTITION (not retried by librdkafka for this request).
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return read_topic_state(env_client_config(bootstrap), topic, None).end
+        except KafkaException as exc:
+            settling = exc.args[0].code() == KafkaError.NOT_LEADER_FOR_PARTITION
+            if not settling or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
-    consumer = KafkaConsumer(**env_client_config(bootstrap))
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        return consumer.end_offsets(tps)
-    finally:
-        consumer.close()
 
+def _start_group_at(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    """Makes `group` resume exactly at `offsets` (the topic's end before the replay).
 
-def _start_group_at(bootstrap: str, group: str, offsets) -> None:
-    """Makes `group` resume exactly at `offsets` (the topic's end before the replay)."""
-    from kafka.admin import KafkaAdminClient
-    from kafka.errors import CoordinatorNotAvailableError
-    from kafka.structs import OffsetAndMetadata
-
-    admin = KafkaAdminClient(**env_client_config(bootstrap))
-    try:
-        # On a new broker the group coordinator (__consumer_offsets) appears a little
-        # after the broker accepts clients: retry for a while.
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                admin.alter_group_offsets(
-                    group,
-                    {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
-                )
-                return
-            except CoordinatorNotAvailableError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-    finally:
-        admin.close()
+    On a new broker the group coordinator (__consumer_offsets) appears a little after the
+    broker accepts clients: `commit_offsets` waits for it.
+    """
+    commit_offsets(env_client_config(bootstrap), topic, group, offsets)
 
 
 class SignalPrinter(threading.Thread):
     """Prints signals from the given offsets on, as they arrive."""
 
-    def __init__(self, bootstrap: str, offsets) -> None:
+    def __init__(self, bootstrap: str, topic: str, offsets: dict[int, int]) -> None:
         super().__init__(daemon=True)
         self._servers = bootstrap
+        self._topic = topic
         self._offsets = offsets
         self.stop_event = threading.Event()
         self.count = 0
@@ -159,24 +150,23 @@ class SignalPrinter(threading.Thread):
         self.last_at = time.monotonic()
 
     def run(self) -> None:
-        from kafka import KafkaConsumer
-
         from tradestream.v1 import signal_pb2
 
-        consumer = KafkaConsumer(**env_client_config(self._servers))
-        consumer.assign(list(self._offsets))
-        for tp, offset in self._offsets.items():
-            consumer.seek(tp, offset)
+        consumer = Consumer(consumer_config(env_client_config(self._servers)))
+        consumer.assign([TopicPartition(self._topic, p, o) for p, o in self._offsets.items()])
         print(HEADER, flush=True)
         try:
             while not self.stop_event.is_set():
-                for records in consumer.poll(timeout_ms=300).values():
-                    for record in records:
-                        signal_ = signal_pb2.Signal.FromString(record.value)
-                        print(format_row(signal_), flush=True)
-                        self.count += 1
-                        self.actions["BUY" if signal_.action == 1 else "SELL"] += 1
-                        self.last_at = time.monotonic()
+                for message in consumer.consume(500, 0.3):
+                    if message.error() is not None:
+                        # librdkafka reconnects by itself; a lasting problem shows as
+                        # no signals (and in the pipeline's log).
+                        continue
+                    signal_ = signal_pb2.Signal.FromString(message.value())
+                    print(format_row(signal_), flush=True)
+                    self.count += 1
+                    self.actions["BUY" if signal_.action == 1 else "SELL"] += 1
+                    self.last_at = time.monotonic()
         finally:
             consumer.close()
 
@@ -197,9 +187,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         trade_offsets = _end_offsets(settings.bootstrap, settings.trades_topic)
-        _start_group_at(settings.bootstrap, GROUP, trade_offsets)
+        _start_group_at(settings.bootstrap, GROUP, settings.trades_topic, trade_offsets)
         printer = SignalPrinter(
-            settings.bootstrap, _end_offsets(settings.bootstrap, settings.signals_topic)
+            settings.bootstrap,
+            settings.signals_topic,
+            _end_offsets(settings.bootstrap, settings.signals_topic),
         )
     except BaseException:
         if started_kafka:

@@ -4,7 +4,7 @@ Each Kafka record on `signals` has key = symbol (UTF-8) and value = a protobuf
 `tradestream.v1.Signal`. Decode it with:
 
     from tradestream.v1 import signal_pb2
-    signal = signal_pb2.Signal.FromString(record.value)
+    signal = signal_pb2.Signal.FromString(record.value())
 
 De-duplicate on `signal.signal_id`: a replay or a restart may deliver a signal again,
 always with the same id.
@@ -18,15 +18,18 @@ import sys
 import time
 from datetime import UTC, datetime
 
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError
 
 from tradestream.cli_types import hidden_alias, positive_float, positive_int
-from tradestream.kafka_clients.config import client_config, require_broker
+from tradestream.kafka_clients.config import client_config, consumer_config, require_broker
 from tradestream.settings import get_settings
 from tradestream.v1 import signal_pb2
 
 _ACTIONS = {signal_pb2.ACTION_BUY: "BUY", signal_pb2.ACTION_SELL: "SELL"}
+PARTITION_REFRESH_S = 30.0  # how often partitions added to the topic are looked for
+METADATA_TIMEOUT_S = 10.0  # longest wait for the topic's partitions
 HEADER = f"{'candle (UTC)':<20} {'symbol':<10} {'action':<5} {'price':>14}  strategy"
 
 
@@ -82,31 +85,45 @@ def run_tail(args: argparse.Namespace) -> int:
         KafkaUnavailableError: no broker answers at the bootstrap servers (within seconds;
             `tradestream` prints it as one line, exit 2).
     """
-    from kafka import KafkaConsumer
-
     settings = get_settings()
-    require_broker(settings, args.bootstrap_servers)  # not kafka-python's 30 s and a traceback
-    consumer = KafkaConsumer(
-        args.signals_topic,
-        **client_config(settings, args.bootstrap_servers),
-        auto_offset_reset="earliest" if args.from_beginning else "latest",
-        enable_auto_commit=False,
-        group_id=None,
-        consumer_timeout_ms=500,
+    require_broker(settings, args.bootstrap_servers)  # not librdkafka's endless retries
+    consumer = Consumer(
+        consumer_config(client_config(settings, args.bootstrap_servers))
+        # Records deleted by retention under a reader: go on from that edge.
+        | {"auto.offset.reset": "earliest" if args.from_beginning else "latest"}
     )
+    start = OFFSET_BEGINNING if args.from_beginning else OFFSET_END
+    assigned: set[int] = set()
+    next_check = 0.0
     count = 0
     last_seen = time.monotonic()
     if not args.json:
         print(HEADER, flush=True)
     try:
         while True:
+            now = time.monotonic()
+            if now >= next_check:
+                # The topic may not exist yet, or get more partitions: looked at again each
+                # half second until it has partitions, then every PARTITION_REFRESH_S.
+                added = [p for p in _partitions(consumer, args.signals_topic) if p not in assigned]
+                if added:
+                    consumer.incremental_assign(
+                        [TopicPartition(args.signals_topic, p, start) for p in added]
+                    )
+                    assigned.update(added)
+                next_check = now + (PARTITION_REFRESH_S if assigned else 0.5)
             got_any = False
-            for record in consumer:
+            for message in consumer.consume(500, 0.5):
+                error = message.error()
+                if error is not None:
+                    # A lost connection and the like: librdkafka recovers by itself.
+                    print(f"[signals] Kafka: {error.str()}", file=sys.stderr)
+                    continue
                 got_any = True
                 try:
-                    signal = signal_pb2.Signal.FromString(record.value)
+                    signal = signal_pb2.Signal.FromString(message.value())
                 except DecodeError as exc:
-                    print(f"[signals] undecodable record at offset {record.offset}: {exc}",
+                    print(f"[signals] undecodable record at offset {message.offset()}: {exc}",
                           file=sys.stderr)  # fmt: skip
                     continue
                 print(to_json(signal) if args.json else format_row(signal), flush=True)
@@ -122,3 +139,9 @@ def run_tail(args: argparse.Namespace) -> int:
         return 0
     finally:
         consumer.close()
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    """The topic's partitions ([] while it does not exist)."""
+    found = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+    return sorted(found.partitions) if found is not None and found.error is None else []

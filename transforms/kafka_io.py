@@ -6,9 +6,9 @@
 
 Reading uses `tradestream.transforms.kafka_source` (a Python splittable DoFn; see its docstring for
 watermarks, idleness and offset commits). Event time is the Trade's own `time_ms`, read
-from the payload, so a malformed record never moves the watermark. Writing uses an idempotent kafka-python producer
-per worker, flushed at the end of every bundle, so a bundle only completes once Kafka has
-acknowledged its records (at-least-once). WriteSignals is also idempotent by `signal_id`:
+from the payload, so a malformed record never moves the watermark. Writing uses an idempotent
+confluent-kafka (librdkafka) producer per worker, flushed at the end of every bundle, so a bundle
+only completes once Kafka has acknowledged its records (at-least-once). WriteSignals is also idempotent by `signal_id`:
 at start-up each writer reads the ids of the most recent signals on the topic and does not
 send those again, so a pipeline restarted from a checkpoint does not duplicate the signals
 it had already written after that checkpoint.
@@ -26,14 +26,19 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 from google.protobuf.message import DecodeError
 
+from tradestream.kafka_clients.properties import PRODUCER_PROPERTIES, consumer_config
+from tradestream.kafka_clients.tail import read_range
 from tradestream.market.trade_validation import MAX_TIME_MS, MIN_TIME_MS
 from tradestream.transforms.kafka_source import (
     PLAINTEXT,
     ClientConfig,
     KafkaReadConfig,
     ReadFromKafkaTopic,
+    partition_edges,
+    topic_partitions,
 )
 from tradestream.v1 import book_pb2, signal_pb2, trade_pb2
 
@@ -154,6 +159,12 @@ class ReadBook(ReadTrades):
         )
 
 
+# How long a record may wait for its acknowledgement, retries included, before it counts as
+# failed (librdkafka's default is 5 minutes): a bundle whose records the brokers do not take
+# within it fails, and the runner retries it.
+DELIVERY_TIMEOUT_MS = 120_000
+
+
 class WriteToKafkaFn(beam.DoFn):
     """Sends (key bytes, value bytes) to a topic; flushes before a bundle completes."""
 
@@ -174,19 +185,15 @@ class WriteToKafkaFn(beam.DoFn):
         self._skipped = Metrics.counter("WriteToKafka", f"{topic}_duplicates_skipped")
 
     def setup(self) -> None:
-        from kafka import KafkaProducer
-
-        self._producer = KafkaProducer(
-            **self._client_config(self._bootstrap),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            reconnect_backoff_max_ms=1000,  # back at work within 1 s of a broker restart
+        # Connection and security from the client factory (on a worker: from its own
+        # environment), then the project's idempotent, acks=all producer.
+        client = self._client_config(self._bootstrap)
+        self._producer = Producer(
+            {**client, **PRODUCER_PROPERTIES, "message.timeout.ms": DELIVERY_TIMEOUT_MS}
         )
         self._recent: OrderedDict[str, None] = OrderedDict()
         if self._dedup_id is not None:
-            recent = _tail_values(self._client_config(self._bootstrap), self._topic, self._window)
-            for value in recent:
+            for value in _tail_values(client, self._topic, self._window):
                 try:
                     self._remember(self._dedup_id(value))
                 except Exception:  # noqa: BLE001 - a foreign record on the topic
@@ -198,62 +205,75 @@ class WriteToKafkaFn(beam.DoFn):
             self._recent.popitem(last=False)
 
     def start_bundle(self) -> None:
-        self._failures: list[tuple[str | None, BaseException]] = []
+        self._failures: list[tuple[KafkaError, Message]] = []
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        """Delivery report of one record (librdkafka calls it from poll() or flush())."""
+        if error is not None:
+            self._failures.append((error, message))
 
     def process(self, element):
         key, value = element
-        ident = None
         if self._dedup_id is not None:
             ident = self._dedup_id(value)
             if ident in self._recent:
                 self._skipped.inc()
                 return ()
             self._remember(ident)
-        future = self._producer.send(self._topic, key=key, value=value)
-        # Called on the producer's thread, before flush() returns; list.append is atomic.
-        future.add_errback(lambda exc, ident=ident: self._failures.append((ident, exc)))
+        while True:
+            try:
+                self._producer.produce(
+                    self._topic, value=value, key=key, on_delivery=self._delivered
+                )
+                break
+            except BufferError:  # librdkafka's local queue is full: let deliveries drain it
+                self._producer.poll(0.1)
+        self._producer.poll(0)  # delivery reports of earlier records, without waiting
         self._sent.inc()
         return ()  # a sink: nothing flows on
 
     def finish_bundle(self) -> None:
         # flush() returns once every record is acknowledged *or failed* (e.g. the brokers were
-        # away longer than delivery_timeout_ms); a failure must fail the bundle, so that the
+        # away longer than DELIVERY_TIMEOUT_MS); a failure must fail the bundle, so that the
         # runner retries it instead of losing its records.
-        self._producer.flush()
+        unsent = self._producer.flush(DELIVERY_TIMEOUT_MS / 1000 + 30)
         failures, self._failures = self._failures, []
         if failures:
-            for ident, _ in failures:
-                self._recent.pop(ident, None)  # not written: a retry must send it again
+            if self._dedup_id is not None:
+                for _, message in failures:  # not written: a retry must send it again
+                    self._recent.pop(self._dedup_id(message.value()), None)
             raise RuntimeError(
                 f"{len(failures)} record(s) could not be written to Kafka topic "
-                f"{self._topic}: {failures[0][1]!r}"
+                f"{self._topic}: {failures[0][0]!r}"
+            )
+        if unsent:
+            raise RuntimeError(
+                f"{unsent} record(s) could not be written to Kafka topic {self._topic}: "
+                "no acknowledgement"
             )
 
     def teardown(self) -> None:
         producer = getattr(self, "_producer", None)
         if producer is not None:
-            producer.close(timeout=10)
+            producer.flush(10)  # a Producer has nothing to close: its records get 10 s
+            self._producer = None
 
 
 def _tail_values(client: dict[str, Any], topic: str, limit: int) -> list[bytes]:
     """The values of up to `limit` most recent records of a topic (all partitions)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from tradestream.kafka_clients.tail import read_range
-
-    consumer = KafkaConsumer(**client, enable_auto_commit=False, group_id=None)
+    consumer = Consumer(consumer_config(client))
     try:
-        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        partitions = topic_partitions(consumer, topic)
         if not partitions:
             return []
-        tps = [TopicPartition(topic, p) for p in partitions]
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
-        per_partition = max(1, limit // len(tps))
-        starts = {tp: max(begins[tp], ends[tp] - per_partition) for tp in tps}
+        per_partition = max(1, limit // len(partitions))
+        starts, stops = {}, {}
+        for partition, (beginning, end) in partition_edges(consumer, topic, partitions).items():
+            starts[topic, partition] = max(beginning, end - per_partition)
+            stops[topic, partition] = end
         # best effort: a slow broker leaves fewer ids to de-duplicate against, not an error
-        records = read_range(consumer, starts, ends, timeout_s=10.0, partial_ok=True)
-        return [record.value for record in records]
+        records = read_range(consumer, starts, stops, timeout_s=10.0, partial_ok=True)
+        return [record.value() for record in records]
     finally:
         consumer.close()
 

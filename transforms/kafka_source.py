@@ -12,6 +12,9 @@ Semantics:
   runner's checkpoints).
 - Start: the consumer group's committed offsets; partitions without one start at
   `start_from` (`earliest` or `latest`).
+- Reading: a confluent-kafka (librdkafka) consumer, assigned the topic's partitions;
+  librdkafka fetches and decodes records on its own threads, and a poll takes up to
+  `max_poll_records` of them in one `consume` call.
 - Element: a batch, the list of the values of one partition's records from one poll
   (keys are dropped), claimed together and stamped with the earliest event time among
   them (by default the Kafka record timestamp; TradeStream's producers set it to the
@@ -50,6 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 import apache_beam as beam
@@ -60,7 +64,16 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
-from kafka.errors import OffsetOutOfRangeError
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from tradestream.kafka_clients.properties import consumer_config
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +83,21 @@ ClientConfig = Callable[[str], dict[str, Any]]
 
 @dataclass(frozen=True)
 class PlaintextClient:
-    """Client options for brokers without TLS or SASL: only the bootstrap servers.
+    """Client properties for brokers without TLS or SASL: the bootstrap servers.
 
     The default `ClientConfig` of the Kafka transforms. A pipeline that may meet a secured
     cluster passes its own factory instead: a picklable, hashable callable that builds the
-    options on the worker (bootstrap servers -> kafka-python keyword arguments), so that
-    credentials are read there and never travel in the pipeline graph.
+    properties on the worker (bootstrap servers -> librdkafka properties, as
+    `tradestream.kafka_clients.config.client_config` makes them), so that credentials are read
+    there and never travel in the pipeline graph.
     """
 
     def __call__(self, bootstrap_servers: str) -> dict[str, Any]:
-        return {"bootstrap_servers": bootstrap_servers}
+        # librdkafka's own log lines through Python logging, as client_config sends them.
+        return {
+            "bootstrap.servers": bootstrap_servers,
+            "logger": logging.getLogger("tradestream.kafka.client"),
+        }
 
 
 PLAINTEXT = PlaintextClient()
@@ -111,8 +129,9 @@ class KafkaReadConfig:
     # cannot say (malformed). Default: the Kafka record timestamp. Records without an event
     # time never move the watermark.
     event_time: Callable[[bytes | None, bytes | None], int | None] | None = None
-    client_options: tuple[tuple[str, object], ...] = ()  # extra kafka-python options
-    # Builds the client's connection and security options on the worker (see PlaintextClient).
+    client_options: tuple[tuple[str, object], ...] = ()  # extra librdkafka properties
+    # Builds the client's connection and security properties on the worker (see
+    # PlaintextClient).
     client_config: ClientConfig = PLAINTEXT
 
     def __post_init__(self) -> None:
@@ -182,29 +201,201 @@ class TopicTracker(RestrictionTracker):
 
 # A reader may be made while the brokers are away (Beam makes a DoFn instance per bundle
 # processor, and a new processor whenever the previous ones still await their bundles'
-# finalization): keep bootstrapping as long as a producer keeps a record (its delivery
-# timeout) rather than fail the bundle, and reconnect within a second once the brokers are
-# back (kafka-python's reconnect backoff otherwise grows to 30 s).
-_OUTAGE_OPTIONS = {"reconnect_backoff_max_ms": 1000, "bootstrap_timeout_ms": 120_000}
+# finalization): keep asking for the topic's partitions as long as a producer keeps a record
+# (its delivery timeout) rather than fail the bundle, and reconnect within a second once the
+# brokers are back (librdkafka's reconnect backoff otherwise grows to 10 s).
+BROKER_WAIT_S = 120.0
+_OUTAGE_PROPERTIES = {"reconnect.backoff.max.ms": 1000}
+# How long a request to the brokers (offsets, partitions) may take before it fails.
+REQUEST_TIMEOUT_S = 30.0
+# How long a poll waits for a first record when none is at hand (an empty poll ends a call).
+POLL_WAIT_S = 0.05
+
+# The Message accessors, unbound: map() and groupby() call them without a Python frame per
+# record.
+_ERROR = Message.error
+_PARTITION = Message.partition
+_KEY = Message.key
+_VALUE = Message.value
+_TIMESTAMP = Message.timestamp
 
 
-def _partitions_waiting_for_brokers(consumer, topic: str) -> set[int]:
-    """The topic's partitions; a broker restart is waited out (metadata raises at once)."""
-    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+def _consumer_properties(config: KafkaReadConfig) -> dict[str, Any]:
+    """The group's consumer: commits only explicitly, never resets a position by itself."""
+    base = {
+        **_OUTAGE_PROPERTIES,
+        **config.client_config(config.bootstrap_servers),
+        **dict(config.client_options),
+    }
+    return consumer_config(base, group_id=config.group_id)
 
-    deadline = time.monotonic() + _OUTAGE_OPTIONS["bootstrap_timeout_ms"] / 1000
+
+# librdkafka's codes for brokers that do not answer (for now: they come back).
+_BROKERS_AWAY = (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN)
+
+
+def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
+    """The topic's partitions (none if it does not exist); a broker restart is waited out."""
+    deadline = time.monotonic() + BROKER_WAIT_S
     while True:
         try:
-            return consumer.partitions_for_topic(topic) or set()
-        except (KafkaConnectionError, KafkaTimeoutError) as exc:
-            if time.monotonic() > deadline:
-                consumer.close()
+            metadata = consumer.list_topics(topic, timeout=5.0).topics[topic]
+        except KafkaException as exc:
+            if exc.args[0].code() not in _BROKERS_AWAY or time.monotonic() > deadline:
                 raise
-            log.warning("waiting for the Kafka brokers (%s)", exc)
+            log.warning("waiting for the Kafka brokers (%s)", exc.args[0].str())
             time.sleep(1.0)
+            continue
+        error = metadata.error
+        if metadata.partitions or error is None or error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return sorted(metadata.partitions)
+        raise KafkaException(error)
 
 
-def _restart_out_of_range(consumer, offsets: dict) -> dict[int, int]:
+# A partition's leader is not settled yet (the broker says so; these are not always flagged
+# retriable).
+_LEADER_UNSETTLED = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+
+
+def partition_edges(
+    consumer: Consumer, topic: str, partitions: list[int]
+) -> dict[int, tuple[int, int]]:
+    """partition -> (its first offset, the offset after its last record), asked of the leaders.
+
+    A partition whose leader is not settled yet (a topic just created, a broker restarting)
+    is asked again until REQUEST_TIMEOUT_S.
+    """
+    deadline = time.monotonic() + REQUEST_TIMEOUT_S
+    edges = {}
+    for partition in partitions:
+        tp = TopicPartition(topic, partition)
+        while partition not in edges:
+            left = deadline - time.monotonic()
+            try:
+                found = consumer.get_watermark_offsets(tp, timeout=max(left, 0.1))
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (error.retriable() or error.code() in _LEADER_UNSETTLED) or left <= 0:
+                    raise
+                time.sleep(0.2)
+                continue
+            if found is None:
+                raise KafkaException(
+                    KafkaError(
+                        KafkaError._TIMED_OUT,
+                        f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
+                    )
+                )
+            edges[partition] = found
+    return edges
+
+
+class _Reader:
+    """A consumer of a topic's partitions, and the offset of the next record it hands out.
+
+    The partitions are assigned by the first read call, at its offsets (nothing is fetched
+    from anywhere else first); later calls move a partition only where the call's offsets
+    differ from where the consumer is (a split ended the previous call before the records
+    it had polled, or another process read meanwhile).
+    """
+
+    def __init__(self, consumer: Consumer, topic: str) -> None:
+        self.consumer = consumer
+        self.topic = topic
+        # partition -> offset of its next record; None: not assigned yet. A partition is
+        # missing while stopped at an out-of-range error.
+        self.next_offset: dict[int, int] | None = None
+        self._tps: dict[int, TopicPartition] = {}
+
+    def read_from(self, positions: dict[int, int]) -> None:
+        """Makes the next records of each partition in `positions` those from its offset."""
+        if self.next_offset is None:
+            self.consumer.assign([TopicPartition(self.topic, p, o) for p, o in positions.items()])
+            self.next_offset = dict(positions)
+            return
+        for partition, offset in positions.items():
+            if partition not in self.next_offset:
+                # librdkafka stops fetching a partition at an out-of-range error and refuses
+                # to seek it ("Erroneous state"): it is assigned afresh.
+                tp = TopicPartition(self.topic, partition)
+                self.consumer.incremental_unassign([tp])
+                self.consumer.incremental_assign([TopicPartition(self.topic, partition, offset)])
+            elif self.next_offset[partition] != offset:
+                self.consumer.seek(TopicPartition(self.topic, partition, offset))
+            self.next_offset[partition] = offset
+
+    def poll(self, max_records: int) -> tuple[dict[int, list[Message]], dict[int, int]]:
+        """Up to `max_records` records, by partition (each in offset order), and errors.
+
+        Takes what librdkafka has fetched already, or waits up to POLL_WAIT_S for a first
+        record. (`consume` with a timeout would wait all of it whenever fewer than
+        `max_records` are at hand, as they are on a live topic: latency for nothing.)
+
+        Returns:
+            partition -> its records, and partition -> the offset that was out of its
+            range (librdkafka's `_AUTO_OFFSET_RESET` error; the partition stops there).
+        """
+        messages = self.consumer.consume(max_records, 0)
+        if not messages:
+            first = self.consumer.poll(POLL_WAIT_S)
+            if first is None:
+                return {}, {}
+            messages = [first]
+            if max_records > 1:
+                messages += self.consumer.consume(max_records - 1, 0)
+        out_of_range: dict[int, int] = {}
+        if any(map(_ERROR, messages)):  # rare: the slow path only then
+            messages, out_of_range = _errors_apart(messages)
+        batches: dict[int, list[Message]] = {}
+        # librdkafka hands a partition's records out in runs, a fetched batch at a time.
+        for partition, run in groupby(messages, _PARTITION):
+            batch = batches.get(partition)
+            if batch is None:
+                batches[partition] = list(run)
+            else:
+                batch.extend(run)
+        for partition, batch in batches.items():
+            self.next_offset[partition] = batch[-1].offset() + 1
+        for partition in out_of_range:
+            # Records polled along with the error were fetched before the log changed under
+            # them (the topic recreated or truncated): the partition is read again anyway.
+            batches.pop(partition, None)
+            self.next_offset.pop(partition, None)  # stopped: read_from assigns it again
+        return batches, out_of_range
+
+    def highwater(self, partition: int) -> int | None:
+        """The partition's end as of the latest fetch (no request); None before any."""
+        tp = self._tps.get(partition)
+        if tp is None:
+            tp = self._tps[partition] = TopicPartition(self.topic, partition)
+        high = self.consumer.get_watermark_offsets(tp, cached=True)[1]
+        return high if high >= 0 else None
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def _errors_apart(messages: list[Message]) -> tuple[list[Message], dict[int, int]]:
+    """The records among `messages`, and partition -> offset of each out-of-range error.
+
+    Other errors are logged: librdkafka recovers from consumer errors by itself (a broker
+    away, a leader moved) and keeps fetching. A fatal one raises.
+    """
+    records, out_of_range = [], {}
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.code() == KafkaError._AUTO_OFFSET_RESET:
+            out_of_range[message.partition()] = message.offset()
+        elif error.fatal():
+            raise KafkaException(error)
+        else:
+            log.warning("reading %s: %s", message.topic() or "Kafka", error.str())
+    return records, out_of_range
+
+
+def _restart_out_of_range(reader: _Reader, offsets: dict[int, int]) -> dict[int, int]:
     """Reads a partition from its beginning when the position is outside its records.
 
     A position beyond the end means the topic was recreated or truncated under a running or
@@ -213,95 +404,81 @@ def _restart_out_of_range(consumer, offsets: dict) -> dict[int, int]:
     Either way the job goes on from the partition's first record, and says so: the
     `realtime` launcher refuses such positions at start, this covers those met later.
 
+    Args:
+        offsets: partition -> the offset that was out of range (from librdkafka's
+            `_AUTO_OFFSET_RESET` error; consumers never reset a position themselves).
+
     Returns:
         partition -> the offset now read from.
     """
-    tps = list(offsets) or list(consumer.assignment())
-    beginning = consumer.beginning_offsets(tps)
-    end = consumer.end_offsets(tps)
-    for tp in tps:
-        offset = offsets.get(tp)
-        if offset is None:
+    moved = {}
+    for partition, offset in offsets.items():
+        beginning, end = partition_edges(reader.consumer, reader.topic, [partition])[partition]
+        if offset is None or offset < 0:
             lost = "unknown"
-        elif offset > end[tp]:
-            lost = f"beyond its end {end[tp]}: the topic was recreated or truncated"
+        elif offset > end:
+            lost = f"beyond its end {end}: the topic was recreated or truncated"
         else:
-            lost = f"before its beginning {beginning[tp]}: {beginning[tp] - offset} records "
+            lost = f"before its beginning {beginning}: {beginning - offset} records "
             lost += "were deleted before they were read"
         log.warning(
             "%s[%d]: offset %s is %s; reading from offset %d (records older than the "
             "watermark go to the dead letters as late)",
-            tp.topic,
-            tp.partition,
+            reader.topic,
+            partition,
             offset,
             lost,
-            beginning[tp],
+            beginning,
         )
-        consumer.seek(tp, beginning[tp])
-    return {tp.partition: beginning[tp] for tp in tps}
+        reader.read_from({partition: beginning})
+        moved[partition] = beginning
+    return moved
 
 
-def _new_consumer(config: KafkaReadConfig):
-    """A KafkaConsumer of the group, assigned to every partition of the topic."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(
-        **{
-            **config.client_config(config.bootstrap_servers),
-            **_OUTAGE_OPTIONS,
-            **dict(config.client_options),
-        },
-        group_id=config.group_id,
-        enable_auto_commit=False,
-        # Never reset a position silently (kafka-python only logs INFO): an offset out of
-        # the partition's range raises, and _restart_out_of_range says what it does.
-        auto_offset_reset="none",
-        max_poll_records=config.max_poll_records,
-    )
-    partitions = sorted(_partitions_waiting_for_brokers(consumer, config.topic))
+def _new_consumer(config: KafkaReadConfig) -> _Reader:
+    """A reader of the topic for the group (its partitions are assigned by the first read)."""
+    consumer = Consumer(_consumer_properties(config))
+    try:
+        partitions = topic_partitions(consumer, config.topic)
+    except BaseException:
+        consumer.close()
+        raise
     if not partitions:
         consumer.close()
         raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
-    tps = [TopicPartition(config.topic, p) for p in partitions]
-    consumer.assign(tps)
     log.info(
         "new reader of %s (group %s), partitions %s", config.topic, config.group_id, partitions
     )
-    for tp in tps:
-        # process() seeks to the restriction's offsets; a position set here keeps
-        # position() from asking the group coordinator first (which fails at once
-        # while the brokers are away).
-        consumer.seek(tp, 0)
-    return consumer
+    return _Reader(consumer, config.topic)
 
 
 class _ConsumerPool:
-    """Consumers and per-partition activity shared by every ReadTopicFn of the process.
+    """Readers and per-partition activity shared by every ReadTopicFn of the process.
 
     Beam makes a new DoFn instance for each new bundle processor, and keeps a processor
     until its bundle is finalized (after the next checkpoint): with short bundles that is
     hundreds of instances per checkpoint interval. Per-instance consumers would bootstrap
     again each time, and per-instance activity times would forget which partitions were
-    recently active (the idleness rule). A consumer is lent to one caller at a time.
+    recently active (the idleness rule). A reader is lent to one caller at a time.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._idle: dict[KafkaReadConfig, list] = {}
+        self._idle: dict[KafkaReadConfig, list[_Reader]] = {}
         self._last_record_at: dict[KafkaReadConfig, dict[int, float]] = {}
         self._commit_locks: dict[KafkaReadConfig, threading.Lock] = {}
         self._committed: dict[KafkaReadConfig, dict[int, int]] = {}
 
-    def acquire(self, config: KafkaReadConfig):
+    def acquire(self, config: KafkaReadConfig) -> _Reader:
         with self._lock:
             idle = self._idle.get(config)
             if idle:
                 return idle.pop()
         return _new_consumer(config)
 
-    def release(self, config: KafkaReadConfig, consumer) -> None:
+    def release(self, config: KafkaReadConfig, reader: _Reader) -> None:
         with self._lock:
-            self._idle.setdefault(config, []).append(consumer)
+            self._idle.setdefault(config, []).append(reader)
 
     @contextlib.contextmanager
     def commits(self, config: KafkaReadConfig):
@@ -325,27 +502,24 @@ class _TopicRestrictions(RestrictionProvider):
     """The element is the KafkaReadConfig; its restriction is the whole topic."""
 
     def initial_restriction(self, config: KafkaReadConfig) -> TopicRestriction:
-        from kafka import KafkaConsumer, TopicPartition
-
-        consumer = KafkaConsumer(
-            **{**config.client_config(config.bootstrap_servers), **dict(config.client_options)},
-            group_id=config.group_id,
-            enable_auto_commit=False,
-        )
+        consumer = Consumer(_consumer_properties(config))
         try:
-            partitions = sorted(consumer.partitions_for_topic(config.topic) or [])
+            partitions = topic_partitions(consumer, config.topic)
             if not partitions:
                 raise ValueError(f"topic {config.topic!r} does not exist (or has no partitions)")
-            tps = [TopicPartition(config.topic, p) for p in partitions]
-            edge = (
-                consumer.beginning_offsets(tps)
-                if config.start_from == "earliest"
-                else consumer.end_offsets(tps)
+            committed = consumer.committed(
+                [TopicPartition(config.topic, p) for p in partitions], timeout=REQUEST_TIMEOUT_S
             )
-            start = {}
-            for tp in tps:
-                committed = consumer.committed(tp)
-                start[tp.partition] = committed if committed is not None else edge[tp]
+            failed = next((tp.error for tp in committed if tp.error is not None), None)
+            if failed is not None:
+                raise KafkaException(failed)
+            # OFFSET_INVALID (negative): the group has committed nothing on that partition.
+            start = {tp.partition: tp.offset for tp in committed if tp.offset >= 0}
+            fresh = [p for p in partitions if p not in start]
+            edge = 0 if config.start_from == "earliest" else 1
+            for partition, edges in partition_edges(consumer, config.topic, fresh).items():
+                start[partition] = edges[edge]
+            start = dict(sorted(start.items()))
         finally:
             consumer.close()
         log.info("reading %s from offsets %s (group %s)", config.topic, start, config.group_id)
@@ -379,12 +553,10 @@ _RESTRICTIONS = _TopicRestrictions()
 _WATERMARKS = _WatermarkProvider()
 
 
-def _caught_up(consumer, topic: str, positions: dict[int, int], slack: int = 0) -> bool:
+def _caught_up(reader: _Reader, positions: dict[int, int], slack: int = 0) -> bool:
     """Every partition read up to the high watermark of its latest fetch (less `slack`)."""
-    from kafka import TopicPartition
-
     for partition, position in positions.items():
-        highwater = consumer.highwater(TopicPartition(topic, partition))
+        highwater = reader.highwater(partition)
         if highwater is None or position < highwater - slack:
             return False
     return True
@@ -404,35 +576,27 @@ class ReadTopicFn(beam.DoFn):
         tracker=beam.DoFn.RestrictionParam(_RESTRICTIONS),
         watermark=beam.DoFn.WatermarkEstimatorParam(_WATERMARKS),
     ):
-
-        consumer = _POOL.acquire(config)
+        reader = _POOL.acquire(config)
         try:
-            yield from self._read(config, consumer, finalizer, tracker, watermark)
+            yield from self._read(config, reader, finalizer, tracker, watermark)
         finally:
-            _POOL.release(config, consumer)
+            _POOL.release(config, reader)
 
-    def _read(self, config: KafkaReadConfig, consumer, finalizer, tracker, watermark):
-        from kafka import TopicPartition
-
+    def _read(self, config: KafkaReadConfig, reader: _Reader, finalizer, tracker, watermark):
         last_record_at = _POOL.last_record_at(config)
-        topic = config.topic
         restriction = tracker.current_restriction()
         # The tracker is a thread-safe view: keep our own copy of the progress.
         positions = dict(restriction.start)
         max_ts = dict(restriction.max_ts)
-        for partition, offset in positions.items():
-            tp = TopicPartition(topic, partition)
-            if consumer.position(tp) != offset:
-                consumer.seek(tp, offset)
+        reader.read_from(positions)
         deadline = time.monotonic() + config.poll_budget_s
         claimed_any = False
         earliest_ms = None  # the earliest stamp of a batch emitted by this call
         try:
             while time.monotonic() < deadline:
-                try:
-                    batches = consumer.poll(timeout_ms=50, max_records=config.max_poll_records)
-                except OffsetOutOfRangeError as exc:
-                    moved = _restart_out_of_range(consumer, exc.args[0] if exc.args else {})
+                batches, out_of_range = reader.poll(config.max_poll_records)
+                if out_of_range:
+                    moved = _restart_out_of_range(reader, out_of_range)
                     # The move is claimed, so that the next checkpoint holds it (a restriction
                     # otherwise starts at the old offset again after every deferral).
                     for partition, offset in moved.items():
@@ -440,13 +604,16 @@ class ReadTopicFn(beam.DoFn):
                             return
                         positions[partition] = offset
                         claimed_any = True
+                elif not batches:
+                    # Nothing at hand: caught up, unless a partition has had no fetch answer
+                    # yet (a reader just assigned, whose first records may be on their way).
+                    if all(reader.highwater(p) is not None for p in positions):
+                        break
                     continue
-                if not batches:
-                    break
                 now = time.monotonic()
-                for tp, records in batches.items():
-                    last_record_at[tp.partition] = now
-                    batch = self._batch(config, tp.partition, records, tracker, positions, max_ts)
+                for partition, records in batches.items():
+                    last_record_at[partition] = now
+                    batch = self._batch(config, partition, records, tracker, positions, max_ts)
                     if batch is None:  # the claim failed: the runner split the restriction here
                         return
                     claimed_any = True
@@ -459,48 +626,48 @@ class ReadTopicFn(beam.DoFn):
                 # a live topic is read, so exactly caught up is rarely true then). Further
                 # behind: keep reading until the budget is spent (throughput, fewer round
                 # trips; a poll may return less than max_poll_records while behind).
-                if _caught_up(consumer, topic, positions, slack=config.max_poll_records):
+                if _caught_up(reader, positions, slack=config.max_poll_records):
                     break
             self._advance_watermark(
-                config, consumer, positions, max_ts, watermark, last_record_at, earliest_ms
+                config, reader, positions, max_ts, watermark, last_record_at, earliest_ms
             )
             tracker.defer_remainder(Duration(micros=0 if claimed_any else 100_000))
         finally:
             # Also when the call ends early on a failed claim: what it claimed before was
             # emitted, and a later call may have nothing new to claim and commit it with.
             if claimed_any:
-                self._settle(config, consumer, finalizer, positions)
+                self._settle(config, reader, finalizer, positions)
 
-    def _settle(self, config: KafkaReadConfig, consumer, finalizer, positions) -> None:
+    def _settle(self, config: KafkaReadConfig, reader: _Reader, finalizer, positions) -> None:
         """Commits the claimed `positions` as `config.commit_offsets` says."""
         if config.commit_offsets == "finalized":
             finalizer.register(lambda: self._commit(config, positions))
         elif config.commit_offsets == "read":
-            self._commit(config, positions, consumer)
-
-    def _event_time(self, config: KafkaReadConfig, record) -> int | None:
-        if config.event_time is None:
-            return record.timestamp
-        return config.event_time(record.key, record.value)
+            self._commit(config, positions, reader)
 
     def _batch(self, config, partition, records, tracker, positions, max_ts):
         """The records' values as one list, claimed together, at their earliest event time.
 
         None when the claim fails (the restriction was split before these records).
         """
-        times = [t for t in (self._event_time(config, r) for r in records) if t is not None]
+        values = list(map(_VALUE, records))
+        if config.event_time is None:  # the Kafka record timestamps
+            times = [ts for kind, ts in map(_TIMESTAMP, records) if kind != TIMESTAMP_NOT_AVAILABLE]
+        else:
+            times = [t for t in map(config.event_time, map(_KEY, records), values) if t is not None]
         newest = max(times, default=0)
-        if not tracker.try_claim((partition, records[-1].offset, newest)):
+        last_offset = records[-1].offset()
+        if not tracker.try_claim((partition, last_offset, newest)):
             return None
-        positions[partition] = records[-1].offset + 1
-        stamp = min(times) if times else max_ts.get(partition, records[0].timestamp)
+        positions[partition] = last_offset + 1
+        stamp = min(times) if times else max_ts.get(partition, records[0].timestamp()[1])
         if times and newest > max_ts.get(partition, -(2**62)):
             max_ts[partition] = newest
         self._records.inc(len(records))
-        return TimestampedValue([r.value for r in records], Timestamp(micros=stamp * 1000))
+        return TimestampedValue(values, Timestamp(micros=stamp * 1000))
 
     def _advance_watermark(
-        self, config, consumer, positions, max_ts, watermark, last_record_at, emitted_ms=None
+        self, config, reader, positions, max_ts, watermark, last_record_at, emitted_ms=None
     ) -> None:
         """Moves the watermark to what the partitions allow, but not past `emitted_ms`.
 
@@ -509,12 +676,10 @@ class ReadTopicFn(beam.DoFn):
                 Those batches may reach the next step after this watermark (see the module
                 docstring), so it must not pass them.
         """
-        from kafka import TopicPartition
-
         now = time.monotonic()
         active = []
         for partition, position in positions.items():
-            highwater = consumer.highwater(TopicPartition(config.topic, partition))
+            highwater = reader.highwater(partition)
             caught_up = highwater is not None and position >= highwater
             seen = max_ts.get(partition)
             if not caught_up:
@@ -537,7 +702,7 @@ class ReadTopicFn(beam.DoFn):
             watermark.set_watermark(proposed)
 
     def _commit(self, config: KafkaReadConfig, positions: dict[int, int], held=None) -> None:
-        """Commits `positions` with the consumer `held` by the caller, or one from the pool.
+        """Commits `positions` with the reader `held` by the caller, or one from the pool.
 
         Beam runs bundle finalizers on threads of its own, in any order: a bundle's
         finalizer may run after that of a later bundle, and its older positions would then
@@ -545,27 +710,24 @@ class ReadTopicFn(beam.DoFn):
         committed are sent (a finalized bundle's records are in a completed checkpoint, so
         the group's offsets never need to go back while the job runs).
         """
-        from kafka import TopicPartition
-        from kafka.structs import OffsetAndMetadata
-
         with _POOL.commits(config) as committed:
             ahead = {p: o for p, o in positions.items() if o > committed.get(p, -1)}
             if not ahead:
                 return
-            offsets = {
-                TopicPartition(config.topic, p): OffsetAndMetadata(o, "", -1)
-                for p, o in ahead.items()
-            }
-            consumer = held
+            offsets = [TopicPartition(config.topic, p, o) for p, o in ahead.items()]
+            reader = held
             try:
-                consumer = consumer or _POOL.acquire(config)
-                consumer.commit(offsets)
+                reader = reader or _POOL.acquire(config)
+                done = reader.consumer.commit(offsets=offsets, asynchronous=False)
+                failed = next((tp.error for tp in done or [] if tp.error is not None), None)
+                if failed is not None:
+                    raise KafkaException(failed)
                 committed.update(ahead)
             except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
                 log.warning("committing offsets %s failed: %s", ahead, exc)
             finally:
-                if consumer is not None and held is None:
-                    _POOL.release(config, consumer)
+                if reader is not None and held is None:
+                    _POOL.release(config, reader)
 
 
 class ReadFromKafkaTopic(beam.PTransform):

@@ -177,11 +177,13 @@ def flink(path: str) -> dict:
 
 PY_TOPIC_SIZE = """
 import os, sys
-from kafka import KafkaConsumer, TopicPartition
-c = KafkaConsumer(bootstrap_servers=os.environ["TRADESTREAM_BOOTSTRAP_SERVERS"])
-tps = [TopicPartition(sys.argv[1], p) for p in c.partitions_for_topic(sys.argv[1])]
-e, b = c.end_offsets(tps), c.beginning_offsets(tps)
-print(sum(e[t] - b[t] for t in tps))
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": os.environ["TRADESTREAM_BOOTSTRAP_SERVERS"],
+              "group.id": "e2e-probe"})
+topic = sys.argv[1]
+parts = c.list_topics(topic, timeout=30).topics[topic].partitions
+ranges = [c.get_watermark_offsets(TopicPartition(topic, p), timeout=30) for p in parts]
+print(sum(high - low for low, high in ranges))
 """
 
 

@@ -3,11 +3,13 @@ a SASL_SSL listener whose JAAS line and store passwords are Secret files.
 
 The broker is the chart's rendered server.properties (one replica, paths moved into a temporary
 directory, the per-pod lines kafka-start.sh adds) run from the project's Kafka jars. Its
-listeners and certificate use the pod's DNS name: the JVM resolves that name to 127.0.0.1
-through a hosts file of the test's (`-Djdk.net.hosts.file`) and the Python client through its
-own lookup, and the chart's fixed ports (9092-9095) become free loopback ports. So no root and
-no network namespace are needed: it runs wherever `make test` runs, hosted CI runners too.
-"""
+controller and replication listeners and its certificate use the pod's DNS name: the JVM
+resolves that name to 127.0.0.1 through a hosts file of the test's (`-Djdk.net.hosts.file`),
+and the chart's fixed ports (9092-9095) become free loopback ports. The listeners a client
+uses are advertised as `localhost`, which the certificate names too: the Python client
+(confluent-kafka) resolves names in librdkafka, through the system's resolver, which a test
+cannot point elsewhere without root. So no root and no network namespace are needed: it runs
+wherever `make test` runs, hosted CI runners too."""
 
 from __future__ import annotations
 
@@ -39,37 +41,49 @@ SECURITY = [
     "kafka.security.secureListener.jaasSecret=kafka-jaas",
 ]
 
-# The pod's name resolves to loopback for this client alone (a pod's /etc/hosts, without root).
+# The client listeners' advertised name (the pod's DNS name is the brokers' own).
+CLIENT_HOST = "localhost"
+
 CLIENT = """
-import socket
 import sys
+import time
+
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 host, cafile, plain, secure_port = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-_getaddrinfo = socket.getaddrinfo
-socket.getaddrinfo = lambda name, *a, **k: _getaddrinfo(
-    "127.0.0.1" if name == host else name, *a, **k
-)
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
-
-secure = dict(security_protocol="SASL_SSL", sasl_mechanism="PLAIN", ssl_cafile=cafile)
-admin = KafkaAdminClient(bootstrap_servers=f"{host}:{plain}", request_timeout_ms=30000)
-admin.create_topics([NewTopic("secured", num_partitions=1, replication_factor=1)])
-admin.close()
-producer = KafkaProducer(bootstrap_servers=f"{host}:{secure_port}", sasl_plain_username="alice",
-                         sasl_plain_password="alice-pw", **secure)
-producer.send("secured", b"over SASL_SSL").get(timeout=30)
-producer.close()
-consumer = KafkaConsumer("secured", bootstrap_servers=f"{host}:{plain}",
-                         auto_offset_reset="earliest", consumer_timeout_ms=15000)
-print("read", [next(iter(consumer)).value])
+# The broker listens on 127.0.0.1 only: no attempt at localhost's IPv6 address first.
+common = {"broker.address.family": "v4"}
+secure = dict(common, **{"bootstrap.servers": f"{host}:{secure_port}",
+                         "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                         "ssl.ca.location": cafile, "sasl.username": "alice"})
+admin = AdminClient(dict(common, **{"bootstrap.servers": f"{host}:{plain}"}))
+admin.create_topics([NewTopic("secured", num_partitions=1, replication_factor=1)])[
+    "secured"
+].result(timeout=60)
+failures = []
+producer = Producer(dict(secure, **{"sasl.password": "alice-pw"}))
+producer.produce("secured", b"over SASL_SSL", on_delivery=lambda err, msg: failures.append(err))
+assert producer.flush(30) == 0 and failures == [None], failures
+consumer = Consumer(dict(common, **{"bootstrap.servers": f"{host}:{plain}", "group.id": "test",
+                                    "auto.offset.reset": "earliest"}))
+consumer.subscribe(["secured"])
+deadline = time.monotonic() + 30
+msg = None
+while msg is None and time.monotonic() < deadline:
+    msg = consumer.poll(1)
+    assert msg is None or msg.error() is None, msg.error()
+print("read", [msg.value() if msg is not None else None])
 consumer.close()
-try:
-    KafkaProducer(bootstrap_servers=f"{host}:{secure_port}", sasl_plain_username="alice",
-                  sasl_plain_password="wrong", max_block_ms=8000, **secure)
-    print("wrong password accepted")
-except Exception as exc:
-    print("wrong password refused", type(exc).__name__)
+errors = []
+wrong = Producer(dict(secure, **{"sasl.password": "wrong", "error_cb": errors.append}))
+wrong.produce("secured", b"with the wrong password")
+unsent = wrong.flush(8)
+refused = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+if refused and unsent:
+    print("wrong password refused", refused[0].name())
+else:
+    print("wrong password accepted", errors)
 """
 
 
@@ -117,7 +131,10 @@ def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_pat
     tls, secrets = tmp_path / "tls", tmp_path / "secrets"
     for d in (tls, secrets / "tls-passwords", secrets / "jaas", tmp_path / "data"):
         d.mkdir(parents=True)
-    san = "SAN=dns:*.my-tradestream-kafka-headless.tradestream-namespace.svc.cluster.local"
+    san = (
+        "SAN=dns:*.my-tradestream-kafka-headless.tradestream-namespace.svc.cluster.local,"
+        f"dns:{CLIENT_HOST}"
+    )
     keytool("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048",
             "-validity", "2", "-storetype", "PKCS12", "-keystore", str(tls / "keystore.p12"),
             "-storepass", "keystore-pw", "-keypass", "keystore-pw", "-dname", f"CN={HOST}", "-ext", san)  # fmt: skip
@@ -142,8 +159,8 @@ def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_pat
     )
     assert "${dir:" + str(secrets) + "/jaas:jaas.conf}" in props  # a reference, not the secret
     props += (
-        f"\nnode.id=0\nadvertised.listeners=CLIENT://{HOST}:9092,REPLICATION://{HOST}:9094,"
-        f"SECURE://{HOST}:{env['KAFKA_SECURE_PORT']}\n"
+        f"\nnode.id=0\nadvertised.listeners=CLIENT://{CLIENT_HOST}:9092,"
+        f"REPLICATION://{HOST}:9094,SECURE://{CLIENT_HOST}:{env['KAFKA_SECURE_PORT']}\n"
     )
     moved = move_ports(props, ports)
     assert not re.search(r":909[2-5]\b", moved), moved  # every fixed port of the chart moved
@@ -171,7 +188,7 @@ def test_kafka_security_tls_and_sasl_ssl_work_with_secret_files(jvm_dir, tmp_pat
     try:
         wait_for_port(secure_port, broker, log, timeout=90)
         result = subprocess.run(
-            [sys.executable, str(tmp_path / "client.py"), HOST, str(tmp_path / "ca.pem"),
+            [sys.executable, str(tmp_path / "client.py"), CLIENT_HOST, str(tmp_path / "ca.pem"),
              str(ports[9092]), str(secure_port)],
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip

@@ -30,8 +30,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import pytest
-from kafka.errors import KafkaTimeoutError
-from kafka.future import Future
+from confluent_kafka import KafkaError, Message
 
 from tests.support.kafka import broker_settings, create_topics, produce
 from tests.support.realtime import (
@@ -65,26 +64,32 @@ STRATEGIES = [
 
 
 class _FailingProducer:
-    """Accepts sends; at flush, fails the ones listed (as an expired delivery would)."""
+    """A confluent-kafka Producer stand-in: accepts records; at flush, reports the ones listed
+    as failed (as librdkafka does for a record whose delivery timed out) and the others as
+    delivered."""
 
     def __init__(self, fail_values: set[bytes]) -> None:
         self.fail_values = fail_values
-        self.pending: list[tuple[bytes, Future]] = []
+        self.pending: list[tuple[Message, object]] = []
         self.written: list[bytes] = []
 
-    def send(self, topic, key=None, value=None):
-        future = Future()
-        self.pending.append((value, future))
-        return future
+    def produce(self, topic, value=None, key=None, on_delivery=None):
+        self.pending.append((Message(topic=topic, key=key, value=value), on_delivery))
 
-    def flush(self, timeout=None):
-        for value, future in self.pending:
-            if value in self.fail_values:
-                future.failure(KafkaTimeoutError("Expiring 1 record(s): delivery timeout"))
+    def poll(self, timeout=None) -> int:
+        return 0  # deliveries are reported at flush only
+
+    def flush(self, timeout=None) -> int:
+        for message, on_delivery in self.pending:
+            if message.value() in self.fail_values:
+                on_delivery(
+                    KafkaError(KafkaError._MSG_TIMED_OUT, "Local: Message timed out"), message
+                )
             else:
-                self.written.append(value)
-                future.success(None)
+                self.written.append(message.value())
+                on_delivery(None, message)
         self.pending = []
+        return 0
 
 
 def _signal(n: int) -> bytes:

@@ -102,23 +102,27 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> dict[int, int | None]:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        parts = sorted(consumer.partitions_for_topic(topic))
-        return {p: consumer.committed(TopicPartition(topic, p)) for p in parts}
+        parts = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=30)
+        return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in committed}
     finally:
         consumer.close()
 
 
 def _ends(bootstrap: str, topic: str) -> dict[int, int]:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "tests-ends"})
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        return {tp.partition: end for tp, end in consumer.end_offsets(tps).items()}
+        parts = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in parts
+        }
     finally:
         consumer.close()
 

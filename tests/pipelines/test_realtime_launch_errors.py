@@ -54,7 +54,7 @@ def test_realtime_refuses_committed_offsets_beyond_the_end_then_moves_them_on_re
     topic = f"trades-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker, [topic], partitions=1)
     produce(kafka_broker.bootstrap, topic, [(b"k", b"v")] * 5)
-    options = {"bootstrap_servers": [kafka_broker.bootstrap]}
+    options = {"bootstrap.servers": kafka_broker.bootstrap}
     commit_offsets(options, topic, "g-beyond", {0: 50})  # records lost on the broker
     env = dict(os.environ, TRADESTREAM_STATE_DIR=str(tmp_path))
     startup = _startup_s(env)

@@ -82,12 +82,13 @@ def _letters_by_candle(letters: list[trade_pb2.DeadLetter]) -> str:
 
 
 def _committed_total(bootstrap: str, topic: str, group: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        parts = sorted(consumer.partitions_for_topic(topic) or [])
-        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in parts)
+        parts = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+        committed = consumer.committed([TopicPartition(topic, p) for p in parts], timeout=30)
+        return sum(max(tp.offset, 0) for tp in committed)  # OFFSET_INVALID: none committed
     finally:
         consumer.close()
 

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from tests.support.realtime import (
     RealtimeProcess,
@@ -26,7 +28,8 @@ from tests.support.realtime import (
     wait_for,
 )
 from tests.support.secured_kafka import SecuredBroker, secured_broker
-from tradestream.kafka_clients.config import client_config
+from tradestream.kafka_clients.config import client_config, consumer_config
+from tradestream.kafka_clients.tail import read_range
 from tradestream.local import kafka as local_kafka
 from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import write_trades_csv
@@ -71,35 +74,33 @@ def _topics(broker: SecuredBroker, *kinds: str) -> dict[str, str]:
     return names
 
 
+def _partition_ranges(broker: SecuredBroker, consumer, topic: str) -> dict:
+    """(topic, partition) -> (first, end) offset of every partition, read over SASL_SSL."""
+    listed = AdminClient(client_config(broker.settings)).list_topics(topic=topic, timeout=30)
+    return {
+        (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)
+        for p in sorted(listed.topics[topic].partitions)
+    }
+
+
 def _read_all(broker: SecuredBroker, topic: str) -> list[tuple[bytes | None, bytes]]:
     """Every record on the topic, read over SASL_SSL."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**client_config(broker.settings), enable_auto_commit=False)
+    consumer = Consumer(consumer_config(client_config(broker.settings)))
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        out: list[tuple[bytes | None, bytes]] = []
-        deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            assert time.monotonic() < deadline, f"could not read {topic} to its end"
-            for records in consumer.poll(timeout_ms=200).values():
-                out.extend((r.key, r.value) for r in records)
-        return out
+        ranges = _partition_ranges(broker, consumer, topic)
+        starts = {tp: first for tp, (first, _) in ranges.items()}
+        ends = {tp: end for tp, (_, end) in ranges.items()}
+        return [(r.key(), r.value()) for r in read_range(consumer, starts, ends, timeout_s=30)]
     finally:
         consumer.close()
 
 
 def _topic_size(broker: SecuredBroker, topic: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**client_config(broker.settings))
+    consumer = Consumer(consumer_config(client_config(broker.settings)))
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends, begins = consumer.end_offsets(tps), consumer.beginning_offsets(tps)
-        return sum(ends[tp] - begins[tp] for tp in tps)
+        return sum(
+            end - first for first, end in _partition_ranges(broker, consumer, topic).values()
+        )
     finally:
         consumer.close()
 
@@ -154,7 +155,7 @@ def test_ingest_with_a_wrong_password_fails_fast_naming_the_refused_login(
     assert done.returncode != 0, done.stderr
     assert "refused the SASL SCRAM-SHA-512 login of user 'tradestream'" in done.stderr
     assert "TRADESTREAM_KAFKA_SASL_PASSWORD" in done.stderr
-    # "Fast" is about the login: refused at the first attempt, not after kafka-python's 30 s of
+    # "Fast" is about the login: refused at the first attempt, not after 30 s of client
     # retries. The interpreter's start-up (seconds, many more on a loaded machine) is measured
     # with `--help` and taken off, so the bound does not depend on the machine's load.
     started = time.monotonic()
@@ -242,6 +243,17 @@ def test_secured_broker_refuses_clients_without_tls_or_sasl(secured_kafka):
     )  # fmt: skip
     with pytest.raises(KafkaSecurityError):
         verify_connection(tls_only, timeout_s=10)
+
+
+def test_a_client_without_the_brokers_ca_fails_naming_the_tls_handshake(secured_kafka):
+    from tradestream.kafka_clients.config import KafkaSecurityError, verify_connection
+
+    untrusted = secured_kafka.settings.model_copy(update={"kafka_ssl_cafile": None})
+    started = time.monotonic()
+    with pytest.raises(KafkaSecurityError, match="TLS handshake with Kafka at .* failed") as e:
+        verify_connection(untrusted, timeout_s=20)
+    assert "TRADESTREAM_KAFKA_SSL_CAFILE" in str(e.value)
+    assert time.monotonic() - started < 15  # named at the first refusal, not at the timeout
 
 
 def test_realtime_flink_with_a_wrong_password_stops_naming_the_refused_login(

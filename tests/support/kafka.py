@@ -43,17 +43,27 @@ def broker_settings(state_dir: Path, jvm_dir: Path, partitions: int = 3) -> Sett
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, bytes]]) -> int:
     """Sends (key, value) records and waits for every acknowledgement."""
-    from kafka import KafkaProducer
+    from confluent_kafka import KafkaException, Producer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    failures: list = []
+
+    def delivered(err, _msg) -> None:
+        if err is not None:
+            failures.append(err)
+
     count = 0
-    try:
-        for key, value in records:
-            producer.send(topic, key=key, value=value)
-            count += 1
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                break
+            except BufferError:  # librdkafka's local queue is full: let it drain
+                producer.poll(0.1)
+        producer.poll(0)
+        count += 1
+    if producer.flush(60) or failures:
+        raise KafkaException(failures[0] if failures else "records still unsent after 60 s")
     return count
 
 
@@ -61,26 +71,28 @@ def consume_all(
     bootstrap: str, topic: str, expected: int, timeout_s: float = 60.0
 ) -> list[tuple[bytes | None, bytes]]:
     """Reads the topic from the beginning until `expected` records or the timeout."""
-    from kafka import KafkaConsumer
+    from confluent_kafka import Consumer
 
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        consumer_timeout_ms=1000,
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "tests-consume-all",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
     )
+    consumer.subscribe([topic])
     out: list[tuple[bytes | None, bytes]] = []
     deadline = time.monotonic() + timeout_s
     try:
         while len(out) < expected and time.monotonic() < deadline:
-            for msg in consumer:
-                out.append((msg.key, msg.value))
-                if len(out) >= expected:
-                    break
+            for msg in consumer.consume(num_messages=1000, timeout=0.5):
+                if msg.error() is not None:
+                    raise RuntimeError(f"reading {topic}: {msg.error()}")
+                out.append((msg.key(), msg.value()))
     finally:
         consumer.close()
-    return out
+    return out[:expected]
 
 
 def create_topics(settings: Settings, topics: list[str], partitions: int = 3) -> None:
@@ -89,18 +101,16 @@ def create_topics(settings: Settings, topics: list[str], partitions: int = 3) ->
 
 def recreate_topics(settings: Settings, topics: list[str], partitions: int = 3) -> None:
     """Deletes the topics and creates them again: same names, new topic ids, offsets from 0."""
-    from kafka.admin import KafkaAdminClient
+    from confluent_kafka.admin import AdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap, request_timeout_ms=30000)
-    try:
-        admin.delete_topics(topics, timeout_ms=30000)
-        deadline = time.monotonic() + 60
-        while set(topics) & set(admin.list_topics()):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics {topics} still listed after deletion")
-            time.sleep(0.5)
-    finally:
-        admin.close()
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        future.result(timeout=60)
+    deadline = time.monotonic() + 60
+    while set(topics) & set(admin.list_topics(timeout=10).topics):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {topics} still listed after deletion")
+        time.sleep(0.5)
     # A name can be refused for a moment after its deletion: retry the creation.
     deadline = time.monotonic() + 60
     while True:

@@ -199,23 +199,44 @@ class RealtimeProcess:
         return self.proc.returncode
 
 
+def _reader(bootstrap: str):
+    """A consumer that reads assigned partitions and commits nothing."""
+    from confluent_kafka import Consumer
+
+    return Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "tests-reader", "enable.auto.commit": False}
+    )
+
+
+def _edges(consumer, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (first offset, offset after the last record) of every partition (asked
+    again while a new topic's leaders settle)."""
+    from tradestream.transforms.kafka_source import partition_edges
+
+    partitions = sorted(consumer.list_topics(topic, timeout=30).topics[topic].partitions)
+    return partition_edges(consumer, topic, partitions)
+
+
 def read_topic(bootstrap: str, topic: str, decode) -> list:
     """Every record currently on the topic, each value decoded with `decode`."""
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = _reader(bootstrap)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
+        edges = _edges(consumer, topic)
+        consumer.assign([TopicPartition(topic, p, begin) for p, (begin, _) in edges.items()])
+        todo = {p: end for p, (begin, end) in edges.items() if begin < end}
         out = []
         deadline = time.monotonic() + 30
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
+        while todo:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read the topic {topic} to its end")
-            for records in consumer.poll(timeout_ms=200).values():
-                out.extend(decode(r.value) for r in records)
+            for message in consumer.consume(1000, timeout=0.2):
+                if message.error() is not None:
+                    raise RuntimeError(f"reading {topic}: {message.error().str()}")
+                out.append(decode(message.value()))
+                if message.offset() + 1 >= todo.get(message.partition(), 0):
+                    todo.pop(message.partition(), None)
         return out
     finally:
         consumer.close()
@@ -227,14 +248,9 @@ def read_signals(bootstrap: str, topic: str) -> list[signal_pb2.Signal]:
 
 
 def topic_size(bootstrap: str, topic: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    consumer = _reader(bootstrap)
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
-        return sum(ends[tp] - begins[tp] for tp in tps)
+        return sum(end - begin for begin, end in _edges(consumer, topic).values())
     finally:
         consumer.close()
 

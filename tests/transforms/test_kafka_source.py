@@ -9,7 +9,7 @@ import time
 
 import pytest
 from apache_beam.utils.timestamp import Timestamp
-from kafka.consumer.fetcher import ConsumerRecord
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Message
 
 from tests.support.builders import T0, trade
 from tradestream.transforms.kafka_io import TradeEventTime
@@ -18,14 +18,20 @@ from tradestream.transforms.kafka_source import (
     ReadTopicFn,
     TopicRestriction,
     TopicTracker,
+    _Reader,
 )
 
 CONFIG = KafkaReadConfig("localhost:1", "trades", "g", event_time=TradeEventTime())
 
 
-def _record(offset: int, value: bytes, kafka_ts: int = 5, partition: int = 0) -> ConsumerRecord:
-    return ConsumerRecord(
-        "trades", partition, -1, offset, kafka_ts, 0, b"k", value, [], None, 1, len(value), -1
+def _record(offset: int, value: bytes, kafka_ts: int = 5, partition: int = 0) -> Message:
+    return Message(
+        topic="trades",
+        partition=partition,
+        offset=offset,
+        key=b"k",
+        value=value,
+        timestamp=(TIMESTAMP_CREATE_TIME, kafka_ts),
     )
 
 
@@ -74,38 +80,38 @@ def test_a_batch_without_any_event_time_is_stamped_at_the_partition_progress():
 
 
 class _ScriptedConsumer:
-    """A KafkaConsumer stand-in: each poll() returns the next scripted result.
+    """A confluent-kafka Consumer stand-in: each consume() returns the next scripted result.
 
     `polls` holds {partition: records} per poll; an empty one ends a read call (as a
-    caught-up poll does). Every partition's high watermark is its end from the first poll on.
+    caught-up poll does: nothing arrives while poll() waits). Every partition's high
+    watermark is its end from the first poll on.
     """
 
     def __init__(self, ends: dict[int, int], polls: list[dict[int, list]]) -> None:
         self._ends = ends
         self._polls = list(polls)
-        self._positions = dict.fromkeys(ends, 0)
         self._fetched = False
 
-    def position(self, tp) -> int:
-        return self._positions[tp.partition]
+    def assign(self, tps) -> None:
+        pass
 
-    def seek(self, tp, offset: int) -> None:
-        self._positions[tp.partition] = offset
+    def seek(self, tp) -> None:
+        pass
 
-    def poll(self, timeout_ms: int, max_records: int) -> dict:
-        from kafka import TopicPartition
-
+    def consume(self, num_messages: int, timeout: float) -> list:
         self._fetched = True
         records = self._polls.pop(0) if self._polls else {}
-        for partition, batch in records.items():
-            self._positions[partition] = batch[-1].offset + 1
-        return {TopicPartition("trades", p): batch for p, batch in records.items()}
+        return [record for batch in records.values() for record in batch]
 
-    def highwater(self, tp) -> int | None:
-        return self._ends[tp.partition] if self._fetched else None
+    def poll(self, timeout: float):
+        return None
+
+    def get_watermark_offsets(self, tp, timeout=None, cached=False) -> tuple[int, int]:
+        assert cached, "the source reads high watermarks from the latest fetch only"
+        return (0, self._ends[tp.partition]) if self._fetched else (-1001, -1001)
 
 
-def _trades_at(partition: int, first_offset: int, times: list[int]) -> list[ConsumerRecord]:
+def _trades_at(partition: int, first_offset: int, times: list[int]) -> list[Message]:
     return [
         _record(first_offset + i, trade(time_ms=t).SerializeToString(), partition=partition)
         for i, t in enumerate(times)
@@ -140,6 +146,7 @@ def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
             {1: _trades_at(1, len(first_part), rest)},
         ],
     )
+    reader = _Reader(consumer, "trades")
     restriction = TopicRestriction(start={0: 0, 1: 0}, max_ts={})
     estimator_state = None
     published = []
@@ -148,7 +155,7 @@ def test_a_call_never_publishes_a_watermark_past_the_batches_it_emitted():
         watermark = ManualWatermarkEstimator(estimator_state)
         batches = list(
             ReadTopicFn()._read(
-                config, consumer, _Finalizer(), RestrictionTrackerView(tracker), watermark
+                config, reader, _Finalizer(), RestrictionTrackerView(tracker), watermark
             )
         )
         published.append((watermark.current_watermark(), [b.timestamp for b in batches]))
@@ -181,6 +188,7 @@ def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermar
         ends={0: 60},
         polls=[{0: _trades_at(0, 0, times[:20])}, {0: _trades_at(0, 20, times[20:])}],
     )
+    reader = _Reader(consumer, "trades")
     restriction = TopicRestriction(start={0: 0}, max_ts={})
     estimator_state = None
     calls = []
@@ -190,7 +198,7 @@ def test_a_call_that_reads_less_than_a_full_poll_ends_and_publishes_its_watermar
         started = time.monotonic()
         batches = list(
             ReadTopicFn()._read(
-                config, consumer, _Finalizer(), RestrictionTrackerView(tracker), watermark
+                config, reader, _Finalizer(), RestrictionTrackerView(tracker), watermark
             )
         )
         calls.append((len(batches), time.monotonic() - started, watermark.current_watermark()))
@@ -215,13 +223,14 @@ def test_a_call_far_behind_keeps_reading_through_short_polls():
         ends={0: 1000},
         polls=[{0: _trades_at(0, 0, times[:20])}, {0: _trades_at(0, 20, times[20:])}, {}],
     )
+    reader = _Reader(consumer, "trades")
     from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
     from apache_beam.runners.sdf_utils import RestrictionTrackerView, ThreadsafeRestrictionTracker
 
     tracker = ThreadsafeRestrictionTracker(TopicTracker(TopicRestriction(start={0: 0}, max_ts={})))
     batches = list(
         ReadTopicFn()._read(
-            config, consumer, _Finalizer(), RestrictionTrackerView(tracker),
+            config, reader, _Finalizer(), RestrictionTrackerView(tracker),
             ManualWatermarkEstimator(None),
         )
     )  # fmt: skip
@@ -270,24 +279,24 @@ def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
     values = [trade(time_ms=T0 + i).SerializeToString() for i in range(5)]
     produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", v) for v in values])
     if deleted:  # retention deleted the oldest records before they were read
-        from kafka import TopicPartition
-        from kafka.admin import KafkaAdminClient
+        from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import AdminClient
 
-        admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
-        admin.delete_records({TopicPartition(topic, 0): deleted})
-        admin.close()
+        admin = AdminClient({"bootstrap.servers": kafka_broker.bootstrap})
+        for future in admin.delete_records([TopicPartition(topic, 0, deleted)]).values():
+            future.result(timeout=30)
         values = values[deleted:]
     config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-range", commit_offsets="never")
     # A restored restriction of an earlier incarnation of the topic (or of deleted records).
     restriction = TopicRestriction(start={0: start}, max_ts={})
-    consumer = _new_consumer(config)
+    reader = _new_consumer(config)
     read = []
     try:
         for _ in range(40):  # each call as the runner makes it: on the previous residual
             tracker = ThreadsafeRestrictionTracker(TopicTracker(restriction))
             batches = ReadTopicFn()._read(
                 config,
-                consumer,
+                reader,
                 _Finalizer(),
                 RestrictionTrackerView(tracker),
                 ManualWatermarkEstimator(None),
@@ -297,7 +306,7 @@ def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
             if len(read) >= len(values):
                 break
     finally:
-        consumer.close()
+        reader.close()
     assert read == values, "every record of the partition is read, none skipped"
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(
@@ -307,11 +316,12 @@ def test_a_position_outside_the_partition_reads_it_from_the_beginning_and_warns(
 
 
 def _committed(bootstrap: str, topic: str, group: str) -> int | None:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        return consumer.committed(TopicPartition(topic, 0))
+        (tp,) = consumer.committed([TopicPartition(topic, 0)], timeout=30)
+        return tp.offset if tp.offset >= 0 else None
     finally:
         consumer.close()
 
@@ -331,13 +341,13 @@ def test_a_call_cut_short_by_a_checkpoint_still_commits_what_it_claimed(kafka_br
     values = [trade(time_ms=T0 + i).SerializeToString() for i in range(6)]
     produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", v) for v in values])
     config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-cut", max_poll_records=2)
-    consumer = _new_consumer(config)
+    reader = _new_consumer(config)
     tracker = ThreadsafeRestrictionTracker(TopicTracker(TopicRestriction(start={0: 0}, max_ts={})))
     finalizer = _Finalizer()
     try:
         batches = ReadTopicFn()._read(
             config,
-            consumer,
+            reader,
             finalizer,
             RestrictionTrackerView(tracker),
             ManualWatermarkEstimator(None),
@@ -346,7 +356,7 @@ def test_a_call_cut_short_by_a_checkpoint_still_commits_what_it_claimed(kafka_br
         tracker.try_split(0)  # the runner checkpoints while the call still reads
         assert list(batches) == [], "nothing is claimed after the split"
     finally:
-        consumer.close()
+        reader.close()
     assert first.value == values[:2]
     assert len(finalizer.callbacks) == 1, "the claimed records' offsets await the checkpoint"
     finalizer.callbacks[0]()

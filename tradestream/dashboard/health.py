@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
+TIMEOUT_S = 5.0  # longest wait for one answer of the brokers
 
 
 @dataclass(frozen=True)
@@ -72,59 +73,66 @@ class KafkaHealth:
             self._stop.wait(self.every_s)
 
     def _consumer(self, group: str | None):
+        """A consumer that reads offsets only; `group`'s to read its committed ones."""
         consumer = self._consumers.get(group)
         if consumer is None:
-            from kafka import KafkaConsumer
+            from confluent_kafka import Consumer
 
-            from tradestream.kafka_clients.config import env_client_config
+            from tradestream.kafka_clients.config import consumer_config, env_client_config
 
-            consumer = KafkaConsumer(
-                **env_client_config(self.targets.bootstrap),
-                group_id=group,
-                enable_auto_commit=False,
-                request_timeout_ms=5000,
-            )
+            consumer = Consumer(consumer_config(env_client_config(self.targets.bootstrap), group))
             self._consumers[group] = consumer
         return consumer
 
     def _partitions(self, topic: str):
-        from kafka import TopicPartition
+        from confluent_kafka import TopicPartition
 
-        parts = self._consumer(None).partitions_for_topic(topic)
-        return [TopicPartition(topic, p) for p in sorted(parts or [])]
+        found = self._consumer(None).list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        if found is None or found.error is not None:
+            return []
+        return [TopicPartition(topic, p) for p in sorted(found.partitions)]
+
+    def _ranges(self, tps) -> tuple[dict, dict]:
+        """(beginning offsets, end offsets) of the partitions, keyed by partition."""
+        plain = self._consumer(None)
+        ranges = {tp.partition: plain.get_watermark_offsets(tp, timeout=TIMEOUT_S) for tp in tps}
+        return {p: low for p, (low, _) in ranges.items()}, {p: hi for p, (_, hi) in ranges.items()}
 
     def check(self) -> dict:
         """One reading: {ok, checked_ms, groups: [...], dead_letters, signals_total, error}."""
         t = self.targets
         out: dict = {"ok": True, "checked_ms": int(time.time() * 1000), "error": "", "groups": []}
         try:
-            plain = self._consumer(None)
             for label, group, topic in t.groups:
                 tps = self._partitions(topic)
                 entry = {"label": label, "group": group, "topic": topic, "lag": None}
                 if tps:
-                    ends = plain.end_offsets(tps)
-                    begins = plain.beginning_offsets(tps)
+                    begins, ends = self._ranges(tps)
                     member = self._consumer(group)
                     lag, committed_any = 0, False
-                    for tp in tps:
-                        committed = member.committed(tp)
+                    for tp in member.committed(tps, timeout=TIMEOUT_S):
+                        committed = tp.offset if tp.offset >= 0 else None  # < 0: none
                         committed_any |= committed is not None
-                        lag += ends[tp] - (committed if committed is not None else begins[tp])
+                        start = committed if committed is not None else begins[tp.partition]
+                        lag += ends[tp.partition] - start
                     entry.update(lag=max(lag, 0), committed=committed_any, partitions=len(tps))
                 else:
                     entry["error"] = f"topic {topic} not found"
                 out["groups"].append(entry)
             dlq = self._partitions(t.dlq_topic)
             if dlq:
-                ends, begins = plain.end_offsets(dlq), plain.beginning_offsets(dlq)
-                out["dead_letters"] = sum(ends[tp] - begins[tp] for tp in dlq)
+                begins, ends = self._ranges(dlq)
+                out["dead_letters"] = sum(ends[p] - begins[p] for p in ends)
             else:
                 out["dead_letters"] = None
             sig = self._partitions(t.signals_topic)
-            out["signals_total"] = sum(plain.end_offsets(sig).values()) if sig else None
+            out["signals_total"] = sum(self._ranges(sig)[1].values()) if sig else None
         except Exception as exc:  # noqa: BLE001 - shown on the page, retried next time
             log.debug("kafka health check failed: %s", exc)
+            from confluent_kafka import KafkaException
+
             self._close_consumers()
-            out.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+            # librdkafka's words for a client error, not the KafkaError's repr.
+            reason = exc.args[0].str() if isinstance(exc, KafkaException) else exc
+            out.update(ok=False, error=f"{type(exc).__name__}: {reason}")
         return out

@@ -49,7 +49,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apache_beam.options.pipeline_options import PipelineOptions
-from kafka.errors import KafkaError
+from confluent_kafka import KafkaException
 
 from tradestream.cli_types import (
     duration_ms,
@@ -92,6 +92,7 @@ from tradestream.market.sample_day import sample_trades
 from tradestream.market.trade_files import TradeFileError, read_trades
 from tradestream.market.trade_validation import SYMBOL_PATTERN
 from tradestream.pipelines.options import KafkaOptions, parse_pipeline_args
+from tradestream.runtime.errors import LocalRuntimeError
 from tradestream.settings import get_settings
 
 SOURCES = ("replay", "coinbase", "ohlc-replay")
@@ -358,9 +359,9 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str, unit: s
     if account.resume is not None:
         try:
             tail = TopicTail.open(settings, args.bootstrap_servers, args.trades_topic)
-        except ValueError as exc:
+        except (ValueError, KafkaException) as exc:
             producer.close()
-            print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+            print(f"tradestream ingest: error: {_reason(exc)}", file=sys.stderr)
             return 2
         found = tail.symbols()
         if found:
@@ -392,8 +393,11 @@ def _run_replay(args: argparse.Namespace, stream: Iterator, source: str, unit: s
         account.stopped = True
         print(f"[ingest] interrupted: {account.summary(unit, args.dlq_topic)}", flush=True)
         return 130
-    except (RuntimeError, KafkaError) as exc:  # records Kafka did not take
+    except RuntimeError as exc:  # records Kafka did not take
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 1
+    except KafkaException as exc:  # a record the producer refused to queue
+        print(f"tradestream ingest: error: {_reason(exc)}", file=sys.stderr)
         return 1
     finally:
         producer.close()
@@ -476,11 +480,11 @@ def _run_coinbase(args: argparse.Namespace) -> int:
         try:
             with TopicTail.open(settings, args.bootstrap_servers, args.trades_topic, keep) as tail:
                 seeded = seed_recent_ids(stream.dedup, config.products, tail.recent)
-        except ValueError as exc:
+        except (ValueError, KafkaException) as exc:
             producer.close()
             if server is not None:
                 server.stop()
-            log.error("%s", exc)
+            log.error("%s", _reason(exc))
             return 2
         log.info(
             "resuming: %d of %d product(s) already on %s; their last %d trade id(s) are "
@@ -508,9 +512,15 @@ def _error(message: object) -> int:
     return 2
 
 
+def _reason(exc: Exception) -> str:
+    """An error as one line: librdkafka's words for a KafkaException (not its repr)."""
+    return exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
+
+
 def _book_producer(args: argparse.Namespace) -> BookProducer:
     """A producer into the book topic, which is created when missing (`local up` creates the
-    trades topics only). Raises KafkaSecurityError, KafkaUnavailableError, KafkaError."""
+    trades topics only). Raises KafkaSecurityError, KafkaUnavailableError, LocalRuntimeError
+    (the topic list), KafkaException."""
     settings = get_settings()
     require_broker(settings, args.bootstrap_servers)  # no broker: one line in seconds
     if args.book_topic not in describe_topics(args.bootstrap_servers, settings):
@@ -544,8 +554,10 @@ def _run_book(args: argparse.Namespace) -> int:
         return _error(f"--channel=level2 works with --source=coinbase or replay, not {args.source}")
     try:
         producer = _book_producer(args)
-    except (KafkaSecurityError, KafkaError) as exc:
+    except (KafkaSecurityError, LocalRuntimeError) as exc:
         return _error(exc)
+    except KafkaException as exc:
+        return _error(_reason(exc))
     if args.source == "coinbase":
         return _run_coinbase_book(args, config, producer)
     return _run_book_replay(args, frames, producer)
@@ -575,8 +587,11 @@ def _run_book_replay(
     except BookFileError as exc:
         producer.flush()
         return _error(exc)
-    except (RuntimeError, KafkaError) as exc:
+    except RuntimeError as exc:
         print(f"tradestream ingest: error: {exc}", file=sys.stderr)
+        return 1
+    except KafkaException as exc:
+        print(f"tradestream ingest: error: {_reason(exc)}", file=sys.stderr)
         return 1
     finally:
         producer.close()

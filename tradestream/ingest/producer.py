@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from confluent_kafka import KafkaError, Producer
+
 from tradestream.kafka_clients.config import producer_config, verify_connection
 from tradestream.market.dead_letters import dead_letter
 from tradestream.settings import Settings
 from tradestream.v1 import book_pb2, trade_pb2
+
+# How long a record may wait for its acknowledgement, retries included, before it counts
+# as failed.
+DELIVERY_TIMEOUT_MS = 120_000
 
 
 @dataclass
@@ -36,32 +42,45 @@ class TradeProducer:
     def __init__(
         self, settings: Settings, trades_topic: str, dlq_topic: str, bootstrap: str | None = None
     ) -> None:
-        from kafka import KafkaProducer
-
         verify_connection(settings, bootstrap)  # refused TLS/SASL: a clear error, at once
-        # Reconnect within a second of a broker restart (kafka-python's backoff grows to 30 s);
-        # records wait meanwhile (retries, delivery timeout 120 s).
-        self._producer = KafkaProducer(
-            **{**producer_config(settings, bootstrap), "reconnect_backoff_max_ms": 1000}
+        # While a broker restarts, records wait in the local queue and are retried; one not
+        # acknowledged within 120 s fails (librdkafka's default is 5 minutes).
+        self._producer = Producer(
+            {**producer_config(settings, bootstrap), "message.timeout.ms": DELIVERY_TIMEOUT_MS}
         )
         self.trades_topic = trades_topic
         self.dlq_topic = dlq_topic
         self.stats = ProducerStats()
-        self._first_error: BaseException | None = None
+        self._first_error: KafkaError | None = None
 
-    def _failed(self, exc: BaseException) -> None:
+    def _delivered(self, error: KafkaError | None, _message) -> None:
+        """Delivery report of one record (librdkafka calls it from `poll` or `flush`)."""
+        if error is None:
+            return
         self.stats.errors += 1
         if self._first_error is None:
-            self._first_error = exc
+            self._first_error = error
+
+    def _produce(self, topic: str, key: bytes, value: bytes, timestamp_ms: int = 0) -> None:
+        """Queues one record (timestamp 0: the producer's clock) and serves delivery reports."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value=value,
+                    key=key,
+                    timestamp=timestamp_ms,
+                    on_delivery=self._delivered,
+                )
+                break
+            except BufferError:  # the local queue is full: wait for deliveries to drain it
+                self._producer.poll(0.1)
+        self._producer.poll(0)
 
     def send(self, trade: trade_pb2.Trade) -> None:
-        future = self._producer.send(
-            self.trades_topic,
-            key=trade.symbol.encode(),
-            value=trade.SerializeToString(),
-            timestamp_ms=trade.time_ms,
+        self._produce(
+            self.trades_topic, trade.symbol.encode(), trade.SerializeToString(), trade.time_ms
         )
-        future.add_errback(self._failed)
         self.stats.sent += 1
         self.stats.per_symbol[trade.symbol] = self.stats.per_symbol.get(trade.symbol, 0) + 1
 
@@ -70,22 +89,25 @@ class TradeProducer:
     ) -> None:
         """Sends a DeadLetter; `source` names where the record came from (`coinbase`, ...)."""
         letter = dead_letter(payload, reason, detail, source_topic=source, symbol=symbol)
-        future = self._producer.send(
-            self.dlq_topic, key=(symbol or reason).encode(), value=letter.SerializeToString()
-        )
-        future.add_errback(self._failed)
+        self._produce(self.dlq_topic, (symbol or reason).encode(), letter.SerializeToString())
         self.stats.dead_lettered += 1
 
     def flush(self, timeout_s: float = 60.0) -> None:
-        """Waits for every send to be acknowledged; raises if any failed."""
-        self._producer.flush(timeout=timeout_s)
+        """Waits for every send to be acknowledged; raises if any failed or is still waiting."""
+        unsent = self._producer.flush(timeout_s)
         if self._first_error is not None:
             raise RuntimeError(
-                f"{self.stats.errors} record(s) could not be written to Kafka: {self._first_error}"
+                f"{self.stats.errors} record(s) could not be written to Kafka: "
+                f"{self._first_error.str()}"
+            )
+        if unsent:
+            raise RuntimeError(
+                f"{unsent} record(s) not acknowledged by Kafka within {timeout_s:g}s"
             )
 
     def close(self) -> None:
-        self._producer.close(timeout=30)
+        """Waits up to 30 s for the records still queued (a Producer has nothing to close)."""
+        self._producer.flush(30)
 
 
 class BookProducer(TradeProducer):
@@ -99,12 +121,9 @@ class BookProducer(TradeProducer):
         self.book_topic = book_topic
 
     def send(self, update: book_pb2.BookUpdate) -> None:  # type: ignore[override]
-        future = self._producer.send(
-            self.book_topic,
-            key=update.symbol.encode(),
-            value=update.SerializeToString(),
-            timestamp_ms=update.time_ms or None,  # no event time: the broker's
+        # No event time (0): the producer's clock stamps the record.
+        self._produce(
+            self.book_topic, update.symbol.encode(), update.SerializeToString(), update.time_ms
         )
-        future.add_errback(self._failed)
         self.stats.sent += 1
         self.stats.per_symbol[update.symbol] = self.stats.per_symbol.get(update.symbol, 0) + 1

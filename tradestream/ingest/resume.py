@@ -37,10 +37,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 
 from tradestream.ingest.dedup import RecentTradeIds
-from tradestream.kafka_clients.config import client_config
+from tradestream.kafka_clients.config import client_config, consumer_config
 from tradestream.kafka_clients.tail import read_range
 from tradestream.market.trade_files import BadRow
 from tradestream.settings import Settings
@@ -49,12 +50,19 @@ from tradestream.v1 import trade_pb2
 CHUNK = 5_000  # records read per step when scanning a partition backward
 SEED_IDS = 1_000  # Coinbase: trade ids per product remembered from the topic (snapshots ~100)
 READ_TIMEOUT_S = 30.0  # longest wait for one chunk of a partition
-# A topic without partitions is asked for again before it is called missing: kafka-python 3.0
-# can answer the consumer's all-topics metadata request with the no-topics response of a
-# refresh of its own that was in flight, so an existing topic looks missing (seen now and then
-# in `ingest` started right after another run).
+METADATA_TIMEOUT_S = 10.0  # longest wait for the topic's partitions or offsets
+# A topic without partitions is asked for again before it is called missing: a broker learns
+# of a topic created a moment ago (`local up`, `ensure_topics`) from the controller a little
+# later, and meanwhile answers that it does not know it.
 METADATA_ATTEMPTS = 4
 METADATA_PAUSE_S = 0.25
+# The answers of a broker about a partition whose leadership it has not taken up yet.
+_LEADER_SETTLING = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
+# The Java client's partitioner, which TradeProducer uses (librdkafka's murmur2_random): the
+# key's murmur2 hash with this seed, made positive, modulo the partition count.
+MURMUR2_SEED = 0x9747B28C
+_MURMUR2_M = 0x5BD1E995
+_U32 = 0xFFFFFFFF
 
 
 def trade_order(trade: trade_pb2.Trade) -> tuple[int, int, int, str]:
@@ -172,32 +180,36 @@ class TopicTail:
     Records are keyed by symbol; a record whose value is not a Trade is passed over.
 
     Args:
-        consumer: a kafka-python KafkaConsumer without a group (this object closes it).
+        consumer: a confluent-kafka Consumer that commits nothing (this object closes it).
         topic: the trades topic.
         keep: trades remembered per symbol (1 for replays; the ids to seed for Coinbase).
         chunk: records read per step when scanning a partition backward.
 
     Raises:
         ValueError: the topic does not exist.
+        KafkaException: the brokers did not say within METADATA_TIMEOUT_S.
     """
 
     def __init__(self, consumer, topic: str, keep: int = 1, chunk: int = CHUNK) -> None:
-        from kafka import TopicPartition
-
         if keep <= 0 or chunk <= 0:
             raise ValueError("keep and chunk must be > 0")
         self._consumer = consumer
         self.topic = topic
         self.keep = keep
         self.chunk = chunk
-        partitions = _partitions_of(consumer, topic)
-        if not partitions:
+        self._begin: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+        try:
+            self.partitions = _partitions_of(consumer, topic)
+            if not self.partitions:
+                raise ValueError(
+                    f"topic {topic!r} does not exist (create it, or check --trades_topic)"
+                )
+            for p in self.partitions:
+                self._begin[p], self._end[p] = _watermarks(consumer, TopicPartition(topic, p))
+        except BaseException:  # a missing topic, or no answer (KafkaException)
             consumer.close()
-            raise ValueError(f"topic {topic!r} does not exist (create it, or check --trades_topic)")
-        self.partitions = partitions
-        tps = [TopicPartition(topic, p) for p in partitions]
-        self._begin = {tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()}
-        self._end = {tp.partition: o for tp, o in consumer.end_offsets(tps).items()}
+            raise
         self._scanned_from = dict(self._end)  # offsets >= this are read (per partition)
         self._recent: dict[str, list[trade_pb2.Trade]] = {}  # newest first, up to `keep`
 
@@ -206,11 +218,7 @@ class TopicTail:
         cls, settings: Settings, bootstrap: str | None, topic: str, keep: int = 1
     ) -> TopicTail:
         """A tail of `topic` on the brokers of `settings` (or `bootstrap`), last chunk read."""
-        from kafka import KafkaConsumer
-
-        consumer = KafkaConsumer(
-            **client_config(settings, bootstrap), group_id=None, enable_auto_commit=False
-        )
+        consumer = Consumer(consumer_config(client_config(settings, bootstrap)))
         tail = cls(consumer, topic, keep=keep)
         try:
             tail.read_last_chunk()
@@ -253,8 +261,6 @@ class TopicTail:
 
     def partition_of(self, symbol: str) -> int:
         """The partition of `symbol`'s records: the Kafka default partitioner (murmur2)."""
-        from kafka.partitioner.default import murmur2
-
         return self.partitions[(murmur2(symbol.encode()) & 0x7FFFFFFF) % len(self.partitions)]
 
     def _scan_step(self, partition: int) -> None:
@@ -263,14 +269,15 @@ class TopicTail:
         if start >= stop:
             return
         for record in reversed(self._read(partition, start, stop)):
-            if not record.key:
+            key = record.key()
+            if not key:
                 continue
-            symbol = record.key.decode("utf-8", "replace")
+            symbol = key.decode("utf-8", "replace")
             found = self._recent.setdefault(symbol, [])
             if len(found) >= self.keep:
                 continue
             try:
-                trade = trade_pb2.Trade.FromString(record.value or b"")
+                trade = trade_pb2.Trade.FromString(record.value() or b"")
             except DecodeError:
                 continue
             if trade.symbol == symbol:
@@ -278,9 +285,7 @@ class TopicTail:
         self._scanned_from[partition] = start
 
     def _read(self, partition: int, start: int, stop: int) -> list:
-        from kafka import TopicPartition
-
-        tp = TopicPartition(self.topic, partition)
+        tp = (self.topic, partition)
         return read_range(
             self._consumer, {tp: start}, {tp: stop}, READ_TIMEOUT_S, max_records=self.chunk
         )
@@ -298,12 +303,50 @@ class TopicTail:
 def _partitions_of(consumer, topic: str) -> list[int]:
     """The topic's partitions, or [] when it has none after METADATA_ATTEMPTS answers."""
     for attempt in range(METADATA_ATTEMPTS):
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return sorted(partitions)
+        found = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+        if found is not None and found.error is None and found.partitions:
+            return sorted(found.partitions)
         if attempt + 1 < METADATA_ATTEMPTS:
             time.sleep(METADATA_PAUSE_S)
     return []
+
+
+def _watermarks(consumer, tp: TopicPartition) -> tuple[int, int]:
+    """The partition's first and next offsets, asked again while its leader is not settled.
+
+    A broker names itself a new partition's leader in its metadata a moment before it
+    serves the partition's offsets: meanwhile it answers NOT_LEADER_FOR_PARTITION, which
+    librdkafka does not retry for this request.
+    """
+    deadline = time.monotonic() + METADATA_TIMEOUT_S
+    while True:
+        try:
+            return consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT_S)
+        except KafkaException as exc:
+            settling = exc.args[0].code() in _LEADER_SETTLING or exc.args[0].retriable()
+            if not settling or time.monotonic() > deadline:
+                raise
+        time.sleep(METADATA_PAUSE_S)
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash of a key, as an unsigned 32-bit number (Java's `Utils.murmur2`)."""
+    h = (MURMUR2_SEED ^ len(data)) & _U32
+    whole = len(data) - len(data) % 4
+    for i in range(0, whole, 4):
+        k = int.from_bytes(data[i : i + 4], "little")
+        k = (k * _MURMUR2_M) & _U32
+        k ^= k >> 24
+        k = (k * _MURMUR2_M) & _U32
+        h = ((h * _MURMUR2_M) & _U32) ^ k
+    tail = data[whole:]
+    if tail:
+        h ^= int.from_bytes(tail, "little")
+        h = (h * _MURMUR2_M) & _U32
+    h ^= h >> 13
+    h = (h * _MURMUR2_M) & _U32
+    h ^= h >> 15
+    return h
 
 
 def describe(last_trades: dict[str, trade_pb2.Trade]) -> str:
@@ -329,6 +372,7 @@ __all__ = [
     "ResumeStats",
     "TopicTail",
     "describe",
+    "murmur2",
     "seed_recent_ids",
     "skip_already_sent",
     "trade_order",

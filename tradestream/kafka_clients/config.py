@@ -1,9 +1,10 @@
 """Kafka client configuration from settings: one place for bootstrap servers and security.
 
-Every kafka-python client TradeStream builds takes its options from `client_config` (or
-`producer_config`), so TLS and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*`
-environment (see `tradestream.settings`). Secret values stay `SecretStr` until here, where they
-are handed to the client and nowhere else: never logged, never put into pipeline options.
+Every Kafka client TradeStream builds is a confluent-kafka (librdkafka) client whose
+properties come from `client_config` (with `consumer_config` or `producer_config`), so TLS
+and SASL/SCRAM are configured once, by the `TRADESTREAM_KAFKA_*` environment (see
+`tradestream.settings`). Secret values stay `SecretStr` until here, where they are handed to
+the client and nowhere else: never logged, never put into pipeline options.
 """
 
 from __future__ import annotations
@@ -11,18 +12,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from tradestream.kafka_clients.properties import PRODUCER_PROPERTIES
+from tradestream.kafka_clients.properties import READER_GROUP as READER_GROUP  # re-exported
+from tradestream.kafka_clients.properties import consumer_config as consumer_config  # re-exported
 from tradestream.settings import Settings, get_settings
 
 VERIFY_TIMEOUT_S = 30.0
 # How long a command waits for a broker before it says there is none (issue 15: ~30 s of
-# kafka-python retries and a traceback were the old behaviour).
+# client retries and a traceback were the old behaviour).
 BROKER_TIMEOUT_S = 8.0
+
+
+# librdkafka's log lines (a refused connection, a broker that went away) go here. They show
+# where a command has set up logging, in its format and at its level; elsewhere they are
+# dropped (the NullHandler keeps Python's last-resort handler from printing them bare).
+CLIENT_LOG = logging.getLogger("tradestream.kafka.client")
+CLIENT_LOG.addHandler(logging.NullHandler())
 
 
 class KafkaSecurityError(RuntimeError):
@@ -34,45 +47,61 @@ class KafkaUnavailableError(KafkaSecurityError):
 
 
 def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
-    """Options shared by kafka-python producers, consumers and admin clients.
+    """librdkafka properties shared by every confluent-kafka producer, consumer and admin client.
 
     Args:
         settings: The environment settings (security protocol, SASL, TLS files).
         bootstrap: Bootstrap servers overriding `settings.bootstrap` (e.g. from a flag).
 
     Returns:
-        Keyword arguments for `KafkaProducer`, `KafkaConsumer` or `KafkaAdminClient`.
+        A configuration dict for `confluent_kafka.Producer`, `Consumer` or `AdminClient`
+        (add `consumer_config`'s or `producer_config`'s options for those).
     """
     config: dict[str, Any] = {
-        "bootstrap_servers": (bootstrap or settings.bootstrap).split(","),
-        "security_protocol": settings.kafka_security_protocol,
+        "bootstrap.servers": ",".join(
+            s.strip() for s in (bootstrap or settings.bootstrap).split(",") if s.strip()
+        ),
+        "security.protocol": settings.kafka_security_protocol,
+        # Reconnect within a second of a broker restart (librdkafka's default backoff
+        # grows to 10 s).
+        "reconnect.backoff.max.ms": 1000,
+        # librdkafka writes its own log lines to stderr; through Python logging they obey
+        # the command's log level like every other line.
+        "logger": CLIENT_LOG,
     }
     if settings.kafka_security_protocol.startswith("SASL_"):
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = settings.kafka_sasl_password.get_secret_value()
     if settings.kafka_security_protocol.endswith("SSL"):
-        config["ssl_check_hostname"] = settings.kafka_ssl_check_hostname
+        config["ssl.endpoint.identification.algorithm"] = (
+            "https" if settings.kafka_ssl_check_hostname else "none"
+        )
         for option, path in (
-            ("ssl_cafile", settings.kafka_ssl_cafile),
-            ("ssl_certfile", settings.kafka_ssl_certfile),
-            ("ssl_keyfile", settings.kafka_ssl_keyfile),
+            ("ssl.ca.location", settings.kafka_ssl_cafile),
+            ("ssl.certificate.location", settings.kafka_ssl_certfile),
+            ("ssl.key.location", settings.kafka_ssl_keyfile),
         ):
             if path is not None:
                 config[option] = str(path)
         if settings.kafka_ssl_key_password is not None:
-            config["ssl_password"] = settings.kafka_ssl_key_password.get_secret_value()
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
     return config
+
+
+def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
+    """An idempotent producer (acks=all) batching for throughput with low latency."""
+    return {**client_config(settings, bootstrap), **PRODUCER_PROPERTIES}
 
 
 def env_client_config(bootstrap: str | None = None) -> dict[str, Any]:
     """`client_config` from this process's environment, for code running on Beam workers.
 
     Transforms carry only the bootstrap servers and a `WorkerClientConfig` in the pipeline
-    graph; credentials are read here, on the worker, when a client is built, so they are never pickled, sent to the
-    runner or logged with the pipeline options. With TLS or SASL the first call per process
-    checks the connection (`verify_connection`), so bad credentials fail the worker with a
-    clear error instead of clients retrying silently.
+    graph; credentials are read here, on the worker, when a client is built, so they are never
+    pickled, sent to the runner or logged with the pipeline options. With TLS or SASL the
+    first call per process checks the connection (`verify_connection`), so bad credentials
+    fail the worker with a clear error instead of clients retrying silently.
     """
     settings = get_settings()
     verify_connection(settings, bootstrap)
@@ -96,27 +125,11 @@ class WorkerClientConfig:
 _verified: set[str] = set()
 _verified_lock = threading.Lock()
 
-
-class _SecurityFailures(logging.Handler):
-    """Collects the TLS and SASL failures kafka-python logs while it retries a connection."""
-
-    def __init__(self, seen: threading.Event) -> None:
-        super().__init__(logging.DEBUG)
-        self.failures: list[BaseException] = []
-        self._seen = seen
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from kafka.errors import AuthorizationError, SaslAuthenticationFailedError
-
-        for arg in record.args if isinstance(record.args, tuple) else ():
-            failure = arg if isinstance(arg, BaseException) else None
-            while failure is not None and not isinstance(
-                failure, (SaslAuthenticationFailedError, AuthorizationError, ssl.SSLError)
-            ):
-                failure = failure.__cause__ or failure.__context__
-            if failure is not None:
-                self.failures.append(failure)
-                self._seen.set()
+# librdkafka's error codes for a failed TLS handshake and a refused SASL login.
+_TLS_FAILURE = KafkaError._SSL
+_SASL_FAILURE = KafkaError._AUTHENTICATION
+# How long one metadata request may wait before the errors reported so far are looked at.
+_ATTEMPT_S = 1.0
 
 
 def verify_connection(
@@ -124,10 +137,11 @@ def verify_connection(
 ) -> None:
     """Connects once with the settings' security; raises a clear error when brokers refuse it.
 
-    kafka-python retries a refused TLS handshake or SASL login until its own timeout and then
-    reports only that it could not bootstrap. This names the cause (and the variables to
-    check) as soon as the first attempt fails. PLAINTEXT is not checked; a successful check
-    is remembered for the rest of the process.
+    librdkafka retries a refused TLS handshake or SASL login in the background for as long as
+    the client lives, and a metadata request only times out. This names the cause (and the
+    variables to check) as soon as the first attempt fails: the admin client's `error_cb`
+    hears of the failure while short metadata requests are retried. PLAINTEXT is not
+    checked; a successful check is remembered for the rest of the process.
 
     Raises:
         KafkaSecurityError: the TLS handshake or SASL login failed, or no broker answered
@@ -136,46 +150,57 @@ def verify_connection(
     if settings.kafka_security_protocol == "PLAINTEXT":
         return
     config = client_config(settings, bootstrap)
-    servers = ",".join(config["bootstrap_servers"])
+    servers = config["bootstrap.servers"]
     # A digest, not the options themselves: the set outlives the call and holds no password.
-    key = hashlib.sha256(repr(sorted(config.items())).encode()).hexdigest()
+    # (The logger is left out: its repr shows its level, which is no connection setting.)
+    key = hashlib.sha256(
+        repr(sorted((k, v) for k, v in config.items() if k != "logger")).encode()
+    ).hexdigest()
     with _verified_lock:
         if key in _verified:
             return
-    done = threading.Event()
-    capture = _SecurityFailures(done)
-    errors: list[BaseException] = []
-
-    def connect() -> None:
-        from kafka.admin import KafkaAdminClient
-
-        try:
-            admin = KafkaAdminClient(
-                **config,
-                request_timeout_ms=int(timeout_s * 1000),
-                # Retry a dropped connection soon: the refusal shows on the next attempt.
-                reconnect_backoff_max_ms=1000,
-            )
-            admin.close()
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            done.set()
-
-    kafka_log = logging.getLogger("kafka")
-    kafka_log.addHandler(capture)
+    errors: list[KafkaError] = []
     try:
-        threading.Thread(target=connect, name="kafka-verify", daemon=True).start()
-        finished = done.wait(timeout_s + 5)
-    finally:
-        kafka_log.removeHandler(capture)
-    if capture.failures:
-        raise KafkaSecurityError(_explain(settings, servers, capture.failures[0]))
-    if errors or not finished:
-        cause = errors[0] if errors else f"no answer within {timeout_s:.0f}s"
-        raise KafkaSecurityError(
-            f"cannot connect to Kafka at {servers} with {settings.kafka_security_protocol}: {cause}"
+        admin = AdminClient(
+            {
+                **config,
+                "error_cb": errors.append,
+                # The failure is reported below as one line; librdkafka's own log lines about
+                # each retry would only repeat it.
+                "log_level": 0,
+            }
         )
+    except KafkaException as exc:  # e.g. a CA file that holds no certificate
+        raise KafkaSecurityError(
+            f"cannot connect to Kafka at {servers} with {settings.kafka_security_protocol}: "
+            f"{exc.args[0].str()}"
+        ) from exc
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                admin.list_topics(timeout=min(_ATTEMPT_S, max(deadline - time.monotonic(), 0.1)))
+                break
+            except KafkaException as exc:
+                errors.append(exc.args[0])
+            admin.poll(0)  # serves error_cb
+            failure = next((e for e in errors if e.code() in (_TLS_FAILURE, _SASL_FAILURE)), None)
+            if failure is not None:
+                raise KafkaSecurityError(_explain(settings, servers, failure))
+            if time.monotonic() >= deadline:
+                # The most telling error: why a connection broke, over "timed out" or "all
+                # brokers are down".
+                summaries = (KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN)
+                cause = next(
+                    (e.str() for e in reversed(errors) if e.code() not in summaries),
+                    errors[-1].str() if errors else f"no answer within {timeout_s:.0f}s",
+                )
+                raise KafkaSecurityError(
+                    f"cannot connect to Kafka at {servers} with "
+                    f"{settings.kafka_security_protocol}: {cause}"
+                )
+    finally:
+        del admin  # destroys the client: its background retries end here
     with _verified_lock:
         _verified.add(key)
 
@@ -229,28 +254,16 @@ def _tcp_probe(server: str, timeout_s: float) -> None:
         pass
 
 
-def _explain(settings: Settings, servers: str, failure: BaseException) -> str:
-    if isinstance(failure, ssl.SSLError):
+def _explain(settings: Settings, servers: str, failure: KafkaError) -> str:
+    if failure.code() == _TLS_FAILURE:
         return (
-            f"TLS handshake with Kafka at {servers} failed: {failure}. Check "
+            f"TLS handshake with Kafka at {servers} failed: {failure.str()}. Check "
             "TRADESTREAM_KAFKA_SSL_CAFILE (the CA that signed the brokers' certificates), "
             "TRADESTREAM_KAFKA_SSL_CHECK_HOSTNAME and TRADESTREAM_KAFKA_SECURITY_PROTOCOL."
         )
     return (
         f"Kafka at {servers} refused the SASL {settings.kafka_sasl_mechanism} login of user "
-        f"{settings.kafka_sasl_username!r}: {failure}. Check TRADESTREAM_KAFKA_SASL_USERNAME, "
-        "TRADESTREAM_KAFKA_SASL_PASSWORD and TRADESTREAM_KAFKA_SASL_MECHANISM."
+        f"{settings.kafka_sasl_username!r}: {failure.str()}. Check "
+        "TRADESTREAM_KAFKA_SASL_USERNAME, TRADESTREAM_KAFKA_SASL_PASSWORD and "
+        "TRADESTREAM_KAFKA_SASL_MECHANISM."
     )
-
-
-def producer_config(settings: Settings, bootstrap: str | None = None) -> dict[str, Any]:
-    """An idempotent producer (acks=all) batching for throughput with low latency."""
-    return {
-        **client_config(settings, bootstrap),
-        "acks": "all",
-        "enable_idempotence": True,
-        "linger_ms": 5,
-        "batch_size": 256 * 1024,
-        "max_in_flight_requests_per_connection": 5,
-        "retries": 2_147_483_647,
-    }

@@ -7,8 +7,8 @@ under the same name. Resuming at the old offsets then skips records without a wo
 past the new end wait for records that are then never read, offsets inside it skip the new
 records before them.
 
-Kafka gives every topic a unique id (since 2.8; kafka-python reads it with the metadata), so
-a stored position carries the id of the topic it was read from, and a resuming consumer
+Kafka gives every topic a unique id (since 2.8; the admin API's DescribeTopics returns it),
+so a stored position carries the id of the topic it was read from, and a resuming consumer
 compares it, and each offset with the partition's current range, before reading. What to do
 on a mismatch is the user's choice (`ON_TOPIC_RESET`): stop with one line that names the way
 out (the default), or start over on the new topic with a WARNING that says what was dropped.
@@ -16,8 +16,29 @@ out (the default), or start over on the new topic with a WARNING that says what 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollection, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from tradestream.kafka_clients.config import consumer_config
+
+# How long one request for metadata, offsets or a commit may take.
+REQUEST_TIMEOUT_S = 30.0
+
+T = TypeVar("T")
+# A group coordinator that moved or is still loading: librdkafka does not mark these
+# retriable when a committed-offsets request fails on them, but they pass.
+_COORDINATOR_NOT_READY = (
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError._WAIT_COORD,
+)
 
 # --on_topic_reset: what a consumer does when its stored position does not fit the topic.
 ON_TOPIC_RESET = ("fail", "start_over")
@@ -47,13 +68,25 @@ class PositionCheck:
         return "; ".join(self.problems)
 
 
-def current_topic_id(consumer, topic: str) -> str | None:
-    """The topic's id from the consumer's latest metadata (None: unknown or a pre-2.8 broker).
+def current_topic_id(
+    admin: AdminClient, topic: str, timeout_s: float = REQUEST_TIMEOUT_S
+) -> str | None:
+    """The topic's id as the broker describes it now (None: a pre-2.8 broker has none).
 
-    The caller must have fetched metadata for the topic first (`partitions_for_topic`).
+    The id is given in the UUID text form (`8c0e...-...`) that stored positions have held
+    since they were first written, not in Kafka's base64 form, so they still compare equal.
+
+    Raises:
+        KafkaException: the topic does not exist, or the broker did not answer in time.
     """
-    found = consumer._client.cluster.topic_id(topic)  # kafka-python keeps ids per topic name
-    return str(found) if found is not None else None
+    described = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s)
+    found = described[topic].result(timeout=timeout_s + 5).topic_id
+    if found is None:
+        return None
+    # Kafka's Uuid is two signed 64-bit halves.
+    bits = (found.get_most_significant_bits() % 2**64) << 64
+    bits |= found.get_least_significant_bits() % 2**64
+    return str(uuid.UUID(int=bits)) if bits else None
 
 
 def check_position(
@@ -129,36 +162,39 @@ def read_topic_state(client_options: Mapping, topic: str, group_id: str | None) 
     """Reads the topic's id and offset range, and the group's committed offsets on it.
 
     Args:
-        client_options: kafka-python options (`tradestream.kafka_clients.config.client_config`).
+        client_options: librdkafka properties (`tradestream.kafka_clients.config.client_config`).
         topic: The topic to describe.
         group_id: The consumer group whose committed offsets to read (None: none read).
 
     Raises:
         StalePositionError: the topic does not exist.
+        KafkaException: a broker did not answer within `REQUEST_TIMEOUT_S`.
     """
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(**dict(client_options), group_id=group_id, enable_auto_commit=False)
+    admin = AdminClient(dict(client_options))
+    listed = admin.list_topics(topic=topic, timeout=REQUEST_TIMEOUT_S).topics.get(topic)
+    partitions = sorted(listed.partitions) if listed is not None and not listed.error else []
+    if not partitions:
+        raise StalePositionError(
+            f"topic {topic} does not exist on {client_options['bootstrap.servers']} "
+            "(`tradestream local up` creates the local topics)"
+        )
+    consumer = Consumer(consumer_config(dict(client_options), group_id))
     try:
-        partitions = sorted(consumer.partitions_for_topic(topic) or [])
-        if not partitions:
-            servers = ",".join(client_options.get("bootstrap_servers", []))
-            raise StalePositionError(
-                f"topic {topic} does not exist on {servers} (`tradestream local up` creates "
-                "the local topics)"
-            )
         tps = [TopicPartition(topic, p) for p in partitions]
         committed = {}
         if group_id is not None:
-            for tp in tps:
-                offset = consumer.committed(tp)
-                if offset is not None:
-                    committed[tp.partition] = offset
+            for tp in _retried(lambda: consumer.committed(tps, timeout=REQUEST_TIMEOUT_S)):
+                if tp.offset >= 0:  # OFFSET_INVALID: the group has committed nothing here
+                    committed[tp.partition] = tp.offset
+        ranges = {
+            tp.partition: consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT_S)
+            for tp in tps
+        }
         return TopicState(
             topic=topic,
-            topic_id=current_topic_id(consumer, topic),
-            beginning={tp.partition: o for tp, o in consumer.beginning_offsets(tps).items()},
-            end={tp.partition: o for tp, o in consumer.end_offsets(tps).items()},
+            topic_id=current_topic_id(admin, topic),
+            beginning={p: low for p, (low, _) in ranges.items()},
+            end={p: high for p, (_, high) in ranges.items()},
             committed=committed,
         )
     finally:
@@ -166,17 +202,39 @@ def read_topic_state(client_options: Mapping, topic: str, group_id: str | None) 
 
 
 def commit_offsets(client_options: Mapping, topic: str, group_id: str, offsets: Mapping[int, int]):
-    """Sets the group's committed offsets on `topic` (for a policy that starts over)."""
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.structs import OffsetAndMetadata
+    """Sets the group's committed offsets on `topic` (for a policy that starts over).
 
-    consumer = KafkaConsumer(**dict(client_options), group_id=group_id, enable_auto_commit=False)
+    Raises:
+        KafkaException: the commit failed for a partition, or was not answered in time.
+    """
+    consumer = Consumer(consumer_config(dict(client_options), group_id))
     try:
-        tps = {p: TopicPartition(topic, p) for p in offsets}
-        consumer.assign(list(tps.values()))
-        consumer.commit({tps[p]: OffsetAndMetadata(o, "", -1) for p, o in offsets.items()})
+        tps = [TopicPartition(topic, p, o) for p, o in offsets.items()]
+        done = _retried(lambda: consumer.commit(offsets=tps, asynchronous=False))
+        failed = next((tp.error for tp in done or [] if tp.error is not None), None)
+        if failed is not None:
+            raise KafkaException(failed)
     finally:
         consumer.close()
+
+
+def _retried(request: Callable[[], T]) -> T:
+    """`request()`, again while it fails with a retriable error, for up to REQUEST_TIMEOUT_S.
+
+    A group's coordinator can move or still be loading (a broker just started, the offsets
+    topic just created): librdkafka reports that as a retriable error rather than waiting.
+    """
+    deadline = time.monotonic() + REQUEST_TIMEOUT_S
+    while True:
+        try:
+            return request()
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not (error.retriable() or error.code() in _COORDINATOR_NOT_READY):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def settle_committed(

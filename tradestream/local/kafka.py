@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
 from tradestream.kafka_clients.config import client_config, env_client_config
 from tradestream.runtime.errors import LocalRuntimeError
 from tradestream.runtime.jvm import find_java, require
@@ -299,6 +302,13 @@ def up(
     return info
 
 
+def _admin(bootstrap: str, settings: Settings | None, quiet: bool = False) -> AdminClient:
+    """An admin client for `bootstrap` (`quiet`: without librdkafka's log lines)."""
+    config = _client(bootstrap, settings)
+    # A probe's answer is its result: its failed attempts are no news for the console.
+    return AdminClient({**config, "log_level": 0} if quiet else config)
+
+
 def broker_reachable(
     bootstrap: str, timeout_s: float = 5.0, settings: Settings | None = None
 ) -> bool:
@@ -309,21 +319,21 @@ def broker_reachable(
             pass
     except OSError:
         return False
-    from kafka.admin import KafkaAdminClient
-
     try:
-        admin = KafkaAdminClient(
-            **_client(bootstrap, settings), request_timeout_ms=int(timeout_s * 1000)
-        )
+        metadata = _admin(bootstrap, settings, quiet=True).list_topics(timeout=timeout_s)
     except Exception:  # noqa: BLE001 - any client failure means "not ready yet"
         return False
+    return bool(metadata.brokers)
+
+
+def _topic_metadata(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict:
+    """Topic name -> librdkafka's TopicMetadata; a readable error when none arrives."""
     try:
-        admin.describe_cluster()
-        return True
-    except Exception:  # noqa: BLE001
-        return False
-    finally:
-        admin.close()
+        return admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise LocalRuntimeError(
+            f"Kafka at {bootstrap} sent no topic list within {timeout_s:.0f}s: {exc.args[0].str()}"
+        ) from exc
 
 
 def ensure_topics(
@@ -333,35 +343,43 @@ def ensure_topics(
     settings: Settings | None = None,
 ) -> None:
     """Creates the topics that do not exist yet (existing ones are left as they are)."""
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(**_client(bootstrap, settings), request_timeout_ms=30000)
-    try:
-        missing = [t for t in topics if t not in set(admin.list_topics())]
-        if missing:
-            admin.create_topics(
-                [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
-                timeout_ms=30000,
-            )
-            admin.wait_for_topics(missing, timeout_ms=30000)
-    finally:
-        admin.close()
+    admin = _admin(bootstrap, settings)
+    missing = [t for t in topics if t not in _topic_metadata(admin, bootstrap, 30)]
+    if not missing:
+        return
+    created = admin.create_topics(
+        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing],
+        operation_timeout=30,
+        request_timeout=30,
+    )
+    for name, future in created.items():
+        try:
+            future.result(timeout=60)
+        except KafkaException as exc:
+            # Another client creating the same topic at the same moment is no failure.
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise LocalRuntimeError(
+                    f"creating topic {name} on {bootstrap} failed: {exc.args[0].str()}"
+                ) from exc
+    # Created on the controller is not yet known to every broker: wait until the metadata
+    # lists each topic with its partitions, as a producer or consumer will look them up.
+    deadline = time.monotonic() + 30
+    while True:
+        listed = _topic_metadata(admin, bootstrap, 10)
+        pending = [
+            t for t in missing if t not in listed or listed[t].error or not listed[t].partitions
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise LocalRuntimeError(f"topics {pending} not ready on {bootstrap} after 30s")
+        time.sleep(0.2)
 
 
 def describe_topics(bootstrap: str, settings: Settings | None = None) -> dict[str, int]:
     """Topic name -> partition count, internal topics excluded."""
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(**_client(bootstrap, settings), request_timeout_ms=10000)
-    try:
-        described = admin.describe_topics()
-    finally:
-        admin.close()
-    return {
-        (t.get("name") or t.get("topic")): len(t["partitions"])
-        for t in described
-        if not t.get("is_internal") and not (t.get("name") or t.get("topic")).startswith("__")
-    }
+    listed = _topic_metadata(_admin(bootstrap, settings), bootstrap, 10)
+    return {name: len(t.partitions) for name, t in listed.items() if not name.startswith("__")}
 
 
 def stop_pid(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> None:

@@ -50,54 +50,67 @@ def publish_strategy_sets(
     Raises:
         RuntimeError: the topic does not exist or the broker is unreachable.
     """
-    from kafka import KafkaConsumer, KafkaProducer
-    from kafka.errors import KafkaError
+    from confluent_kafka import KafkaException, Producer
+    from confluent_kafka.admin import AdminClient
 
     from tradestream.kafka_clients.config import client_config, producer_config
     from tradestream.settings import get_settings
 
     settings = get_settings()
     try:
-        lister = KafkaConsumer(**client_config(settings, bootstrap))
-        try:
-            exists = topic in lister.topics()
-        finally:
-            lister.close()
-        producer = KafkaProducer(**producer_config(settings, bootstrap), max_block_ms=15_000)
-    except KafkaError as exc:
-        raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc}") from None
+        listed = AdminClient(client_config(settings, bootstrap)).list_topics(timeout=15)
+    except KafkaException as exc:
+        raise RuntimeError(f"cannot reach Kafka at {bootstrap}: {exc.args[0].str()}") from None
+    if topic not in listed.topics:
+        raise RuntimeError(f"topic {topic!r} is not available on {bootstrap}; create it first")
+    failures = []
+
+    def delivered(error, _message) -> None:
+        if error is not None:
+            failures.append(error)
+
+    producer = Producer(producer_config(settings, bootstrap))
     try:
-        if not exists:
-            raise RuntimeError(f"topic {topic!r} is not available on {bootstrap}; create it first")
         for symbol in sorted(sets):
-            producer.send(topic, key=symbol.encode(), value=sets[symbol].SerializeToString())
-        producer.flush(timeout=30)
-    except KafkaError as exc:
-        raise RuntimeError(f"writing to {topic!r} on {bootstrap} failed: {exc}") from None
-    finally:
-        producer.close(timeout=10)
+            producer.produce(
+                topic,
+                key=symbol.encode(),
+                value=sets[symbol].SerializeToString(),
+                on_delivery=delivered,
+            )
+    except KafkaException as exc:
+        failures.append(exc.args[0])
+    unsent = producer.flush(30)
+    if failures or unsent:
+        why = failures[0].str() if failures else f"{unsent} not acknowledged within 30 s"
+        raise RuntimeError(f"writing to {topic!r} on {bootstrap} failed: {why}")
     return len(sets)
 
 
 def read_strategy_sets(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[Strategy]:
     """The strategies of the newest StrategySet per key on `topic` (read to its end, once)."""
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer
 
-    from tradestream.kafka_clients.config import env_client_config
+    from tradestream.kafka_clients.config import consumer_config, env_client_config
+    from tradestream.kafka_clients.positions import StalePositionError, read_topic_state
 
-    consumer = KafkaConsumer(**env_client_config(bootstrap), enable_auto_commit=False)
+    config = env_client_config(bootstrap)
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise ValueError(f"--strategies_topic {topic}: no such topic on {bootstrap}")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        ends = consumer.end_offsets(tps)
-        begins = consumer.beginning_offsets(tps)
+        state = read_topic_state(config, topic, None)
+    except StalePositionError:
+        raise ValueError(f"--strategies_topic {topic}: no such topic on {bootstrap}") from None
+    consumer = Consumer(consumer_config(config))
+    try:
         try:
-            records = read_range(consumer, begins, ends, timeout_s)
+            records = read_range(
+                consumer,
+                {(topic, p): offset for p, offset in state.beginning.items()},
+                {(topic, p): offset for p, offset in state.end.items()},
+                timeout_s,
+            )
         except TimeoutError:
             raise ValueError(f"--strategies_topic {topic}: could not read it to the end") from None
-        newest: dict[bytes | None, bytes] = {record.key: record.value for record in records}
+        newest: dict[bytes | None, bytes] = {record.key(): record.value() for record in records}
     finally:
         consumer.close()
     built = []

@@ -195,14 +195,16 @@ def _database_errors(handler: Callable[[argparse.Namespace], int]):
 
 @_database_errors
 def run_paper(args: argparse.Namespace) -> int:
+    from confluent_kafka import KafkaException
+
     from tradestream.ledger.store import PaperStore, StoreLockedError, StoreUnusableError
     from tradestream.paper.executor import ExecutorOptions, PaperExecutor
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # kafka-python logs every connection step at INFO (20 lines per start); its warnings stay.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # librdkafka's own lines (through this logger) only from warnings up, as before.
+    logging.getLogger("tradestream.kafka.client").setLevel(logging.WARNING)
     log = logging.getLogger("tradestream.paper")
     store = PaperStore(args.db)
     try:
@@ -246,6 +248,9 @@ def run_paper(args: argparse.Namespace) -> int:
             raise  # one line and exit 2, by tradestream.cli or _database_errors
         except RuntimeError as exc:
             _error(args, exc)
+            return 1
+        except KafkaException as exc:  # a broker that stopped answering after the start
+            _error(args, exc.args[0].str())
             return 1
     finally:
         store.close()

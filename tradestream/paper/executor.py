@@ -33,14 +33,16 @@ import threading
 import time
 from dataclasses import dataclass
 
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from google.protobuf.message import DecodeError
 
-from tradestream.kafka_clients.config import client_config, require_broker
+from tradestream.kafka_clients.config import client_config, consumer_config, require_broker
 from tradestream.kafka_clients.positions import (
     ON_TOPIC_RESET,
     StalePositionError,
+    TopicState,
     check_position,
-    current_topic_id,
+    read_topic_state,
 )
 from tradestream.ledger.store import PaperStore, display_name
 from tradestream.portfolio.config import PortfolioConfig
@@ -51,6 +53,7 @@ from tradestream.v1 import trade_pb2
 
 log = logging.getLogger(__name__)
 PARTITION_REFRESH_S = 30.0
+METADATA_TIMEOUT_S = 10.0  # longest wait for a topic's partitions
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,10 @@ class PaperExecutor:
         self.positions: dict[tuple[str, int], int] = {}
         self.topic_ids: dict[str, str | None] = {}  # topic -> Kafka topic id, saved with offsets
         self._consumer = None
-        self._end: dict = {}
-        self._assigned: list = []
+        self._end: dict[tuple[str, int], int] = {}  # stop_at_end: the end offsets at start
+        self._assigned: list[tuple[str, int]] = []
+        # Where reading started per partition: the stored offset, else start_from's edge.
+        self._start: dict[tuple[str, int], int] = {}
         self.sequencer: EventSequencer | None = None
         if config.entry_order != "market" and not options.candles:
             raise ValueError(
@@ -155,22 +160,22 @@ class PaperExecutor:
     # --- Kafka --------------------------------------------------------------------------
 
     def _connect(self, stop: threading.Event):
-        from kafka import KafkaConsumer
-
-        # kafka-python would retry an absent broker for ~30 s and end in a traceback.
+        # librdkafka would retry an absent broker in the background for ever.
         require_broker(self.settings, self.options.bootstrap)
-        consumer = KafkaConsumer(
-            **client_config(self.settings, self.options.bootstrap),
-            group_id=self.options.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=self.options.start_from,
-            max_poll_records=self.options.max_batch,
+        config = client_config(self.settings, self.options.bootstrap)
+        consumer = Consumer(
+            {
+                **consumer_config(config, self.options.group_id),
+                # A stored offset that retention deleted while the executor was stopped:
+                # start_from, as for a partition without one.
+                "auto.offset.reset": self.options.start_from,
+            }
         )
         deadline = time.monotonic() + self.options.topic_wait_s
         partitions = self._partitions(consumer)
         while partitions is None:
             if stop.is_set() or time.monotonic() > deadline:
-                missing = [t for t in self.topics if not consumer.partitions_for_topic(t)]
+                missing = [t for t in self.topics if not _partitions_of(consumer, t)]
                 consumer.close()
                 if stop.is_set():
                     return None
@@ -179,12 +184,14 @@ class PaperExecutor:
             stop.wait(1.0)
             partitions = self._partitions(consumer)
         try:
-            self._check_positions(consumer, partitions)
+            states = {topic: read_topic_state(config, topic, None) for topic in self.topics}
+            self._check_positions(states)
         except BaseException:
             consumer.close()
             raise
-        self._assign(consumer, partitions)
-        self._end = consumer.end_offsets(partitions) if self.options.stop_at_end else {}
+        self._assign(consumer, partitions, states)
+        if self.options.stop_at_end:
+            self._end = {(t, p): end for t, state in states.items() for p, end in state.end.items()}
         # Logged once the broker and the stored offsets are known to be fine: an error is
         # then the only line on stderr.
         log.info(
@@ -193,11 +200,11 @@ class PaperExecutor:
         log.info(
             "paper executor reading %s from %s",
             ", ".join(self.topics),
-            {f"{tp.topic}/{tp.partition}": consumer.position(tp) for tp in partitions},
+            {f"{t}/{p}": offset for (t, p), offset in self._start.items()},
         )
         return consumer
 
-    def _check_positions(self, consumer, partitions) -> None:
+    def _check_positions(self, states: dict[str, TopicState]) -> None:
         """Compares the stored offsets of each topic with the topic now, before any read.
 
         A stored position fits when it was read from the topic with today's id (or an
@@ -209,17 +216,15 @@ class PaperExecutor:
         Raises:
             StalePositionError: a stored position does not fit and on_topic_reset is fail.
         """
-        beginning = consumer.beginning_offsets(partitions)
-        end = consumer.end_offsets(partitions)
         stored_ids = self.store.topic_ids()
         for topic in self.topics:
-            topic_id = current_topic_id(consumer, topic)
+            state = states[topic]
+            topic_id = state.topic_id
             self.topic_ids[topic] = topic_id
             offsets = {p: o for (t, p), o in self.positions.items() if t == topic}
             if not offsets:
                 continue  # nothing stored: start_from decides
-            first = {tp.partition: o for tp, o in beginning.items() if tp.topic == topic}
-            last = {tp.partition: o for tp, o in end.items() if tp.topic == topic}
+            first, last = state.beginning, state.end
             check = check_position(topic, stored_ids.get(topic), topic_id, offsets, first, last)
             if check.fits:
                 if stored_ids.get(topic) is None and topic_id is not None:
@@ -248,47 +253,53 @@ class PaperExecutor:
                 del self.positions[(topic, partition)]
             self.positions.update({(topic, p): o for p, o in first.items()})
 
-    def _assign(self, consumer, partitions) -> None:
-        """Assigns `partitions`, each at its stored offset (else per start_from)."""
-        consumer.assign(partitions)
-        if self.sequencer is not None:
-            for tp in partitions:
-                kind = SIGNALS if tp.topic == self.options.signals_topic else TRADES
-                self.sequencer.track(f"{tp.topic}/{tp.partition}", kind)
-        for tp in partitions:
-            stored = self.positions.get((tp.topic, tp.partition))
-            if stored is not None:
-                consumer.seek(tp, stored)
-            elif self.options.start_from == "earliest":
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek_to_end(tp)
-        self._assigned = list(partitions)
+    def _assign(self, consumer, partitions, states: dict[str, TopicState]) -> None:
+        """Adds `partitions` to the consumer's, each at its stored offset (else per start_from).
+
+        The offset of a partition without a stored one is taken from `states` (the topic's
+        range): the consumer's own position stays unknown until it returns a record, and
+        `_release` needs to know where reading starts.
+        """
+        for topic, partition in partitions:
+            start = self.positions.get((topic, partition))
+            if start is None:
+                state = states[topic]
+                edge = state.beginning if self.options.start_from == "earliest" else state.end
+                start = edge[partition]
+            self._start[(topic, partition)] = start
+            if self.sequencer is not None:
+                kind = SIGNALS if topic == self.options.signals_topic else TRADES
+                self.sequencer.track(f"{topic}/{partition}", kind)
+        consumer.incremental_assign(
+            [TopicPartition(t, p, self._start[(t, p)]) for t, p in partitions]
+        )
+        self._assigned.extend(partitions)
 
     def _refresh_partitions(self) -> None:
-        """Picks up partitions added to the topics while running."""
+        """Picks up partitions added to the topics while running (the others read on)."""
         partitions = self._partitions(self._consumer)
-        if partitions and set(partitions) != set(self._assigned):
-            log.info("partitions changed: now %s", [f"{p.topic}/{p.partition}" for p in partitions])
-            for tp in self._assigned:  # keep where we are in the old ones
-                self.positions.setdefault((tp.topic, tp.partition), self._consumer.position(tp))
-            self._assign(self._consumer, partitions)
+        if not partitions:
+            return
+        added = [tp for tp in partitions if tp not in self._assigned]
+        if added:
+            log.info("partitions changed: now %s", [f"{t}/{p}" for t, p in partitions])
+            topics = {t for t, _ in added}
+            config = client_config(self.settings, self.options.bootstrap)
+            states = {topic: read_topic_state(config, topic, None) for topic in topics}
+            self._assign(self._consumer, added, states)
 
-    def _partitions(self, consumer):
-        from kafka import TopicPartition
-
+    def _partitions(self, consumer) -> list[tuple[str, int]] | None:
+        """(topic, partition) of every partition of the topics; None while one is missing."""
         out = []
         for topic in self.topics:
-            parts = consumer.partitions_for_topic(topic)
-            if not parts:
+            partitions = _partitions_of(consumer, topic)
+            if not partitions:
                 return None
-            out.extend(TopicPartition(topic, p) for p in sorted(parts))
+            out.extend((topic, p) for p in partitions)
         return out
 
     def _at_end(self) -> bool:
-        return all(
-            self.positions.get((tp.topic, tp.partition), 0) >= end for tp, end in self._end.items()
-        )
+        return all(self.positions.get(tp, 0) >= end for tp, end in self._end.items())
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -312,8 +323,7 @@ class PaperExecutor:
             if now - last_refresh >= PARTITION_REFRESH_S:
                 last_refresh = now
                 self._refresh_partitions()
-            batch = self._consumer.poll(timeout_ms=self.options.poll_ms)
-            records = [r for recs in batch.values() for r in recs]
+            records = self._poll()
             if records:
                 self._apply(records)
             released = self._release() if self.sequencer is not None else 0
@@ -328,7 +338,7 @@ class PaperExecutor:
                     sequencer=self.sequencer.to_json() if self.sequencer is not None else None,
                 )
                 if records:
-                    self._commit(batch)
+                    self._commit({(r.topic(), r.partition()) for r in records})
             if time.monotonic() - last_log >= self.options.log_every_s:
                 last_log = time.monotonic()
                 pf = engine.state.portfolio
@@ -352,14 +362,33 @@ class PaperExecutor:
         """Candle mode: tells the sequencer which partitions are read to their end, then
         applies what is complete."""
         assert self.sequencer is not None
-        for tp in self._assigned:
-            high = self._consumer.highwater(tp)
-            position = self.positions.get((tp.topic, tp.partition))
-            if position is None:
-                position = self._consumer.position(tp)
-            caught_up = high is not None and position >= high
-            self.sequencer.set_caught_up(f"{tp.topic}/{tp.partition}", caught_up)
+        for topic, partition in self._assigned:
+            # The end offset of the partition's last fetch (no request; < 0 before one).
+            _, high = self._consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), cached=True
+            )
+            position = self.positions.get((topic, partition), self._start[(topic, partition)])
+            caught_up = high >= 0 and position >= high
+            self.sequencer.set_caught_up(f"{topic}/{partition}", caught_up)
         return self.sequencer.release()
+
+    def _poll(self) -> list:
+        """Up to max_batch records, in Kafka order per partition.
+
+        librdkafka reports a lost connection and other client trouble as error events among
+        the records, and recovers by itself: they are logged and skipped. A fatal error (the
+        client cannot go on) stops the executor.
+        """
+        records = []
+        for message in self._consumer.consume(self.options.max_batch, self.options.poll_ms / 1000):
+            error = message.error()
+            if error is None:
+                records.append(message)
+            elif error.fatal():
+                raise RuntimeError(f"the Kafka consumer failed: {error.str()}")
+            else:
+                log.warning("Kafka: %s", error.str())
+        return records
 
     def _apply(self, records) -> None:
         engine = self.engine
@@ -368,16 +397,16 @@ class PaperExecutor:
         decoded: list[tuple[object, SignalEvent | None]] = []
         for record in records:
             event = None
-            if record.topic == signals_topic:
+            if record.topic() == signals_topic:
                 try:
-                    event = decode_signal(record.value)
+                    event = decode_signal(record.value())
                 except ValueError as exc:
                     engine.count("undecodable")
                     log.warning(
                         "skipping signal at %s/%d/%d: %s",
-                        record.topic,
-                        record.partition,
-                        record.offset,
+                        record.topic(),
+                        record.partition(),
+                        record.offset(),
                         exc,
                     )
             decoded.append((record, event))
@@ -387,17 +416,18 @@ class PaperExecutor:
             return
         now_ms = int(time.time() * 1000)
         for record, event in decoded:
+            topic, partition, offset = record.topic(), record.partition(), record.offset()
             if event is not None:
-                source = f"{record.topic}/{record.partition}/{record.offset}"
+                source = f"{topic}/{partition}/{offset}"
                 engine.on_signal(event, seen, source=source, received_ms=now_ms)
-            elif record.topic != signals_topic:
+            elif topic != signals_topic:
                 try:
-                    trade = trade_pb2.Trade.FromString(record.value or b"")
+                    trade = trade_pb2.Trade.FromString(record.value() or b"")
                 except DecodeError:
                     engine.count("undecodable")
                 else:
                     engine.on_trade(trade.symbol, trade.time_ms, trade.price)
-            self.positions[(record.topic, record.partition)] = record.offset + 1
+            self.positions[(topic, partition)] = offset + 1
 
     def _sequence(self, decoded, known: set[str]) -> None:
         """Candle mode: records to the sequencer (applied by `_release`)."""
@@ -405,25 +435,35 @@ class PaperExecutor:
         assert seq is not None and self.engine is not None
         seq.known = known
         for record, event in decoded:
-            partition = f"{record.topic}/{record.partition}"
+            topic, offset = record.topic(), record.offset()
+            partition = f"{topic}/{record.partition()}"
             if event is not None:
-                seq.add_signal(partition, event, f"{partition}/{record.offset}")
-            elif record.topic != self.options.signals_topic:
+                seq.add_signal(partition, event, f"{partition}/{offset}")
+            elif topic != self.options.signals_topic:
                 try:
-                    trade = trade_pb2.Trade.FromString(record.value or b"")
+                    trade = trade_pb2.Trade.FromString(record.value() or b"")
                 except DecodeError:
                     self.engine.count("undecodable")
                 else:
                     seq.add_trade(partition, trade.symbol, trade.time_ms, trade.price)
-            self.positions[(record.topic, record.partition)] = record.offset + 1
+            self.positions[(topic, record.partition())] = offset + 1
 
-    def _commit(self, batch) -> None:
-        from kafka.structs import OffsetAndMetadata
-
-        offsets = {
-            tp: OffsetAndMetadata(self.positions[(tp.topic, tp.partition)], "", -1) for tp in batch
-        }
+    def _commit(self, partitions) -> None:
+        """Commits the stored next offsets of the (topic, partition)s just read to the group."""
+        offsets = [TopicPartition(t, p, self.positions[(t, p)]) for t, p in sorted(partitions)]
         try:
-            self._consumer.commit(offsets)
-        except Exception as exc:  # noqa: BLE001 - the database's offsets are authoritative
-            log.warning("committing offsets to Kafka failed (the database has them): %s", exc)
+            done = self._consumer.commit(offsets=offsets, asynchronous=False)
+            failed = next((tp.error for tp in done or [] if tp.error is not None), None)
+            if failed is not None:
+                raise KafkaException(failed)
+        except KafkaException as exc:  # the database's offsets are authoritative
+            log.warning(
+                "committing offsets to Kafka failed (the database has them): %s",
+                exc.args[0].str(),
+            )
+
+
+def _partitions_of(consumer, topic: str) -> list[int]:
+    """The topic's partitions ([] while it does not exist)."""
+    found = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_S).topics.get(topic)
+    return sorted(found.partitions) if found is not None and found.error is None else []

@@ -14,20 +14,19 @@ import time
 
 
 def existing_topics(bootstrap: str) -> set[str]:
-    from kafka.admin import KafkaAdminClient
+    from confluent_kafka.admin import AdminClient
 
     from tradestream.kafka_clients.config import client_config
     from tradestream.settings import get_settings
 
-    admin = KafkaAdminClient(
-        **client_config(get_settings(), bootstrap),  # TLS/SASL: TRADESTREAM_KAFKA_*
-        request_timeout_ms=10000,
-        client_id="tradestream-wait-for-topics",
+    admin = AdminClient(
+        {
+            **client_config(get_settings(), bootstrap),  # TLS/SASL: TRADESTREAM_KAFKA_*
+            "client.id": "tradestream-wait-for-topics",
+        }
     )
-    try:
-        return set(admin.list_topics())
-    finally:
-        admin.close()
+    listed = admin.list_topics(timeout=10).topics
+    return {name for name, topic in listed.items() if topic.error is None}
 
 
 def main(argv: list[str]) -> int:

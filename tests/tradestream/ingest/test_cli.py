@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.support.cli import closed_bootstrap, timed_tradestream
 from tests.support.kafka import consume_all, create_topics, free_port
@@ -19,7 +20,10 @@ from tests.support.realtime import read_topic
 from tests.tradestream.ingest import scenario
 from tradestream.ingest import cli as ingest
 from tradestream.ingest.fake_coinbase import FakeCoinbaseServer
+from tradestream.ingest.producer import TradeProducer
 from tradestream.ingest.resume import TopicTail
+from tradestream.kafka_clients.config import consumer_config
+from tradestream.kafka_clients.tail import read_range
 from tradestream.v1 import trade_pb2
 
 REPO = Path(__file__).resolve().parents[3]
@@ -158,9 +162,7 @@ def test_ingest_replay_run_again_resumes_and_sends_nothing_twice(kafka_broker, t
 
     # The real partitioner puts each symbol where TopicTail looks for it (one record per step,
     # nothing read in advance).
-    from kafka import KafkaConsumer
-
-    with TopicTail(KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap), topic, chunk=1) as tail:
+    with TopicTail(reader(kafka_broker.bootstrap), topic, chunk=1) as tail:
         assert {s: tail.last_trade(s).trade_id for s in ("BTC-USD", "ETH-USD", "SOL-USD")} == {
             "BTC-USD": "11",
             "ETH-USD": "11",
@@ -169,6 +171,36 @@ def test_ingest_replay_run_again_resumes_and_sends_nothing_twice(kafka_broker, t
 
     assert ingest.run([*flags, f"--input={path}", "--no_resume"]) == 0
     assert "done: 36 trades" in capsys.readouterr().out
+
+
+def reader(bootstrap: str) -> Consumer:
+    return Consumer(consumer_config({"bootstrap.servers": bootstrap}))
+
+
+@pytest.mark.integration
+def test_topic_tail_partition_of_is_the_partition_the_producer_chose(kafka_broker):
+    # TradeProducer partitions keys with librdkafka's murmur2_random; a resumed ingest looks
+    # for a symbol's last trade in `partition_of(symbol)` only, so the two must agree.
+    topic = "ingest-partitioner"
+    create_topics(kafka_broker, [topic], partitions=7)
+    symbols = [f"S{n}-USD" for n in range(300)] + ["BTC-USD", "ETH-USD", "SOL-USD", "X"]
+    producer = TradeProducer(kafka_broker, topic, "ingest-partitioner-dlq")
+    try:
+        for n, symbol in enumerate(symbols):
+            producer.send(trade_pb2.Trade(symbol=symbol, trade_id=str(n), time_ms=n + 1))
+        producer.flush(timeout_s=30)
+    finally:
+        producer.close()
+    consumer = reader(kafka_broker.bootstrap)
+    with TopicTail(consumer, topic) as tail:
+        ends = {
+            (topic, p): consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(7)
+        }
+        records = read_range(consumer, dict.fromkeys(ends, 0), ends, timeout_s=30)
+        placed = {m.key().decode(): m.partition() for m in records}
+        assert placed == {s: tail.partition_of(s) for s in symbols}
+    assert len(set(placed.values())) == 7  # every partition used: a real test of the modulo
 
 
 # Issue 15: a 21-row file, the first 5 rows bad (and one more further on), reported
@@ -323,9 +355,10 @@ def test_ingest_no_broker_is_one_line_on_stderr_exit_2_within_seconds(source, tm
     assert len(done.stderr.splitlines()) == 1, done.stderr
     assert "no Kafka broker answers at 127.0.0.1:" in done.stderr
     assert "tradestream local up" in done.stderr
-    # What must be short is the wait for the broker (a refused port: ~2 s; kafka-python's own
-    # retries: 30 s and more), not the interpreter's start-up, which takes several seconds on
-    # a loaded machine: measured here with `--help` and taken off.
+    # What must be short is the wait for the broker (a refused port: ~2 s; the Kafka client's
+    # own retries: 30 s and more with kafka-python, no end with librdkafka), not the
+    # interpreter's start-up, which takes several seconds on a loaded machine: measured here
+    # with `--help` and taken off.
     help_run, startup = timed_tradestream("ingest", *argv, "--help", timeout=60)
     assert help_run.returncode == 0, help_run.stderr
     assert seconds - startup < 15, (seconds, startup)

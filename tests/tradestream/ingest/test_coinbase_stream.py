@@ -256,16 +256,20 @@ def test_stream_scenario_into_kafka_is_exactly_the_unique_trades_in_order(kafka_
 
 
 def end_offset_total(bootstrap: str, topic: str) -> int:
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    from tradestream.kafka_clients.config import consumer_config
+
+    consumer = Consumer(consumer_config({"bootstrap.servers": bootstrap}))
     try:
         deadline = time.monotonic() + 10
-        while not (partitions := consumer.partitions_for_topic(topic)):
+        while not (partitions := consumer.list_topics(topic, timeout=10).topics[topic].partitions):
             assert time.monotonic() < deadline, f"no metadata for {topic}"
             time.sleep(0.1)
-        offsets = consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
-        return sum(offsets.values())
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in partitions
+        )
     finally:
         consumer.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 import pytest
+from confluent_kafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,6 +18,7 @@ from tradestream.ingest.resume import (
     ResumeStats,
     TopicTail,
     describe,
+    murmur2,
     seed_recent_ids,
     skip_already_sent,
     trade_order,
@@ -228,18 +230,45 @@ def test_seed_recent_ids_oldest_first_so_a_small_window_keeps_the_newest():
 
 # -- the tail of the topic --------------------------------------------------------------------
 
-Record = namedtuple("Record", "offset key value")
-TopicPartition = namedtuple("TopicPartition", "topic partition")
+
+class Message:
+    """A confluent-kafka Message as TopicTail and read_range see it: accessors are methods."""
+
+    def __init__(self, topic: str, partition: int, offset: int, key, value) -> None:
+        self._at = (topic, partition, offset)
+        self._key, self._value = key, value
+
+    def error(self):
+        return None
+
+    def topic(self) -> str:
+        return self._at[0]
+
+    def partition(self) -> int:
+        return self._at[1]
+
+    def offset(self) -> int:
+        return self._at[2]
+
+    def key(self):
+        return self._key
+
+    def value(self):
+        return self._value
+
+
+Metadata = namedtuple("Metadata", "topics")
+TopicMetadata = namedtuple("TopicMetadata", "partitions error")
 
 
 class FakeConsumer:
-    """The part of KafkaConsumer that TopicTail uses, over in-memory partitions."""
+    """The part of confluent-kafka's Consumer that TopicTail uses, over in-memory partitions."""
 
     def __init__(self, topic: str, partitions: dict[int, list[tuple[bytes, bytes]]], begin=None):
         self.topic = topic
         begin = begin or {}
         self.logs = {
-            p: [Record(begin.get(p, 0) + i, k, v) for i, (k, v) in enumerate(rs)]
+            p: [Message(topic, p, begin.get(p, 0) + i, k, v) for i, (k, v) in enumerate(rs)]
             for p, rs in partitions.items()
         }
         self.begin = {p: begin.get(p, 0) for p in partitions}
@@ -247,33 +276,28 @@ class FakeConsumer:
         self.read = 0
         self.closed = False
 
-    def partitions_for_topic(self, topic):
-        return set(self.logs) if topic == self.topic else None
+    def list_topics(self, topic, timeout):
+        if topic != self.topic:
+            return Metadata({topic: TopicMetadata({}, "UNKNOWN_TOPIC_OR_PART")})
+        return Metadata({topic: TopicMetadata({p: None for p in self.logs}, None)})
 
-    def beginning_offsets(self, tps):
-        return {tp: self.begin[tp.partition] for tp in tps}
-
-    def end_offsets(self, tps):
-        return {tp: self.begin[tp.partition] + len(self.logs[tp.partition]) for tp in tps}
+    def get_watermark_offsets(self, tp, timeout):
+        return self.begin[tp.partition], self.begin[tp.partition] + len(self.logs[tp.partition])
 
     def assign(self, tps):
-        self.positions = {tp.partition: self.positions.get(tp.partition, 0) for tp in tps}
+        self.positions = {tp.partition: tp.offset for tp in tps}
 
-    def seek(self, tp, offset):
-        self.positions[tp.partition] = offset
+    def position(self, tps):
+        return [TopicPartition(tp.topic, tp.partition, self.positions[tp.partition]) for tp in tps]
 
-    def position(self, tp):
-        return self.positions[tp.partition]
-
-    def poll(self, timeout_ms, max_records):
-        out = {}
+    def consume(self, num_messages, timeout):
+        out = []
         for p, position in self.positions.items():
             index = position - self.begin[p]
-            batch = self.logs[p][index : index + 2]  # small fetches
-            if batch:
-                out[TopicPartition(self.topic, p)] = batch
-                self.positions[p] = batch[-1].offset + 1
-                self.read += len(batch)
+            batch = self.logs[p][index : index + 2][: num_messages - len(out)]  # small fetches
+            out.extend(batch)
+            self.positions[p] += len(batch)
+            self.read += len(batch)
         return out
 
     def close(self):
@@ -296,11 +320,14 @@ def tail_over(partitions: dict[int, list[trade_pb2.Trade]], keep=1, chunk=3, beg
 
 
 def test_topic_tail_topic_missing_from_one_metadata_answer_is_asked_again(monkeypatch):
-    # kafka-python 3.0 may hand back a refresh of no topics for the first question.
+    # A broker that has not heard of a topic created a moment ago answers that it does not
+    # know it, or lists it without partitions.
     monkeypatch.setattr("tradestream.ingest.resume.METADATA_PAUSE_S", 0.0)
     consumer = FakeConsumer("t", {0: [], 1: []})
-    answers = iter([set(), None])
-    consumer.partitions_for_topic = lambda topic: next(answers, {0, 1})
+    unknown = TopicMetadata({}, "UNKNOWN_TOPIC_OR_PART")
+    answers = iter([Metadata({"t": unknown}), Metadata({"t": TopicMetadata({}, None)})])
+    listed = consumer.list_topics
+    consumer.list_topics = lambda topic, timeout: next(answers, None) or listed(topic, timeout)
     assert TopicTail(consumer, "t").partitions == [0, 1]
 
 
@@ -362,6 +389,19 @@ def test_topic_tail_partition_start_after_retention_is_respected():
     tail, consumer = tail_over({0: trades, 1: []}, begin={0: 100, 1: 100})
     assert tail.last_trade("BTC-USD").trade_id == "3"
     assert tail.last_trade("ETH-USD") is None
+
+
+def test_murmur2_matches_the_java_clients_hash():
+    # Kafka's own cases (UtilsTest.testMurmur2), Java's signed ints as unsigned 32-bit numbers.
+    cases = {
+        b"21": -973932308,
+        b"foobar": -790332482,
+        b"a-little-bit-long-string": -985981536,
+        b"a-little-bit-longer-string": -1486304829,
+        b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+        b"abc": 479470107,
+    }
+    assert {key: murmur2(key) for key in cases} == {k: h & 0xFFFFFFFF for k, h in cases.items()}
 
 
 def test_describe_names_symbols_and_the_latest_time():

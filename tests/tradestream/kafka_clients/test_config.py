@@ -1,22 +1,40 @@
-"""Settings -> kafka-python options: bootstrap, TLS and SASL/SCRAM, secrets unwrapped only here."""
+"""Settings -> librdkafka properties: bootstrap, TLS and SASL/SCRAM, secrets unwrapped only here."""
 
 from __future__ import annotations
+
+import logging
+import time
 
 import pytest
 
 from tradestream.kafka_clients import config as kafka_config
-from tradestream.kafka_clients.config import client_config, env_client_config, producer_config
+from tradestream.kafka_clients.config import (
+    client_config,
+    consumer_config,
+    env_client_config,
+    producer_config,
+)
 from tradestream.settings import Settings, get_settings
+
+# What every client gets besides bootstrap servers and security.
+COMMON = {
+    "reconnect.backoff.max.ms": 1000,
+    "logger": logging.getLogger("tradestream.kafka.client"),
+}
 
 
 def test_client_config_plaintext_is_bootstrap_and_protocol_only(tmp_path):
-    config = client_config(Settings(state_dir=tmp_path, bootstrap_servers="a:9092,b:9092"))
-    assert config == {"bootstrap_servers": ["a:9092", "b:9092"], "security_protocol": "PLAINTEXT"}
+    config = client_config(Settings(state_dir=tmp_path, bootstrap_servers="a:9092, b:9092"))
+    assert config == {
+        "bootstrap.servers": "a:9092,b:9092",
+        "security.protocol": "PLAINTEXT",
+        **COMMON,
+    }
 
 
 def test_client_config_explicit_bootstrap_overrides_the_settings(tmp_path):
     config = client_config(Settings(state_dir=tmp_path), "k1:9093")
-    assert config["bootstrap_servers"] == ["k1:9093"]
+    assert config["bootstrap.servers"] == "k1:9093"
 
 
 def test_client_config_sasl_ssl_scram_maps_every_option(tmp_path):
@@ -37,16 +55,17 @@ def test_client_config_sasl_ssl_scram_maps_every_option(tmp_path):
         kafka_ssl_check_hostname=False,
     )
     assert client_config(settings) == {
-        "bootstrap_servers": ["kafka:9095"],
-        "security_protocol": "SASL_SSL",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "tradestream",
-        "sasl_plain_password": "pw-1",
-        "ssl_check_hostname": False,
-        "ssl_cafile": str(ca),
-        "ssl_certfile": str(cert),
-        "ssl_keyfile": str(key),
-        "ssl_password": "key-pw",
+        "bootstrap.servers": "kafka:9095",
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "tradestream",
+        "sasl.password": "pw-1",
+        "ssl.endpoint.identification.algorithm": "none",
+        "ssl.ca.location": str(ca),
+        "ssl.certificate.location": str(cert),
+        "ssl.key.location": str(key),
+        "ssl.key.password": "key-pw",
+        **COMMON,
     }
 
 
@@ -59,15 +78,15 @@ def test_client_config_sasl_plaintext_has_no_tls_options(tmp_path):
         kafka_sasl_password="p",
     )
     config = client_config(settings)
-    assert config["sasl_mechanism"] == "PLAIN"
-    assert not [k for k in config if k.startswith("ssl_")]
+    assert config["sasl.mechanism"] == "PLAIN"
+    assert not [k for k in config if k.startswith("ssl.")]
 
 
 def test_client_config_ssl_without_cafile_uses_the_system_trust_store(tmp_path):
     config = client_config(Settings(state_dir=tmp_path, kafka_security_protocol="SSL"))
-    assert config["security_protocol"] == "SSL" and "ssl_cafile" not in config
-    assert config["ssl_check_hostname"] is True
-    assert not [k for k in config if k.startswith("sasl_")]
+    assert config["security.protocol"] == "SSL" and "ssl.ca.location" not in config
+    assert config["ssl.endpoint.identification.algorithm"] == "https"
+    assert not [k for k in config if k.startswith("sasl.")]
 
 
 def test_producer_config_keeps_security_and_idempotence(tmp_path):
@@ -78,8 +97,39 @@ def test_producer_config_keeps_security_and_idempotence(tmp_path):
         kafka_sasl_password="p",
     )
     config = producer_config(settings)
-    assert config["enable_idempotence"] is True and config["acks"] == "all"
-    assert config["sasl_plain_password"] == "p"
+    assert config["enable.idempotence"] is True and config["acks"] == "all"
+    assert config["sasl.password"] == "p"
+    # Keys land on the partitions the Java client chooses (and TradeStream always did).
+    assert config["partitioner"] == "murmur2_random"
+
+
+def test_consumer_config_never_commits_or_resets_on_its_own(tmp_path):
+    base = client_config(Settings(state_dir=tmp_path))
+    reader = consumer_config(base)
+    assert reader["group.id"] == kafka_config.READER_GROUP
+    assert reader["enable.auto.commit"] is False and reader["enable.auto.offset.store"] is False
+    assert reader["auto.offset.reset"] == "error" and reader["check.crcs"] is True
+    assert consumer_config(base, "realtime")["group.id"] == "realtime"
+    assert base.items() <= reader.items()
+
+
+def test_every_client_config_is_accepted_by_librdkafka(tmp_path):
+    """The names and values are librdkafka's: a client builds from each config (no broker)."""
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka.admin import AdminClient
+
+    settings = Settings(
+        state_dir=tmp_path,
+        bootstrap_servers="127.0.0.1:1",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="u",
+        kafka_sasl_password="p",
+    )
+    base = client_config(settings)
+    AdminClient(base)
+    Consumer(consumer_config(base)).close()
+    Producer(producer_config(settings)).flush(0)
 
 
 def test_env_client_config_reads_the_worker_environment(monkeypatch, tmp_path):
@@ -94,26 +144,24 @@ def test_env_client_config_reads_the_worker_environment(monkeypatch, tmp_path):
         config = env_client_config("kafka:9092")
     finally:
         get_settings.cache_clear()
-    assert config["sasl_plain_username"] == "worker"
-    assert config["sasl_plain_password"] == "from-the-env"
+    assert config["sasl.username"] == "worker"
+    assert config["sasl.password"] == "from-the-env"
     assert checked == ["kafka:9092"]
 
 
 def test_verify_connection_skips_plaintext_and_checks_a_secured_protocol(tmp_path, monkeypatch):
-    import kafka.admin
-
     clients: list[dict] = []
 
     class RecordingAdminClient:
-        """Stands in for the broker connection verify_connection opens (and closes)."""
+        """Stands in for the broker connection verify_connection opens (and asks for metadata)."""
 
-        def __init__(self, **config):
+        def __init__(self, config):
             clients.append(config)
 
-        def close(self):
-            pass
+        def list_topics(self, timeout):
+            return None
 
-    monkeypatch.setattr(kafka.admin, "KafkaAdminClient", RecordingAdminClient)
+    monkeypatch.setattr(kafka_config, "AdminClient", RecordingAdminClient)
     plain = Settings(state_dir=tmp_path, bootstrap_servers="127.0.0.1:1")
     assert kafka_config.verify_connection(plain) is None
     assert clients == []  # PLAINTEXT: no connection attempted
@@ -125,8 +173,11 @@ def test_verify_connection_skips_plaintext_and_checks_a_secured_protocol(tmp_pat
         kafka_sasl_password="p",
     )
     kafka_config.verify_connection(secured, timeout_s=2)
-    assert [c["bootstrap_servers"] for c in clients] == [["127.0.0.1:2"]]
-    assert clients[0]["security_protocol"] == "SASL_PLAINTEXT"
+    assert [c["bootstrap.servers"] for c in clients] == ["127.0.0.1:2"]
+    assert clients[0]["security.protocol"] == "SASL_PLAINTEXT"
+    # Checked once per process: the second call opens no connection.
+    kafka_config.verify_connection(secured, timeout_s=2)
+    assert len(clients) == 1
 
 
 def test_verify_connection_unreachable_secured_broker_is_a_clear_error(tmp_path):
@@ -140,3 +191,29 @@ def test_verify_connection_unreachable_secured_broker_is_a_clear_error(tmp_path)
     with pytest.raises(kafka_config.KafkaSecurityError, match="cannot connect to Kafka") as e:
         kafka_config.verify_connection(settings, timeout_s=2)
     assert "never-shown" not in str(e.value)
+
+
+def test_verify_connection_without_a_broker_gives_up_within_its_timeout(tmp_path):
+    """librdkafka would retry forever: the check stops at `timeout_s` and says why."""
+    settings = Settings(
+        state_dir=tmp_path,
+        bootstrap_servers="127.0.0.1:1",
+        kafka_security_protocol="SSL",
+    )
+    started = time.monotonic()
+    with pytest.raises(kafka_config.KafkaSecurityError, match="Connection refused"):
+        kafka_config.verify_connection(settings, timeout_s=2)
+    assert time.monotonic() - started < 10
+
+
+def test_verify_connection_with_a_ca_file_that_is_no_certificate_names_the_file(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    settings = Settings(
+        state_dir=tmp_path,
+        bootstrap_servers="127.0.0.1:1",
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=ca,
+    )
+    with pytest.raises(kafka_config.KafkaSecurityError, match="ssl.ca.location failed"):
+        kafka_config.verify_connection(settings, timeout_s=2)

@@ -147,10 +147,19 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
             produce(kafka_broker.bootstrap, topic, _records(stream[i : i + 50]))
             time.sleep(0.12)  # spread over the executor's batches; no test outcome depends on it
 
-    from kafka import KafkaConsumer, TopicPartition
+    from confluent_kafka import Consumer, TopicPartition
+
+    from tradestream.kafka_clients.config import consumer_config
 
     tps = [TopicPartition(topic, p) for p in range(3)]
-    consumer = KafkaConsumer(bootstrap_servers=kafka_broker.bootstrap, group_id=group)
+    consumer = Consumer(consumer_config({"bootstrap.servers": kafka_broker.bootstrap}, group))
+
+    def end_offsets() -> dict:
+        return {tp: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in tps}
+
+    def committed() -> dict:
+        return {tp: tp.offset for tp in consumer.committed(tps, timeout=10)}
+
     feeder = threading.Thread(target=producer)
     feeder.start()
     kills = []
@@ -167,13 +176,14 @@ def test_executor_sigkill_mid_stream_loses_and_duplicates_nothing(kafka_broker, 
         proc, log = _start(db_url, kafka_broker.bootstrap, topic, group, tmp_path)
         feeder.join(timeout=120)
         assert not feeder.is_alive(), "the producer did not finish"
-        ends = {tp: end for tp, end in consumer.end_offsets(tps).items() if end > 0}
+        ends = {tp: end for tp, end in end_offsets().items() if end > 0}
         at_end = {(tp.topic, tp.partition): end for tp, end in ends.items()}
         # Stop once the executor has stored every partition's end offset and committed it to
         # the group (it commits after storing): then SIGTERM interrupts nothing.
         _wait_for(
             lambda: (
-                peek.offsets() == at_end and {tp: consumer.committed(tp) for tp in ends} == ends
+                peek.offsets() == at_end
+                and {tp: o for tp, o in committed().items() if tp in ends} == ends
             ),
             120,
             f"stored and committed offsets {at_end}",

@@ -37,29 +37,33 @@ NEW = {0: STREAM[70:130], 1: STREAM[130:280]}
 
 def _produce(bootstrap: str, topic: str, by_partition: dict[int, list]) -> None:
     """Sends each partition's signals to that partition (the counts matter, not the keys)."""
-    from kafka import KafkaProducer
+    from confluent_kafka import Producer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    try:
-        for partition, signals in by_partition.items():
-            for s in signals:
-                producer.send(topic, s.SerializeToString(), s.symbol.encode(), partition=partition)
-        producer.flush(timeout=60)
-    finally:
-        producer.close()
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    failures: list = []
+
+    def delivered(err, _msg) -> None:
+        if err is not None:
+            failures.append(err)
+
+    for partition, signals in by_partition.items():
+        for s in signals:
+            producer.produce(
+                topic,
+                value=s.SerializeToString(),
+                key=s.symbol.encode(),
+                partition=partition,
+                on_delivery=delivered,
+            )
+    assert producer.flush(60) == 0 and not failures, failures
 
 
 def _topic_id(bootstrap: str, topic: str) -> str:
-    from kafka import KafkaConsumer
+    from confluent_kafka.admin import AdminClient
 
     from tradestream.kafka_clients.positions import current_topic_id
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        assert consumer.partitions_for_topic(topic)
-        return current_topic_id(consumer, topic)
-    finally:
-        consumer.close()
+    return current_topic_id(AdminClient({"bootstrap.servers": bootstrap}), topic)
 
 
 @pytest.fixture
