@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from tradestream.cli_types import hidden_alias, positive_float, speed_factor
 from tradestream.kafka_clients.config import consumer_config, env_client_config
@@ -114,17 +114,7 @@ def _pipeline_args(settings, all_strategies: bool) -> list[str]:
 
 def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """Partition -> the offset after its newest record."""
-    # A topic `local up` has just created: for a moment its partitions' leader answers
-    # NOT_LEADER_FOR_PARTITION (not retried by librdkafka for this request).
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return read_topic_state(env_client_config(bootstrap), topic, None).end
-        except KafkaException as exc:
-            settling = exc.args[0].code() == KafkaError.NOT_LEADER_FOR_PARTITION
-            if not settling or time.monotonic() > deadline:
-                raise
-        time.sleep(0.5)
+    return read_topic_state(env_client_config(bootstrap), topic, None).end
 
 
 def _start_group_at(bootstrap: str, group: str, topic: str, offsets: dict[int, int]) -> None:

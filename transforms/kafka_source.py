@@ -73,6 +73,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from tradestream.kafka_clients.offsets import watermark_offsets
 from tradestream.kafka_clients.properties import consumer_config
 
 log = logging.getLogger(__name__)
@@ -252,11 +253,6 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
         raise KafkaException(error)
 
 
-# A partition's leader is not settled yet (the broker says so; these are not always flagged
-# retriable).
-_LEADER_UNSETTLED = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
-
-
 def partition_edges(
     consumer: Consumer, topic: str, partitions: list[int]
 ) -> dict[int, tuple[int, int]]:
@@ -265,29 +261,10 @@ def partition_edges(
     A partition whose leader is not settled yet (a topic just created, a broker restarting)
     is asked again until REQUEST_TIMEOUT_S.
     """
-    deadline = time.monotonic() + REQUEST_TIMEOUT_S
-    edges = {}
-    for partition in partitions:
-        tp = TopicPartition(topic, partition)
-        while partition not in edges:
-            left = deadline - time.monotonic()
-            try:
-                found = consumer.get_watermark_offsets(tp, timeout=max(left, 0.1))
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (error.retriable() or error.code() in _LEADER_UNSETTLED) or left <= 0:
-                    raise
-                time.sleep(0.2)
-                continue
-            if found is None:
-                raise KafkaException(
-                    KafkaError(
-                        KafkaError._TIMED_OUT,
-                        f"no offsets of {topic}[{partition}] within {REQUEST_TIMEOUT_S:.0f}s",
-                    )
-                )
-            edges[partition] = found
-    return edges
+    return {
+        p: watermark_offsets(consumer, TopicPartition(topic, p), REQUEST_TIMEOUT_S)
+        for p in partitions
+    }
 
 
 class _Reader:

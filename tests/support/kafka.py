@@ -45,7 +45,15 @@ def produce(bootstrap: str, topic: str, records: Iterable[tuple[bytes | None, by
     """Sends (key, value) records and waits for every acknowledgement."""
     from confluent_kafka import KafkaException, Producer
 
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    # Keys on the partitions TradeStream's producers (murmur2, as the Java client) use.
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",
+        }
+    )
     failures: list = []
 
     def delivered(err, _msg) -> None:

@@ -37,11 +37,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from google.protobuf.message import DecodeError
 
 from tradestream.ingest.dedup import RecentTradeIds
 from tradestream.kafka_clients.config import client_config, consumer_config
+from tradestream.kafka_clients.offsets import watermark_offsets
 from tradestream.kafka_clients.tail import read_range
 from tradestream.market.trade_files import BadRow
 from tradestream.settings import Settings
@@ -57,7 +58,6 @@ METADATA_TIMEOUT_S = 10.0  # longest wait for the topic's partitions or offsets
 METADATA_ATTEMPTS = 4
 METADATA_PAUSE_S = 0.25
 # The answers of a broker about a partition whose leadership it has not taken up yet.
-_LEADER_SETTLING = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE)
 # The Java client's partitioner, which TradeProducer uses (librdkafka's murmur2_random): the
 # key's murmur2 hash with this seed, made positive, modulo the partition count.
 MURMUR2_SEED = 0x9747B28C
@@ -206,7 +206,9 @@ class TopicTail:
                     f"topic {topic!r} does not exist (create it, or check --trades_topic)"
                 )
             for p in self.partitions:
-                self._begin[p], self._end[p] = _watermarks(consumer, TopicPartition(topic, p))
+                self._begin[p], self._end[p] = watermark_offsets(
+                    consumer, TopicPartition(topic, p), METADATA_TIMEOUT_S
+                )
         except BaseException:  # a missing topic, or no answer (KafkaException)
             consumer.close()
             raise
@@ -309,24 +311,6 @@ def _partitions_of(consumer, topic: str) -> list[int]:
         if attempt + 1 < METADATA_ATTEMPTS:
             time.sleep(METADATA_PAUSE_S)
     return []
-
-
-def _watermarks(consumer, tp: TopicPartition) -> tuple[int, int]:
-    """The partition's first and next offsets, asked again while its leader is not settled.
-
-    A broker names itself a new partition's leader in its metadata a moment before it
-    serves the partition's offsets: meanwhile it answers NOT_LEADER_FOR_PARTITION, which
-    librdkafka does not retry for this request.
-    """
-    deadline = time.monotonic() + METADATA_TIMEOUT_S
-    while True:
-        try:
-            return consumer.get_watermark_offsets(tp, timeout=METADATA_TIMEOUT_S)
-        except KafkaException as exc:
-            settling = exc.args[0].code() in _LEADER_SETTLING or exc.args[0].retriable()
-            if not settling or time.monotonic() > deadline:
-                raise
-        time.sleep(METADATA_PAUSE_S)
 
 
 def murmur2(data: bytes) -> int:

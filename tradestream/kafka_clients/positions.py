@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollectio
 from confluent_kafka.admin import AdminClient
 
 from tradestream.kafka_clients.config import consumer_config
+from tradestream.kafka_clients.offsets import watermark_offsets
 
 # How long one request for metadata, offsets or a commit may take.
 REQUEST_TIMEOUT_S = 30.0
@@ -186,10 +187,8 @@ def read_topic_state(client_options: Mapping, topic: str, group_id: str | None) 
             for tp in _retried(lambda: consumer.committed(tps, timeout=REQUEST_TIMEOUT_S)):
                 if tp.offset >= 0:  # OFFSET_INVALID: the group has committed nothing here
                     committed[tp.partition] = tp.offset
-        ranges = {
-            tp.partition: consumer.get_watermark_offsets(tp, timeout=REQUEST_TIMEOUT_S)
-            for tp in tps
-        }
+        # A topic just created answers NOT_LEADER_FOR_PARTITION for a moment.
+        ranges = {tp.partition: watermark_offsets(consumer, tp, REQUEST_TIMEOUT_S) for tp in tps}
         return TopicState(
             topic=topic,
             topic_id=current_topic_id(admin, topic),
