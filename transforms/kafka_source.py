@@ -445,6 +445,7 @@ class _ConsumerPool:
         self._last_record_at: dict[KafkaReadConfig, dict[int, float]] = {}
         self._commit_locks: dict[KafkaReadConfig, threading.Lock] = {}
         self._committed: dict[KafkaReadConfig, dict[int, int]] = {}
+        self._committers: dict[KafkaReadConfig, Consumer] = {}
 
     def acquire(self, config: KafkaReadConfig) -> _Reader:
         with self._lock:
@@ -459,12 +460,22 @@ class _ConsumerPool:
 
     @contextlib.contextmanager
     def commits(self, config: KafkaReadConfig):
-        """One commit at a time per topic and group: yields partition -> offset committed."""
+        """One commit at a time per topic and group: yields (partition -> offset committed,
+        a consumer of the group that only commits).
+
+        Finalizers commit with a consumer of their own, not a reader: a reader lent to a
+        finalizer was made anew whenever the read call held the only one, and the next read
+        call could then take that cold reader (a fresh assignment and first fetch) while
+        the warm one sat idle, fetching ahead for nobody.
+        """
         with self._lock:
             lock = self._commit_locks.setdefault(config, threading.Lock())
             committed = self._committed.setdefault(config, {})
         with lock:
-            yield committed
+            committer = self._committers.get(config)
+            if committer is None:
+                committer = self._committers[config] = Consumer(_consumer_properties(config))
+            yield committed, committer
 
     def last_record_at(self, config: KafkaReadConfig) -> dict[int, float]:
         """partition -> monotonic time of its latest record (shared, updated in place)."""
@@ -679,7 +690,7 @@ class ReadTopicFn(beam.DoFn):
             watermark.set_watermark(proposed)
 
     def _commit(self, config: KafkaReadConfig, positions: dict[int, int], held=None) -> None:
-        """Commits `positions` with the reader `held` by the caller, or one from the pool.
+        """Commits `positions` with the reader `held` by the caller, or the pool's committer.
 
         Beam runs bundle finalizers on threads of its own, in any order: a bundle's
         finalizer may run after that of a later bundle, and its older positions would then
@@ -687,24 +698,20 @@ class ReadTopicFn(beam.DoFn):
         committed are sent (a finalized bundle's records are in a completed checkpoint, so
         the group's offsets never need to go back while the job runs).
         """
-        with _POOL.commits(config) as committed:
+        with _POOL.commits(config) as (committed, committer):
             ahead = {p: o for p, o in positions.items() if o > committed.get(p, -1)}
             if not ahead:
                 return
             offsets = [TopicPartition(config.topic, p, o) for p, o in ahead.items()]
-            reader = held
+            consumer = committer if held is None else held.consumer
             try:
-                reader = reader or _POOL.acquire(config)
-                done = reader.consumer.commit(offsets=offsets, asynchronous=False)
+                done = consumer.commit(offsets=offsets, asynchronous=False)
                 failed = next((tp.error for tp in done or [] if tp.error is not None), None)
                 if failed is not None:
                     raise KafkaException(failed)
                 committed.update(ahead)
             except Exception as exc:  # noqa: BLE001 - a failed commit only means re-reading
                 log.warning("committing offsets %s failed: %s", ahead, exc)
-            finally:
-                if reader is not None and held is None:
-                    _POOL.release(config, reader)
 
 
 class ReadFromKafkaTopic(beam.PTransform):

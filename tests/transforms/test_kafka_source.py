@@ -378,3 +378,20 @@ def test_finalizers_run_out_of_order_never_move_the_group_offsets_back(kafka_bro
     reader._commit(config, {0: 9})
     reader._commit(config, {0: 4})
     assert _committed(kafka_broker.bootstrap, topic, "g-order") == 9
+
+
+@pytest.mark.integration
+def test_a_finalizer_commits_without_taking_or_making_a_reader(kafka_broker):
+    import uuid
+
+    from tests.support.kafka import create_topics, produce
+    from tradestream.transforms.kafka_source import _POOL
+
+    topic = f"trades-commit-{uuid.uuid4().hex[:8]}"
+    create_topics(kafka_broker, [topic], partitions=1)
+    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", b"x")] * 5)
+    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-commit")
+    ReadTopicFn()._commit(config, {0: 5})  # as a bundle finalizer does
+    assert _committed(kafka_broker.bootstrap, topic, "g-commit") == 5
+    # A reader made or lent for the commit would be the next read call's: a cold one.
+    assert not _POOL._idle.get(config)
