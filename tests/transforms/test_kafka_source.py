@@ -363,35 +363,34 @@ def test_a_call_cut_short_by_a_checkpoint_still_commits_what_it_claimed(kafka_br
     assert _committed(kafka_broker.bootstrap, topic, "g-cut") == 2
 
 
-@pytest.mark.integration
-def test_finalizers_run_out_of_order_never_move_the_group_offsets_back(kafka_broker):
+def _one_partition_topic(kafka_broker, name: str, records: int, group: str) -> KafkaReadConfig:
+    """A new one-partition topic of `records` records, read for `group`."""
     import uuid
 
     from tests.support.kafka import create_topics, produce
 
-    topic = f"trades-order-{uuid.uuid4().hex[:8]}"
+    topic = f"trades-{name}-{uuid.uuid4().hex[:8]}"
     create_topics(kafka_broker, [topic], partitions=1)
-    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", b"x")] * 9)
-    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-order")
+    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", b"x")] * records)
+    return KafkaReadConfig(kafka_broker.bootstrap, topic, group)
+
+
+@pytest.mark.integration
+def test_finalizers_run_out_of_order_never_move_the_group_offsets_back(kafka_broker):
+    config = _one_partition_topic(kafka_broker, "order", 9, "g-order")
     reader = ReadTopicFn()
     # Beam runs finalizers on threads of its own: a later bundle's may run first.
     reader._commit(config, {0: 9})
     reader._commit(config, {0: 4})
-    assert _committed(kafka_broker.bootstrap, topic, "g-order") == 9
+    assert _committed(kafka_broker.bootstrap, config.topic, "g-order") == 9
 
 
 @pytest.mark.integration
 def test_a_finalizer_commits_without_taking_or_making_a_reader(kafka_broker):
-    import uuid
-
-    from tests.support.kafka import create_topics, produce
     from tradestream.transforms.kafka_source import _POOL
 
-    topic = f"trades-commit-{uuid.uuid4().hex[:8]}"
-    create_topics(kafka_broker, [topic], partitions=1)
-    produce(kafka_broker.bootstrap, topic, [(b"BTC-USD", b"x")] * 5)
-    config = KafkaReadConfig(kafka_broker.bootstrap, topic, "g-commit")
+    config = _one_partition_topic(kafka_broker, "commit", 5, "g-commit")
     ReadTopicFn()._commit(config, {0: 5})  # as a bundle finalizer does
-    assert _committed(kafka_broker.bootstrap, topic, "g-commit") == 5
+    assert _committed(kafka_broker.bootstrap, config.topic, "g-commit") == 5
     # A reader made or lent for the commit would be the next read call's: a cold one.
     assert not _POOL._idle.get(config)
