@@ -16,7 +16,6 @@ out (the default), or start over on the new topic with a WARNING that says what 
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollectio
 from confluent_kafka.admin import AdminClient
 
 from tradestream.kafka_clients.config import consumer_config
-from tradestream.kafka_clients.offsets import watermark_offsets
+from tradestream.kafka_clients.offsets import retried, watermark_offsets
 
 # How long one request for metadata, offsets or a commit may take.
 REQUEST_TIMEOUT_S = 30.0
@@ -223,17 +222,7 @@ def _retried(request: Callable[[], T]) -> T:
     A group's coordinator can move or still be loading (a broker just started, the offsets
     topic just created): librdkafka reports that as a retriable error rather than waiting.
     """
-    deadline = time.monotonic() + REQUEST_TIMEOUT_S
-    while True:
-        try:
-            return request()
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not (error.retriable() or error.code() in _COORDINATOR_NOT_READY):
-                raise
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return retried(request, _COORDINATOR_NOT_READY, REQUEST_TIMEOUT_S)
 
 
 def settle_committed(
