@@ -426,9 +426,11 @@ class IncrementalEvaluator:
                 raise StrategyError("incremental state does not match these strategies")
             previous = [previous[i] for i in ids]
         elif version == STATE_VERSION:
-            if state.get("layout") != self._layout or not isinstance(previous, list):
-                raise StrategyError("incremental state does not match these strategies")
-            if len(previous) != len(ids):
+            if (
+                state.get("layout") != self._layout
+                or not isinstance(previous, list)
+                or len(previous) != len(ids)
+            ):
                 raise StrategyError("incremental state does not match these strategies")
         else:
             raise StrategyError("incremental state: missing or unsupported version")

@@ -105,10 +105,15 @@ class _LiveEvaluators:
             self._live.pop(symbol, None)
 
 
-def _snapshot_phase(symbol: str) -> int:
-    """The candle count (modulo SNAPSHOT_EVERY) at which `symbol` takes its whole state."""
-    digest = hashlib.blake2b(symbol.encode(), digest_size=8, person=b"snapshot").digest()
-    return int.from_bytes(digest, "little") % SNAPSHOT_EVERY
+def symbol_bucket(symbol: str, buckets: int, purpose: bytes) -> int:
+    """`symbol`'s bucket among `buckets`, the same in every process and run; `purpose` (up
+    to 16 bytes) makes the buckets of one use independent of another's.
+
+    A BLAKE2b digest of the name: CRC-32, being linear, put names that differ in a digit or
+    two into a few residues only.
+    """
+    digest = hashlib.blake2b(symbol.encode(), digest_size=8, person=purpose).digest()
+    return int.from_bytes(digest, "little") % buckets
 
 
 class StrategyRunner:
@@ -149,7 +154,8 @@ class StrategyRunner:
         `book(candle)`: the candle's BOOK_FIELDS values, when the strategies read the book.
         """
         waiting = state["pending"]
-        since = list(state.get("since", ()))  # a new list: the stored one is the checkpoint's
+        # Appended to a copy: the stored list changes only once the evaluation succeeded.
+        since = list(state.get("since", ()))
         evaluator = None
         last = state["last"]
         signals, evaluated = [], 0
@@ -194,7 +200,7 @@ class StrategyRunner:
         if evaluated:
             state["version"] += 1
             state["last"] = last
-            phase = _snapshot_phase(symbol)
+            phase = symbol_bucket(symbol, SNAPSHOT_EVERY, b"snapshot")
             if (
                 len(since) >= SNAPSHOT_EVERY
                 or (evaluator.candles_seen + phase) % SNAPSHOT_EVERY == 0

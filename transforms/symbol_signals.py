@@ -28,7 +28,6 @@ symbol keeps its own candles, gaps, strategies and wake-up times inside its shar
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from collections.abc import Collection, Sequence
 from typing import Any, NamedTuple
@@ -46,7 +45,7 @@ from tradestream.market.book_features import BookTracker, check_update
 from tradestream.market.dead_letters import DEAD_LETTER_TAG, UNKNOWN_SYMBOL, dead_letter
 from tradestream.strategies.candle_arrays import book_row
 from tradestream.strategies.strategy import Strategy
-from tradestream.transforms.evaluate import StrategyRunner
+from tradestream.transforms.evaluate import StrategyRunner, symbol_bucket
 from tradestream.transforms.gaps import GapFiller
 from tradestream.transforms.parse_trades import TradeParser
 from tradestream.transforms.trades_to_candles import (
@@ -140,13 +139,8 @@ SHARD_KEYS = (8, 225, 212, 2, 79, 58, 218, 2674, 994, 1008, 39, 221, 4, 1900, 21
 
 def state_shard(symbol: str) -> int:
     """The key of the shard that keeps `symbol`'s state: the same in every process and
-    across restarts.
-
-    Chosen by a BLAKE2b digest of the name: CRC-32, being linear, put names that differ in
-    a digit or two into a few residues only.
-    """
-    digest = hashlib.blake2b(symbol.encode(), digest_size=8, person=b"state-shard").digest()
-    return SHARD_KEYS[int.from_bytes(digest, "little") % STATE_SHARDS]
+    across restarts."""
+    return SHARD_KEYS[symbol_bucket(symbol, STATE_SHARDS, b"state-shard")]
 
 
 class ShardOpen(CacheAware):
