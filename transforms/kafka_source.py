@@ -74,7 +74,7 @@ from confluent_kafka import (
 )
 
 from tradestream.kafka_clients.offsets import watermark_offsets
-from tradestream.kafka_clients.properties import consumer_config
+from tradestream.kafka_clients.properties import CONNECTION_PROPERTIES, consumer_config
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,7 @@ class PlaintextClient:
     """
 
     def __call__(self, bootstrap_servers: str) -> dict[str, Any]:
-        # librdkafka's own log lines through Python logging, as client_config sends them.
-        return {
-            "bootstrap.servers": bootstrap_servers,
-            "logger": logging.getLogger("tradestream.kafka.client"),
-        }
+        return {"bootstrap.servers": bootstrap_servers, **CONNECTION_PROPERTIES}
 
 
 PLAINTEXT = PlaintextClient()
@@ -204,9 +200,8 @@ class TopicTracker(RestrictionTracker):
 # processor, and a new processor whenever the previous ones still await their bundles'
 # finalization): keep asking for the topic's partitions as long as a producer keeps a record
 # (its delivery timeout) rather than fail the bundle, and reconnect within a second once the
-# brokers are back (librdkafka's reconnect backoff otherwise grows to 10 s).
+# brokers are back (CONNECTION_PROPERTIES, whatever client factory the pipeline gave).
 BROKER_WAIT_S = 120.0
-_OUTAGE_PROPERTIES = {"reconnect.backoff.max.ms": 1000}
 # How long a request to the brokers (offsets, partitions) may take before it fails.
 REQUEST_TIMEOUT_S = 30.0
 # How long a poll waits for a first record when none is at hand (an empty poll ends a call).
@@ -224,7 +219,7 @@ _TIMESTAMP = Message.timestamp
 def _consumer_properties(config: KafkaReadConfig) -> dict[str, Any]:
     """The group's consumer: commits only explicitly, never resets a position by itself."""
     base = {
-        **_OUTAGE_PROPERTIES,
+        **CONNECTION_PROPERTIES,
         **config.client_config(config.bootstrap_servers),
         **dict(config.client_options),
     }

@@ -10,7 +10,6 @@ the client and nowhere else: never logged, never put into pipeline options.
 from __future__ import annotations
 
 import hashlib
-import logging
 import socket
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
-from tradestream.kafka_clients.properties import PRODUCER_PROPERTIES
+from tradestream.kafka_clients.properties import CONNECTION_PROPERTIES, PRODUCER_PROPERTIES
 from tradestream.kafka_clients.properties import READER_GROUP as READER_GROUP  # re-exported
 from tradestream.kafka_clients.properties import consumer_config as consumer_config  # re-exported
 from tradestream.settings import Settings, get_settings
@@ -29,13 +28,6 @@ VERIFY_TIMEOUT_S = 30.0
 # How long a command waits for a broker before it says there is none (issue 15: ~30 s of
 # client retries and a traceback were the old behaviour).
 BROKER_TIMEOUT_S = 8.0
-
-
-# librdkafka's log lines (a refused connection, a broker that went away) go here. They show
-# where a command has set up logging, in its format and at its level; elsewhere they are
-# dropped (the NullHandler keeps Python's last-resort handler from printing them bare).
-CLIENT_LOG = logging.getLogger("tradestream.kafka.client")
-CLIENT_LOG.addHandler(logging.NullHandler())
 
 
 class KafkaSecurityError(RuntimeError):
@@ -62,12 +54,7 @@ def client_config(settings: Settings, bootstrap: str | None = None) -> dict[str,
             s.strip() for s in (bootstrap or settings.bootstrap).split(",") if s.strip()
         ),
         "security.protocol": settings.kafka_security_protocol,
-        # Reconnect within a second of a broker restart (librdkafka's default backoff
-        # grows to 10 s).
-        "reconnect.backoff.max.ms": 1000,
-        # librdkafka writes its own log lines to stderr; through Python logging they obey
-        # the command's log level like every other line.
-        "logger": CLIENT_LOG,
+        **CONNECTION_PROPERTIES,
     }
     if settings.kafka_security_protocol.startswith("SASL_"):
         config["sasl.mechanism"] = settings.kafka_sasl_mechanism

@@ -8,7 +8,24 @@ through `config.consumer_config` and `config.producer_config`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+# librdkafka's log lines (a refused connection, a broker that went away) go here. They show
+# where a command has set up logging, in its format and at its level; elsewhere they are
+# dropped (the NullHandler keeps Python's last-resort handler from printing them bare).
+CLIENT_LOG = logging.getLogger("tradestream.kafka.client")
+CLIENT_LOG.addHandler(logging.NullHandler())
+
+# Every client's, whatever its connection and security.
+CONNECTION_PROPERTIES: dict[str, Any] = {
+    # Reconnect within a second of a broker restart (librdkafka's default backoff grows to
+    # 10 s).
+    "reconnect.backoff.max.ms": 1000,
+    # librdkafka writes its own log lines to stderr; through Python logging they obey the
+    # command's log level like every other line.
+    "logger": CLIENT_LOG,
+}
 
 # A consumer that only reads assigned partitions still needs a group id in librdkafka; it
 # never commits under this one (auto-commit off, offsets not stored).
