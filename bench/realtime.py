@@ -177,10 +177,12 @@ def latency(
         log_dir / "bench-latency.log",
     )
     samples: list[float] = []
+    received_at: list[float] = []  # seconds since the bench started sending, per sample
     # Where the time goes: candle end -> emitted (the watermark reaching the keyed step, the
     # evaluation) and emitted -> received (the sink's flush, the broker, this consumer).
     parts: list[tuple[float, float]] = []
     stop = threading.Event()
+    started = [time.monotonic()]
 
     def consume() -> None:
         consumer = reader_from_start(settings.bootstrap, topics["signals"])
@@ -191,6 +193,7 @@ def latency(
                 s = signal_pb2.Signal.FromString(value)
                 end_ms = s.candle_start_ms + s.candle_interval_ms
                 samples.append(now_ms - end_ms)
+                received_at.append(time.monotonic() - started[0])
                 parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
         consumer.close()
 
@@ -202,7 +205,7 @@ def latency(
         symbols = [f"L{i:02d}-USD" for i in range(n_symbols)]
         price = dict.fromkeys(symbols, 100.0)
         sent = 0
-        t0 = time.monotonic()
+        t0 = started[0] = time.monotonic()
         import random
 
         rng = random.Random(1)
@@ -229,6 +232,11 @@ def latency(
     warm = sorted(samples[len(samples) // 10 :])  # drop the first 10% (warm-up)
     if not warm:
         raise RuntimeError("no signals received; see bench-latency.log")
+    # The slowest signals, with when they came: a start-up transient, a periodic stall (a
+    # checkpoint, a commit) or spread evenly tell different stories.
+    skip = len(samples) // 10
+    slowest = sorted(range(skip, len(samples)), key=samples.__getitem__)[-8:]
+    slow = [(received_at[i], samples[i], parts[i][0]) for i in sorted(slowest)]
     to_emit = [a for a, _ in parts[len(parts) // 10 :]]
     to_receive = [b for _, b in parts[len(parts) // 10 :]]
     return {
@@ -243,6 +251,8 @@ def latency(
         "p90_ms": percentile(warm, 0.9),
         "p99_ms": percentile(warm, 0.99),
         "max_ms": warm[-1],
+        "slowest": slow,
+        "series": list(zip(received_at, samples, (a for a, _ in parts), strict=True)),
     }
 
 
@@ -254,6 +264,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--latency_only", action="store_true")
     parser.add_argument("--throughput_only", action="store_true")
+    parser.add_argument(
+        "--samples", type=Path, help="write each signal's (received s, latency ms, to emitted ms)"
+    )
     parser.add_argument("pipeline_args", nargs="*", help="extra realtime flags, after --")
     args = parser.parse_args()
     settings = get_settings()
@@ -264,6 +277,11 @@ def main() -> int:
     lt = tp = None
     if not args.throughput_only:
         lt = latency(settings, args.rate, args.seconds, 10, log_dir, args.pipeline_args)
+        if args.samples:
+            args.samples.write_text(
+                "received_s,latency_ms,emitted_ms\n"
+                + "".join(f"{a:.3f},{b:.0f},{c:.0f}\n" for a, b, c in lt["series"])
+            )
     if not args.latency_only:
         tp = throughput(settings, args.trades, args.symbols, log_dir, args.pipeline_args)
     print(f"\nrealtime pipeline on Flink (embedded), this machine, {time.strftime('%Y-%m-%d')}:")
@@ -283,6 +301,9 @@ def main() -> int:
         print(f"    of which : candle end -> emitted p50 {lt['emit_p50_ms']:,.0f} ms, p99 "
               f"{lt['emit_p99_ms']:,.0f} ms; emitted -> received p50 "
               f"{lt['receive_p50_ms']:,.0f} ms, p99 {lt['receive_p99_ms']:,.0f} ms")  # fmt: skip
+        print("    slowest  : " + "; ".join(
+            f"{ms:,.0f} ms at {at:.0f} s (emitted after {emit:,.0f})"
+            for at, ms, emit in lt["slowest"]))  # fmt: skip
     print(f"  {'target':<44}{'measured':>12}{'target':>10}{'ratio':>8}")
     if tp is not None:
         rate = tp["trades_per_s"]
