@@ -181,15 +181,23 @@ def build(p: beam.Pipeline, options: PipelineOptions, strategies) -> None:
         commit_offsets="finalized" if flink_checkpoints(options) else "read",
         client_config=WorkerClientConfig(),
     )
+    reads_book = any(s.reads_book for s in strategies)
+    # The keyed step closes candles on the source's watermark in band, as soon as it comes
+    # after the trades (see transforms/kafka_source.py); not with the book, whose own
+    # source may be behind the trades.
     batches = p | "ReadTrades" >> ReadTrades(
-        kafka.bootstrap_servers, kafka.trades_topic, rt.consumer_group, **reading
+        kafka.bootstrap_servers,
+        kafka.trades_topic,
+        rt.consumer_group,
+        watermark_in_band=not reads_book,
+        **reading,
     )
     # Parsing, candles, gap filling and strategies: records are parsed and folded into
     # partial candles a poll batch at a time, then one keyed step does the rest (on a
     # streaming runner every stateful step costs a watermark hop; see
     # transforms/symbol_signals.py).
     book_depth, book_topic = None, ""
-    if any(s.reads_book for s in strategies):  # the book topic too, into the same step
+    if reads_book:  # the book topic too, into the same step
         book_topic = kafka.book_topic
         book_depth = rt.book_depth
         book_batches = p | "ReadBook" >> ReadBook(

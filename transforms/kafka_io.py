@@ -116,6 +116,8 @@ class ReadTrades(beam.PTransform):
             "read" (as read: for jobs without checkpoints) or "never".
         client_config: builds the consumer's connection and security options on the
             worker (see `tradestream.transforms.kafka_source.PlaintextClient`, the default).
+        watermark_in_band: also emit the source's watermark as `SourceWatermark` elements
+            after the batches (RecordsToSignals closes candles on them at once).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class ReadTrades(beam.PTransform):
         max_clock_skew_ms: int | None = None,
         commit_offsets: str = "finalized",
         client_config: ClientConfig = PLAINTEXT,
+        watermark_in_band: bool = False,
     ) -> None:
         super().__init__()
         self._config = KafkaReadConfig(
@@ -141,6 +144,7 @@ class ReadTrades(beam.PTransform):
             event_time=TradeEventTime(max_clock_skew_ms),
             commit_offsets=commit_offsets,
             client_config=client_config,
+            watermark_in_band=watermark_in_band,
         )
 
     def expand(self, pbegin):

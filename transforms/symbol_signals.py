@@ -40,6 +40,7 @@ from apache_beam.runners.worker.statecache import CacheAware
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.windowed_value import WindowedValue
 
 from tradestream.market.book_features import BookTracker, check_update
 from tradestream.market.dead_letters import DEAD_LETTER_TAG, UNKNOWN_SYMBOL, dead_letter
@@ -47,6 +48,7 @@ from tradestream.strategies.candle_arrays import book_row
 from tradestream.strategies.strategy import Strategy
 from tradestream.transforms.evaluate import StrategyRunner, symbol_bucket
 from tradestream.transforms.gaps import GapFiller
+from tradestream.transforms.kafka_source import SourceWatermark
 from tradestream.transforms.parse_trades import TradeParser
 from tradestream.transforms.trades_to_candles import (
     CandleBook,
@@ -179,6 +181,10 @@ class ShardOpen(CacheAware):
             self.scheduled.add(at)
             timer.set(ms_timestamp(at), dynamic_timer_tag=str(at))
 
+    def due_by(self, now: int) -> bool:
+        """Whether a symbol has a wake-up at or before `now`."""
+        return any(min(times) <= now for times in self.wakes.values())
+
     def due(self, now: int) -> list[str]:
         """The symbols with a wake-up at or before `now` (those wake-ups taken), in order."""
         self.scheduled = {at for at in self.scheduled if at > now}
@@ -218,6 +224,23 @@ class ShardSeries(CacheAware):
 
     def get_referents_for_cache(self) -> list:
         return [r for series in self.symbols.values() for r in series.get_referents_for_cache()]
+
+
+class ShardWatermark(NamedTuple):
+    """The trades source's in-band watermark (`SourceWatermark`) for one state shard: the
+    keyed step's input from ParseAndFoldFn, after the partials it follows."""
+
+    shard: int
+    ms: int
+
+
+def _by_state_shard(kv):
+    """(symbol, partial) -> (its state shard, (symbol, partial)); a ShardWatermark goes to
+    its own shard."""
+    partial = kv[1]
+    if isinstance(partial, ShardWatermark):
+        return partial.shard, kv
+    return state_shard(kv[0]), kv
 
 
 class BookBatch(list):
@@ -275,11 +298,20 @@ class SymbolSignalsFn(beam.DoFn):
         self,
         element,
         stored=beam.DoFn.StateParam(OPEN),
+        stored_series=beam.DoFn.StateParam(SERIES),
         stored_book=beam.DoFn.StateParam(BOOK),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         _, (symbol, partial) = element
         shard = stored.read() or ShardOpen()
+        if isinstance(partial, ShardWatermark):
+            # The source's watermark in band, behind every partial it follows: the symbols
+            # due are woken now, as their timers would be when the runner's watermark
+            # comes (those timers then find nothing due).
+            if shard.due_by(partial.ms):
+                yield from self._wake_due(partial.ms, shard, stored_series, stored_book, wake)
+                stored.write(shard)
+            return
         if isinstance(partial, BookBatch):
             trackers = stored_book.read() or {}
             yield from self._receive_book(symbol, partial, trackers, shard, wake)
@@ -309,20 +341,25 @@ class SymbolSignalsFn(beam.DoFn):
         stored_book=beam.DoFn.StateParam(BOOK),
         wake=beam.DoFn.TimerParam(WAKE),
     ):
-        now = timestamp_ms(fired)
         shard = stored_open.read() or ShardOpen()
-        due = shard.due(now)
-        if due:
-            series = stored_series.read() or ShardSeries()
-            trackers = None
-            if self._book_depth is not None:
-                trackers = stored_book.read() or {}
-            for symbol in due:
-                yield from self._wake_symbol(symbol, now, shard, series, trackers, wake)
-            stored_series.write(series)
-            if trackers is not None:
-                stored_book.write(trackers)
+        yield from self._wake_due(timestamp_ms(fired), shard, stored_series, stored_book, wake)
         stored_open.write(shard)
+
+    def _wake_due(self, now, shard, stored_series, stored_book, wake):
+        """Wakes the shard's symbols due at watermark `now` (`_wake_symbol` each); the
+        caller writes `shard`."""
+        due = shard.due(now)
+        if not due:
+            return
+        series = stored_series.read() or ShardSeries()
+        trackers = None
+        if self._book_depth is not None:
+            trackers = stored_book.read() or {}
+        for symbol in due:
+            yield from self._wake_symbol(symbol, now, shard, series, trackers, wake)
+        stored_series.write(series)
+        if trackers is not None:
+            stored_book.write(trackers)
 
     def _wake_symbol(self, symbol, now, shard, series, trackers, wake):
         """One symbol's wake-up at watermark `now`: its due candles built, gap-filled and
@@ -452,8 +489,13 @@ class ParseAndFoldFn(beam.DoFn):
 
     def start_bundle(self) -> None:
         self._partials = PartialCandles(self._interval)
+        self._watermark = None  # the bundle's latest SourceWatermark, as a WindowedValue
 
-    def process(self, batch, window=beam.DoFn.WindowParam):
+    def process(self, batch, window=beam.DoFn.WindowParam, ts=beam.DoFn.TimestampParam):
+        if isinstance(batch, SourceWatermark):
+            if self._watermark is None or batch.ms > self._watermark.value.ms:
+                self._watermark = WindowedValue(batch, ts, [window])
+            return
         parse, fold = self._parser.parse, self._partials.add
         for payload in batch:
             parsed = parse(payload)
@@ -464,6 +506,12 @@ class ParseAndFoldFn(beam.DoFn):
 
     def finish_bundle(self):
         yield from self._partials.take(ms_timestamp)
+        # After the partials it follows, to every shard (a shard's symbols may have had no
+        # trades since: they still close at it).
+        mark = self._watermark
+        if mark is not None:
+            for shard in SHARD_KEYS:
+                yield mark.with_value(("", ShardWatermark(shard, mark.value.ms)))
 
 
 class TradesToSignals(beam.PTransform):
@@ -515,9 +563,9 @@ class TradesToSignals(beam.PTransform):
 
     def _signals(self, partials: beam.PCollection) -> SymbolSignals:
         # Keyed by the symbol's state shard (an int: Beam picks a deterministic key coder).
-        sharded = partials | "ByStateShard" >> beam.Map(
-            lambda kv: (state_shard(kv[0]), kv)
-        ).with_output_types(tuple[int, Any])
+        sharded = partials | "ByStateShard" >> beam.Map(_by_state_shard).with_output_types(
+            tuple[int, Any]
+        )
         outputs = sharded | "CandlesToSignals" >> beam.ParDo(self._fn).with_input_types(
             tuple[int, Any]
         ).with_outputs(DEAD_LETTER_TAG, main="signals")
