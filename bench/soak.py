@@ -37,7 +37,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -67,6 +69,20 @@ PARTITIONS = 3
 
 def _java_pid(pid: int) -> int | None:
     return next((child for child in descendants(pid) if is_java(child)), None)
+
+
+def _old_gen_mb(pid: int | None) -> float:
+    """The job server's old generation in use (jstat's OU): what survives collections. Its
+    RSS also grows while G1 commits more of the heap (up to -Xmx) without any leak."""
+    jstat = shutil.which("jstat")
+    if pid is None or jstat is None:
+        return float("nan")
+    try:
+        out = subprocess.run([jstat, "-gc", str(pid)], capture_output=True, text=True, timeout=10)
+        names, values = out.stdout.split("\n")[:2]
+        return float(dict(zip(names.split(), values.split(), strict=True))["OU"]) / 1024
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        return float("nan")
 
 
 def _python_rss_mb(pid: int) -> float:
@@ -249,7 +265,7 @@ def main() -> int:
 
         header = (
             f"{'t (s)':>6} {'trades/s':>9} {'signals':>8} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'lag':>8} {'py MB':>7} {'jvm MB':>7}"
+            f"{'lag':>8} {'py MB':>7} {'jvm MB':>7} {'old MB':>7}"
         )
         print(header, flush=True)
         t0 = time.monotonic()
@@ -282,6 +298,7 @@ def main() -> int:
                     "lag": _lag(settings.bootstrap, topics["trades"], group),
                     "py_mb": _python_rss_mb(pipeline.proc.pid),
                     "jvm_mb": rss_mb(java) if java else float("nan"),
+                    "old_mb": _old_gen_mb(java),
                 }
                 rows.append(row)
                 if cpu_steady is None and caught_up(row):
@@ -290,7 +307,8 @@ def main() -> int:
                 lag = "?" if row["lag"] is None else f"{row['lag']:,}"
                 print(f"{row['t']:>6.0f} {row['rate']:>9,.0f} {row['signals']:>8,} "
                       f"{row['p50']:>7,.0f} {row['p99']:>7,.0f} {lag:>8} "
-                      f"{row['py_mb']:>7,.0f} {row['jvm_mb']:>7,.0f}", flush=True)  # fmt: skip
+                      f"{row['py_mb']:>7,.0f} {row['jvm_mb']:>7,.0f} {row['old_mb']:>7,.0f}",
+                      flush=True)  # fmt: skip
                 next_row += args.every
                 window_sent, window_t = 0, now
                 if not pipeline.alive():
@@ -348,6 +366,10 @@ def main() -> int:
     print(f"  python RSS     : {first:,.0f} MB (first quarter) -> {last:,.0f} MB (last), "
           f"ratio {last / first:.2f}")  # fmt: skip
     print(f"  job server RSS : {jfirst:,.0f} MB -> {jlast:,.0f} MB, ratio {jlast / jfirst:.2f}")
+    ofirst = statistics.mean(r["old_mb"] for r in steady_rows[:quarter])
+    olast = statistics.mean(r["old_mb"] for r in steady_rows[-quarter:])
+    print(f"  job server heap: old generation in use {ofirst:,.0f} MB -> {olast:,.0f} MB "
+          f"(jstat OU; what survives collections)")  # fmt: skip
     print("  CPU in the steady state (the generator shares the cores):")
     print("\n".join(cpu_table(processes, cpu_steady, cpu_end, end_t - steady_t)))
     # Behind = lag beyond what the commit cadence alone explains.

@@ -181,9 +181,20 @@ class ShardOpen(CacheAware):
             self.scheduled.add(at)
             timer.set(ms_timestamp(at), dynamic_timer_tag=str(at))
 
-    def due_by(self, now: int) -> bool:
-        """Whether a symbol has a wake-up at or before `now`."""
-        return any(min(times) <= now for times in self.wakes.values())
+    def wakes_until(self, watermark: int):
+        """The wake-up times up to `watermark`, earliest first, including those that
+        waking adds (an iterator, read as the wake-ups are served); None when none is due."""
+        if self._next_wake() > watermark:
+            return None
+
+        def times():
+            while (at := self._next_wake()) <= watermark:
+                yield at
+
+        return times()
+
+    def _next_wake(self) -> float:
+        return min((min(times) for times in self.wakes.values()), default=float("inf"))
 
     def due(self, now: int) -> list[str]:
         """The symbols with a wake-up at or before `now` (those wake-ups taken), in order."""
@@ -305,11 +316,12 @@ class SymbolSignalsFn(beam.DoFn):
         _, (symbol, partial) = element
         shard = stored.read() or ShardOpen()
         if isinstance(partial, ShardWatermark):
-            # The source's watermark in band, behind every partial it follows: the symbols
-            # due are woken now, as their timers would be when the runner's watermark
-            # comes (those timers then find nothing due).
-            if shard.due_by(partial.ms):
-                yield from self._wake_due(partial.ms, shard, stored_series, stored_book, wake)
+            # The source's watermark in band, behind every partial it follows: the wake-ups
+            # up to it are served now, one time after another as the runner would fire
+            # their timers (those timers then find nothing due).
+            times = shard.wakes_until(partial.ms)
+            if times is not None:
+                yield from self._wake_due(times, shard, stored_series, stored_book, wake)
                 stored.write(shard)
             return
         if isinstance(partial, BookBatch):
@@ -342,24 +354,27 @@ class SymbolSignalsFn(beam.DoFn):
         wake=beam.DoFn.TimerParam(WAKE),
     ):
         shard = stored_open.read() or ShardOpen()
-        yield from self._wake_due(timestamp_ms(fired), shard, stored_series, stored_book, wake)
+        yield from self._wake_due([timestamp_ms(fired)], shard, stored_series, stored_book, wake)
         stored_open.write(shard)
 
-    def _wake_due(self, now, shard, stored_series, stored_book, wake):
-        """Wakes the shard's symbols due at watermark `now` (`_wake_symbol` each); the
-        caller writes `shard`."""
-        due = shard.due(now)
-        if not due:
-            return
-        series = stored_series.read() or ShardSeries()
-        trackers = None
-        if self._book_depth is not None:
-            trackers = stored_book.read() or {}
-        for symbol in due:
-            yield from self._wake_symbol(symbol, now, shard, series, trackers, wake)
-        stored_series.write(series)
-        if trackers is not None:
-            stored_book.write(trackers)
+    def _wake_due(self, times, shard, stored_series, stored_book, wake):
+        """At each watermark time of `times` in turn, wakes the shard's symbols due then
+        (`_wake_symbol` each); the caller writes `shard`."""
+        series = trackers = None
+        for now in times:
+            due = shard.due(now)
+            if not due:
+                continue
+            if series is None:
+                series = stored_series.read() or ShardSeries()
+                if self._book_depth is not None:
+                    trackers = stored_book.read() or {}
+            for symbol in due:
+                yield from self._wake_symbol(symbol, now, shard, series, trackers, wake)
+        if series is not None:
+            stored_series.write(series)
+            if trackers is not None:
+                stored_book.write(trackers)
 
     def _wake_symbol(self, symbol, now, shard, series, trackers, wake):
         """One symbol's wake-up at watermark `now`: its due candles built, gap-filled and

@@ -109,9 +109,12 @@ def test_without_the_option_the_source_emits_batches_only():
 
 
 def _walk(symbol: str, minutes: int, seed: int) -> list:
+    """A few trades a minute, zig-zag trend; silent stretches (flat candles fill them)."""
     rng = random.Random(seed)
     price, out = 100.0, []
     for m in range(minutes):
+        if m % 13 in (7, 8, 9):
+            continue
         drift = 0.9 if (m // 5) % 2 == 0 else -0.9
         for _ in range(rng.randint(1, 3)):
             price = max(1.0, price + drift + rng.gauss(0, 0.2))
@@ -119,11 +122,12 @@ def _walk(symbol: str, minutes: int, seed: int) -> list:
     return out
 
 
-def _run(minutes: int, in_band: bool, runner_lag: int, late: list | None = None):
-    """Trades of SYMBOLS minute by minute; after each minute's batches the source's mark
-    for that minute's end (when `in_band`); the runner's watermark `runner_lag` minutes
-    behind (None: only at the end). `late`: (after minute, trade) sent then.
-    -> sorted (signal rows, dead-letter rows)."""
+def _run(minutes, in_band, runner_lag, late=None, mark_every=1, lateness=0):
+    """Trades of SYMBOLS minute by minute; every `mark_every` minutes, after that minute's
+    batches, the source's mark for its end (when `in_band`: a mark over several minutes
+    serves many wake-ups, some added as others are served); the runner's watermark
+    `runner_lag` minutes behind (None: only at the end). `late`: (after minute, trade) sent
+    then. -> sorted (signal rows, dead-letter rows)."""
     trades = [t for i, s in enumerate(SYMBOLS) for t in _walk(s, minutes, i)]
     stream = TestStream()
     for m in range(minutes):
@@ -131,7 +135,7 @@ def _run(minutes: int, in_band: bool, runner_lag: int, late: list | None = None)
         batch = [t.SerializeToString() for t in trades if end - MINUTE <= t.time_ms < end]
         batch += [t.SerializeToString() for after, t in late or [] if after == m]
         elements = [batch]
-        if in_band:
+        if in_band and (m + 1) % mark_every == 0:
             elements.append(TimestampedValue(SourceWatermark(end - 1), seconds(end - 1)))
         stream = stream.add_elements(elements)
         if runner_lag is not None and m >= runner_lag:
@@ -139,7 +143,7 @@ def _run(minutes: int, in_band: bool, runner_lag: int, late: list | None = None)
     stream = stream.advance_watermark_to_infinity()
     _seen.clear()
     with TestPipeline(options=streaming_options()) as p:
-        out = p | stream | RecordsToSignals(STRATEGIES, MINUTE, 0, MAX_GAP, "trades")
+        out = p | stream | RecordsToSignals(STRATEGIES, MINUTE, lateness, MAX_GAP, "trades")
         _ = out.signals | "Signals" >> beam.Map(
             lambda kv: _keep(("signal", kv[0], kv[1].candle_start_ms, kv[1].action))
         )
@@ -151,10 +155,10 @@ def _run(minutes: int, in_band: bool, runner_lag: int, late: list | None = None)
 
 
 def test_candles_closed_in_band_give_the_signals_the_runners_watermark_gives():
-    by_runner = _run(40, in_band=False, runner_lag=0)
-    in_band = _run(40, in_band=True, runner_lag=2)
+    by_runner = _run(40, in_band=False, runner_lag=0, lateness=MINUTE)
     assert len(by_runner[0]) >= 6 and {r[1] for r in by_runner[0]} == set(SYMBOLS)
-    assert in_band == by_runner
+    assert _run(40, in_band=True, runner_lag=2, lateness=MINUTE) == by_runner
+    assert _run(40, in_band=True, runner_lag=3, mark_every=5, lateness=MINUTE) == by_runner
 
 
 def test_the_keyed_step_closes_candles_on_the_mark_before_the_runners_watermark():
