@@ -11,8 +11,6 @@ watermark comes.
 
 from __future__ import annotations
 
-import random
-
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
@@ -20,6 +18,7 @@ from apache_beam.transforms.window import TimestampedValue
 
 from tests.support.builders import MINUTE, T0, seconds, streaming_options, trade
 from tests.transforms.test_kafka_source import _Finalizer, _ScriptedConsumer, _trades_at
+from tests.transforms.test_symbol_signals import _walk
 from tradestream.strategies import library
 from tradestream.transforms.kafka_io import TradeEventTime
 from tradestream.transforms.kafka_source import (
@@ -108,27 +107,14 @@ def test_without_the_option_the_source_emits_batches_only():
     assert all(isinstance(e.value, list) for _, emitted in calls for e in emitted)
 
 
-def _walk(symbol: str, minutes: int, seed: int) -> list:
-    """A few trades a minute, zig-zag trend; silent stretches (flat candles fill them)."""
-    rng = random.Random(seed)
-    price, out = 100.0, []
-    for m in range(minutes):
-        if m % 13 in (7, 8, 9):
-            continue
-        drift = 0.9 if (m // 5) % 2 == 0 else -0.9
-        for _ in range(rng.randint(1, 3)):
-            price = max(1.0, price + drift + rng.gauss(0, 0.2))
-            out.append(trade(symbol, T0 + m * MINUTE + rng.randrange(MINUTE), round(price, 4)))
-    return out
-
-
 def _run(minutes, in_band, runner_lag, late=None, mark_every=1, lateness=0):
     """Trades of SYMBOLS minute by minute; every `mark_every` minutes, after that minute's
     batches, the source's mark for its end (when `in_band`: a mark over several minutes
     serves many wake-ups, some added as others are served); the runner's watermark
     `runner_lag` minutes behind (None: only at the end). `late`: (after minute, trade) sent
     then. -> sorted (signal rows, dead-letter rows)."""
-    trades = [t for i, s in enumerate(SYMBOLS) for t in _walk(s, minutes, i)]
+    silent = {m for m in range(minutes) if m % 13 in (7, 8, 9)}  # flat candles fill them
+    trades = [t for i, s in enumerate(SYMBOLS) for t in _walk(s, minutes, i, silent)]
     stream = TestStream()
     for m in range(minutes):
         end = T0 + (m + 1) * MINUTE
