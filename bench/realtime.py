@@ -14,7 +14,9 @@ on the Flink runner, embedded Flink) in a subprocess, as a user runs it.
    2,000/s, about peak all-products Coinbase) for 1-second candles and a fast SMA crossover.
    Latency of a signal = when the bench's consumer received it - the end of its candle
    (the moment the candle could first be closed). Reported as p50/p99, and split at the
-   signal's `emitted_ms` (the keyed step's part against the sink's and the consumer's).
+   signal's `emitted_ms` (the keyed step's part against the sink's and the consumer's). The
+   slowest signals are named with when they came (a start-up transient, a periodic stall or
+   spread evenly); `--samples FILE` writes every signal's latency as CSV.
 
 Then the CPU each process used while the throughput run read (bench/procs.py) and issue 22's
 targets (>= 40,000 trades/s; p99 <= 300 ms) with the ratios. `--latency_only` and
