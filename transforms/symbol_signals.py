@@ -24,6 +24,12 @@ The step is keyed by a shard of symbols (`state_shard`, 16 shards), not by the s
 bundle then writes state once per shard it touches instead of once per symbol, which at
 hundreds of symbols was about one state write (and runner round trip) per trade. Each
 symbol keeps its own candles, gaps, strategies and wake-up times inside its shard's state.
+
+From Kafka (`RecordsToSignals`, without the book), the source's watermark also comes in band
+(`SourceWatermark`, see transforms/kafka_source.py): ParseAndFoldFn sends it to every shard
+after the partial candles it follows, and the shard serves the wake-ups due by it at once, as
+its timers would be fired (they fire later and find nothing due). On Flink that saves the
+watermark's wait for the end of each stage's open bundle (p50 ~470 -> ~150 ms at 10 symbols).
 """
 
 from __future__ import annotations
