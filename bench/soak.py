@@ -85,6 +85,19 @@ def _old_gen_mb(pid: int | None) -> float:
         return float("nan")
 
 
+def _live_old_gen_mb(pid: int | None) -> float:
+    """The old generation in use right after a full collection (`jcmd PID GC.run`): the job
+    server's live data. The collection pauses the job server once (its rows show it)."""
+    jcmd = shutil.which("jcmd")
+    if pid is None or jcmd is None:
+        return float("nan")
+    try:
+        subprocess.run([jcmd, str(pid), "GC.run"], capture_output=True, timeout=60, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return float("nan")
+    return _old_gen_mb(pid)
+
+
 def _python_rss_mb(pid: int) -> float:
     """The launcher and its Python SDK worker processes, together."""
     return rss_mb(pid) + sum(rss_mb(c) for c in descendants(pid) if not is_java(c))
@@ -256,6 +269,7 @@ def main() -> int:
         # Rows before this (s) hold the warm-up's catch-up and the first candles: not steady.
         settle_s = max(args.every, 2 * interval_ms / 1000)
         cpu_steady = cpu_end = None
+        live_first = live_last = float("nan")
 
         def caught_up(row) -> bool:
             """Steady from here: after settle_s, and the job has caught up with the warm-up
@@ -302,6 +316,7 @@ def main() -> int:
                 }
                 rows.append(row)
                 if cpu_steady is None and caught_up(row):
+                    live_first = _live_old_gen_mb(java)
                     cpu_steady, steady_t, steady_from = cpu_now(processes), now, row["t"]
                     parts_from = len(clock.parts)
                 lag = "?" if row["lag"] is None else f"{row['lag']:,}"
@@ -314,6 +329,7 @@ def main() -> int:
                 if not pipeline.alive():
                     raise RuntimeError(f"the pipeline exited; see {log}")
         cpu_end, end_t = cpu_now(processes), time.monotonic()
+        live_last = _live_old_gen_mb(java)
         parts_to = len(clock.parts)
         producer.flush()
         time.sleep(max(5.0, interval_ms / 1000 + 10))  # the last candles close
@@ -370,6 +386,8 @@ def main() -> int:
     olast = statistics.mean(r["old_mb"] for r in steady_rows[-quarter:])
     print(f"  job server heap: old generation in use {ofirst:,.0f} MB -> {olast:,.0f} MB "
           f"(jstat OU; what survives collections)")  # fmt: skip
+    print(f"  job server live: {live_first:,.0f} MB after a full collection when steady -> "
+          f"{live_last:,.0f} MB at the end (jcmd GC.run), ratio {live_last / live_first:.2f}")  # fmt: skip
     print("  CPU in the steady state (the generator shares the cores):")
     print("\n".join(cpu_table(processes, cpu_steady, cpu_end, end_t - steady_t)))
     # Behind = lag beyond what the commit cadence alone explains.
