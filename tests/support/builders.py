@@ -96,3 +96,30 @@ def signal_row(signal) -> tuple:
         ACTION_NAMES[signal.action],
         signal.price,
     )
+
+
+_streamed: list = []  # rows from streamed_rows' pipelines (the DirectRunner runs in-process)
+
+
+def _keep_streamed(row) -> None:
+    _streamed.append(row)
+
+
+def streamed_rows(stream, transform) -> tuple[list, list]:
+    """Runs `stream | transform` (a SymbolSignals-returning step) on the DirectRunner ->
+    (signal rows ("signal", symbol, candle start, action), dead-letter rows ("letter",
+    symbol, reason, payload)), each sorted."""
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    _streamed.clear()
+    with TestPipeline(options=streaming_options()) as p:
+        out = p | stream | transform
+        _ = out.signals | "Signals" >> beam.Map(
+            lambda kv: _keep_streamed(("signal", kv[0], kv[1].candle_start_ms, kv[1].action))
+        )
+        _ = out.dead_letters | "Letters" >> beam.Map(
+            lambda d: _keep_streamed(("letter", d.symbol, d.reason, d.payload))
+        )
+    rows = sorted(_streamed)
+    return [r for r in rows if r[0] == "signal"], [r for r in rows if r[0] == "letter"]

@@ -11,12 +11,10 @@ watermark comes.
 
 from __future__ import annotations
 
-import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.transforms.window import TimestampedValue
 
-from tests.support.builders import MINUTE, T0, seconds, streaming_options, trade
+from tests.support.builders import MINUTE, T0, seconds, streamed_rows, trade
 from tests.transforms.test_kafka_source import _Finalizer, _ScriptedConsumer, _trades_at
 from tests.transforms.test_symbol_signals import _walk
 from tradestream.strategies import library
@@ -34,12 +32,6 @@ from tradestream.transforms.symbol_signals import RecordsToSignals
 STRATEGIES = [library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4})]
 MAX_GAP = 3
 SYMBOLS = ("BTC-USD", "ETH-USD", "SOL-USD")
-
-_seen: list = []  # filled by the pipelines below (the DirectRunner runs in this process)
-
-
-def _keep(row):
-    _seen.append(row)
 
 
 def _calls(in_band: bool) -> list[tuple[object, list]]:
@@ -127,17 +119,7 @@ def _run(minutes, in_band, runner_lag, late=None, mark_every=1, lateness=0):
         if runner_lag is not None and m >= runner_lag:
             stream = stream.advance_watermark_to(seconds(end - runner_lag * MINUTE))
     stream = stream.advance_watermark_to_infinity()
-    _seen.clear()
-    with TestPipeline(options=streaming_options()) as p:
-        out = p | stream | RecordsToSignals(STRATEGIES, MINUTE, lateness, MAX_GAP, "trades")
-        _ = out.signals | "Signals" >> beam.Map(
-            lambda kv: _keep(("signal", kv[0], kv[1].candle_start_ms, kv[1].action))
-        )
-        _ = out.dead_letters | "Letters" >> beam.Map(
-            lambda d: _keep(("letter", d.symbol, d.reason, d.payload))
-        )
-    rows = sorted(_seen)
-    return [r for r in rows if r[0] == "signal"], [r for r in rows if r[0] == "letter"]
+    return streamed_rows(stream, RecordsToSignals(STRATEGIES, MINUTE, lateness, MAX_GAP, "trades"))
 
 
 def test_candles_closed_in_band_give_the_signals_the_runners_watermark_gives():

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import random
 
-import apache_beam as beam
-from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.test_stream import TestStream
 
-from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streaming_options, trade
+from tests.support.builders import MINUTE, T0, keyed_trade, seconds, streamed_rows, trade
 from tradestream.strategies import library
 from tradestream.transforms.symbol_signals import (
     SHARD_KEYS,
@@ -24,12 +22,6 @@ from tradestream.transforms.symbol_signals import (
 
 STRATEGIES = [library.build("SMA_CROSSOVER", {"fast": 2, "slow": 4})]
 MAX_GAP = 3
-
-_seen: list = []  # filled by the pipelines below (the DirectRunner runs in this process)
-
-
-def _keep(row):
-    _seen.append(row)
 
 
 def _same_shard_pair() -> tuple[str, str]:
@@ -67,17 +59,10 @@ def _run(quiet: str, busy: str | None) -> tuple[list, list]:
             stream = stream.add_elements(batch)
         stream = stream.advance_watermark_to(seconds(T0 + (m + 1) * MINUTE))
     stream = stream.advance_watermark_to_infinity()
-    _seen.clear()
-    with TestPipeline(options=streaming_options()) as p:
-        out = p | stream | TradesToSignals(STRATEGIES, MINUTE, MINUTE, MAX_GAP, "trades")
-        _ = out.signals | "Signals" >> beam.Map(
-            lambda kv: _keep(("signal", kv[0], kv[1].candle_start_ms, kv[1].action))
-        )
-        _ = out.dead_letters | "Letters" >> beam.Map(
-            lambda d: _keep(("letter", d.symbol, d.reason, d.payload))
-        )
-    rows = sorted(r for r in _seen if r[1] == quiet)
-    return [r for r in rows if r[0] == "signal"], [r for r in rows if r[0] == "letter"]
+    signals, letters = streamed_rows(
+        stream, TradesToSignals(STRATEGIES, MINUTE, MINUTE, MAX_GAP, "trades")
+    )
+    return [r for r in signals if r[1] == quiet], [r for r in letters if r[1] == quiet]
 
 
 def test_a_symbol_gives_the_same_signals_and_dead_letters_whatever_shares_its_shard():
