@@ -234,11 +234,11 @@ def latency(
     warm = sorted(samples[len(samples) // 10 :])  # drop the first 10% (warm-up)
     if not warm:
         raise RuntimeError("no signals received; see bench-latency.log")
-    # The slowest signals, with when they came: a start-up transient, a periodic stall (a
-    # checkpoint, a commit) or spread evenly tell different stories.
-    skip = len(samples) // 10
-    slowest = sorted(range(skip, len(samples)), key=samples.__getitem__)[-8:]
-    slow = [(received_at[i], samples[i], parts[i][0]) for i in sorted(slowest)]
+    # Each signal as (received at s, latency ms, to emitted ms). The slowest, with when they
+    # came: a start-up transient, a periodic stall (a checkpoint, a commit) or spread evenly
+    # tell different stories.
+    series = list(zip(received_at, samples, (a for a, _ in parts), strict=True))
+    slow = sorted(sorted(series[len(series) // 10 :], key=lambda row: row[1])[-8:])
     to_emit = [a for a, _ in parts[len(parts) // 10 :]]
     to_receive = [b for _, b in parts[len(parts) // 10 :]]
     return {
@@ -254,7 +254,7 @@ def latency(
         "p99_ms": percentile(warm, 0.99),
         "max_ms": warm[-1],
         "slowest": slow,
-        "series": list(zip(received_at, samples, (a for a, _ in parts), strict=True)),
+        "series": series,
     }
 
 
