@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kafka import create_topics, recreate_topics
+from tests.support.kafka import create_topics, producer, recreate_topics
 from tests.support.signals import random_stream
 from tradestream.ledger.store import PaperStore
 from tradestream.paper.executor import ExecutorOptions, PaperExecutor
@@ -37,9 +37,7 @@ NEW = {0: STREAM[70:130], 1: STREAM[130:280]}
 
 def _produce(bootstrap: str, topic: str, by_partition: dict[int, list]) -> None:
     """Sends each partition's signals to that partition (the counts matter, not the keys)."""
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    client = producer(bootstrap)
     failures: list = []
 
     def delivered(err, _msg) -> None:
@@ -48,14 +46,14 @@ def _produce(bootstrap: str, topic: str, by_partition: dict[int, list]) -> None:
 
     for partition, signals in by_partition.items():
         for s in signals:
-            producer.produce(
+            client.produce(
                 topic,
                 value=s.SerializeToString(),
                 key=s.symbol.encode(),
                 partition=partition,
                 on_delivery=delivered,
             )
-    assert producer.flush(60) == 0 and not failures, failures
+    assert client.flush(60) == 0 and not failures, failures
 
 
 def _topic_id(bootstrap: str, topic: str) -> str:
