@@ -19,8 +19,10 @@ RUN mkdir -p /usr/share/man/man1 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY scripts/jvm/beam/pom.xml scripts/jvm/beam/pom.xml
+COPY scripts/jvm/beam/src scripts/jvm/beam/src
 RUN mvn -B -q -f scripts/jvm/beam/pom.xml package -Dtradestream.out=/opt/beam/lib \
- && test -n "$(ls /opt/beam/lib/beam-runners-flink-1.19-*.jar)"
+ && test -n "$(ls /opt/beam/lib/beam-runners-flink-1.19-*.jar)" \
+ && test -f /opt/beam/lib/tradestream-beam-patches.jar
 
 FROM ${BASE_IMAGE}
 RUN mkdir -p /usr/share/man/man1 \
@@ -37,7 +39,8 @@ RUN groupadd --gid 10001 beam \
 USER 10001:10001
 WORKDIR /tmp
 HEALTHCHECK NONE
-# Java expands the class-path wildcard itself. The opens are the ones the workstation
+# Java expands the class-path wildcard itself; TradeStream's replacement of one Beam class
+# comes first (scripts/jvm/beam/pom.xml). The opens are the ones the workstation
 # launcher jar declares (tradestream/local/jvm.py, JAVA17_OPENS). Heap and other JVM
 # flags come from JDK_JAVA_OPTIONS; the chart passes the --flink-master and port flags.
 ENTRYPOINT ["java", \
@@ -53,7 +56,7 @@ ENTRYPOINT ["java", \
   "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED", \
   "--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED", \
   "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED", \
-  "-cp", "/opt/beam/lib/*", \
+  "-cp", "/opt/beam/lib/tradestream-beam-patches.jar:/opt/beam/lib/*", \
   "org.apache.beam.runners.flink.FlinkJobServerDriver"]
 CMD ["--flink-master=localhost:8081", "--job-host=0.0.0.0"]
 COPY --from=build /opt/beam/lib /opt/beam/lib

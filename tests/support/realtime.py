@@ -186,6 +186,20 @@ class RealtimeProcess:
         self.proc.wait(timeout=30)
         self._log.close()
 
+    def job_server_pid(self) -> int:
+        """The pid of the Flink job server (a JVM in the pipeline's process group)."""
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                group = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2])
+                argv = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if group == self.proc.pid and b"flink-job-server" in argv:
+                return int(entry.name)
+        raise LookupError(f"no job server in the process group of {self.proc.pid}")
+
     def stop(self, timeout_s: float = 60.0) -> int:
         """Clean stop: SIGINT (Ctrl-C), then SIGKILL if it does not exit."""
         if self.alive():

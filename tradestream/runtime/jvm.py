@@ -4,7 +4,9 @@ Two components, each described by a small pom under scripts/jvm/:
 
 * `kafka`: the Apache Kafka broker and its runtime dependencies;
 * `beam`: Beam's Flink runner (job server) and Java Kafka IO (expansion service),
-  assembled from Beam's modules, with two thin launcher jars written next to them.
+  assembled from Beam's modules, with two thin launcher jars written next to them; one
+  class of Beam's is replaced by TradeStream's (scripts/jvm/beam/src/, built into
+  lib/tradestream-beam-patches.jar, first on the launchers' class path).
 
 Everything lands in `<state_dir>/jvm/` (never committed). A component is fetched
 again only when its pom changes (a stamp file records the pom's hash).
@@ -26,6 +28,7 @@ from tradestream.settings import Settings, repo_root
 JOB_SERVER_MAIN = "org.apache.beam.runners.flink.FlinkJobServerDriver"
 EXPANSION_SERVICE_MAIN = "org.apache.beam.sdk.expansion.service.ExpansionService"
 COMPONENTS = ("kafka", "beam")
+PATCHES_PREFIX = "tradestream-"
 # Flink's checkpointing serialises JDK collections by reflection; Java 17 needs these
 # packages opened (else every checkpoint is declined with InaccessibleObjectException).
 JAVA17_OPENS = (
@@ -95,7 +98,13 @@ def _pom(component: str) -> Path:
 
 
 def _pom_hash(component: str) -> str:
-    return hashlib.sha256(_pom(component).read_bytes()).hexdigest()
+    """The hash of what the component is built from: its pom and any sources beside it."""
+    pom = _pom(component)
+    digest = hashlib.sha256(pom.read_bytes())
+    for source in sorted(pom.parent.glob("src/**/*.java")):
+        digest.update(source.relative_to(pom.parent).as_posix().encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
 
 
 def is_fetched(layout: JvmLayout, component: str) -> bool:
@@ -107,8 +116,13 @@ def is_fetched(layout: JvmLayout, component: str) -> bool:
 
 
 def _write_launcher(jar: Path, main_class: str, lib: Path) -> None:
-    """A jar with only a manifest: `java -jar jar` runs main_class with lib/*.jar."""
-    jars = sorted(p.name for p in lib.glob("*.jar"))
+    """A jar with only a manifest: `java -jar jar` runs main_class with lib/*.jar.
+
+    TradeStream's own jars (`tradestream-*.jar`: classes of Beam's it replaces, see
+    scripts/jvm/beam/pom.xml) come first, so that the JVM loads their classes.
+    """
+    jars = sorted((not p.name.startswith(PATCHES_PREFIX), p.name) for p in lib.glob("*.jar"))
+    jars = [name for _, name in jars]
     if not jars:
         raise LocalRuntimeError(f"no jars in {lib}; run `tradestream local fetch --force`")
     class_path = " ".join(f"{lib.name}/{name}" for name in jars)
