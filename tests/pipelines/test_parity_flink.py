@@ -22,6 +22,7 @@ from tests.support.kafka import create_topics, produce
 from tests.support.realtime import (
     RealtimeProcess,
     read_signals,
+    topic_counts,
     topic_size,
     wait_for,
     with_sentinels,
@@ -138,6 +139,7 @@ def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
             timeout_s=300,
             what=f"{len(expected_signals)} signals",
             log=log,
+            state=topic_counts(kafka_broker.bootstrap, topics),
         )
     finally:
         pipeline.stop()

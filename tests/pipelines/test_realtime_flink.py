@@ -21,6 +21,7 @@ from tests.support.realtime import (
     reference_candles,
     reference_signals,
     signal_key,
+    topic_counts,
     topic_size,
     wait_for,
     with_sentinels,
@@ -87,6 +88,7 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
             timeout_s=300,
             what=f"{len(expected)} signals",
             log=tmp_path / "realtime.log",
+            state=topic_counts(kafka_broker.bootstrap, topics),
         )
         wait_for(lambda: topic_size(kafka_broker.bootstrap, topics["dlq"]) >= 2, 60, what="dlq")
     finally:

@@ -269,16 +269,30 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def topic_counts(bootstrap: str, topics: dict[str, str]):
+    """For `wait_for(state=...)`: how many signals and dead letters `topics` hold now."""
+
+    def counts() -> str:
+        signals = topic_size(bootstrap, topics["signals"])
+        letters = topic_size(bootstrap, topics["dlq"])
+        return f"{signals} signals and {letters} dead letters on the topics"
+
+    return counts
+
+
 def wait_for(
     predicate,
     timeout_s: float,
     interval_s: float = 1.0,
     what: str = "condition",
     log: Path | None = None,
+    state=None,
 ):
     """Polls `predicate` until it is truthy; on timeout the error ends with `log`'s last lines.
 
     (CI keeps no files of a failed run: the process log has to travel in the message.)
+    `state`, if given, is called at the timeout and says how far things got (e.g. how many
+    signals and dead letters there are instead).
     """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -287,6 +301,8 @@ def wait_for(
             return value
         time.sleep(interval_s)
     message = f"timed out after {timeout_s:.0f}s waiting for {what}"
+    if state is not None:
+        message += f"; {state()}"
     if log is not None:
         lines = Path(log).read_text(errors="replace").splitlines() if Path(log).exists() else []
         message += f"\n--- last {min(len(lines), 60)} lines of {log} ---\n" + "\n".join(lines[-60:])
