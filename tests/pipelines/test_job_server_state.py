@@ -14,7 +14,6 @@ grows by thousands (about 64 per read call), with TradeStream's it stays put.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -23,7 +22,13 @@ import uuid
 import pytest
 
 from tests.support.kafka import create_topics, produce
-from tests.support.realtime import RealtimeProcess, topic_size, wait_for, with_sentinels
+from tests.support.realtime import (
+    RealtimeProcess,
+    flink_env,
+    topic_size,
+    wait_for,
+    with_sentinels,
+)
 from tradestream.market.sample_day import sample_trades
 
 pytestmark = pytest.mark.integration
@@ -58,10 +63,6 @@ def test_the_job_server_registers_no_new_state_while_the_source_reads(
         topics["trades"],
         [(t.symbol.encode(), t.SerializeToString()) for t in trades],
     )
-    env = dict(os.environ)
-    env.update(
-        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
-    )
     log = tmp_path / "realtime.log"
     pipeline = RealtimeProcess(
         [
@@ -74,7 +75,7 @@ def test_the_job_server_registers_no_new_state_while_the_source_reads(
             "SMA_CROSSOVER",
             "--checkpoint_interval=0",
         ],  # fmt: skip
-        env,
+        flink_env(tmp_path, jvm_dir),
         log,
     )
     try:
