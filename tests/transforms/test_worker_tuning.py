@@ -41,3 +41,19 @@ def test_symbol_states_round_trip_and_are_weighed_without_walking_them():
     assert (copy.gaps, copy.strategies) == (series.gaps, series.strategies)
     weight = statecache.get_deep_size(series)
     assert 10_000 <= weight < 10_000 + 1_000  # the evaluator's blob
+
+
+def test_open_candles_written_again_carry_every_key_added_since():
+    opened = OpenCandles()
+    acc = candle_math.new_accumulator(trade(time_ms=T0))
+    keys = set(range(100))
+    opened.book["buckets"][T0] = [acc, -1, keys]
+    pickle.dumps(opened)  # written once: its packed keys are kept
+    keys.update(range(100, 150))  # more trades in the same open candle
+    assert pickle.loads(pickle.dumps(opened)).book["buckets"][T0][2] == set(range(150))
+    # The candle closed and one opened at the same start, with as many keys: packed anew.
+    opened.book["buckets"][T0] = [acc, -1, set(range(1_000, 1_150))]
+    assert pickle.loads(pickle.dumps(opened)).book["buckets"][T0][2] == set(range(1_000, 1_150))
+    # A copy read back writes what it read.
+    copy = pickle.loads(pickle.dumps(opened))
+    assert pickle.loads(pickle.dumps(copy)).book == opened.book
