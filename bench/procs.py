@@ -8,9 +8,22 @@ Flink job server, each Python SDK worker, the launcher, the Kafka broker and the
 from __future__ import annotations
 
 import os
+import signal
+import sys
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """Makes SIGTERM (`kill`, `pkill`, a CI timeout) end the bench as Ctrl-C does: through its
+    `finally` blocks, which stop the pipeline it started. By default SIGTERM ended the bench
+    at once and left the launcher, the job server and the SDK workers running, orphaned."""
+
+    def _exit(signum, _frame) -> None:
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
 
 
 def descendants(pid: int) -> list[int]:

@@ -41,7 +41,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.load import FastProducer, reader_from_start, values  # noqa: E402
-from bench.procs import cpu_now, cpu_table, pipeline_processes  # noqa: E402
+from bench.procs import (  # noqa: E402
+    cpu_now,
+    cpu_table,
+    pipeline_processes,
+    stop_cleanly_on_sigterm,
+)
 from bench.soak import percentile  # noqa: E402
 from tests.support.realtime import RealtimeProcess, topic_size, wait_for  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
@@ -259,6 +264,7 @@ def latency(
 
 
 def main() -> int:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=600_000)
     parser.add_argument("--symbols", type=int, default=20)

@@ -57,6 +57,7 @@ from bench.procs import (  # noqa: E402
     is_java,
     pipeline_processes,
     rss_mb,
+    stop_cleanly_on_sigterm,
 )
 from tests.support.realtime import RealtimeProcess  # noqa: E402
 from tradestream.local import kafka as local_kafka  # noqa: E402
@@ -177,6 +178,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def main() -> int:
+    stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the run")
     parser.add_argument("--rate", type=int, default=3000, help="trades per second sent")
