@@ -95,19 +95,15 @@ class OpenCandles(CacheAware):
         # keys are kept and packed again only when its set has grown (CandleBook only adds
         # keys to a bucket's set; a new bucket has a new set): packing every symbol's keys
         # again was a quarter of a keyed worker's time at 500 symbols.
-        book = dict(self.book)
-        packed = {}
-        for start, (_, _, keys) in self.book["buckets"].items():
+        packed, buckets = {}, {}
+        for start, (acc, rev, keys) in self.book["buckets"].items():
             kept = self._packed.get(start)
             if kept is None or kept[0] is not keys or kept[1] != len(keys):
                 kept = (keys, len(keys), array("q", keys).tobytes())
             packed[start] = kept
+            buckets[start] = [acc, rev, kept[2]]
         self._packed = packed
-        book["buckets"] = {
-            start: [acc, rev, packed[start][2]]
-            for start, (acc, rev, _) in self.book["buckets"].items()
-        }
-        return book
+        return {**self.book, "buckets": buckets}
 
     def __setstate__(self, book) -> None:
         self.book = book

@@ -121,8 +121,8 @@ def _write_launcher(jar: Path, main_class: str, lib: Path) -> None:
     TradeStream's own jars (`tradestream-*.jar`: classes of Beam's it replaces, see
     scripts/jvm/beam/pom.xml) come first, so that the JVM loads their classes.
     """
-    jars = sorted((not p.name.startswith(PATCHES_PREFIX), p.name) for p in lib.glob("*.jar"))
-    jars = [name for _, name in jars]
+    names = (p.name for p in lib.glob("*.jar"))
+    jars = sorted(names, key=lambda name: (not name.startswith(PATCHES_PREFIX), name))
     if not jars:
         raise LocalRuntimeError(f"no jars in {lib}; run `tradestream local fetch --force`")
     class_path = " ".join(f"{lib.name}/{name}" for name in jars)
