@@ -25,6 +25,7 @@ from tests.support.kafka import create_topics, produce
 from tests.support.realtime import (
     RealtimeProcess,
     flink_env,
+    topic_flags,
     topic_size,
     wait_for,
     with_sentinels,
@@ -66,15 +67,12 @@ def test_the_job_server_registers_no_new_state_while_the_source_reads(
     log = tmp_path / "realtime.log"
     pipeline = RealtimeProcess(
         [
-            f"--bootstrap_servers={kafka_broker.bootstrap}",
-            f"--trades_topic={topics['trades']}",
-            f"--signals_topic={topics['signals']}",
-            f"--dlq_topic={topics['dlq']}",
+            *topic_flags(kafka_broker.bootstrap, topics),
             f"--consumer_group=state-{run}",
             "--strategy",
             "SMA_CROSSOVER",
             "--checkpoint_interval=0",
-        ],  # fmt: skip
+        ],
         flink_env(tmp_path, jvm_dir),
         log,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import uuid
 
 import pytest
@@ -21,8 +20,10 @@ from tests.support.cli import tradestream
 from tests.support.kafka import create_topics, produce
 from tests.support.realtime import (
     RealtimeProcess,
+    flink_env,
     read_signals,
     topic_counts,
+    topic_flags,
     topic_size,
     wait_for,
     with_sentinels,
@@ -115,22 +116,15 @@ def test_paper_trading_the_realtime_signals_equals_the_portfolio_backtest(
         topics["trades"],
         [(t.symbol.encode(), t.SerializeToString()) for t in with_sentinels(trades)],
     )
-    env = dict(os.environ)
-    env.update(
-        TRADESTREAM_STATE_DIR=str(tmp_path / "state"), TRADESTREAM_JVM_CACHE_DIR=str(jvm_dir)
-    )
     log = tmp_path / "realtime.log"
     pipeline = RealtimeProcess(
         [
-            f"--bootstrap_servers={kafka_broker.bootstrap}",
-            f"--trades_topic={topics['trades']}",
-            f"--signals_topic={topics['signals']}",
-            f"--dlq_topic={topics['dlq']}",
+            *topic_flags(kafka_broker.bootstrap, topics),
             f"--consumer_group=parity-{run}",
             "--checkpoint_interval=0",
             *strategy_flags,
         ],
-        env,
+        flink_env(tmp_path, jvm_dir),
         log,
     )
     try:

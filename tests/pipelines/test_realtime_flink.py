@@ -22,6 +22,7 @@ from tests.support.realtime import (
     reference_signals,
     signal_key,
     topic_counts,
+    topic_flags,
     topic_size,
     wait_for,
     with_sentinels,
@@ -70,10 +71,7 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
 
     pipeline = RealtimeProcess(
         [
-            f"--bootstrap_servers={kafka_broker.bootstrap}",
-            f"--trades_topic={topics['trades']}",
-            f"--signals_topic={topics['signals']}",
-            f"--dlq_topic={topics['dlq']}",
+            *topic_flags(kafka_broker.bootstrap, topics),
             "--consumer_group=realtime-equality",
             # Default workers and parallelism; without checkpoints, offsets are committed
             # as read.

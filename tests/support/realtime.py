@@ -269,6 +269,16 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def topic_flags(bootstrap: str, topics: dict[str, str]) -> list[str]:
+    """The realtime job's broker and topic flags for `topics` (trades, signals, dlq)."""
+    return [
+        f"--bootstrap_servers={bootstrap}",
+        f"--trades_topic={topics['trades']}",
+        f"--signals_topic={topics['signals']}",
+        f"--dlq_topic={topics['dlq']}",
+    ]
+
+
 def topic_counts(bootstrap: str, topics: dict[str, str]):
     """For `wait_for(state=...)`: how many signals and dead letters `topics` hold now."""
 
