@@ -7,11 +7,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tradestream.pipelines.realtime import (
     LOCAL_WORKERS,
+    NETWORK_BUFFER_TIMEOUT_MS,
     WORKER_PROCESSES,
+    RealtimeOptions,
     beam_args_with_defaults,
     checkpoint_mismatch,
     flink_checkpoints,
+    launches_flink_job_server,
 )
+from tradestream.runtime.flink import network_buffer_conf, write_flink_conf
 
 
 def _value(args: list[str], flag: str) -> str | None:
@@ -42,6 +46,43 @@ def test_a_users_own_choices_are_kept(jvm_dir):
     assert _value(args, "--max_bundle_time_mills") == "200"
     other = beam_args_with_defaults(["--runner=DirectRunner"])
     assert _value(other, "--parallelism") is None and _value(other, "--environment_type") is None
+
+
+def test_the_launcher_configures_only_the_job_server_it_starts():
+    # FlinkRunner (the default) starts the job server here: it reads the flink-conf.yaml the
+    # launcher writes. A PortableRunner's job server runs elsewhere: a local path would not
+    # exist there.
+    assert launches_flink_job_server([])
+    assert launches_flink_job_server(["--runner=FlinkRunner", "--flink_master=h:8081"])
+    assert not launches_flink_job_server(["--runner=PortableRunner", "--job_endpoint=js:8099"])
+    assert not launches_flink_job_server(["--runner=DirectRunner"])
+
+
+def test_network_buffers_are_flushed_within_the_configured_time(tmp_path):
+    options = PipelineOptions([]).view_as(RealtimeOptions)
+    assert options.network_buffer_timeout == NETWORK_BUFFER_TIMEOUT_MS == 5
+    flag = write_flink_conf(tmp_path / "conf", network_buffer_conf(5))
+    assert flag == f"--flink_conf_dir={(tmp_path / 'conf').resolve()}"
+    lines = (tmp_path / "conf" / "flink-conf.yaml").read_text().splitlines()
+    assert "execution.buffer-timeout.interval: 5 ms" in lines
+    zero = PipelineOptions(["--network_buffer_timeout=0"]).view_as(RealtimeOptions)
+    assert network_buffer_conf(zero.network_buffer_timeout) == [
+        "execution.buffer-timeout.interval: 0 ms"
+    ]
+    given = PipelineOptions(["--network_buffer_timeout=20ms"]).view_as(RealtimeOptions)
+    assert given.network_buffer_timeout == 20
+
+
+@pytest.mark.integration  # Flink's own jar, from the JVM cache
+def test_the_network_buffer_key_is_one_flink_declares(jvm_dir):
+    # Flink ignores keys it does not know: a misspelt one would leave its 100 ms default.
+    import zipfile
+
+    (core,) = (jvm_dir / "beam" / "lib").glob("flink-core-*.jar")
+    with zipfile.ZipFile(core) as jar:
+        declared = jar.read("org/apache/flink/configuration/ExecutionOptions.class")
+    key = network_buffer_conf(5)[0].split(":", 1)[0]
+    assert key.encode() in declared
 
 
 def test_offsets_follow_checkpoints_only_when_flink_checkpoints():

@@ -95,6 +95,9 @@ def test_realtime_flink_signals_equal_vectorized_reference(kafka_broker, jvm_dir
     got = read_signals(kafka_broker.bootstrap, topics["signals"])
     assert sorted(signal_key(s) for s in got) == sorted(signal_key(s) for s in expected)
     assert all(s.reason for s in got), "realtime signals say which rule fired"
+    # Without checkpoints the job server still gets the launcher's Flink settings.
+    conf = tmp_path / "state" / "flink-conf" / "realtime-equality" / "flink-conf.yaml"
+    assert "execution.buffer-timeout.interval: 5 ms" in conf.read_text().splitlines()
     assert topic_size(kafka_broker.bootstrap, topics["dlq"]) == 2
     assert _committed(kafka_broker.bootstrap, topics["trades"], "realtime-equality") == _ends(
         kafka_broker.bootstrap, topics["trades"]

@@ -36,6 +36,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tradestream.kafka_clients.positions import (
@@ -44,6 +45,7 @@ from tradestream.kafka_clients.positions import (
     TopicState,
     check_position,
 )
+from tradestream.runtime.flink import write_flink_conf
 
 SOURCE_FILE = "source.json"
 STALE_DIR = "stale"
@@ -118,31 +120,29 @@ def flink_checkpoint_args(
     interval_ms: int,
     resume: bool,
     retained: int = DEFAULT_RETAINED,
+    conf: Sequence[str] = (),
 ) -> tuple[list[str], Path | None]:
     """Beam/Flink arguments for retained checkpoints, and the checkpoint restored (if any).
 
     Flink keeps the newest `retained` checkpoints of the job (`prune_checkpoints` deals with
-    the directories of earlier jobs).
+    the directories of earlier jobs). `conf`: more lines of the job's flink-conf.yaml.
     """
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    conf_dir.mkdir(parents=True, exist_ok=True)
     restore = latest_checkpoint(checkpoint_dir) if resume else None
     lines = [
-        "# Written by `tradestream realtime` for this run; regenerated at every start.",
         f"state.checkpoints.dir: {checkpoint_dir.resolve().as_uri()}",
         f"state.checkpoints.num-retained: {retained}",
         "execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION",
     ]
     if restore is not None:
         lines.append(f"execution.savepoint.path: {restore.resolve().as_uri()}")
-    (conf_dir / "flink-conf.yaml").write_text("\n".join(lines) + "\n")
     args = [
         f"--checkpointing_interval={interval_ms}",
         "--externalized_checkpoints_enabled",
         "--retain_externalized_checkpoints_on_cancellation",
         "--state_backend=filesystem",
         f"--state_backend_storage_path={checkpoint_dir.resolve().as_uri()}",
-        f"--flink_conf_dir={conf_dir.resolve()}",
+        write_flink_conf(conf_dir, [*lines, *conf]),
     ]
     return args, restore
 

@@ -13,8 +13,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -100,6 +101,22 @@ def flink_runner_args(
     if streaming:
         args.append("--streaming")
     return args
+
+
+def write_flink_conf(conf_dir: Path, lines: Sequence[str]) -> str:
+    """Writes `lines` as `conf_dir`/flink-conf.yaml, anew at every start -> the
+    `--flink_conf_dir` flag that has the job server the launcher starts read it (Flink's
+    settings of the job: checkpoints, network buffers)."""
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    header = "# Written by `tradestream realtime` for this run; regenerated at every start."
+    (conf_dir / "flink-conf.yaml").write_text("\n".join([header, *lines]) + "\n")
+    return f"--flink_conf_dir={conf_dir.resolve()}"
+
+
+def network_buffer_conf(timeout_ms: int) -> list[str]:
+    """Flink's setting for how long a task may hold records in a network buffer before it
+    sends them on to the next task (Flink's default: 100 ms; 0: after every record)."""
+    return [f"execution.buffer-timeout.interval: {timeout_ms} ms"]
 
 
 @contextmanager

@@ -63,6 +63,14 @@ def test_flink_checkpoint_args_write_restore_path_only_when_resuming(tmp_path):
     assert "execution.savepoint.path" not in (tmp_path / "conf" / "flink-conf.yaml").read_text()
 
 
+def test_flink_checkpoint_args_keep_the_jobs_other_settings(tmp_path):
+    extra = ["execution.buffer-timeout.interval: 5 ms"]
+    flink_checkpoint_args(tmp_path / "ckpt", tmp_path / "conf", 10_000, False, conf=extra)
+    conf = (tmp_path / "conf" / "flink-conf.yaml").read_text().splitlines()
+    assert extra[0] in conf
+    assert f"state.checkpoints.dir: {(tmp_path / 'ckpt').resolve().as_uri()}" in conf
+
+
 def test_checkpoint_fit_accepts_the_topic_it_was_read_from(tmp_path):
     record_source(tmp_path, _state(), "b:9092")
     assert checkpoint_fit(tmp_path, _state()).fits
