@@ -49,9 +49,11 @@ def reader_from_start(bootstrap: str, topic: str) -> Consumer:
     return consumer
 
 
-def values(consumer: Consumer, timeout_s: float) -> list[bytes]:
-    """The values of the records at hand, waiting up to `timeout_s` for a first one.
+def records(consumer: Consumer, timeout_s: float) -> list[tuple[bytes, int]]:
+    """(value, written at) of the records at hand, waiting up to `timeout_s` for a first one.
 
+    "Written at" is the record's timestamp: with the topics' default CreateTime, the epoch ms
+    at which the writing producer was handed it (`produce()` in the pipeline's sink).
     Returns as soon as there is one (latency benches time their arrival): `consume` with a
     timeout would wait all of it for a full batch.
     """
@@ -62,5 +64,10 @@ def values(consumer: Consumer, timeout_s: float) -> list[bytes]:
     for message in [first, *consumer.consume(1000, 0)]:
         if message.error() is not None:
             raise RuntimeError(f"reading Kafka: {message.error().str()}")
-        out.append(message.value())
+        out.append((message.value(), message.timestamp()[1]))
     return out
+
+
+def values(consumer: Consumer, timeout_s: float) -> list[bytes]:
+    """The values of the records at hand (see `records`)."""
+    return [value for value, _ in records(consumer, timeout_s)]

@@ -49,7 +49,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.load import FastProducer, reader_from_start, values  # noqa: E402
+from bench.load import FastProducer, reader_from_start, records  # noqa: E402
 from bench.procs import (  # noqa: E402
     cpu_now,
     cpu_table,
@@ -137,9 +137,10 @@ class SignalClock:
         # warm-up's, whose trades were sent with past event times.
         self.since_ms = 0.0
         self.unmeasured = 0
-        # Measured signals' (candle end -> emitted, emitted -> received), ms: the keyed step
-        # (watermark, timers, evaluation) against the sink, the broker and this consumer.
-        self.parts: list[tuple[float, float]] = []
+        # Measured signals' (candle end -> emitted, emitted -> written, written -> received),
+        # ms: the keyed step (watermark, timers, evaluation), then the worker up to the sink's
+        # produce() (the record's CreateTime), then librdkafka, the broker and this consumer.
+        self.parts: list[tuple[float, float, float]] = []
 
     def start(self) -> None:
         self._thread.start()
@@ -147,17 +148,19 @@ class SignalClock:
     def _run(self) -> None:
         consumer = reader_from_start(self._bootstrap, self._topic)
         while not self._stop.is_set():
-            received = values(consumer, 0.1)
+            received = records(consumer, 0.1)
             now_ms = time.time() * 1000
             with self._lock:
-                for value in received:
+                for value, written_ms in received:
                     s = signal_pb2.Signal.FromString(value)
                     end_ms = s.candle_start_ms + s.candle_interval_ms
                     if end_ms < self.since_ms:
                         self.unmeasured += 1
                     else:
                         self._window.append(now_ms - end_ms)
-                        self.parts.append((s.emitted_ms - end_ms, now_ms - s.emitted_ms))
+                        self.parts.append(
+                            (s.emitted_ms - end_ms, written_ms - s.emitted_ms, now_ms - written_ms)
+                        )
         consumer.close()
 
     def take(self) -> list[float]:
@@ -370,11 +373,11 @@ def main() -> int:
           f"{max(steady, default=0):,.0f} ms")  # fmt: skip
     parts = clock.parts[parts_from:parts_to]
     if parts:
-        emit = [a for a, _ in parts]
-        recv = [b for _, b in parts]
-        print(f"    of which     : candle end -> emitted p50 {percentile(emit, 0.5):,.0f} ms, p99 "
-              f"{percentile(emit, 0.99):,.0f} ms; emitted -> received p50 {percentile(recv, 0.5):,.0f} ms, "
-              f"p99 {percentile(recv, 0.99):,.0f} ms")  # fmt: skip
+        legs = ("candle end -> emitted", "emitted -> written", "written -> received")
+        for i, leg in enumerate(legs):
+            part = [row[i] for row in parts]
+            print(f"    {'of which' if i == 0 else '':<13}: {leg:<22} p50 "
+                  f"{percentile(part, 0.5):>6,.0f} ms, p99 {percentile(part, 0.99):>6,.0f} ms")  # fmt: skip
     lags = [r["lag"] for r in steady_rows if r["lag"] is not None]
     lag_s = max(lags, default=0) / args.rate
     if lags:
