@@ -57,6 +57,27 @@ TIME_SLOT = len(FIELDS)  # the candle's start (ms) follows the five fields in a 
 BOOK_SLOT = TIME_SLOT + 1  # then the BOOK_FIELDS values
 
 
+@functools.lru_cache(maxsize=64)
+def _step_sequence(layout: tuple[tuple[tuple[int, ...], int], ...]):
+    """A function `(values, calls)` that does, for each (inputs, out) slot pair of `layout` in
+    turn, ``values[out] = calls[k](*values[inputs])``.
+
+    Written out as straight-line Python source of those slot numbers (integers only) and
+    compiled once per program layout: the realtime step evaluates every symbol's candle
+    with it, and the loop it replaces (unpacking each step, testing its arity, indexing
+    the value list through the input tuple) was 13% of an evaluation of the 66 library
+    strategies (~490 steps per candle). A program's fresh copies share it.
+    """
+    lines = ["def sequence(v, f):"]
+    for k, (inputs, out) in enumerate(layout):
+        args = ", ".join(f"v[{int(i)}]" for i in inputs)
+        lines.append(f"    v[{int(out)}] = f[{k}]({args})")
+    lines.append("    return None")
+    namespace: dict[str, Any] = {}
+    exec(compile("\n".join(lines), "<incremental program>", "exec"), namespace)
+    return namespace["sequence"]
+
+
 class _Program:
     """Graph nodes compiled to steps over one list of values: the candle fields, its start
     time, the book fields, then one slot per node (constants filled once)."""
@@ -71,6 +92,10 @@ class _Program:
         self.makers: list[Any] = []  # per step: makes its node's state afresh (see fresh)
         self.needs_time = False
         self.needs_book = False
+        # What `run` calls: each step's function, in order (`_calls`), by a function made
+        # for this order of slots (`_step_sequence`); made at the first run after `add`.
+        self._calls: list[Any] | None = None
+        self._sequence: Any = None
 
     def add(self, roots: list[Node], key=lambda node: node, prefix: str = "") -> None:
         """Compiles every node under ``roots`` not compiled yet; ``key`` names a node's slot
@@ -107,6 +132,7 @@ class _Program:
             self.impls.append(impl)
             self.makers.append(make)
             self.steps.append((impl.step, inputs, slot))
+        self._calls = None  # `run` makes its sequence anew
 
     def fresh(self) -> _Program:
         """The same compiled steps over new node states, as compiling the same roots again
@@ -119,6 +145,7 @@ class _Program:
             (impl.step, inputs, out)
             for impl, (_, inputs, out) in zip(new.impls, self.steps, strict=True)
         ]
+        new._calls = None  # its own nodes' steps; the same sequence
         return new
 
     def run(self, open, high, low, close, volume, start_ms, book=None) -> list[Any]:
@@ -133,13 +160,11 @@ class _Program:
         values[TIME_SLOT] = start_ms
         if book is not None:
             values[BOOK_SLOT : BOOK_SLOT + len(BOOK_FIELDS)] = book
-        for step, inputs, out in self.steps:
-            if len(inputs) == 1:
-                values[out] = step(values[inputs[0]])
-            elif len(inputs) == 2:
-                values[out] = step(values[inputs[0]], values[inputs[1]])
-            else:
-                values[out] = step(*[values[i] for i in inputs])
+        calls = self._calls
+        if calls is None:  # the first run since `add` or `fresh`
+            calls = self._calls = [step for step, _, _ in self.steps]
+            self._sequence = _step_sequence(tuple((i, o) for _, i, o in self.steps))
+        self._sequence(values, calls)
         return values
 
     def get_state(self) -> list[Any]:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.strategies.series import random_candles
 from tradestream.strategies import library
-from tradestream.strategies.incremental import IncrementalEvaluator
+from tradestream.strategies.incremental import TIME_SLOT, IncrementalEvaluator
 
 # Every type that needs no order book, the multi-timeframe ones included.
 TYPES = [name for name in library.names() if not library.build(name).reads_book]
@@ -77,3 +77,32 @@ def test_fresh_evaluators_share_no_state():
     assert out_b == _run(IncrementalEvaluator(strategies, interval_ms=b_candles.interval_ms),
                          b_candles)  # fmt: skip
     assert compiled.candles_seen == 0
+
+
+def _stepped_one_by_one(program, row, start_ms) -> list:
+    """What `_Program.run` must do, written as the plain loop over its steps."""
+    values = program.values
+    values[:5] = [float(x) for x in row]
+    values[TIME_SLOT] = start_ms
+    for step, inputs, out in program.steps:
+        values[out] = step(*[values[i] for i in inputs])
+    return values
+
+
+@pytest.mark.parametrize("names", [TYPES, MTF], ids=["library", "multi-timeframe"])
+def test_the_compiled_step_sequence_computes_every_node_as_the_plain_loop(names):
+    # run() calls the steps through straight-line code made for the program's slots: every
+    # node's value after every candle must be the plain loop's, for one-input, two-input
+    # and many-input (timeframe) steps alike, in fresh copies too.
+    candles = random_candles(5, n=300, gaps=True)
+    compiled = IncrementalEvaluator(_strategies(names), interval_ms=candles.interval_ms)
+    arities = {len(inputs) for _, inputs, _ in compiled._program.steps}
+    assert {1, 2} <= arities and max(arities) > 2
+    ran, looped = compiled.fresh(), compiled.fresh()
+    for t in range(len(candles)):
+        start = int(candles.start_ms[t])
+        got = list(ran._program.run(*candles.row(t), start))
+        expected = _stepped_one_by_one(looped._program, candles.row(t), start)
+        assert len(got) == len(expected)
+        for slot, (a, b) in enumerate(zip(got, expected, strict=True)):
+            assert a == b or (a != a and b != b), (t, slot, compiled._program.keys)
