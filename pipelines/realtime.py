@@ -139,7 +139,8 @@ class RealtimeOptions(PipelineOptions):
             "to the next task (Flink's execution.buffer-timeout.interval, itself 100ms by "
             "default): lower is less latency. 0 sends every record at once "
             f"(default {NETWORK_BUFFER_TIMEOUT_MS}ms; applies to the job server this command "
-            "starts, not to one given with --runner=PortableRunner)",
+            "starts, not to one given with --runner=PortableRunner, nor with your own "
+            "--flink_conf_dir)",
         )
         group.add_argument(
             "--book_depth",
@@ -309,6 +310,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     )
     settings = get_settings()
     try:
+        if known.flink_conf_dir and known.checkpoint_interval > 0:
+            # The restore of a checkpoint goes through the Flink configuration the launcher
+            # writes; a second --flink_conf_dir would silently replace one or the other.
+            raise ValueError(
+                "--flink_conf_dir: with checkpoints (--checkpoint_interval > 0) the launcher "
+                "writes the job's Flink configuration itself (<state dir>/flink-conf/<consumer "
+                "group>/flink-conf.yaml); give --checkpoint_interval=0 to use your own"
+            )
         # No broker, refused TLS/SASL settings, or positions that do not fit the topic stop
         # the launch here: on Flink, workers failing would only restart the job forever.
         require_broker(settings, known.bootstrap_servers)
@@ -340,7 +349,7 @@ def run(argv: Sequence[str] | None = None) -> int:
                 conf=conf,
             )
             pruned = prune_checkpoints(checkpoint_dir, known.retained_checkpoints, restored)
-        elif launches_flink_job_server(argv):
+        elif launches_flink_job_server(argv) and not known.flink_conf_dir:
             extra.append(write_flink_conf(conf_dir, conf))
         if restored is None:
             warnings += settle_committed(

@@ -47,6 +47,29 @@ def test_realtime_without_a_broker_fails_in_seconds_with_one_line(tmp_path):
     assert took - startup < 10, (took, startup)
 
 
+def test_realtime_refuses_its_own_flink_conf_dir_beside_its_checkpoints(tmp_path):
+    # The launcher writes the job's Flink configuration (checkpoints, their restore) and
+    # gives it with --flink_conf_dir: a user's second one would silently replace it.
+    env = dict(os.environ, TRADESTREAM_STATE_DIR=str(tmp_path))
+    done, _ = _realtime(
+        [f"--bootstrap_servers={closed_bootstrap()}", f"--flink_conf_dir={tmp_path}"], env
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "--flink_conf_dir" in lines[0] and "--checkpoint_interval=0" in lines[0]
+    # Without checkpoints the user's is the job's: the launch goes on (to the broker check).
+    done, _ = _realtime(
+        [
+            f"--bootstrap_servers={closed_bootstrap()}",
+            f"--flink_conf_dir={tmp_path}",
+            "--checkpoint_interval=0",
+        ],
+        env,
+    )
+    assert done.returncode == 2 and "no Kafka broker answers" in done.stderr
+
+
 @pytest.mark.integration
 def test_realtime_refuses_committed_offsets_beyond_the_end_then_moves_them_on_request(
     kafka_broker, tmp_path
