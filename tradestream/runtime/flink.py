@@ -60,7 +60,11 @@ class FlinkJobOptions(PipelineOptions):
             "--state_backend_storage_path", default=None, help="where the state backend writes"
         )
         group.add_argument(
-            "--flink_conf_dir", default=None, help="a directory holding a flink-conf.yaml"
+            "--flink_conf_dir",
+            default=None,
+            help="a directory holding the job's flink-conf.yaml (tradestream realtime writes "
+            "one itself, with its checkpoints and --network_buffer_timeout; give your own "
+            "only with --checkpoint_interval=0)",
         )
         group.add_argument(
             "--max_bundle_time_mills",
