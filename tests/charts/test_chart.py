@@ -255,6 +255,27 @@ def _paper_containers(objects: list[dict]) -> dict[str, dict]:
 
 
 @pytest.mark.integration
+def test_chart_job_server_gives_its_jobs_short_network_buffers():
+    # Flink's 100 ms default would hold the realtime job's trades and watermark on their way
+    # to the keyed step; the job server applies its --flink-conf-dir to every job it submits.
+    objects = render()
+    spec = named(objects, "Deployment", "-job-server")["spec"]["template"]["spec"]
+    (server,) = spec["containers"]
+    (flag,) = [a for a in server["args"] if a.startswith("--flink-conf-dir=")]
+    where = flag.split("=", 1)[1]
+    (mount,) = [m for m in server["volumeMounts"] if m["mountPath"] == where]
+    (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    config = named(objects, "ConfigMap", "-flink")
+    assert volume["configMap"]["name"] == config["metadata"]["name"]
+    assert volume["configMap"]["items"] == [{"key": "jobs-config.yaml", "path": "config.yaml"}]
+    jobs = yaml.safe_load(config["data"]["jobs-config.yaml"])
+    assert jobs == {"execution.buffer-timeout.interval": "5 ms"}
+    more = render("default", "jobServer.flinkConfig.pipeline\\.object-reuse=true")
+    jobs = yaml.safe_load(named(more, "ConfigMap", "-flink")["data"]["jobs-config.yaml"])
+    assert jobs["pipeline.object-reuse"] == "true"  # quoted, as in the cluster's config.yaml
+    assert jobs["execution.buffer-timeout.interval"] == "5 ms"
+
+
 def test_chart_paper_database_defaults_to_sqlite_on_the_claim():
     for name, c in _paper_containers(render()).items():
         assert "--db=sqlite:////data/paper.db" in c["args"], name

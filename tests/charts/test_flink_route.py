@@ -69,8 +69,10 @@ def wait_for(what: str, check, timeout_s: float, procs: dict) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def chart_pieces() -> tuple[dict, str, list[str]]:
-    """The chart's Flink config.yaml (parsed), log4j config and realtime submission args."""
+def chart_pieces() -> tuple[dict, str, list[str], str]:
+    """The chart's Flink config.yaml (parsed), log4j config, realtime submission args, and
+    the job server's config of the jobs it submits (the text of its --flink-conf-dir's
+    config.yaml)."""
     objects = render("minikube")
     flink = next(
         o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-flink")
@@ -81,13 +83,14 @@ def chart_pieces() -> tuple[dict, str, list[str]]:
         yaml.safe_load(flink["data"]["config.yaml"]),
         flink["data"]["log4j-console.properties"],
         args,
+        flink["data"]["jobs-config.yaml"],
     )
 
 
 @pytest.mark.integration
 def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, jvm_dir, tmp_path):
     java = find_java()
-    conf, log4j, chart_args = chart_pieces()
+    conf, log4j, chart_args, jobs_conf = chart_pieces()
     rest_port, rpc, blob, tm_rpc, tm_data, job_port, artifact, expansion, pool = free_ports(9)
     conf.update(
         {
@@ -114,6 +117,10 @@ def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, j
     (tmp_path / "tmp").mkdir()
     (conf_dir / "config.yaml").write_text(yaml.safe_dump(conf))
     (conf_dir / "log4j-console.properties").write_text(log4j)
+    # The job server's settings of the jobs it submits, as the chart mounts them.
+    jobs_conf_dir = tmp_path / "flink-jobs"
+    jobs_conf_dir.mkdir()
+    (jobs_conf_dir / "config.yaml").write_text(jobs_conf)
     opens = conf["env.java.opts.all"].split()
     lib = jvm_dir / "beam" / "lib"
     # The cluster's class path: Flink and its dependencies, not Beam (the job server ships it).
@@ -182,7 +189,8 @@ def test_chart_flink_route_submits_realtime_and_signals_come_out(kafka_broker, j
              "org.apache.beam.runners.flink.FlinkJobServerDriver",
              f"--flink-master=127.0.0.1:{rest_port}", "--job-host=127.0.0.1",
              f"--job-port={job_port}", f"--artifact-port={artifact}",
-             f"--expansion-port={expansion}", f"--artifacts-dir={tmp_path / 'artifacts'}"],
+             f"--expansion-port={expansion}", f"--artifacts-dir={tmp_path / 'artifacts'}",
+             f"--flink-conf-dir={jobs_conf_dir}"],
         )  # fmt: skip
         start(
             "worker-pool",
