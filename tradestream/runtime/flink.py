@@ -163,20 +163,27 @@ def hide_job_server_wait() -> None:
         root.addFilter(_JobServerWait())
 
 
+def running_where(options: PipelineOptions) -> str:
+    """Where a job of these options runs: the Flink web UI of a session cluster
+    (`--flink_master=host:port` is its REST address), the job server a PortableRunner
+    submitted it to (the chart's), or the embedded cluster."""
+    given = options.get_all_options()
+    master = given.get("flink_master") or "[local]"
+    if not master.startswith("["):
+        return f"Flink at {master} (web UI: http://{master})"
+    if given.get("runner") == "PortableRunner" and given.get("job_endpoint"):
+        return f"the Flink cluster of the job server at {given['job_endpoint']}"
+    return "an embedded Flink cluster (no web UI)"
+
+
 def announce_when_running(result, options: PipelineOptions, say) -> threading.Thread:
     """Calls `say(message)` once the runner reports the job RUNNING (from a daemon thread).
 
-    The message names where to watch the job: the Flink web UI of a session cluster
-    (`--flink_master=host:port` is its REST address), or says the cluster is embedded.
+    The message names where to watch the job (`running_where`).
     """
     from apache_beam.runners.runner import PipelineState
 
-    master = options.get_all_options().get("flink_master") or "[local]"
-    where = (
-        "an embedded Flink cluster (no web UI)"
-        if master.startswith("[")
-        else f"Flink at {master} (web UI: http://{master})"
-    )
+    where = running_where(options)
 
     def watch() -> None:
         while True:

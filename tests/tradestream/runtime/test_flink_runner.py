@@ -8,7 +8,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from tradestream.runtime.flink import flink_runner_args
+from tradestream.runtime.flink import flink_runner_args, running_where
 from tradestream.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -53,3 +53,12 @@ def test_the_job_servers_start_up_wait_is_hidden_and_other_warnings_are_not(capl
         ]
     finally:
         root.filters[:] = before
+
+
+def test_the_running_message_names_where_the_job_runs():
+    assert running_where(PipelineOptions([])) == "an embedded Flink cluster (no web UI)"
+    remote = PipelineOptions(["--runner=FlinkRunner", "--flink_master=jm:8081"])
+    assert running_where(remote) == "Flink at jm:8081 (web UI: http://jm:8081)"
+    # The chart's submission: a job server elsewhere, not an embedded cluster.
+    portable = PipelineOptions(["--runner=PortableRunner", "--job_endpoint=js:8099"])
+    assert running_where(portable) == "the Flink cluster of the job server at js:8099"
