@@ -28,7 +28,8 @@ build() {
   local ctx=$W/context.tar
   (cd $REPO && tar -c --exclude=__pycache__ --exclude='*.pyc' --anchored --exclude=tradestream/v1 \
     pyproject.toml README.md protos scripts/gen_protos.py scripts/jvm/kafka/pom.xml \
-    scripts/jvm/beam/pom.xml docker tradestream pipelines transforms strategies) > $ctx
+    scripts/jvm/beam/pom.xml scripts/jvm/beam/src docker tradestream pipelines transforms \
+    strategies) > $ctx
   for spec in "${IMAGES[@]}"; do
     set -- $spec
     local t0=$SECONDS old new
