@@ -93,7 +93,8 @@ class _Program:
         self.needs_time = False
         self.needs_book = False
         # What `run` calls: each step's function, in order (`_calls`), by a function made
-        # for this order of slots (`_step_sequence`); made at the first run after `add`.
+        # for this order of slots (`_step_sequence`): the calls at the first run after `add`
+        # or `fresh` (a copy's own nodes), the sequence once per layout and shared by copies.
         self._calls: list[Any] | None = None
         self._sequence: Any = None
 
@@ -132,12 +133,19 @@ class _Program:
             self.impls.append(impl)
             self.makers.append(make)
             self.steps.append((impl.step, inputs, slot))
-        self._calls = None  # `run` makes its sequence anew
+        self._calls = self._sequence = None  # `run` makes them anew for the new layout
+
+    def _made_sequence(self):
+        """The step sequence of this program's layout, made now if not yet (after `add`)."""
+        if self._sequence is None:
+            self._sequence = _step_sequence(tuple((i, o) for _, i, o in self.steps))
+        return self._sequence
 
     def fresh(self) -> _Program:
         """The same compiled steps over new node states, as compiling the same roots again
         would give: compiling walks and names every node (tens of ms for the library's
         ~570 nodes), this only makes the states. Slots, keys and makers are shared."""
+        self._made_sequence()  # once here rather than in every copy's first run
         new = copy.copy(self)
         new.values = list(self.values)
         new.impls = [make() for make in self.makers]
@@ -161,10 +169,9 @@ class _Program:
         if book is not None:
             values[BOOK_SLOT : BOOK_SLOT + len(BOOK_FIELDS)] = book
         calls = self._calls
-        if calls is None:  # the first run since `add` or `fresh`
+        if calls is None:  # the first run since `add` or `fresh`: this program's steps
             calls = self._calls = [step for step, _, _ in self.steps]
-            self._sequence = _step_sequence(tuple((i, o) for _, i, o in self.steps))
-        self._sequence(values, calls)
+        (self._sequence or self._made_sequence())(values, calls)
         return values
 
     def get_state(self) -> list[Any]:
